@@ -1,0 +1,102 @@
+# xchg build. Every dependency comes through pkg-config except libhugetlbfs,
+# which ships no .pc file (docs/build.md).
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+BUILD   ?= build
+CC      ?= cc
+PKGS_CORE := libconfig
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS_CORE) cmocka 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS_CORE) 2>/dev/null) -lhugetlbfs
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+OPT     ?= -O2 -march=native -g
+SAN     :=
+CFLAGS_ALL = -std=gnu11 $(OPT) $(SAN) $(WARN) -Iinclude -I. $(PKG_CFLAGS) -MMD -MP
+LDFLAGS_ALL = $(SAN)
+
+# ---- libraries: one static archive per directory that has sources ----------
+LIB_DIRS := matcher config
+define lib_rule
+$(1)_SRCS := $$(wildcard $(1)/*.c)
+$(1)_OBJS := $$(patsubst %.c,$$(BUILD)/obj/%.o,$$($(1)_SRCS))
+$$(BUILD)/lib/libxchg$(1).a: $$($(1)_OBJS)
+	@mkdir -p $$(dir $$@)
+	ar rcs $$@ $$^
+LIBS += $$(BUILD)/lib/libxchg$(1).a
+endef
+$(foreach d,$(LIB_DIRS),$(eval $(call lib_rule,$(d))))
+# link order: config and later modules may use the matcher
+LINK_LIBS = $(BUILD)/lib/libxchgconfig.a $(BUILD)/lib/libxchgmatcher.a
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# ---- programs ---------------------------------------------------------------
+PERF_SRCS  := $(wildcard perf/*.c)
+PERF_BINS  := $(patsubst perf/%.c,$(BUILD)/bin/%,$(PERF_SRCS))
+TOOL_SRCS  := $(wildcard tools/*.c)
+TOOL_BINS  := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOL_SRCS))
+TEST_SRCS  := $(wildcard tests/unit/test_*.c)
+TEST_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+
+$(BUILD)/bin/%: $(BUILD)/obj/perf/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) -o $@
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) -o $@
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -o $@
+
+.PHONY: all deps test unit-tests asan bench lint format run clean
+all: $(LIBS) $(PERF_BINS) $(TOOL_BINS) $(TEST_BINS)
+
+deps:
+	@tools/deps.sh
+
+# Each test is a program of its own; run them all, report, fail if any failed.
+unit-tests: $(TEST_BINS)
+	@pass=0; fail=0; \
+	for t in $(TEST_BINS); do \
+	  echo "== $$t"; \
+	  if (cd $(CURDIR) && $$t); then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
+	done; \
+	echo "test programs: $$pass passed, $$fail failed"; \
+	[ $$fail -eq 0 ]
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit-tests
+
+# Same tests under AddressSanitizer and UBSan, in a separate build tree.
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" unit-tests
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@$(BUILD)/bin/bench_matcher --workload exchange-core
+	@$(BUILD)/bin/bench_matcher --workload inserts
+
+LINT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+lint:
+	clang-format --dry-run --Werror $(LINT_SRCS)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
+	  --std=c11 --inline-suppr --suppress=missingIncludeSystem -Iinclude -I. $(LINT_SRCS)
+
+format:
+	clang-format -i $(LINT_SRCS)
+
+# Until the dataplane lands, `make run` runs the matcher demo.
+run: deps
+	@$(MAKE) --no-print-directory all
+	@$(BUILD)/bin/xchg-matcher-demo config/xchg.conf
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
