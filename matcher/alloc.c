@@ -33,10 +33,12 @@ static long allocFreeHugepages(void)
     return n;
 }
 
+/* Hugepages only pay for regions of at least half a page: a small region
+ * would pin a whole 2 MiB page for a few bytes. */
 static int allocHugeUsable(size_t bytes)
 {
     long pagesz = gethugepagesize();
-    if (pagesz <= 0 || !hugetlbfs_find_path())
+    if (pagesz <= 0 || bytes < (size_t)pagesz / 2 || !hugetlbfs_find_path())
         return 0;
     return (size_t)allocFreeHugepages() * (size_t)pagesz >= bytes;
 }
