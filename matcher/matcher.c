@@ -637,8 +637,7 @@ static void auctionCompute(const mtBook *b, mtAuction *a)
     }
     memset(a, 0, sizeof *a);
     a->imbalanceSide = MT_AGGRESSOR_NONE;
-    uint64_t asks = 0, bestImb = 0;
-    int64_t bestDist = 0;
+    uint64_t asks = 0, bestImb = 0, bestDist = 0;
     for (uint32_t i = 0; i < b->nLevels; i++) {
         asks += b->levels[MT_SELL][i].qty;
         uint64_t bids = bidsAtOrAbove[i];
@@ -647,7 +646,10 @@ static void auctionCompute(const mtBook *b, mtAuction *a)
             continue;
         uint64_t imb = bids > asks ? bids - asks : asks - bids;
         int64_t price = b->lower + i;
-        int64_t dist = price > b->reference ? price - b->reference : b->reference - price;
+        /* unsigned: any reference price is allowed, so the signed difference
+         * could overflow */
+        uint64_t dist = price > b->reference ? (uint64_t)price - (uint64_t)b->reference
+                                             : (uint64_t)b->reference - (uint64_t)price;
         int better =
             paired > a->pairedQty ||
             (paired == a->pairedQty && (imb < bestImb || (imb == bestImb && dist < bestDist)));
