@@ -52,7 +52,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -o $@
 
-.PHONY: all deps test unit-tests asan bench lint format run clean
+.PHONY: all deps test unit-tests asan bench lint format run clean fuzz
 all: $(LIBS) $(PERF_BINS) $(TOOL_BINS) $(TEST_BINS)
 
 deps:
@@ -81,6 +81,19 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@$(BUILD)/bin/bench_matcher --workload exchange-core
 	@$(BUILD)/bin/bench_matcher --workload inserts
+
+# libFuzzer targets (clang): tests/fuzz/fuzz_<name>.c with a seed corpus in
+# tests/fuzz/corpus_<name>/. FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+$(BUILD)/fuzz/%: tests/fuzz/%.c
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -Iinclude -I. $< -o $@
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; mkdir -p $(BUILD)/fuzz/work_$$n; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=1600 $(BUILD)/fuzz/work_$$n tests/fuzz/corpus_$$n || exit 1; done
 
 LINT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 lint:
