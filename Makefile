@@ -5,19 +5,24 @@ SHELL := /bin/bash
 
 BUILD   ?= build
 CC      ?= cc
-PKGS_CORE := libconfig
+PKGS_CORE := libconfig jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS_CORE) cmocka 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS_CORE) 2>/dev/null) -lhugetlbfs
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+# DPDK only where it is used: the dataplane objects and the programs in
+# DPDK_PROGS. Its -march=corei7 comes before ours so ours wins.
+DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null)
+DPDK_LIBS   := $(shell pkg-config --libs libdpdk 2>/dev/null) $(shell pkg-config --libs numa 2>/dev/null)
+DPDK_PROGS  := $(BUILD)/bin/dpdk_echo $(BUILD)/bin/xchgd
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 OPT     ?= -O2 -march=native -g
 SAN     :=
-CFLAGS_ALL = -std=gnu11 $(OPT) $(SAN) $(WARN) -Iinclude -I. $(PKG_CFLAGS) -MMD -MP
+CFLAGS_ALL = -std=gnu11 $(DIR_CFLAGS) $(OPT) $(SAN) $(WARN) -Iinclude -I. $(PKG_CFLAGS) -MMD -MP
 LDFLAGS_ALL = $(SAN)
 
 # ---- libraries: one static archive per directory that has sources ----------
-LIB_DIRS := matcher config
+LIB_DIRS := matcher config dataplane control
 define lib_rule
 $(1)_SRCS := $$(wildcard $(1)/*.c)
 $(1)_OBJS := $$(patsubst %.c,$$(BUILD)/obj/%.o,$$($(1)_SRCS))
@@ -27,8 +32,12 @@ $$(BUILD)/lib/libxchg$(1).a: $$($(1)_OBJS)
 LIBS += $$(BUILD)/lib/libxchg$(1).a
 endef
 $(foreach d,$(LIB_DIRS),$(eval $(call lib_rule,$(d))))
-# link order: config and later modules may use the matcher
-LINK_LIBS = $(BUILD)/lib/libxchgconfig.a $(BUILD)/lib/libxchgmatcher.a
+# link order: each library may use the ones after it
+LINK_LIBS = $(BUILD)/lib/libxchgdataplane.a $(BUILD)/lib/libxchgcontrol.a \
+	$(BUILD)/lib/libxchgconfig.a $(BUILD)/lib/libxchgmatcher.a
+$(BUILD)/obj/dataplane/%.o: DIR_CFLAGS = $(DPDK_CFLAGS)
+$(BUILD)/obj/perf/dpdk_%.o: DIR_CFLAGS = $(DPDK_CFLAGS)
+$(DPDK_PROGS): PKG_LIBS += $(DPDK_LIBS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

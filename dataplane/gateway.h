@@ -1,0 +1,126 @@
+/* gateway.h -- order entry of one market segment: XOE datagrams in, matcher, XOE reports out.
+ *
+ * The gateway is the whole order path of a worker lcore except the packet
+ * I/O: it validates XOE frames (include/xchg/xoe.h), runs the sessions
+ * (logon, sequences, duplicates, gaps, retransmission, heartbeats, throttle;
+ * docs/protocol/xoe.md §7-§8), converts prices to ticks, calls the
+ * segment's matcher and turns its events into the sessions' reports. It has
+ * no DPDK dependency so it is unit-tested with plain buffers; the worker
+ * loop (dataplane/xchgd.c) feeds it UDP payloads and sends what it emits.
+ *
+ * Single-threaded: only the worker lcore calls it (the control lcore's
+ * requests reach it through a ring and are applied by the worker). No call
+ * allocates, locks, makes a system call or uses floating point after
+ * gwCreate. Time is passed in (nanoseconds, any monotonic origin), so tests
+ * control it. */
+#ifndef XCHG_DATAPLANE_GATEWAY_H
+#define XCHG_DATAPLANE_GATEWAY_H
+
+#include <stdint.h>
+
+#include "config/config.h"
+#include "matcher/matcher.h"
+#include "xchg/xoe.h"
+
+typedef struct {
+    uint32_t ip;   /* IPv4, host byte order */
+    uint16_t port; /* UDP port, host byte order */
+} gwAddr;
+
+/* Called for each datagram the gateway sends (a full XOE frame); `data` is
+ * valid only during the call. */
+typedef void gwSendFn(void *ctx, gwAddr to, const uint8_t *data, uint16_t len);
+
+typedef struct {
+    const cfgConfig *cfg;
+    uint16_t segment;      /* index into cfg->segments */
+    uint32_t maxSessions;  /* sessions this segment can hold, >= 1 */
+    uint32_t historyDepth; /* outbound messages kept per session, power of two */
+    uint32_t tradingDay;   /* YYYYMMDD, told to clients at logon */
+    gwSendFn *send;
+    void *sendCtx;
+    const mtAllocator *allocator; /* NULL: mtDefaultAllocator() */
+} gwOptions;
+
+typedef enum {
+    GW_SESSION_IDLE = 0,      /* known, never logged on or logged out */
+    GW_SESSION_LOGGED_ON = 1, /* bound to an address */
+    GW_SESSION_DISABLED = 2   /* kicked by the operator: logons refused */
+} gwSessionState;
+
+typedef struct {
+    uint32_t sessionId;
+    uint32_t account;
+    uint32_t allowedIp; /* 0 = any source address */
+    uint8_t state;      /* gwSessionState */
+    gwAddr bound;       /* while logged on */
+    uint64_t nextInSeq, nextOutSeq;
+    uint64_t messagesIn, messagesOut, throttled;
+} gwSessionInfo;
+
+/* Drop and event counters; read by the control lcore only through a copy
+ * the worker publishes (the worker is the single writer). */
+typedef struct {
+    uint64_t datagramsIn, datagramsOut;
+    uint64_t malformed[32]; /* by xoeError */
+    uint64_t unknownSession, wrongAddress, notLoggedOn, logonThrottled;
+    uint64_t logons, logonRejects, logouts, timeouts;
+    uint64_t duplicates, duplicatesExpired, gaps, retransmitRequests, retransmitted;
+    uint64_t throttled;
+    uint64_t newOrders, cancels, replaces;
+    uint64_t accepted, rejected, executions, cancelled, replaced, cancelRejected;
+    uint64_t unknownTypes;
+} gwStats;
+
+typedef struct gwGateway gwGateway;
+
+/* Creates the segment's gateway and its matcher (instruments from the
+ * config, all in MT_STATE_CLOSED). Returns NULL when the options are
+ * invalid or memory cannot be had. Free with gwDestroy. */
+gwGateway *gwCreate(const gwOptions *opt);
+
+/* Frees the gateway and its matcher. NULL is a no-op. */
+void gwDestroy(gwGateway *gw);
+
+/* ---- data path ------------------------------------------------------------ */
+
+/* Processes one UDP payload received on the segment's order-entry port from
+ * `from`. Answers are queued per session and sent by gwFlush. Never fails:
+ * bad input is dropped or answered as docs/protocol/xoe.md says, and counted. */
+void gwOnDatagram(gwGateway *gw, gwAddr from, const uint8_t *data, uint16_t len, uint64_t nowNs);
+
+/* Sends every queued frame (one or more per session with pending messages)
+ * through the send callback. Call once per rx burst. */
+void gwFlush(gwGateway *gw);
+
+/* Heartbeats for idle sessions and logout of silent ones. Call often (every
+ * few ms); cheap when nothing is due. Frames it produces go out at once. */
+void gwOnTimer(gwGateway *gw, uint64_t nowNs);
+
+/* ---- control plane (applied on the worker) ------------------------------------- */
+
+/* Adds a session. Returns 0, or -1 if the id exists or the table is full. */
+int gwSessionAdd(gwGateway *gw, uint32_t sessionId, const uint8_t token[XOE_TOKEN_SIZE],
+                 uint32_t account, uint32_t allowedIp);
+
+/* Logs a session out (LoggedOut{ADMIN} to its address) and disables it.
+ * Returns 0, or -1 for an unknown session. */
+int gwSessionKick(gwGateway *gw, uint32_t sessionId, uint64_t nowNs);
+
+/* Copies up to n sessions' info; returns how many were copied. */
+uint32_t gwSessionList(const gwGateway *gw, gwSessionInfo *out, uint32_t n);
+
+/* Moves an instrument (index in the segment) to a trading state; matcher
+ * events go to the sessions concerned. Returns an MT_ code. */
+int gwSetState(gwGateway *gw, uint16_t instrument, mtState state, uint64_t nowNs);
+
+/* Logs every session out with reason SHUTDOWN and flushes. */
+void gwShutdown(gwGateway *gw, uint64_t nowNs);
+
+/* The segment's matcher, for read-only queries (depth, orders, stats). */
+const mtEngine *gwEngine(const gwGateway *gw);
+
+/* Copies the counters. */
+void gwGetStats(const gwGateway *gw, gwStats *out);
+
+#endif
