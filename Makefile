@@ -57,6 +57,8 @@ $(BUILD)/bin/%: $(BUILD)/obj/perf/%.o $(LIBS)
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) -o $@
+# test_ctl runs xchgctl against its server
+$(BUILD)/tests/test_ctl: $(BUILD)/bin/xchgctl
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -o $@
