@@ -57,6 +57,12 @@ $(BUILD)/bin/%: $(BUILD)/obj/perf/%.o $(LIBS)
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) -o $@
+# the daemon: its main lives in dataplane/ with the rest of the DPDK code
+XCHGD := $(BUILD)/bin/xchgd
+$(XCHGD): $(BUILD)/obj/dataplane/xchgd.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) -o $@
+
 # test_ctl runs xchgctl against its server
 $(BUILD)/tests/test_ctl: $(BUILD)/bin/xchgctl
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
@@ -64,7 +70,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
 	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -o $@
 
 .PHONY: all deps test unit-tests asan bench lint format run clean fuzz
-all: $(LIBS) $(PERF_BINS) $(TOOL_BINS) $(TEST_BINS)
+all: $(LIBS) $(XCHGD) $(PERF_BINS) $(TOOL_BINS) $(TEST_BINS)
 
 deps:
 	@tools/deps.sh

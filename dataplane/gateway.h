@@ -55,13 +55,19 @@ typedef struct {
     uint8_t state;      /* gwSessionState */
     gwAddr bound;       /* while logged on */
     uint64_t nextInSeq, nextOutSeq;
+    /* messagesIn: messages of every class in frames processed for the
+     * session; messagesOut: messages sent to it (new, resent, session);
+     * throttled: messages refused by its throttle (§8.4) */
     uint64_t messagesIn, messagesOut, throttled;
 } gwSessionInfo;
 
 /* Drop and event counters; read by the control lcore only through a copy
  * the worker publishes (the worker is the single writer). */
 typedef struct {
-    uint64_t datagramsIn, datagramsOut;
+    /* Every datagram received is counted in datagramsIn and in exactly one
+     * of: datagramsProcessed, malformed[], unknownSession, wrongAddress,
+     * notLoggedOn, logonThrottled. */
+    uint64_t datagramsIn, datagramsOut, datagramsProcessed;
     uint64_t malformed[32]; /* by xoeError */
     uint64_t unknownSession, wrongAddress, notLoggedOn, logonThrottled;
     uint64_t logons, logonRejects, logouts, timeouts;
@@ -70,6 +76,7 @@ typedef struct {
     uint64_t newOrders, cancels, replaces;
     uint64_t accepted, rejected, executions, cancelled, replaced, cancelRejected;
     uint64_t unknownTypes;
+    uint64_t orderRefs; /* live orders the gateway tracks (= the matcher's resting orders) */
 } gwStats;
 
 typedef struct gwGateway gwGateway;
@@ -107,12 +114,25 @@ int gwSessionAdd(gwGateway *gw, uint32_t sessionId, const uint8_t token[XOE_TOKE
  * Returns 0, or -1 for an unknown session. */
 int gwSessionKick(gwGateway *gw, uint32_t sessionId, uint64_t nowNs);
 
+/* Lets a kicked session log on again. Returns 0, or -1 for an unknown
+ * session. */
+int gwSessionEnable(gwGateway *gw, uint32_t sessionId);
+
 /* Copies up to n sessions' info; returns how many were copied. */
 uint32_t gwSessionList(const gwGateway *gw, gwSessionInfo *out, uint32_t n);
 
 /* Moves an instrument (index in the segment) to a trading state; matcher
- * events go to the sessions concerned. Returns an MT_ code. */
+ * events go to the sessions concerned (sent at once). Returns an MT_ code. */
 int gwSetState(gwGateway *gw, uint16_t instrument, mtState state, uint64_t nowNs);
+
+/* Opens or closes the segment to logons (closed: LogonRejected{9005}, for
+ * start-up and recovery). Open after gwCreate; gwShutdown closes it. */
+void gwSetLogonsOpen(gwGateway *gw, int open);
+
+/* Cancels any order of the segment for the control plane (operator, force
+ * liquidation): its session gets Cancelled{ADMIN}. Returns MT_OK,
+ * MT_ERR_ORDER_NOT_FOUND or MT_ERR_NOT_CANCELLABLE. Flushes. */
+int gwAdminCancel(gwGateway *gw, uint64_t orderId, uint64_t nowNs);
 
 /* Logs every session out with reason SHUTDOWN and flushes. */
 void gwShutdown(gwGateway *gw, uint64_t nowNs);

@@ -1,0 +1,345 @@
+/* worker.c -- the worker lcore loop: rx burst, L2/L3, gateway, batched tx (l3fwd style). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+#include <rte_ring.h>
+
+#include "dataplane/worker.h"
+
+#define RX_BURST    32
+#define TX_BURST    32
+#define ARP_SLOTS   256 /* direct-mapped by address */
+#define POOL_MBUFS  8191
+#define POOL_CACHE  256
+#define RING_SIZE   64
+#define TIMER_PER_S 1000 /* gateway timer calls per second */
+
+typedef struct {
+    uint32_t ip;
+    uint8_t mac[NET_MAC_LEN];
+} wkArpEntry;
+
+struct wkWorker {
+    wkOptions opt;
+    struct rte_mempool *pool;
+    struct rte_ring *requests;
+    gwGateway *gw;
+    mtAllocator alloc;
+    uint8_t mac[NET_MAC_LEN];
+    uint16_t orderPort;
+    uint16_t ntx;
+    struct rte_mbuf *tx[TX_BURST];
+    wkArpEntry arp[ARP_SLOTS];
+    wkCounters c;
+    histLog inBox;
+    uint64_t tscHz, tsc0, wall0, nsMult; /* wall ns = wall0 + (tsc - tsc0) * nsMult >> 32 */
+    uint32_t stop;
+};
+
+/* ---- time and memory ------------------------------------------------------- */
+
+static inline uint64_t wkNowNs(const wkWorker *w, uint64_t tsc)
+{
+    return w->wall0 + (uint64_t)(((unsigned __int128)(tsc - w->tsc0) * w->nsMult) >> 32);
+}
+
+static void *wkAlloc(void *ctx, size_t bytes)
+{
+    const wkWorker *w = ctx;
+    return rte_zmalloc_socket("xchg", bytes, 64, (int)w->opt.socketId);
+}
+
+static void wkFree(void *ctx, void *p, size_t bytes)
+{
+    (void)ctx;
+    (void)bytes;
+    rte_free(p);
+}
+
+/* ---- transmit ---------------------------------------------------------------- */
+
+static void wkTxFlush(wkWorker *w)
+{
+    if (!w->ntx)
+        return;
+    uint16_t sent = rte_eth_tx_burst(w->opt.portId, w->opt.queue, w->tx, w->ntx);
+    w->c.txPackets += sent;
+    if (unlikely(sent < w->ntx)) {
+        w->c.txDropped += (uint64_t)(w->ntx - sent);
+        rte_pktmbuf_free_bulk(&w->tx[sent], (unsigned)(w->ntx - sent));
+    }
+    w->ntx = 0;
+}
+
+static inline void wkTxQueue(wkWorker *w, struct rte_mbuf *m)
+{
+    w->tx[w->ntx++] = m;
+    if (w->ntx == TX_BURST)
+        wkTxFlush(w);
+}
+
+static inline wkArpEntry *wkArpSlot(wkWorker *w, uint32_t ip)
+{
+    return &w->arp[(ip * 2654435761u) >> 24 & (ARP_SLOTS - 1)];
+}
+
+static inline void wkArpLearn(wkWorker *w, uint32_t ip, const uint8_t mac[NET_MAC_LEN])
+{
+    wkArpEntry *e = wkArpSlot(w, ip);
+    e->ip = ip;
+    memcpy(e->mac, mac, NET_MAC_LEN);
+}
+
+/* Gateway output: one XOE frame to a client, wrapped in Ethernet/IPv4/UDP. */
+static void wkSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
+{
+    wkWorker *w = ctx;
+    const wkArpEntry *e = wkArpSlot(w, to.ip);
+    if (unlikely(e->ip != to.ip)) {
+        w->c.noArp++;
+        return;
+    }
+    struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
+    if (unlikely(!m)) {
+        w->c.mbufFailed++;
+        return;
+    }
+    uint8_t *f = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(NET_UDP_HLEN + len));
+    if (unlikely(!f)) {
+        rte_pktmbuf_free(m);
+        w->c.mbufFailed++;
+        return;
+    }
+    memcpy(f + NET_UDP_HLEN, data, len);
+    netUdpHeaders(f, w->mac, e->mac, w->opt.ip, to.ip, w->orderPort, to.port, len);
+    wkTxQueue(w, m);
+}
+
+/* ---- receive ------------------------------------------------------------------- */
+
+/* Handles one received frame. Returns 1 if it was an order-entry datagram. */
+static int wkHandle(wkWorker *w, struct rte_mbuf *m, uint64_t nowNs)
+{
+    uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
+    uint16_t len = m->nb_segs == 1 ? rte_pktmbuf_data_len(m) : 0;
+    netFrame nf;
+    netKind k = netClassify(f, len, w->opt.ip, &nf);
+    w->c.kinds[k]++;
+    if (likely(k == NET_UDP)) {
+        int orderEntry = nf.dstPort == w->orderPort;
+        if (likely(orderEntry)) {
+            wkArpLearn(w, nf.srcIp, nf.srcMac);
+            gwOnDatagram(w->gw, (gwAddr){nf.srcIp, nf.srcPort}, f + nf.payloadOff, nf.payloadLen,
+                         nowNs);
+        } else {
+            w->c.udpOtherPort++;
+        }
+        rte_pktmbuf_free(m);
+        return orderEntry;
+    }
+    if (k == NET_ARP_REQUEST || k == NET_ICMP_ECHO) {
+        wkArpLearn(w, nf.srcIp, nf.srcMac);
+        uint16_t out = k == NET_ARP_REQUEST ? netArpReply(f, w->mac) : netIcmpReply(f);
+        m->data_len = m->pkt_len = out;
+        wkTxQueue(w, m);
+        return 0;
+    }
+    rte_pktmbuf_free(m);
+    return 0;
+}
+
+/* ---- control requests ---------------------------------------------------------- */
+
+static void wkServeBook(wkWorker *w, wkRequest *r)
+{
+    const mtEngine *e = gwEngine(w->gw);
+    uint32_t depth = r->arg.book.depth < WK_MAX_DEPTH ? r->arg.book.depth : WK_MAX_DEPTH;
+    r->out.book.state = mtEngineState(e, r->arg.book.instrument);
+    r->out.book.nbids = mtEngineDepth(e, r->arg.book.instrument, MT_BUY, r->out.book.bids, depth);
+    r->out.book.nasks = mtEngineDepth(e, r->arg.book.instrument, MT_SELL, r->out.book.asks, depth);
+    r->rc = r->out.book.state < 0 ? MT_ERR_UNKNOWN_INSTRUMENT : 0;
+}
+
+static void wkServeStats(wkWorker *w, wkRequest *r)
+{
+    r->out.stats.counters = w->c;
+    gwGetStats(w->gw, &r->out.stats.gateway);
+    mtEngineGetStats(gwEngine(w->gw), &r->out.stats.matcher);
+    r->out.stats.inBoxNs = w->inBox;
+    r->out.stats.tscHz = w->tscHz;
+    r->rc = 0;
+}
+
+static void wkServe(wkWorker *w, wkRequest *r, uint64_t nowNs)
+{
+    w->c.requests++;
+    switch (r->type) {
+    case WK_REQ_SESSION_ADD:
+        r->rc = gwSessionAdd(w->gw, r->arg.sessionAdd.sessionId, r->arg.sessionAdd.token,
+                             r->arg.sessionAdd.account, r->arg.sessionAdd.allowedIp);
+        break;
+    case WK_REQ_SESSION_KICK:
+        r->rc = gwSessionKick(w->gw, r->arg.sessionId, nowNs);
+        break;
+    case WK_REQ_SESSION_LIST:
+        r->out.sessions.n = gwSessionList(w->gw, r->out.sessions.s, WK_MAX_SESSIONS);
+        r->rc = 0;
+        break;
+    case WK_REQ_BOOK:
+        wkServeBook(w, r);
+        break;
+    case WK_REQ_SET_STATE:
+        r->rc =
+            gwSetState(w->gw, r->arg.setState.instrument, (mtState)r->arg.setState.state, nowNs);
+        break;
+    case WK_REQ_STATS:
+        wkServeStats(w, r);
+        break;
+    case WK_REQ_SHUTDOWN:
+        gwShutdown(w->gw, nowNs);
+        r->rc = 0;
+        break;
+    default:
+        r->rc = -1;
+    }
+    gwFlush(w->gw);
+    wkTxFlush(w);
+    __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+}
+
+/* ---- the loop ------------------------------------------------------------------- */
+
+int wkMain(void *arg)
+{
+    wkWorker *w = arg;
+    struct rte_mbuf *pkts[RX_BURST];
+    const uint64_t timerCycles = w->tscHz / TIMER_PER_S;
+    uint64_t lastTimer = rte_rdtsc();
+
+    while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
+        uint64_t t = rte_rdtsc();
+        if (unlikely(t - lastTimer > timerCycles)) {
+            gwOnTimer(w->gw, wkNowNs(w, t));
+            wkTxFlush(w);
+            lastTimer = t;
+        }
+        void *req;
+        if (unlikely(rte_ring_sc_dequeue(w->requests, &req) == 0))
+            wkServe(w, req, wkNowNs(w, t));
+
+        uint16_t n = rte_eth_rx_burst(w->opt.portId, w->opt.queue, pkts, RX_BURST);
+        if (n == 0) {
+            rte_pause();
+            w->c.idleCycles += rte_rdtsc() - t;
+            continue;
+        }
+        w->c.rxPackets += n;
+        uint64_t nowNs = wkNowNs(w, t);
+        uint32_t orders = 0;
+        for (uint16_t i = 0; i < n; i++) {
+            if (i + 1 < n)
+                rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+            orders += (uint32_t)wkHandle(w, pkts[i], nowNs);
+        }
+        gwFlush(w->gw);
+        wkTxFlush(w);
+        uint64_t done = rte_rdtsc();
+        if (orders)
+            histRecord(&w->inBox, (done - t) * 1000000000ULL / w->tscHz, orders);
+        w->c.busyCycles += done - t;
+    }
+    gwShutdown(w->gw, wkNowNs(w, rte_rdtsc()));
+    gwFlush(w->gw);
+    wkTxFlush(w);
+    return 0;
+}
+
+/* ---- life ------------------------------------------------------------------------- */
+
+wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
+{
+    wkWorker *w = rte_zmalloc_socket("xchg-worker", sizeof *w, 64, (int)opt->socketId);
+    if (!w) {
+        snprintf(err, errlen, "worker %u: rte_zmalloc_socket failed", opt->segment);
+        return NULL;
+    }
+    w->opt = *opt;
+    w->orderPort = opt->cfg->segments[opt->segment].orderPort;
+    w->alloc = (mtAllocator){wkAlloc, wkFree, w};
+    char name[32];
+    snprintf(name, sizeof name, "wk%u_pool", opt->segment);
+    w->pool = rte_pktmbuf_pool_create(name, POOL_MBUFS, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                      (int)opt->socketId);
+    snprintf(name, sizeof name, "wk%u_req", opt->segment);
+    w->requests =
+        rte_ring_create(name, RING_SIZE, (int)opt->socketId, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    gwOptions go = {.cfg = opt->cfg,
+                    .segment = opt->segment,
+                    .maxSessions = opt->maxSessions,
+                    .historyDepth = opt->historyDepth,
+                    .tradingDay = opt->tradingDay,
+                    .send = wkSend,
+                    .sendCtx = w,
+                    .allocator = &w->alloc};
+    if (w->pool && w->requests)
+        w->gw = gwCreate(&go);
+    if (!w->pool || !w->requests || !w->gw) {
+        snprintf(err, errlen, "worker %u: %s failed (%s)", opt->segment,
+                 !w->pool       ? "rte_pktmbuf_pool_create"
+                 : !w->requests ? "rte_ring_create"
+                                : "gateway creation (memory or config)",
+                 rte_strerror(rte_errno));
+        wkDestroy(w);
+        return NULL;
+    }
+    struct rte_ether_addr mac;
+    if (rte_eth_macaddr_get(opt->portId, &mac) == 0)
+        memcpy(w->mac, mac.addr_bytes, NET_MAC_LEN);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    w->tscHz = rte_get_tsc_hz();
+    w->tsc0 = rte_rdtsc();
+    w->wall0 = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+    w->nsMult = (uint64_t)(((unsigned __int128)1000000000ULL << 32) / w->tscHz);
+    return w;
+}
+
+int wkCall(wkWorker *w, wkRequest *req, uint32_t timeoutMs)
+{
+    __atomic_store_n(&req->done, 0, __ATOMIC_RELAXED);
+    if (rte_ring_sp_enqueue(w->requests, req) != 0)
+        return -1;
+    uint64_t deadline = rte_get_timer_cycles() + rte_get_timer_hz() / 1000 * timeoutMs;
+    while (!__atomic_load_n(&req->done, __ATOMIC_ACQUIRE)) {
+        if (rte_get_timer_cycles() > deadline)
+            return -1;
+        rte_pause();
+    }
+    return 0;
+}
+
+void wkStop(wkWorker *w)
+{
+    __atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+}
+
+void wkDestroy(wkWorker *w)
+{
+    if (!w)
+        return;
+    gwDestroy(w->gw);
+    rte_ring_free(w->requests);
+    rte_mempool_free(w->pool);
+    rte_free(w);
+}
+
+struct rte_mempool *wkPool(const wkWorker *w)
+{
+    return w->pool;
+}

@@ -1,0 +1,116 @@
+/* worker.h -- a market segment's worker lcore: port polling around the segment's gateway.
+ *
+ * The worker owns one RX and one TX queue of the port, the segment's
+ * gateway (and through it the matcher), a small ARP cache and its counters.
+ * The control lcore talks to it only through an SPSC ring of request
+ * pointers: it fills a wkRequest, enqueues it and waits for `done`; the
+ * worker applies it between bursts and writes the answer into the same
+ * struct (DESIGN.md §2: single writer, no locks). */
+#ifndef XCHG_DATAPLANE_WORKER_H
+#define XCHG_DATAPLANE_WORKER_H
+
+#include <stdint.h>
+
+#include "dataplane/gateway.h"
+#include "dataplane/histogram.h"
+#include "dataplane/net.h"
+
+#define WK_MAX_DEPTH    64  /* levels per side a book request returns */
+#define WK_MAX_SESSIONS 256 /* sessions a list request returns */
+
+typedef enum {
+    WK_REQ_SESSION_ADD = 1,
+    WK_REQ_SESSION_KICK,
+    WK_REQ_SESSION_LIST,
+    WK_REQ_BOOK,
+    WK_REQ_SET_STATE,
+    WK_REQ_STATS,
+    WK_REQ_SHUTDOWN
+} wkRequestType;
+
+/* Counters only the worker writes. */
+typedef struct {
+    uint64_t rxPackets, txPackets, txDropped, mbufFailed, noArp;
+    uint64_t kinds[NET_KIND_COUNT]; /* every received frame by netKind */
+    uint64_t udpOtherPort;          /* UDP for us but not the order-entry port */
+    uint64_t busyCycles, idleCycles;
+    uint64_t requests;
+} wkCounters;
+
+typedef struct {
+    wkCounters counters;
+    gwStats gateway;
+    mtStats matcher;
+    histLog inBoxNs; /* rx burst to tx, per order-entry datagram that was answered */
+    uint64_t tscHz;
+} wkStatsReply;
+
+typedef struct {
+    int type; /* wkRequestType */
+    union {
+        struct {
+            uint32_t sessionId, account, allowedIp;
+            uint8_t token[XOE_TOKEN_SIZE];
+        } sessionAdd;
+        uint32_t sessionId; /* kick */
+        struct {
+            uint16_t instrument;
+            uint32_t depth;
+        } book;
+        struct {
+            uint16_t instrument;
+            uint8_t state;
+        } setState;
+    } arg;
+    /* answer, written by the worker before it sets done */
+    int rc;
+    union {
+        struct {
+            uint32_t nbids, nasks;
+            mtDepthLevel bids[WK_MAX_DEPTH], asks[WK_MAX_DEPTH];
+            int state;
+            uint32_t resting;
+        } book;
+        struct {
+            uint32_t n;
+            gwSessionInfo s[WK_MAX_SESSIONS];
+        } sessions;
+        wkStatsReply stats;
+    } out;
+    uint32_t done; /* set last, with release order */
+} wkRequest;
+
+typedef struct wkWorker wkWorker;
+
+typedef struct {
+    const cfgConfig *cfg;
+    uint16_t segment; /* index into cfg->segments */
+    uint16_t portId;
+    uint16_t queue;
+    uint32_t ip; /* the port's address, host order */
+    uint32_t maxSessions, historyDepth, tradingDay;
+    unsigned socketId; /* NUMA node for everything the worker allocates */
+} wkOptions;
+
+/* Creates a worker: its mbuf pool, request ring and gateway, on the worker
+ * lcore's NUMA node. Returns NULL with a message in err on failure. */
+wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen);
+
+/* The lcore entry point (rte_eal_remote_launch); returns when stopped. */
+int wkMain(void *worker);
+
+/* Hands a request to the worker and waits up to timeoutMs for the answer.
+ * Called by the control lcore only. Returns 0, or -1 on timeout (the request
+ * must then stay allocated until done is set). */
+int wkCall(wkWorker *w, wkRequest *req, uint32_t timeoutMs);
+
+/* Asks the worker loop to return (after logging sessions out). */
+void wkStop(wkWorker *w);
+
+/* Frees what wkCreate allocated; the lcore must have returned. */
+void wkDestroy(wkWorker *w);
+
+/* The mbuf pool, for ports' RX queue set-up. */
+struct rte_mempool *wkPool(const wkWorker *w);
+
+#endif

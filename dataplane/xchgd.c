@@ -1,0 +1,326 @@
+/* xchgd.c -- the xchg daemon: EAL and port set-up, worker launch, control lcore loop.
+ *
+ * Lcore roles come from the config (DESIGN.md §1): the control lcore is the
+ * EAL main lcore and runs the control socket; each market segment's worker
+ * runs on its own lcore, pinned by the EAL. Set-up failures exit with a
+ * message naming what failed. */
+#include <getopt.h>
+#include <grp.h>
+#include <numa.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+
+#include "control/ctl.h"
+#include "dataplane/commands.h"
+#include "dataplane/worker.h"
+
+#define RX_DESC           1024
+#define TX_DESC           1024
+#define MAX_EAL_ARGS      64
+#define NO_HUGE_MEMORY_MB "1024"
+#define HUGE_MIN_BYTES    (512ULL << 20)
+#define MAX_SESSIONS      64
+#define HISTORY_DEPTH     4096
+
+static volatile int quit;
+
+static void onSignal(int sig)
+{
+    (void)sig;
+    quit = 1;
+}
+
+typedef struct {
+    const char *configPath;
+    int noHuge, preOpen;
+    char *extraEal[16];
+    int extraCount;
+} xdArgs;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: xchgd [-c CONFIG] [--no-huge] [--pre-open] [-- EAL-ARGS...]\n"
+               "  -c CONFIG    configuration file (default config/xchg.conf)\n"
+               "  --no-huge    do not use hugepages even when the host has them\n"
+               "  --pre-open   start instruments in PRE_OPEN instead of CONTINUOUS\n");
+}
+
+static void parseArgs(int argc, char **argv, xdArgs *a)
+{
+    static const struct option opts[] = {{"no-huge", no_argument, NULL, 'H'},
+                                         {"pre-open", no_argument, NULL, 'P'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    memset(a, 0, sizeof *a);
+    a->configPath = "config/xchg.conf";
+    int c;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            a->configPath = optarg;
+            break;
+        case 'H':
+            a->noHuge = 1;
+            break;
+        case 'P':
+            a->preOpen = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            exit(2);
+        }
+    }
+    for (; optind < argc && a->extraCount < 16; optind++)
+        a->extraEal[a->extraCount++] = argv[optind];
+}
+
+/* Free hugepage memory of the default size, from /proc/meminfo. */
+static uint64_t freeHugeBytes(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[128];
+    uint64_t pages = 0, kb = 0;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long v;
+        if (sscanf(line, "HugePages_Free: %llu", &v) == 1)
+            pages = v;
+        if (sscanf(line, "Hugepagesize: %llu kB", &v) == 1)
+            kb = v;
+    }
+    fclose(f);
+    return pages * kb * 1024;
+}
+
+/* Builds the EAL command line from the config: lcores, main lcore, vdevs,
+ * hugepages or not. The strings live in `store`. */
+static int buildEalArgs(const cfgConfig *cfg, const xdArgs *a, char **argv, char store[][256])
+{
+    int n = 0;
+    argv[n++] = "xchgd";
+    int len = snprintf(store[0], 256, "%u", cfg->lcores.control);
+    for (uint32_t i = 0; i < cfg->segmentCount && len < 240; i++)
+        len += snprintf(store[0] + len, (size_t)(256 - len), ",%u", cfg->segments[i].lcore);
+    argv[n++] = "-l";
+    argv[n++] = store[0];
+    snprintf(store[1], 256, "%u", cfg->lcores.control);
+    argv[n++] = "--main-lcore";
+    argv[n++] = store[1];
+    snprintf(store[2], 256, "xchgd%d", (int)getpid());
+    argv[n++] = "--file-prefix";
+    argv[n++] = store[2];
+    argv[n++] = "--in-memory";
+    argv[n++] = "--log-level=lib.eal:warning";
+    int allVirtual = 1;
+    for (uint32_t i = 0; i < cfg->portCount && n < MAX_EAL_ARGS - 24; i++) {
+        if (strncmp(cfg->ports[i].devargs, "net_", 4) != 0) {
+            argv[n++] = "-a";
+            argv[n++] = (char *)cfg->ports[i].devargs;
+            allVirtual = 0;
+        } else {
+            argv[n++] = "--vdev";
+            argv[n++] = (char *)cfg->ports[i].devargs;
+        }
+    }
+    if (allVirtual)
+        argv[n++] = "--no-pci";
+    if (a->noHuge || freeHugeBytes() < HUGE_MIN_BYTES) {
+        if (!a->noHuge)
+            fprintf(stderr,
+                    "xchgd: warning: fewer than %llu MiB of free hugepages; running with "
+                    "--no-huge (slower TLB behaviour). See docs/build.md to reserve them.\n",
+                    HUGE_MIN_BYTES >> 20);
+        argv[n++] = "--no-huge";
+        argv[n++] = "-m";
+        argv[n++] = NO_HUGE_MEMORY_MB;
+    }
+    for (int i = 0; i < a->extraCount; i++)
+        argv[n++] = a->extraEal[i];
+    argv[n] = NULL;
+    return n;
+}
+
+/* Port id of a config port: the device name is its devargs up to the first
+ * comma (a vdev name or a PCI address). */
+static uint16_t findPort(const cfgPort *p)
+{
+    char name[sizeof p->devargs];
+    memcpy(name, p->devargs, sizeof name);
+    name[strcspn(name, ",")] = 0;
+    uint16_t id;
+    if (rte_eth_dev_get_port_by_name(name, &id) != 0)
+        rte_exit(EXIT_FAILURE, "port %s: device '%s' not found (devargs '%s')\n", p->name, name,
+                 p->devargs);
+    return id;
+}
+
+static void setupPort(uint16_t port, uint16_t queues, wkWorker **workers, unsigned socket)
+{
+    struct rte_eth_conf conf;
+    memset(&conf, 0, sizeof conf);
+    int rc = rte_eth_dev_configure(port, queues, queues, &conf);
+    if (rc < 0)
+        rte_exit(EXIT_FAILURE, "rte_eth_dev_configure(port %u): %s\n", port, rte_strerror(-rc));
+    uint16_t rxd = RX_DESC, txd = TX_DESC;
+    rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxd, &txd);
+    for (uint16_t q = 0; q < queues; q++) {
+        rc = rte_eth_rx_queue_setup(port, q, rxd, socket, NULL, wkPool(workers[q]));
+        if (rc < 0)
+            rte_exit(EXIT_FAILURE, "rte_eth_rx_queue_setup(port %u, queue %u): %s\n", port, q,
+                     rte_strerror(-rc));
+        rc = rte_eth_tx_queue_setup(port, q, txd, socket, NULL);
+        if (rc < 0)
+            rte_exit(EXIT_FAILURE, "rte_eth_tx_queue_setup(port %u, queue %u): %s\n", port, q,
+                     rte_strerror(-rc));
+    }
+    rc = rte_eth_dev_start(port);
+    if (rc < 0)
+        rte_exit(EXIT_FAILURE, "rte_eth_dev_start(port %u): %s\n", port, rte_strerror(-rc));
+}
+
+static uint32_t tradingDayToday(void)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    return (uint32_t)((tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday);
+}
+
+/* NUMA node of an lcore, via libnuma when the host has NUMA, else the EAL's. */
+static unsigned lcoreNode(unsigned lcore)
+{
+    if (numa_available() >= 0) {
+        int node = numa_node_of_cpu((int)rte_lcore_to_cpu_id((int)lcore));
+        if (node >= 0)
+            return (unsigned)node;
+    }
+    unsigned s = rte_lcore_to_socket_id(lcore);
+    return s == (unsigned)SOCKET_ID_ANY ? 0 : s;
+}
+
+static ctlServer *startControl(const cfgConfig *cfg)
+{
+    ctlServerOptions o = {.path = cfg->control.socketPath,
+                          .mode = cfg->control.socketMode,
+                          .owner = (uid_t)-1,
+                          .group = (gid_t)-1};
+    if (cfg->control.socketOwner[0]) {
+        const struct passwd *pw = getpwnam(cfg->control.socketOwner);
+        if (!pw)
+            rte_exit(EXIT_FAILURE, "control.socket_owner: no user '%s'\n",
+                     cfg->control.socketOwner);
+        o.owner = pw->pw_uid;
+    }
+    if (cfg->control.socketGroup[0]) {
+        const struct group *gr = getgrnam(cfg->control.socketGroup);
+        if (!gr)
+            rte_exit(EXIT_FAILURE, "control.socket_group: no group '%s'\n",
+                     cfg->control.socketGroup);
+        o.group = gr->gr_gid;
+    }
+    char err[256];
+    ctlServer *s = ctlServerCreate(&o, err, sizeof err);
+    if (!s)
+        rte_exit(EXIT_FAILURE, "control socket: %s\n", err);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    xdArgs a;
+    parseArgs(argc, argv, &a);
+    static cfgConfig cfg;
+    char err[512];
+    if (cfgLoad(a.configPath, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "xchgd: %s\n", err);
+        return 1;
+    }
+    if (cfg.portCount != 1) {
+        fprintf(stderr, "xchgd: %s: exactly one port is supported in this version (got %u)\n",
+                a.configPath, cfg.portCount);
+        return 1;
+    }
+    char *eal[MAX_EAL_ARGS];
+    static char store[3][256];
+    int ealc = buildEalArgs(&cfg, &a, eal, store);
+    if (rte_eal_init(ealc, eal) < 0)
+        rte_exit(EXIT_FAILURE, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
+
+    uint16_t port = findPort(&cfg.ports[0]);
+    wkWorker **workers = calloc(cfg.segmentCount, sizeof *workers);
+    if (!workers)
+        rte_exit(EXIT_FAILURE, "calloc(workers) failed\n");
+    for (uint32_t i = 0; i < cfg.segmentCount; i++) {
+        wkOptions wo = {.cfg = &cfg,
+                        .segment = (uint16_t)i,
+                        .portId = port,
+                        .queue = (uint16_t)i,
+                        .ip = cfg.ports[0].address,
+                        .maxSessions = MAX_SESSIONS,
+                        .historyDepth = HISTORY_DEPTH,
+                        .tradingDay = tradingDayToday(),
+                        .socketId = lcoreNode(cfg.segments[i].lcore)};
+        workers[i] = wkCreate(&wo, err, sizeof err);
+        if (!workers[i])
+            rte_exit(EXIT_FAILURE, "%s\n", err);
+    }
+    setupPort(port, (uint16_t)cfg.segmentCount, workers, lcoreNode(cfg.segments[0].lcore));
+    for (uint32_t i = 0; i < cfg.segmentCount; i++)
+        if (rte_eal_remote_launch(wkMain, workers[i], cfg.segments[i].lcore) != 0)
+            rte_exit(EXIT_FAILURE, "rte_eal_remote_launch(lcore %u) failed\n",
+                     cfg.segments[i].lcore);
+
+    signal(SIGINT, onSignal);
+    signal(SIGTERM, onSignal);
+    ctlServer *ctl = startControl(&cfg);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    cmdDaemon d = {.cfg = &cfg,
+                   .workers = workers,
+                   .workerCount = cfg.segmentCount,
+                   .startNs = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec,
+                   .tradingDay = tradingDayToday(),
+                   .quit = &quit,
+                   .nextSessionId = 1};
+    if (cmdRegisterAll(ctl, &d) != 0 ||
+        cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0)
+        rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
+    struct rte_ether_addr mac;
+    rte_eth_macaddr_get(port, &mac);
+    printf("xchgd: ready: %u segment(s), port %s (" RTE_ETHER_ADDR_PRT_FMT
+           "), order entry on UDP %u, control socket %s\n",
+           cfg.segmentCount, cfg.ports[0].devargs, RTE_ETHER_ADDR_BYTES(&mac),
+           cfg.segments[0].orderPort, cfg.control.socketPath);
+    fflush(stdout);
+
+    while (!quit)
+        ctlServerPoll(ctl, 10);
+
+    printf("xchgd: stopping\n");
+    for (uint32_t i = 0; i < cfg.segmentCount; i++)
+        wkStop(workers[i]);
+    rte_eal_mp_wait_lcore();
+    rte_eth_dev_stop(port);
+    rte_eth_dev_close(port);
+    ctlServerDestroy(ctl);
+    for (uint32_t i = 0; i < cfg.segmentCount; i++)
+        wkDestroy(workers[i]);
+    free(workers);
+    rte_eal_cleanup();
+    cfgFree(&cfg);
+    printf("xchgd: stopped\n");
+    return 0;
+}
