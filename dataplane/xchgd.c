@@ -9,6 +9,7 @@
 #include <numa.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,18 @@ static void setupPort(uint16_t port, uint16_t queues, wkWorker **workers, unsign
         rte_exit(EXIT_FAILURE, "rte_eth_dev_start(port %u): %s\n", port, rte_strerror(-rc));
 }
 
+static void startFail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void startFail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "xchgd: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
 static uint32_t tradingDayToday(void)
 {
     time_t t = time(NULL);
@@ -211,6 +224,9 @@ static unsigned lcoreNode(unsigned lcore)
     return s == (unsigned)SOCKET_ID_ANY ? 0 : s;
 }
 
+/* Opens the control socket before anything else starts, so a second xchgd
+ * on the same socket stops here, before it touches the port. Exits on
+ * failure. */
 static ctlServer *startControl(const cfgConfig *cfg)
 {
     ctlServerOptions o = {.path = cfg->control.socketPath,
@@ -220,21 +236,19 @@ static ctlServer *startControl(const cfgConfig *cfg)
     if (cfg->control.socketOwner[0]) {
         const struct passwd *pw = getpwnam(cfg->control.socketOwner);
         if (!pw)
-            rte_exit(EXIT_FAILURE, "control.socket_owner: no user '%s'\n",
-                     cfg->control.socketOwner);
+            startFail("control.socket_owner: no user '%s'", cfg->control.socketOwner);
         o.owner = pw->pw_uid;
     }
     if (cfg->control.socketGroup[0]) {
         const struct group *gr = getgrnam(cfg->control.socketGroup);
         if (!gr)
-            rte_exit(EXIT_FAILURE, "control.socket_group: no group '%s'\n",
-                     cfg->control.socketGroup);
+            startFail("control.socket_group: no group '%s'", cfg->control.socketGroup);
         o.group = gr->gr_gid;
     }
     char err[256];
     ctlServer *s = ctlServerCreate(&o, err, sizeof err);
     if (!s)
-        rte_exit(EXIT_FAILURE, "control socket: %s\n", err);
+        startFail("%s", err);
     return s;
 }
 
@@ -253,6 +267,7 @@ int main(int argc, char **argv)
                 a.configPath, cfg.portCount);
         return 1;
     }
+    ctlServer *ctl = startControl(&cfg);
     char *eal[MAX_EAL_ARGS];
     static char store[3][256];
     int ealc = buildEalArgs(&cfg, &a, eal, store);
@@ -285,7 +300,6 @@ int main(int argc, char **argv)
 
     signal(SIGINT, onSignal);
     signal(SIGTERM, onSignal);
-    ctlServer *ctl = startControl(&cfg);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     cmdDaemon d = {.cfg = &cfg,
