@@ -7,7 +7,7 @@ BUILD   ?= build
 CC      ?= cc
 PKGS_CORE := libconfig jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS_CORE) cmocka 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS_CORE) 2>/dev/null) -lhugetlbfs
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS_CORE) 2>/dev/null) -lhugetlbfs -lpthread
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 # DPDK only where it is used: the dataplane objects and the programs in
 # DPDK_PROGS. Its -march=corei7 comes before ours so ours wins.
@@ -32,8 +32,19 @@ $$(BUILD)/lib/libxchg$(1).a: $$($(1)_OBJS)
 LIBS += $$(BUILD)/lib/libxchg$(1).a
 endef
 $(foreach d,$(LIB_DIRS),$(eval $(call lib_rule,$(d))))
+# libxchg-client: XOE over ordinary UDP sockets, for trading firms' programs
+CLIENT_SRCS := $(wildcard tools/client/*.c)
+CLIENT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLIENT_SRCS))
+$(BUILD)/lib/libxchgclient.a: $(CLIENT_OBJS)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+LIBS += $(BUILD)/lib/libxchgclient.a
+$(BUILD)/lib/pkgconfig/xchg-client.pc: tools/client/xchg-client.pc.in
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(CURDIR)|; s|@LIBDIR@|$(CURDIR)/$(BUILD)/lib|; s|@INCLUDEDIR@|$(CURDIR)/include|' $< > $@
+
 # link order: each library may use the ones after it
-LINK_LIBS = $(BUILD)/lib/libxchgdataplane.a $(BUILD)/lib/libxchgcontrol.a \
+LINK_LIBS = $(BUILD)/lib/libxchgclient.a $(BUILD)/lib/libxchgdataplane.a $(BUILD)/lib/libxchgcontrol.a \
 	$(BUILD)/lib/libxchgconfig.a $(BUILD)/lib/libxchgmatcher.a
 $(BUILD)/obj/dataplane/%.o: DIR_CFLAGS = $(DPDK_CFLAGS)
 $(BUILD)/obj/perf/dpdk_%.o: DIR_CFLAGS = $(DPDK_CFLAGS)
@@ -70,7 +81,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
 	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -o $@
 
 .PHONY: all deps test unit-tests asan bench lint format run clean fuzz
-all: $(LIBS) $(XCHGD) $(PERF_BINS) $(TOOL_BINS) $(TEST_BINS)
+all: $(LIBS) $(BUILD)/lib/pkgconfig/xchg-client.pc $(XCHGD) $(PERF_BINS) $(TOOL_BINS) $(TEST_BINS)
 
 deps:
 	@tools/deps.sh
@@ -121,10 +132,10 @@ lint:
 format:
 	clang-format -i $(LINT_SRCS)
 
-# Until the dataplane lands, `make run` runs the matcher demo.
+# xchgd in a sandbox namespace with the live demo (tools/sandbox.sh).
 run: deps
 	@$(MAKE) --no-print-directory all
-	@$(BUILD)/bin/xchg-matcher-demo config/xchg.conf
+	@tools/sandbox.sh
 
 clean:
 	rm -rf build
