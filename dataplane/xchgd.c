@@ -4,6 +4,7 @@
  * EAL main lcore and runs the control socket; each market segment's worker
  * runs on its own lcore, pinned by the EAL. Set-up failures exit with a
  * message naming what failed. */
+#include <dirent.h>
 #include <getopt.h>
 #include <grp.h>
 #include <numa.h>
@@ -123,7 +124,13 @@ static int buildEalArgs(const cfgConfig *cfg, const xdArgs *a, char **argv, char
     snprintf(store[2], 256, "xchgd%d", (int)getpid());
     argv[n++] = "--file-prefix";
     argv[n++] = store[2];
-    argv[n++] = "--in-memory";
+    /* --no-huge puts DPDK 22.11 in legacy memory mode, which it refuses
+     * with --in-memory ("Option --legacy-mem is not compatible with
+     * --in-memory"). Without hugepages there are no hugepage files to keep
+     * out of the filesystem anyway; --no-shconf keeps the runtime config
+     * out of /var/run/dpdk as --in-memory does. */
+    const int noHuge = a->noHuge || freeHugeBytes() < HUGE_MIN_BYTES;
+    argv[n++] = noHuge ? "--no-shconf" : "--in-memory";
     argv[n++] = "--log-level=lib.eal:warning";
     int allVirtual = 1;
     for (uint32_t i = 0; i < cfg->portCount && n < MAX_EAL_ARGS - 24; i++) {
@@ -138,15 +145,17 @@ static int buildEalArgs(const cfgConfig *cfg, const xdArgs *a, char **argv, char
     }
     if (allVirtual)
         argv[n++] = "--no-pci";
-    if (a->noHuge || freeHugeBytes() < HUGE_MIN_BYTES) {
+    if (noHuge) {
         if (!a->noHuge)
             fprintf(stderr,
                     "xchgd: warning: fewer than %llu MiB of free hugepages; running with "
                     "--no-huge (slower TLB behaviour). See docs/build.md to reserve them.\n",
                     HUGE_MIN_BYTES >> 20);
-        argv[n++] = "--no-huge";
+        argv[n++] = "--no-huge"; /* implies legacy memory, which --in-memory refuses */
         argv[n++] = "-m";
         argv[n++] = NO_HUGE_MEMORY_MB;
+    } else {
+        argv[n++] = "--in-memory"; /* no hugepage files left behind after a crash */
     }
     for (int i = 0; i < a->extraCount; i++)
         argv[n++] = a->extraEal[i];
@@ -202,6 +211,26 @@ static void startFail(const char *fmt, ...)
     fprintf(stderr, "\n");
     va_end(ap);
     exit(1);
+}
+
+/* The EAL leaves /var/run/dpdk/<file-prefix>/ behind; the prefix is
+ * per-process, so nobody else uses it. */
+static void removeRuntimeDir(const char *prefix)
+{
+    char dir[300], path[600];
+    snprintf(dir, sizeof dir, "/var/run/dpdk/%s", prefix);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
 }
 
 static uint32_t tradingDayToday(void)
@@ -334,6 +363,7 @@ int main(int argc, char **argv)
         wkDestroy(workers[i]);
     free(workers);
     rte_eal_cleanup();
+    removeRuntimeDir(store[2]);
     cfgFree(&cfg);
     printf("xchgd: stopped\n");
     return 0;
