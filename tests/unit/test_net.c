@@ -33,7 +33,7 @@
 #define PEER_PORT 40001
 #define MY_PORT   9000
 
-#define MAX_FRAME 1514 /* Ethernet without FCS */
+#define MAX_FRAME 1514                       /* Ethernet without FCS */
 #define MAX_UDP   (MAX_FRAME - NET_UDP_HLEN) /* 1472 */
 
 static const uint8_t MY_MAC[NET_MAC_LEN] = {0x02, 0x00, 0x5e, 0x10, 0x20, 0x01};
@@ -123,8 +123,8 @@ static void putEth(uint8_t *f, const uint8_t dst[NET_MAC_LEN], const uint8_t src
 /* Ethernet (peer -> us) and an IPv4 header of ihlWords 32-bit words (the
  * options NOPs) carrying l4Len bytes of proto, DF set, checksum right.
  * Returns the IP header. */
-static uint8_t *putIpv4(uint8_t *f, unsigned ihlWords, uint8_t proto, unsigned l4Len,
-                        uint32_t src, uint32_t dst)
+static uint8_t *putIpv4(uint8_t *f, unsigned ihlWords, uint8_t proto, unsigned l4Len, uint32_t src,
+                        uint32_t dst)
 {
     putEth(f, MY_MAC, PEER_MAC, ETH_IPV4);
     uint8_t *ip = f + NET_ETH_HDR;
@@ -431,8 +431,8 @@ static void test_udp_checksum_all_ones(void **state)
     /* netUdpHeaders writes 0xFFFF for that datagram */
     uint8_t g[MAX_FRAME];
     memcpy(g + NET_UDP_HLEN, payload, sizeof payload);
-    const uint16_t glen = netUdpHeaders(g, PEER_MAC, MY_MAC, PEER_IP, MY_IP, PEER_PORT, MY_PORT,
-                                        sizeof payload);
+    const uint16_t glen =
+        netUdpHeaders(g, PEER_MAC, MY_MAC, PEER_IP, MY_IP, PEER_PORT, MY_PORT, sizeof payload);
     assert_int_equal(glen, len);
     assert_int_equal(get16(g + 34 + 6), 0xFFFF);
     assert_int_equal(classify(g, glen, &nf), NET_UDP);
@@ -480,9 +480,15 @@ static void test_udp_length_mismatch(void **state)
 
     /* UDP length longer, shorter, below its header, zero (checksums fixed
      * where the data allows, so only the length is wrong) */
-    static const unsigned bad[] = {NET_UDP_HDR + n + 1, NET_UDP_HDR + n + 2, NET_UDP_HDR + n - 1,
-                                   NET_UDP_HDR + 1,     NET_UDP_HDR,         NET_UDP_HDR - 1,
-                                   1,                   0,                   0xFFFF};
+    static const unsigned bad[] = {NET_UDP_HDR + n + 1,
+                                   NET_UDP_HDR + n + 2,
+                                   NET_UDP_HDR + n - 1,
+                                   NET_UDP_HDR + 1,
+                                   NET_UDP_HDR,
+                                   NET_UDP_HDR - 1,
+                                   1,
+                                   0,
+                                   0xFFFF};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         buildUdp(f, n);
         put16(udp + 4, bad[i]);
@@ -707,8 +713,8 @@ static void test_ip_not_us(void **state)
     netFrame nf;
     uint16_t len = buildUdp(f, 16);
     uint8_t *ip = f + NET_ETH_HDR;
-    static const uint32_t others[] = {ALT_IP, 0xFFFFFFFFu, 0xC00002FFu, 0, MY_IP ^ 0x80000000u,
-                                      0x01020000u | (MY_IP & 0xFFFF)};
+    static const uint32_t others[] = {ALT_IP, 0xFFFFFFFFu,         0xC00002FFu,
+                                      0,      MY_IP ^ 0x80000000u, 0x01020000u | (MY_IP & 0xFFFF)};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
         put32(ip + 16, others[i]);
         fixIp(f);
@@ -858,9 +864,9 @@ static void test_arp_malformed(void **state)
     /* {offset, size, bad value}: hardware type, protocol type, lengths */
     static const struct {
         unsigned off, size, value;
-    } bad[] = {{0, 2, 6},      {0, 2, 0},      {0, 2, 0x0100}, {2, 2, 0x86DD}, {2, 2, 0x0008},
-               {2, 2, 0},      {4, 1, 0},      {4, 1, 8},      {4, 1, 5},      {5, 1, 0},
-               {5, 1, 16},     {5, 1, 6},      {4, 1, 4}};
+    } bad[] = {{0, 2, 6},  {0, 2, 0}, {0, 2, 0x0100}, {2, 2, 0x86DD}, {2, 2, 0x0008},
+               {2, 2, 0},  {4, 1, 0}, {4, 1, 8},      {4, 1, 5},      {5, 1, 0},
+               {5, 1, 16}, {5, 1, 6}, {4, 1, 4}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const uint16_t len = buildArp(f, 1, MY_IP);
         if (bad[i].size == 2)
@@ -1133,8 +1139,8 @@ static void test_udp_headers_answer(void **state)
     netFrame in, back;
     const uint16_t len = buildUdp(f, 100);
     assert_int_equal(classify(f, len, &in), NET_UDP);
-    const uint16_t rlen = netUdpHeaders(f, MY_MAC, in.srcMac, MY_IP, in.srcIp, in.dstPort,
-                                        in.srcPort, in.payloadLen);
+    const uint16_t rlen =
+        netUdpHeaders(f, MY_MAC, in.srcMac, MY_IP, in.srcIp, in.dstPort, in.srcPort, in.payloadLen);
     assert_int_equal(rlen, len);
     assert_int_equal(classifyAs(f, rlen, PEER_IP, &back), NET_UDP);
     assert_int_equal(back.srcPort, MY_PORT);
