@@ -5,7 +5,7 @@ SHELL := /bin/bash
 
 BUILD   ?= build
 CC      ?= cc
-PKGS_CORE := libconfig jansson
+PKGS_CORE := libconfig jansson liburing
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS_CORE) cmocka 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS_CORE) 2>/dev/null) -lhugetlbfs -lpthread
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -22,7 +22,7 @@ CFLAGS_ALL = -std=gnu11 $(DIR_CFLAGS) $(OPT) $(SAN) $(WARN) -Iinclude -I. $(PKG_
 LDFLAGS_ALL = $(SAN)
 
 # ---- libraries: one static archive per directory that has sources ----------
-LIB_DIRS := matcher config dataplane control
+LIB_DIRS := matcher config dataplane control storage
 define lib_rule
 $(1)_SRCS := $$(wildcard $(1)/*.c)
 $(1)_OBJS := $$(patsubst %.c,$$(BUILD)/obj/%.o,$$($(1)_SRCS))
@@ -45,7 +45,7 @@ $(BUILD)/lib/pkgconfig/xchg-client.pc: tools/client/xchg-client.pc.in
 
 # link order: each library may use the ones after it
 LINK_LIBS = $(BUILD)/lib/libxchgclient.a $(BUILD)/lib/libxchgdataplane.a $(BUILD)/lib/libxchgcontrol.a \
-	$(BUILD)/lib/libxchgconfig.a $(BUILD)/lib/libxchgmatcher.a
+	$(BUILD)/lib/libxchgstorage.a $(BUILD)/lib/libxchgconfig.a $(BUILD)/lib/libxchgmatcher.a
 $(BUILD)/obj/dataplane/%.o: DIR_CFLAGS = $(DPDK_CFLAGS)
 $(BUILD)/obj/perf/dpdk_%.o: DIR_CFLAGS = $(DPDK_CFLAGS)
 $(DPDK_PROGS): PKG_LIBS += $(DPDK_LIBS)
