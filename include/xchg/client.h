@@ -123,7 +123,8 @@ typedef struct {
     uint32_t retransmitMs; /* how long a RetransmitRequest or a resend after a gap is
                               given before it is repeated; 0 = 200 */
     uint32_t logonRetryMs; /* Logon and Logout repeated after this long unanswered;
-                              0 = 500 (xchg evaluates one Logon per second per session) */
+                              0 = 1100 (xchg evaluates one Logon per second per session:
+                              a quicker repeat only helps when the Logon itself was lost) */
     int rcvbuf;            /* SO_RCVBUF in bytes; 0 = system default */
 } xclOptions;
 
@@ -160,7 +161,10 @@ void xclClose(xclSession *s);
  * out of xclPoll in order, and requests xchg had not received are sent
  * again with the numbers it expects.
  * Allowed in every state (a Logon while logged on is answered again).
- * Reports arriving meanwhile are kept for xclPoll.
+ * Reports arriving meanwhile are kept for xclPoll, except LoggedOut and
+ * SessionReject{NOT_LOGGED_ON}: they concern the binding before this logon
+ * (e.g. xchg timing out a session whose LogonAccepted was lost) and are
+ * dropped (xclInfo.staleDropped).
  * Returns XCL_OK (logged on); XCL_EREJECTED (LogonRejected; the code is in
  * xclInfo.lastRejectCode: 9001 bad session or token, 9005 not accepting
  * logons, 1006, 1008 ...); XCL_ETIMEOUT; XCL_ESYS; XCL_EINVAL. On failure
@@ -169,10 +173,13 @@ int xclLogon(xclSession *s, uint32_t heartbeatMs, int timeoutMs);
 
 /* Sends any queued batch, then Logout, and waits up to timeoutMs (< 0: no
  * limit) for LoggedOut, repeating the Logout every logonRetryMs. Reports
- * arriving meanwhile (LoggedOut included) are kept for xclPoll. Orders stay
- * in the book (XOE has no cancel on disconnect). The session can log on
- * again with xclLogon. Returns XCL_OK; XCL_ETIMEOUT (the state is
- * XCL_STATE_LOGGED_OUT anyway); XCL_ESTATE when not logged on; XCL_ESYS. */
+ * arriving meanwhile (LoggedOut included) are kept for xclPoll. When the
+ * LoggedOut is lost, xchg answers the repeated Logout with
+ * SessionReject{NOT_LOGGED_ON}: that also ends the wait (and is not
+ * reported). Orders stay in the book (XOE has no cancel on disconnect). The
+ * session can log on again with xclLogon. Returns XCL_OK; XCL_ETIMEOUT;
+ * XCL_ESTATE when not logged on; XCL_ESYS. Afterwards the state is
+ * XCL_STATE_LOGGED_OUT whatever the result. */
 int xclLogout(xclSession *s, int timeoutMs);
 
 /* ---- requests ---------------------------------------------------------------- */
@@ -256,8 +263,11 @@ typedef struct {
  * reads what arrived, asks for missing reports, resends what xchg did not
  * get and sends a heartbeat when due.
  * Returns 1 with *out filled; 0 if none came in time; XCL_ESYS; XCL_EINVAL.
- * LoggedOut, SessionReject{NOT_LOGGED_ON} and XCL_RPT_SESSION_LOST also
- * move the session to XCL_STATE_LOGGED_OUT. */
+ * LoggedOut, SessionReject{NOT_LOGGED_ON} and XCL_RPT_SESSION_LOST end a
+ * logged-on session (state XCL_STATE_LOGGED_OUT) and are reported once,
+ * then; when the session is not logged on (or is logging out) they are
+ * about an earlier binding or repeats, and are dropped and counted in
+ * xclInfo.staleDropped. */
 int xclPoll(xclSession *s, int timeoutMs, xclReport *out);
 
 /* xclPoll without taking a report: sends the batch, reads, does the timed
@@ -305,6 +315,8 @@ typedef struct {
     uint64_t malformed, foreign; /* datagrams failing validation, for another session */
     uint64_t gapRejects;         /* SessionReject{GAP} received */
     uint64_t sendErrors;         /* datagrams the socket refused */
+    uint64_t staleDropped;       /* LoggedOut / SessionReject{NOT_LOGGED_ON} that did not end a
+                                    logged-on session (earlier binding, repeat), dropped */
 } xclInfo;
 
 /* Copies the session's state and counters into *out. */

@@ -78,13 +78,17 @@ typedef struct {
     /* behaviour (change under mu) */
     uint64_t dropOut[8]; /* first transmission of these outbound numbers is dropped */
     int nDropOut;
-    int dupOut;       /* every first transmission is sent twice */
-    uint64_t swapOut; /* this outbound number is sent after the next one */
-    int dropIn;       /* drop the next N inbound datagrams holding application messages */
-    int mute;         /* read and ignore everything, send nothing */
-    int noServerHb;   /* never send ServerHeartbeat */
-    int emitUnknown;  /* the next NewOrder also gets an application message of type 0x9F */
-    uint64_t oldest;  /* numbers below this have left the history (0: none have) */
+    int dupOut;            /* every first transmission is sent twice */
+    uint64_t swapOut;      /* this outbound number is sent after the next one */
+    int dropIn;            /* drop the next N inbound datagrams holding application messages */
+    int mute;              /* read and ignore everything, send nothing */
+    int noServerHb;        /* never send ServerHeartbeat */
+    int emitUnknown;       /* the next NewOrder also gets an application message of type 0x9F */
+    uint64_t oldest;       /* numbers below this have left the history (0: none have) */
+    int loseLogonAccepted; /* the next N LogonAccepted are lost, and the half-open
+                              session is timed out at once (LoggedOut{TIMEOUT}) */
+    int loseLoggedOut;     /* the next N LoggedOut{USER} are lost */
+    int kick;              /* send LoggedOut{ADMIN} now and log the session out */
 
     /* session */
     int loggedOn;
@@ -100,7 +104,7 @@ typedef struct {
 
     /* observations */
     int datagrams, appDatagrams, logons, heartbeats, retransmitRequests, logouts, gapsSent;
-    int dupsIn, processed;
+    int dupsIn, processed, notLoggedOnSent;
     int dgMsgs[64]; /* messages in each application datagram, in arrival order */
     uint64_t lastLogonNextOutSeq, lastLogonSeq, lastHbSeq;
 } fakeServer;
@@ -390,6 +394,13 @@ static void fsLogon(fakeServer *fs, const xoeFrame *f, const xoeLogon *l,
     la.nextOutSeq = fs->nextOut;
     la.tradingDay = 20250106;
     la.segment = 1;
+    if (fs->loseLogonAccepted > 0) {
+        fs->loseLogonAccepted--;
+        const xoeLoggedOut lo = {{0, 0, 0}, XOE_LOGOUT_TIMEOUT, {0, 0, 0}};
+        fsSendSession(fs, from, XOE_MSG_LOGGED_OUT, &lo);
+        fs->loggedOn = 0;
+        return;
+    }
     fsSendSession(fs, from, XOE_MSG_LOGON_ACCEPTED, &la);
     if (l->nextOutSeq != 0 && l->nextOutSeq < fs->nextOut)
         fsRetransmit(fs, l->nextOutSeq, (uint32_t)(fs->nextOut - l->nextOutSeq));
@@ -420,12 +431,28 @@ static void fsOnDatagram(fakeServer *fs, const uint8_t *buf, size_t len,
             fsLogon(fs, &f, &m.u.logon, from);
             continue;
         }
-        if (!fs->loggedOn)
+        if (!fs->loggedOn) {
+            /* from the address last bound: SessionReject{NOT_LOGGED_ON}, once a frame */
+            if (it.index == 1 && from->sin_port == fs->peer.sin_port) {
+                xoeSessionReject sr;
+                memset(&sr, 0, sizeof sr);
+                sr.code = XOE_CODE_NOT_LOGGED_ON;
+                sr.reason = XOE_SR_NOT_LOGGED_ON;
+                sr.expectedSeq = fs->expected;
+                sr.receivedSeq = f.seq;
+                fs->notLoggedOnSent++;
+                fsSendSession(fs, from, XOE_MSG_SESSION_REJECT, &sr);
+            }
             continue;
+        }
         switch (m.type) {
         case XOE_MSG_LOGOUT: {
             fs->logouts++;
             fs->loggedOn = 0;
+            if (fs->loseLoggedOut > 0) {
+                fs->loseLoggedOut--;
+                continue;
+            }
             const xoeLoggedOut lo = {{0, 0, 0}, XOE_LOGOUT_USER, {0, 0, 0}};
             fsSendSession(fs, &fs->peer, XOE_MSG_LOGGED_OUT, &lo);
             continue;
@@ -493,6 +520,12 @@ static void *fsThread(void *arg)
             if (n < 0)
                 break;
             fsOnDatagram(fs, buf, (size_t)n, &from);
+        }
+        if (fs->kick && fs->loggedOn) {
+            fs->kick = 0;
+            fs->loggedOn = 0;
+            const xoeLoggedOut lo = {{0, 0, 0}, XOE_LOGOUT_ADMIN, {0, 0, 0}};
+            fsSendSession(fs, &fs->peer, XOE_MSG_LOGGED_OUT, &lo);
         }
         if (fs->loggedOn && !fs->mute && !fs->noServerHb &&
             nowNs() - fs->lastTxNs >= (uint64_t)fs->hbMs * 1000000u) {
@@ -842,6 +875,26 @@ static void test_logon_rejected(void **state)
     xclClose(c);
 }
 
+static void test_logon_answer_lost(void **state)
+{
+    fakeServer *fs = *state;
+    LOCKED(fs, fs->loseLogonAccepted = 1);
+    xclOptions o;
+    memset(&o, 0, sizeof o);
+    o.logonRetryMs = 150;
+    xclSession *c = openClient(fs, &o);
+    assert_int_equal(xclLogon(c, 100, 2000), XCL_OK);
+    xclInfo i = info(c);
+    assert_int_equal(i.logonsOut, 2);
+    assert_int_equal(i.staleDropped, 1); /* the timeout of the first binding */
+    assert_int_equal(fsGet(fs, &fs->logons), 2);
+    sendOrder(c, REST_PRICE, 1);
+    assert_int_equal(expectReport(c, XOE_MSG_ACCEPTED, 1000).seq, 1); /* no LoggedOut first */
+    expectNothing(c, 50);
+    assert_int_equal(info(c).state, XCL_STATE_LOGGED_ON);
+    xclClose(c);
+}
+
 static void test_logon_timeout(void **state)
 {
     (void)state;
@@ -1154,6 +1207,42 @@ static void test_logout_and_resume(void **state)
     xclClose(c);
 }
 
+static void test_logout_answer_lost(void **state)
+{
+    fakeServer *fs = *state;
+    xclOptions o;
+    memset(&o, 0, sizeof o);
+    o.logonRetryMs = 100;
+    xclSession *c = logonClient(fs, &o, 1000);
+    LOCKED(fs, fs->loseLoggedOut = 1);
+    assert_int_equal(xclLogout(c, 2000), XCL_OK); /* the repeat gets NOT_LOGGED_ON */
+    assert_int_equal(fsGet(fs, &fs->notLoggedOnSent), 1);
+    xclInfo i = info(c);
+    assert_int_equal(i.state, XCL_STATE_LOGGED_OUT);
+    assert_int_equal(i.staleDropped, 1);
+    expectNothing(c, 50); /* nothing to report: the caller asked to leave */
+    /* and it logs on again */
+    assert_int_equal(xclLogon(c, 1000, 2000), XCL_OK);
+    xclClose(c);
+}
+
+static void test_kicked_by_operator(void **state)
+{
+    fakeServer *fs = *state;
+    xclSession *c = logonClient(fs, NULL, 1000);
+    LOCKED(fs, fs->kick = 1);
+    const xclReport r = expectReport(c, XOE_MSG_LOGGED_OUT, 1000);
+    assert_int_equal(r.msg.u.loggedOut.reason, XOE_LOGOUT_ADMIN);
+    char line[64];
+    xclReportFormat(&r, line, sizeof line);
+    assert_string_equal(line, "LoggedOut reason=ADMIN");
+    assert_int_equal(info(c).state, XCL_STATE_LOGGED_OUT);
+    const xclOrder ord = order(REST_PRICE, 1);
+    assert_int_equal(xclNewOrder(c, &ord, NULL), XCL_ESTATE);
+    assert_int_equal(xclLogout(c, 100), XCL_ESTATE);
+    xclClose(c);
+}
+
 static void test_resume_from_options(void **state)
 {
     fakeServer *fs = *state;
@@ -1298,6 +1387,7 @@ int main(void)
         T(test_open_errors),
         S(test_logon_accepted),
         S(test_logon_rejected),
+        S(test_logon_answer_lost),
         T(test_logon_timeout),
         S(test_orders_reports_in_order),
         S(test_lost_answer_recovered),
@@ -1310,6 +1400,8 @@ int main(void)
         S(test_heartbeat_when_idle),
         S(test_batching),
         S(test_logout_and_resume),
+        S(test_logout_answer_lost),
+        S(test_kicked_by_operator),
         S(test_resume_from_options),
         S(test_too_old_reported_lost),
         S(test_session_lost),

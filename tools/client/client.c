@@ -41,7 +41,7 @@
 #define XCL_DEFAULT_WINDOW   4096u
 #define XCL_MAX_WINDOW       (1u << 20)
 #define XCL_DEFAULT_RT_MS    200u
-#define XCL_DEFAULT_LOGON_MS 500u
+#define XCL_DEFAULT_LOGON_MS 1100u /* xchg evaluates one Logon per second per session */
 #define XCL_EVENTS           64u
 #define XCL_RECV_BURST       256
 #define XCL_ACK_SCAN         64u /* pending requests searched for an answer's request */
@@ -113,7 +113,8 @@ struct xclSession {
     uint64_t rtFrom, rtEnd, rtSentNs, rtLastE;
 
     uint64_t lastSendNs, lastRecvNs;
-    int refused; /* an ICMP port unreachable came back since the last logon */
+    int refused;    /* an ICMP port unreachable came back since the last logon */
+    int loggingOut; /* inside xclLogout: NOT_LOGGED_ON confirms the logout */
 
     /* batch being built */
     xoeWriter w;
@@ -814,8 +815,17 @@ static void xclOnSessionReject(xclSession *s, const xoeMsg *m, int retransmitted
 {
     const xoeSessionReject *sr = &m->u.sessionReject;
     if (sr->reason != XOE_SR_GAP) {
-        if (sr->reason == XOE_SR_NOT_LOGGED_ON && s->state == XCL_STATE_LOGGED_ON)
+        if (sr->reason == XOE_SR_NOT_LOGGED_ON) {
+            /* news only when we believed we were logged on and did not ask
+             * to leave (xchg logged us out and its LoggedOut was lost) */
+            if (s->state != XCL_STATE_LOGGED_ON || s->loggingOut) {
+                s->st.staleDropped++;
+                if (s->loggingOut)
+                    s->state = XCL_STATE_LOGGED_OUT; /* confirms our Logout */
+                return;
+            }
             s->state = XCL_STATE_LOGGED_OUT;
+        }
         xclEventFromMsg(s, m, retransmitted, now);
         return;
     }
@@ -866,8 +876,14 @@ static void xclOnDatagram(xclSession *s, const uint8_t *buf, size_t len, uint64_
             }
             break;
         case XOE_MSG_LOGGED_OUT:
-            if (s->state == XCL_STATE_LOGGED_ON)
-                s->state = XCL_STATE_LOGGED_OUT;
+            /* Reported when it ends the logged-on session. Otherwise it is
+             * about an earlier binding (during a logon: e.g. the timeout of
+             * a session whose LogonAccepted was lost) or a repeat. */
+            if (s->state != XCL_STATE_LOGGED_ON) {
+                s->st.staleDropped++;
+                break;
+            }
+            s->state = XCL_STATE_LOGGED_OUT;
             xclEventFromMsg(s, &m, rt, now);
             break;
         case XOE_MSG_SESSION_REJECT:
@@ -1232,19 +1248,21 @@ int xclLogout(xclSession *s, int timeoutMs)
         timeoutMs < 0 ? UINT64_MAX : now + (uint64_t)timeoutMs * XCL_NS_PER_MS;
     xclFlushBatch(s, now);
     xclSendLogout(s, now);
+    s->loggingOut = 1;
     uint64_t sentAt = now;
+    int rc = XCL_OK;
     for (;;) {
         if (xclReadAll(s) < 0) {
-            s->state = XCL_STATE_LOGGED_OUT;
-            return XCL_ESYS;
+            rc = XCL_ESYS;
+            break;
         }
         if (s->state != XCL_STATE_LOGGED_ON)
-            return XCL_OK;
+            break; /* LoggedOut, or NOT_LOGGED_ON after a lost LoggedOut */
         now = xclNow();
         if (now >= deadline) {
-            s->state = XCL_STATE_LOGGED_OUT;
             xclSetErr(s, "no LoggedOut within %d ms", timeoutMs);
-            return XCL_ETIMEOUT;
+            rc = XCL_ETIMEOUT;
+            break;
         }
         if (now - sentAt >= s->logonRetryNs) {
             xclSendLogout(s, now);
@@ -1253,10 +1271,13 @@ int xclLogout(xclSession *s, int timeoutMs)
         const uint64_t t =
             sentAt + s->logonRetryNs < deadline ? sentAt + s->logonRetryNs : deadline;
         if (xclWait(s, xclMsUntil(t, now)) < 0) {
-            s->state = XCL_STATE_LOGGED_OUT;
-            return XCL_ESYS;
+            rc = XCL_ESYS;
+            break;
         }
     }
+    s->loggingOut = 0;
+    s->state = XCL_STATE_LOGGED_OUT;
+    return rc;
 }
 
 /* ==== public: information =================================================== */
