@@ -151,11 +151,9 @@ static int buildEalArgs(const cfgConfig *cfg, const xdArgs *a, char **argv, char
                     "xchgd: warning: fewer than %llu MiB of free hugepages; running with "
                     "--no-huge (slower TLB behaviour). See docs/build.md to reserve them.\n",
                     HUGE_MIN_BYTES >> 20);
-        argv[n++] = "--no-huge"; /* implies legacy memory, which --in-memory refuses */
+        argv[n++] = "--no-huge";
         argv[n++] = "-m";
         argv[n++] = NO_HUGE_MEMORY_MB;
-    } else {
-        argv[n++] = "--in-memory"; /* no hugepage files left behind after a crash */
     }
     for (int i = 0; i < a->extraCount; i++)
         argv[n++] = a->extraEal[i];
