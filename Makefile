@@ -41,7 +41,7 @@ $(BUILD)/lib/libxchgclient.a: $(CLIENT_OBJS)
 LIBS += $(BUILD)/lib/libxchgclient.a
 $(BUILD)/lib/pkgconfig/xchg-client.pc: tools/client/xchg-client.pc.in
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(CURDIR)|; s|@LIBDIR@|$(CURDIR)/$(BUILD)/lib|; s|@INCLUDEDIR@|$(CURDIR)/include|' $< > $@
+	sed -e 's|@PREFIX@|$(CURDIR)|; s|@LIBDIR@|$(abspath $(BUILD))/lib|; s|@INCLUDEDIR@|$(CURDIR)/include|' $< > $@
 
 # link order: each library may use the ones after it
 LINK_LIBS = $(BUILD)/lib/libxchgclient.a $(BUILD)/lib/libxchgdataplane.a $(BUILD)/lib/libxchgcontrol.a \
@@ -61,6 +61,9 @@ TOOL_SRCS  := $(wildcard tools/*.c)
 TOOL_BINS  := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOL_SRCS))
 TEST_SRCS  := $(wildcard tests/unit/test_*.c)
 TEST_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+# integration test programs: built with the rest, run by tests/integration/run.sh
+ITEST_SRCS := $(wildcard tests/integration/itest_*.c)
+ITEST_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRCS))
 
 $(BUILD)/bin/%: $(BUILD)/obj/perf/%.o $(LIBS)
 	@mkdir -p $(dir $@)
@@ -74,14 +77,20 @@ $(XCHGD): $(BUILD)/obj/dataplane/xchgd.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) -o $@
 
+# test_hostmon runs xchg-hostmon
+$(BUILD)/tests/test_hostmon: $(BUILD)/bin/xchg-hostmon
 # test_ctl runs xchgctl against its server
 $(BUILD)/tests/test_ctl: $(BUILD)/bin/xchgctl
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -o $@
+$(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/itest_%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) -o $@
 
-.PHONY: all deps test unit-tests asan bench lint format run clean fuzz
-all: $(LIBS) $(BUILD)/lib/pkgconfig/xchg-client.pc $(XCHGD) $(PERF_BINS) $(TOOL_BINS) $(TEST_BINS)
+.PHONY: all deps test unit-tests asan bench lint format run clean fuzz feed-tshark
+all: $(LIBS) $(BUILD)/lib/pkgconfig/xchg-client.pc $(XCHGD) $(PERF_BINS) $(TOOL_BINS) $(TEST_BINS) \
+	$(ITEST_BINS)
 
 deps:
 	@tools/deps.sh
@@ -99,6 +108,13 @@ unit-tests: $(TEST_BINS)
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit-tests
+	@$(MAKE) --no-print-directory feed-tshark
+	@tests/integration/run.sh
+
+# The feed decoded by Wireshark's dissectors (exit 77 = tshark missing).
+feed-tshark: $(BUILD)/tests/test_feed
+	@tests/unit/feed_tshark.sh $(BUILD)/tests/test_feed; rc=$$?; \
+	  [ $$rc -eq 0 ] || { [ $$rc -eq 77 ] && echo "feed-tshark skipped: tshark missing"; } || exit 1
 
 # Same tests under AddressSanitizer and UBSan, in a separate build tree.
 asan: deps
