@@ -1,6 +1,8 @@
 # xchg build. Every dependency comes through pkg-config except libhugetlbfs,
 # which ships no .pc file (docs/build.md).
 .DEFAULT_GOAL := all
+# keep object files of pattern-rule chains (no rebuilds, no rm at the end)
+.SECONDARY:
 SHELL := /bin/bash
 
 BUILD   ?= build
@@ -102,7 +104,7 @@ unit-tests: $(TEST_BINS)
 	  echo "== $$t"; \
 	  if (cd $(CURDIR) && $$t); then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
 	done; \
-	echo "test programs: $$pass passed, $$fail failed"; \
+	echo "programs: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
 
 test: deps
