@@ -14,14 +14,15 @@ export XCHG_IF=${XCHG_IF:-xchg0}
 CONF=${XCHG_CONFIG:-config/xchg.conf}
 BIN=build/bin
 LOG=${XCHG_SANDBOX_LOG:-/tmp/xchg-sandbox.log}
+PIDFILE=/run/xchg-sandbox-$NS.pid
 NETNS=tests/integration/netns.sh
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "make run: needs root (network namespaces, DPDK); try: sudo make run" >&2
     exit 1
 fi
-if [ -e "/run/netns/$NS" ] && pgrep -x xchgd >/dev/null; then
-    echo "make run: a sandbox is already running (namespace $NS, xchgd pid $(pgrep -x xchgd | head -1))."
+if [ -e "/run/netns/$NS" ] && [ -s "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    echo "make run: a sandbox is already running (namespace $NS, xchgd pid $(cat "$PIDFILE"))."
     echo "          Use it with: $BIN/xchgctl -c $CONF status   -- or stop it with Ctrl-C where it runs."
     exit 0
 fi
@@ -37,6 +38,7 @@ cleanup()
         wait "$XCHGD_PID" 2>/dev/null
     fi
     bash "$NETNS" down "$NS" >/dev/null 2>&1
+    rm -f "$PIDFILE"
     echo "sandbox removed"
 }
 trap cleanup INT TERM EXIT
@@ -44,6 +46,7 @@ trap cleanup INT TERM EXIT
 bash "$NETNS" up "$NS" || exit 1
 "$BIN/xchgd" -c "$CONF" >"$LOG" 2>&1 &
 XCHGD_PID=$!
+echo "$XCHGD_PID" >"$PIDFILE"
 for _ in $(seq 100); do
     grep -q "xchgd: ready" "$LOG" 2>/dev/null && break
     kill -0 "$XCHGD_PID" 2>/dev/null || { cat "$LOG" >&2; exit 1; }
