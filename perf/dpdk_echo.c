@@ -12,6 +12,14 @@
  * prints a JSON "ready" line on stdout; at exit (SIGINT or SIGTERM) one JSON
  * line of counters. EAL logs go to stderr.
  *
+ * The counters include "in_box_latency", measured the way xchgd's worker
+ * measures its own (dataplane/worker.c): for every burst that reflected
+ * something, the TSC before the rx burst to after the tx burst, recorded once
+ * per reflected datagram in the same log-linear histogram
+ * (dataplane/histogram.h). On net_af_packet the tx burst is a sendto() that
+ * also runs the veth and the receiving side's softirq, so this is the floor
+ * any application's in-box time has on that path.
+ *
  *   dpdk_echo [EAL args] -- --ip A.B.C.D [--port N] [--burst N]
  *             [--idle poll|pause|sleep] [--spin-us N] [--sleep-us N]
  *             [--no-verify]
@@ -46,6 +54,8 @@
 #include <rte_pause.h>
 #include <rte_prefetch.h>
 #include <rte_udp.h>
+
+#include "dataplane/histogram.h"
 
 #define BURST_MAX  64
 #define NB_MBUF    8191 /* 2^n - 1 is the optimum for the ring-backed mempool */
@@ -86,6 +96,8 @@ struct echo_stats {
     uint64_t multiseg;   /* chained mbufs (not expected with MTU 1500) */
     uint64_t other_ethertype;
     uint64_t runts;
+    uint64_t busy_cycles; /* rx burst to tx burst of the bursts that reflected something */
+    histLog in_box;       /* the same per reflected datagram, in ns */
 } __rte_cache_aligned;
 
 static volatile bool force_quit;
@@ -403,9 +415,11 @@ static void echo_loop(void)
     const uint16_t burst = opts.burst;
     const uint64_t spin_cycles = (uint64_t)opts.spin_us * rte_get_tsc_hz() / 1000000;
     uint64_t idle_since = 0; /* TSC of the first empty poll in a row, 0 while busy */
+    const uint64_t tsc_hz = rte_get_tsc_hz();
 
     while (!force_quit) {
         st.polls++;
+        const uint64_t t = rte_rdtsc();
         const uint16_t nb_rx = rte_eth_rx_burst(port, 0, rx, burst);
         if (nb_rx == 0) {
             st.empty_polls++;
@@ -443,6 +457,9 @@ static void echo_loop(void)
             st.tx_dropped += (uint64_t)(nb_tx - sent);
             rte_pktmbuf_free_bulk(&tx[sent], nb_tx - sent);
         }
+        const uint64_t done = rte_rdtsc();
+        st.busy_cycles += done - t;
+        histRecord(&st.in_box, (done - t) * 1000000000ULL / tsc_hz, nb_tx);
     }
 }
 
@@ -454,6 +471,9 @@ static void print_stats(double seconds)
 
     memset(&es, 0, sizeof(es));
     rte_eth_stats_get(opts.port, &es);
+    const double cycles = seconds * (double)rte_get_tsc_hz();
+    const uint64_t busy_permille =
+        cycles > 0 ? (uint64_t)((double)st.busy_cycles * 1000.0 / cycles) : 0;
     inet_ntop(AF_INET, &opts.ip, ip, sizeof(ip));
     rte_ether_format_addr(mac, sizeof(mac), &port_mac);
     printf("{\"prog\":\"dpdk_echo\",\"ip\":\"%s\",\"mac\":\"%s\",\"port\":%u,\"lcore\":%u,"
@@ -465,12 +485,17 @@ static void print_stats(double seconds)
            ",\"udp_badsum\":%" PRIu64 ",\"multiseg\":%" PRIu64 ",\"other_ethertype\":%" PRIu64
            ",\"runts\":%" PRIu64 ",\"eth\":{\"ipackets\":%" PRIu64 ",\"opackets\":%" PRIu64
            ",\"ibytes\":%" PRIu64 ",\"obytes\":%" PRIu64 ",\"imissed\":%" PRIu64
-           ",\"ierrors\":%" PRIu64 ",\"oerrors\":%" PRIu64 ",\"rx_nombuf\":%" PRIu64 "}}\n",
+           ",\"ierrors\":%" PRIu64 ",\"oerrors\":%" PRIu64 ",\"rx_nombuf\":%" PRIu64 "}"
+           ",\"busy_permille\":%" PRIu64 ",\"in_box_latency\":{\"count\":%" PRIu64
+           ",\"p50_ns\":%" PRIu64 ",\"p90_ns\":%" PRIu64 ",\"p99_ns\":%" PRIu64
+           ",\"p999_ns\":%" PRIu64 ",\"max_ns\":%" PRIu64 "}}\n",
            ip, mac, opts.port, rte_lcore_id(), seconds, st.polls, st.empty_polls, st.idle_sleeps,
            st.rx_pkts, st.tx_pkts, st.tx_dropped, st.udp_reflected, st.arp_requests, st.arp_ignored,
            st.ip_not_ours, st.ip_fragments, st.ip_bad, st.ip_other, st.udp_bad, st.udp_badsum,
            st.multiseg, st.other_ethertype, st.runts, es.ipackets, es.opackets, es.ibytes,
-           es.obytes, es.imissed, es.ierrors, es.oerrors, es.rx_nombuf);
+           es.obytes, es.imissed, es.ierrors, es.oerrors, es.rx_nombuf, busy_permille,
+           st.in_box.total, histQuantile(&st.in_box, 1, 2), histQuantile(&st.in_box, 9, 10),
+           histQuantile(&st.in_box, 99, 100), histQuantile(&st.in_box, 999, 1000), st.in_box.max);
     fflush(stdout);
 }
 

@@ -19,13 +19,17 @@
  * NewOrders of 1 lot alternating buy and sell that mostly rest (a random
  * 1..levels ticks away from --price) and, --cross-pct percent of them, IOC
  * orders priced through the book that trade; once a session has
- * --max-resting orders resting, its next request cancels the oldest, so the
- * book stays bounded. The answer to a request is its direct answer, matched
- * by client order id: Accepted or Rejected for a NewOrder, Cancelled{USER}
- * (carrying the order's id) or CancelRejected for a Cancel. A
- * SessionReject{GAP} (a request datagram was lost) renumbers the session
- * from the number xchg expects; the skipped requests count as lost. No
- * retransmission: a lost answer is a lost request.
+ * --max-resting orders resting or on their way (NewOrders that will rest,
+ * sent and not yet answered), its next request cancels the oldest resting
+ * one, so the book stays bounded even when answers queue up behind a
+ * saturated server (every resting order is tracked until it is cancelled).
+ * The answer to a request is its direct answer, matched by client order id:
+ * Accepted or Rejected for a NewOrder, Cancelled{USER} (carrying the order's
+ * id) or CancelRejected for a Cancel. A SessionReject{GAP} (a request
+ * datagram was lost) renumbers the session from the number xchg expects; the
+ * skipped requests count as lost (the orders their Cancels named are
+ * cancelled again later). No retransmission: a lost answer is a lost
+ * request.
  *
  * --echo mode: for baselines against a plain UDP echo (kernel socket echo,
  * DPDK echo). The same frames of NewOrders are sent, no logon, and the
@@ -36,7 +40,11 @@
  *    "orders_per_datagram","rtt_ns":{"p50","p90","p99","p999","max"}, ...}
  * then details ("mode", "sessions", "datagrams", "new_orders", "cancels",
  * "rejected", "throttled", "cancel_rejected", "fills", "gaps",
- * "send_errors", "max_send_lag_ns", "samples", "label"). sent counts
+ * "send_errors", "max_send_lag_ns", "samples", "max_resting_tracked" (the
+ * most resting orders one session had), "untracked" (resting orders left
+ * behind for lack of memory), "cpu_user_s", "cpu_sys_s", "label"; cpu_* is
+ * this process's CPU time over the whole run, logons and drain included, to
+ * tell when the client itself is the bottleneck). sent counts
  * requests (NewOrders and Cancels); lost = sent - answered after the drain
  * time; percentiles (log-linear histogram, < 0.8% error, upper bucket edge)
  * cover requests scheduled after --warmup seconds. Exit status 0, or 1 when
@@ -54,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,7 +83,9 @@ enum { K_FREE = 0, K_NEW_REST = 1, K_NEW_IOC = 2, K_CANCEL = 3 };
 typedef struct {
     uint64_t clOrdId; /* request in this slot */
     uint64_t schedNs; /* its datagram's scheduled send time */
-    uint64_t link;    /* a resting NewOrder: clOrdId of the Cancel sent for it */
+    uint64_t link;    /* a resting NewOrder: clOrdId of the Cancel sent for it;
+                       * a Cancel: clOrdId of the order it cancels */
+    uint64_t target;  /* a Cancel: id of the order it cancels */
     uint64_t seq;     /* its sequence number */
     uint8_t kind;
     uint8_t answered;
@@ -91,8 +102,9 @@ typedef struct {
     int loggedOn;
     uint64_t nextSeq, nextClOrdId;
     uint64_t hbNs, lastSendNs, lastLogonNs;
-    ldRest *rest;
-    uint32_t restHead, restCount;
+    ldRest *rest; /* FIFO of our resting orders, restCap (a power of two) slots */
+    uint32_t restHead, restCount, restCap;
+    uint32_t pendingRest; /* NewOrders that will rest, sent and not answered */
     uint64_t gapExpected, gapNs;
     uint64_t processedSeq; /* highest of our numbers known processed (answered) */
     unsigned side;
@@ -117,6 +129,8 @@ typedef struct {
     /* counters */
     uint64_t sent, answered, datagrams, newOrders, cancels, rejected, throttled, cancelRejected;
     uint64_t fills, gaps, sendErrors, loggedOut, sessionRejects, malformed, samples;
+    uint64_t untracked;    /* resting orders not tracked (out of memory): never cancelled */
+    uint32_t maxRestCount; /* most resting orders one session had tracked */
     uint64_t maxLagNs, warmupEndNs;
     uint64_t hist[LD_HIST_N];
     uint64_t maxRtt;
@@ -360,6 +374,51 @@ static ldSlot *ldSlotOf(unsigned si, uint64_t clOrdId)
     return &L.slots[(size_t)si * L.slotsPer + (clOrdId & L.slotMask)];
 }
 
+/* Appends a resting order to its session's FIFO, doubling it when full. */
+static void ldRestPush(ldSess *s, ldRest r)
+{
+    if (s->restCount == s->restCap) {
+        ldRest *n = malloc((size_t)s->restCap * 2 * sizeof *n);
+        if (n == NULL) {
+            L.untracked++;
+            return;
+        }
+        for (uint32_t i = 0; i < s->restCount; i++)
+            n[i] = s->rest[(s->restHead + i) & (s->restCap - 1)];
+        free(s->rest);
+        s->rest = n;
+        s->restCap *= 2;
+        s->restHead = 0;
+    }
+    s->rest[(s->restHead + s->restCount) & (s->restCap - 1)] = r;
+    s->restCount++;
+    if (s->restCount > L.maxRestCount)
+        L.maxRestCount = s->restCount;
+}
+
+/* Before a renumbering from seq x: our requests numbered x and later were
+ * never processed, so NewOrders among them will not rest and the orders
+ * their Cancels named still rest (they go back to the FIFO to be cancelled).
+ * Numbers and client order ids advance together, so those requests are the
+ * last nextSeq - x client order ids. */
+static void ldForgetFrom(unsigned si, uint64_t x)
+{
+    ldSess *s = &L.sess[si];
+    uint64_t n = s->nextSeq - x;
+    if (n > L.slotsPer)
+        n = L.slotsPer;
+    for (uint64_t c = s->nextClOrdId - n; c < s->nextClOrdId; c++) {
+        ldSlot *sl = ldSlotOf(si, c);
+        if (sl->clOrdId != c || sl->kind == K_FREE || sl->answered || sl->seq < x)
+            continue;
+        if (sl->kind == K_NEW_REST && s->pendingRest)
+            s->pendingRest--;
+        if (sl->kind == K_CANCEL)
+            ldRestPush(s, (ldRest){sl->target, sl->link});
+        sl->kind = K_FREE;
+    }
+}
+
 /* Builds and sends datagram number idx, due at sched. */
 static void ldSendDatagram(uint64_t idx, uint64_t sched, uint64_t now)
 {
@@ -372,14 +431,14 @@ static void ldSendDatagram(uint64_t idx, uint64_t sched, uint64_t now)
     xoeWriterInit(&w, buf, sizeof buf, s->id, s->nextSeq, 0);
     uint64_t ids[LD_MAX_BATCH];
     ldRest popped[LD_MAX_BATCH];
-    unsigned npopped = 0;
+    unsigned npopped = 0, nrest = 0;
     for (unsigned k = 0; k < L.batch; k++) {
         const uint64_t c = s->nextClOrdId + k;
         ids[k] = c;
         ldSlot *slot = ldSlotOf(si, c);
-        if (!L.echo && s->restCount >= L.maxResting) {
+        if (!L.echo && s->restCount > 0 && s->restCount + s->pendingRest + nrest >= L.maxResting) {
             const ldRest r = s->rest[s->restHead];
-            s->restHead = (s->restHead + 1) % (2 * L.maxResting);
+            s->restHead = (s->restHead + 1) & (s->restCap - 1);
             s->restCount--;
             popped[npopped++] = r;
             xoeCancel m;
@@ -390,7 +449,7 @@ static void ldSendDatagram(uint64_t idx, uint64_t sched, uint64_t now)
             ldSlot *os = ldSlotOf(si, r.clOrdId);
             if (os->clOrdId == r.clOrdId)
                 os->link = c;
-            *slot = (ldSlot){c, sched, 0, s->nextSeq + k, K_CANCEL, 0};
+            *slot = (ldSlot){c, sched, r.clOrdId, r.orderId, s->nextSeq + k, K_CANCEL, 0};
             continue;
         }
         xoeNewOrder m;
@@ -408,7 +467,8 @@ static void ldSendDatagram(uint64_t idx, uint64_t sched, uint64_t now)
             m.price = L.price + (m.side == XOE_BUY ? -k1 : k1) * L.tick;
         }
         xoeAppendNewOrder(&w, &m);
-        *slot = (ldSlot){c, sched, 0, s->nextSeq + k, cross ? K_NEW_IOC : K_NEW_REST, 0};
+        *slot = (ldSlot){c, sched, 0, 0, s->nextSeq + k, cross ? K_NEW_IOC : K_NEW_REST, 0};
+        nrest += !cross;
     }
     const size_t len = xoeWriterFinish(&w);
     if (ldSend(s, buf, len, now) != 0) {
@@ -416,12 +476,13 @@ static void ldSendDatagram(uint64_t idx, uint64_t sched, uint64_t now)
         for (unsigned k = 0; k < L.batch; k++)
             ldSlotOf(si, ids[k])->kind = K_FREE;
         for (unsigned k = npopped; k-- > 0;) {
-            s->restHead = (s->restHead + 2 * L.maxResting - 1) % (2 * L.maxResting);
+            s->restHead = (s->restHead - 1) & (s->restCap - 1);
             s->rest[s->restHead] = popped[k];
             s->restCount++;
         }
         return;
     }
+    s->pendingRest += nrest;
     s->nextClOrdId += L.batch;
     s->nextSeq += L.batch;
     L.sent += L.batch;
@@ -440,6 +501,8 @@ static void ldAnswer(unsigned si, uint64_t c, uint64_t rxNs, int wantCancel)
     if (s->clOrdId != c || s->answered || s->kind == K_FREE || (s->kind == K_CANCEL) != wantCancel)
         return;
     s->answered = 1;
+    if (s->kind == K_NEW_REST && L.sess[si].pendingRest)
+        L.sess[si].pendingRest--;
     ldRecord(s, rxNs);
     if (s->seq > L.sess[si].processedSeq)
         L.sess[si].processedSeq = s->seq;
@@ -481,6 +544,7 @@ static void ldOnXchg(unsigned si, const uint8_t *buf, size_t len, uint64_t rxNs)
                  * one of them is older than our renumbering */
                 if (x < s->nextSeq && x > s->processedSeq &&
                     (x != s->gapExpected || rxNs - s->gapNs > LD_GAP_GUARD_NS)) {
+                    ldForgetFrom(si, x);
                     s->nextSeq = x;
                     s->gapExpected = x;
                     s->gapNs = rxNs;
@@ -493,12 +557,8 @@ static void ldOnXchg(unsigned si, const uint8_t *buf, size_t len, uint64_t rxNs)
         case XOE_MSG_ACCEPTED: {
             const uint64_t c = m.u.accepted.clOrdId;
             ldSlot *sl = ldSlotOf(si, c);
-            if (sl->clOrdId == c && !sl->answered && sl->kind == K_NEW_REST &&
-                s->restCount < 2 * L.maxResting) {
-                s->rest[(s->restHead + s->restCount) % (2 * L.maxResting)] =
-                    (ldRest){m.u.accepted.orderId, c};
-                s->restCount++;
-            }
+            if (sl->clOrdId == c && !sl->answered && sl->kind == K_NEW_REST)
+                ldRestPush(s, (ldRest){m.u.accepted.orderId, c});
             ldAnswer(si, c, rxNs, 0);
             break;
         }
@@ -762,7 +822,10 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < L.nsess; i++) {
         ldSess *s = &L.sess[i];
         s->fd = ldSocket(&srv);
-        s->rest = calloc(2 * L.maxResting, sizeof *s->rest);
+        s->restCap = 64;
+        while (s->restCap < 2 * L.maxResting)
+            s->restCap <<= 1;
+        s->rest = calloc(s->restCap, sizeof *s->rest);
         if (s->fd < 0 || s->rest == NULL) {
             fprintf(stderr, "xchg-load: socket: %s\n", strerror(errno));
             return 1;
@@ -852,6 +915,11 @@ int main(int argc, char **argv)
 
     char label[256];
     ldJsonEscape(L.label, label, sizeof label);
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    getrusage(RUSAGE_SELF, &ru);
+    const double cpuUser = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+    const double cpuSys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
     const double sendSpan = (double)(lastSendNs - t0) / 1e9 + intervalNs / 1e9;
     const double dur = sendSpan > L.duration ? sendSpan : L.duration;
     printf("{\"target_rate\":%.1f,\"achieved_rate\":%.1f,\"sent\":%" PRIu64 ",\"answered\":%" PRIu64
@@ -863,12 +931,14 @@ int main(int argc, char **argv)
            ",\"cancel_rejected\":%" PRIu64 ",\"fills\":%" PRIu64 ",\"gaps\":%" PRIu64
            ",\"session_rejects\":%" PRIu64 ",\"logged_out\":%" PRIu64 ",\"malformed\":%" PRIu64
            ",\"send_errors\":%" PRIu64 ",\"max_send_lag_ns\":%" PRIu64 ",\"samples\":%" PRIu64
-           ",\"label\":\"%s\"}\n",
+           ",\"max_resting_tracked\":%" PRIu32 ",\"untracked\":%" PRIu64
+           ",\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"label\":\"%s\"}\n",
            L.rate, (double)L.sent / dur, L.sent, L.answered, L.sent - L.answered, dur, L.batch,
            ldPercentile(0.50), ldPercentile(0.90), ldPercentile(0.99), ldPercentile(0.999),
            L.maxRtt, L.echo ? "echo" : "xchg", L.nsess, L.datagrams, L.newOrders, L.cancels,
            L.rejected, L.throttled, L.cancelRejected, L.fills, L.gaps, L.sessionRejects,
-           L.loggedOut, L.malformed, L.sendErrors, L.maxLagNs, L.samples, label);
+           L.loggedOut, L.malformed, L.sendErrors, L.maxLagNs, L.samples, L.maxRestCount,
+           L.untracked, cpuUser, cpuSys, label);
     for (unsigned i = 0; i < L.nsess; i++) {
         close(L.sess[i].fd);
         free(L.sess[i].rest);

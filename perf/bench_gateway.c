@@ -1,0 +1,479 @@
+/* bench_gateway.c -- xchgd's worker work per rx burst without the port: the in-box
+ * latency the worker would record if the PMD's rx and tx cost nothing.
+ *
+ *   bench_gateway [--config F] [--sessions N] [--batch K] [--burst B]
+ *                 [--datagrams N] [--cross-pct P] [--levels N] [--max-resting N]
+ *                 [--cold KB] [--pin CPU]
+ *
+ * xchgd's worker (dataplane/worker.c) times each rx burst from before the
+ * rx call to after the tx call and records that per order-entry datagram.
+ * On net_af_packet over a veth the tx call is a sendto() that runs the veth
+ * and the receiving side's UDP stack on the worker's core, several
+ * microseconds (docs/perf/dataplane.md). This program times only what the
+ * worker itself does with a burst: per frame netClassify (Ethernet, IPv4 and
+ * UDP checks and checksums) and gwOnDatagram (session, matcher, reports),
+ * then gwFlush, whose send callback does what the worker's does except the
+ * mbuf: copy the frame into a buffer and write the headers with
+ * netUdpHeaders. No DPDK, no sockets; needs no privileges.
+ *
+ * The order flow is xchg-load's (perf/xchg-load.c): N sessions logged on,
+ * datagrams of K requests from one session at a time in turn; NewOrders of 1
+ * lot alternating buy and sell, resting 1..levels ticks from 3800.0 on
+ * instrument 0, --cross-pct of them IOC through the book; once a session has
+ * --max-resting orders resting, its next request cancels the oldest. The
+ * client side (building frames, reading answers) is not timed. The
+ * throttle of the config is raised so it never refuses.
+ *
+ * Back to back, bursts find the gateway's and the matcher's memory in the
+ * caches. In xchgd a burst comes every few microseconds at most, and in
+ * between the poll loop, the PMD and (on net_af_packet) the kernel's send
+ * path run on the same core; --cold KB writes that many KB of another
+ * buffer between bursts (not timed), so each burst starts with colder
+ * caches, closer to what the worker sees at moderate rates.
+ *
+ * Output: one JSON line,
+ *   {"bench":"gateway","datagrams","orders_per_datagram","datagrams_per_burst",
+ *    "sessions","requests","ns_per_datagram_mean","ns_per_request_mean",
+ *    "in_box_ns":{"count","p50","p90","p99","p999","max"}, counters...}
+ * in_box_ns uses the worker's histogram (dataplane/histogram.h): one value
+ * per burst, recorded once per datagram of the burst, as xchgd does. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <x86intrin.h>
+
+#include "config/config.h"
+#include "dataplane/gateway.h"
+#include "dataplane/histogram.h"
+#include "dataplane/net.h"
+#include "xchg/xoe.h"
+
+#define BG_MAX_SESSIONS 64
+#define BG_MAX_BURST    32
+#define BG_MAX_BATCH    36
+#define BG_FRAME        1600
+#define BG_OUT_MAX      (4 * BG_MAX_BURST * BG_MAX_SESSIONS)
+#define BG_SERVER_IP    0xC6120001u /* 198.18.0.1 */
+#define BG_CLIENT_IP    0xC6120002u /* 198.18.0.2 */
+#define BG_PORT         9000
+#define BG_PRICE        38000000 /* 3800.0 in 1e-4 */
+#define BG_TICK         2000     /* 0.2 */
+#define BG_KINDS        4096     /* clOrdIds in flight per session, far more than a burst */
+
+typedef struct {
+    uint64_t orderId, clOrdId;
+} bgRest;
+
+typedef struct {
+    uint32_t id;
+    uint16_t port;
+    uint8_t token[XOE_TOKEN_SIZE];
+    uint64_t nextSeq, nextClOrdId;
+    bgRest *rest; /* FIFO of resting orders, 2 * maxResting slots */
+    uint32_t head, count;
+    unsigned side;
+    uint8_t ioc[BG_KINDS]; /* by clOrdId: 1 for an IOC order, whose Accepted is not resting */
+} bgSess;
+
+typedef struct {
+    uint16_t len;
+    uint8_t data[BG_FRAME];
+} bgFrame;
+
+static struct {
+    unsigned sessions, batch, burst, levels, crossPct, maxResting, coldKb;
+    uint64_t datagrams;
+    int pin;
+    const char *config;
+    bgSess sess[BG_MAX_SESSIONS];
+    uint64_t rng;
+    /* the worker's side */
+    uint8_t mac[NET_MAC_LEN], peerMac[NET_MAC_LEN];
+    bgFrame out[BG_OUT_MAX];
+    unsigned nOut;
+    uint64_t framesOut, outBytes;
+    /* counters of the answers */
+    uint64_t accepted, rejected, executed, cancelled, cancelRejected, newOrders, cancels, other;
+} B;
+
+static uint64_t bgRand(void)
+{
+    uint64_t x = B.rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return B.rng = x;
+}
+
+static uint64_t monoNs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The worker's send callback minus the mbuf: frame = headers + payload. */
+static void bgSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
+{
+    (void)ctx;
+    if (B.nOut == BG_OUT_MAX || len > BG_FRAME - NET_UDP_HLEN) {
+        fprintf(stderr, "bench_gateway: more output than expected\n");
+        exit(1);
+    }
+    bgFrame *f = &B.out[B.nOut++];
+    memcpy(f->data + NET_UDP_HLEN, data, len);
+    f->len = netUdpHeaders(f->data, B.mac, B.peerMac, BG_SERVER_IP, to.ip, BG_PORT, to.port, len);
+}
+
+/* ---- the client (not timed) ------------------------------------------------------ */
+
+static uint16_t bgWrap(uint8_t *frame, const bgSess *s, size_t payloadLen)
+{
+    return netUdpHeaders(frame, B.peerMac, B.mac, BG_CLIENT_IP, BG_SERVER_IP, s->port, BG_PORT,
+                         (uint16_t)payloadLen);
+}
+
+static uint16_t bgLogon(uint8_t *frame, bgSess *s)
+{
+    xoeWriter w;
+    xoeLogon l;
+    memset(&l, 0, sizeof l);
+    l.heartbeatMs = 30000;
+    memcpy(l.token, s->token, XOE_TOKEN_SIZE);
+    xoeWriterInit(&w, frame + NET_UDP_HLEN, XOE_FRAME_MAX, s->id, s->nextSeq, 0);
+    xoeAppendLogon(&w, &l);
+    return bgWrap(frame, s, xoeWriterFinish(&w));
+}
+
+/* The next datagram of session s: K requests, as xchg-load builds them. */
+static uint16_t bgRequests(uint8_t *frame, bgSess *s)
+{
+    xoeWriter w;
+    xoeWriterInit(&w, frame + NET_UDP_HLEN, XOE_FRAME_MAX, s->id, s->nextSeq, 0);
+    for (unsigned k = 0; k < B.batch; k++) {
+        const uint64_t c = s->nextClOrdId++;
+        if (s->count >= B.maxResting) {
+            const bgRest r = s->rest[s->head];
+            s->head = (s->head + 1) % (2 * B.maxResting);
+            s->count--;
+            xoeCancel m;
+            memset(&m, 0, sizeof m);
+            m.clOrdId = c;
+            m.orderId = r.orderId;
+            xoeAppendCancel(&w, &m);
+            s->ioc[c % BG_KINDS] = 0;
+            B.cancels++;
+            continue;
+        }
+        xoeNewOrder m;
+        memset(&m, 0, sizeof m);
+        m.instrument = 0;
+        m.side = (uint8_t)(s->side ^= 1u);
+        m.clOrdId = c;
+        m.qty = 1;
+        const int cross = (unsigned)(bgRand() % 100) < B.crossPct;
+        const int64_t k1 = 1 + (int64_t)(bgRand() % B.levels);
+        if (cross) {
+            m.timeCondition = XOE_IOC;
+            m.price = BG_PRICE + (m.side == XOE_BUY ? 1 : -1) * (int64_t)B.levels * BG_TICK;
+        } else {
+            m.price = BG_PRICE + (m.side == XOE_BUY ? -k1 : k1) * BG_TICK;
+        }
+        xoeAppendNewOrder(&w, &m);
+        s->ioc[c % BG_KINDS] = (uint8_t)cross;
+        B.newOrders++;
+    }
+    s->nextSeq += B.batch;
+    return bgWrap(frame, s, xoeWriterFinish(&w));
+}
+
+static bgSess *bgSessOf(uint32_t id)
+{
+    for (unsigned i = 0; i < B.sessions; i++)
+        if (B.sess[i].id == id)
+            return &B.sess[i];
+    return NULL;
+}
+
+/* Reads what the worker sent: resting orders go into their session's FIFO. */
+static void bgAnswers(void)
+{
+    for (unsigned i = 0; i < B.nOut; i++) {
+        const bgFrame *o = &B.out[i];
+        B.framesOut++;
+        B.outBytes += o->len;
+        xoeFrame f;
+        if (xoeFrameParse(o->data + NET_UDP_HLEN, (size_t)o->len - NET_UDP_HLEN, XOE_DIR_TO_CLIENT,
+                          &f, NULL) != XOE_OK) {
+            fprintf(stderr, "bench_gateway: the gateway sent a frame that does not parse\n");
+            exit(1);
+        }
+        bgSess *s = bgSessOf(f.session);
+        xoeIter it;
+        xoeMsg m;
+        xoeIterInit(&it, &f);
+        while (s && xoeIterNext(&it, &m)) {
+            switch (m.type) {
+            case XOE_MSG_ACCEPTED:
+                B.accepted++;
+                /* an order that rests (a cancel of one that trades later is
+                 * rejected, as with xchg-load) */
+                if (!s->ioc[m.u.accepted.clOrdId % BG_KINDS] && s->count < 2 * B.maxResting) {
+                    s->rest[(s->head + s->count) % (2 * B.maxResting)] =
+                        (bgRest){m.u.accepted.orderId, m.u.accepted.clOrdId};
+                    s->count++;
+                }
+                break;
+            case XOE_MSG_REJECTED:
+                B.rejected++;
+                break;
+            case XOE_MSG_EXECUTED:
+                B.executed++;
+                break;
+            case XOE_MSG_CANCELLED:
+                B.cancelled++;
+                break;
+            case XOE_MSG_CANCEL_REJECTED:
+                B.cancelRejected++;
+                break;
+            default:
+                B.other++;
+                break;
+            }
+        }
+    }
+    B.nOut = 0;
+}
+
+/* ---- main ------------------------------------------------------------------------- */
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: bench_gateway [--config F] [--sessions N (1-%d)] [--batch K (1-%d)]\n"
+            "         [--burst B (1-%d)] [--datagrams N] [--cross-pct P] [--levels N]\n"
+            "         [--max-resting N] [--cold KB] [--pin CPU]\n",
+            BG_MAX_SESSIONS, BG_MAX_BATCH, BG_MAX_BURST);
+}
+
+static int bgArgs(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"sessions", required_argument, NULL, 's'},
+                                         {"batch", required_argument, NULL, 'b'},
+                                         {"burst", required_argument, NULL, 'B'},
+                                         {"datagrams", required_argument, NULL, 'n'},
+                                         {"cross-pct", required_argument, NULL, 'x'},
+                                         {"levels", required_argument, NULL, 'l'},
+                                         {"max-resting", required_argument, NULL, 'm'},
+                                         {"pin", required_argument, NULL, 'p'},
+                                         {"cold", required_argument, NULL, 'C'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    B.config = "config/xchg.conf";
+    B.sessions = 8;
+    B.batch = 1;
+    B.burst = 1;
+    B.datagrams = 2000000;
+    B.crossPct = 10;
+    B.levels = 5;
+    B.maxResting = 50;
+    B.pin = -1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        const unsigned long v = optarg ? strtoul(optarg, NULL, 10) : 0;
+        switch (c) {
+        case 'c':
+            B.config = optarg;
+            break;
+        case 's':
+            B.sessions = (unsigned)v;
+            break;
+        case 'b':
+            B.batch = (unsigned)v;
+            break;
+        case 'B':
+            B.burst = (unsigned)v;
+            break;
+        case 'n':
+            B.datagrams = v;
+            break;
+        case 'x':
+            B.crossPct = (unsigned)v;
+            break;
+        case 'l':
+            B.levels = (unsigned)v;
+            break;
+        case 'm':
+            B.maxResting = (unsigned)v;
+            break;
+        case 'p':
+            B.pin = (int)v;
+            break;
+        case 'C':
+            B.coldKb = (unsigned)v;
+            break;
+        default:
+            usage();
+            exit(c == 'h' ? 0 : 2);
+        }
+    }
+    if (B.sessions < 1 || B.sessions > BG_MAX_SESSIONS || B.batch < 1 || B.batch > BG_MAX_BATCH ||
+        B.burst < 1 || B.burst > BG_MAX_BURST || B.datagrams < 1 || B.crossPct > 100 ||
+        B.levels < 1 || B.levels > 100 || B.maxResting < 1 || B.coldKb > 1048576 ||
+        optind != argc) {
+        usage();
+        return -1;
+    }
+    return 0;
+}
+
+/* TSC ticks per second, against CLOCK_MONOTONIC over 100 ms. */
+static double tscHz(void)
+{
+    const uint64_t n0 = monoNs(), t0 = __rdtsc();
+    while (monoNs() - n0 < 100000000ull)
+        ;
+    const uint64_t n1 = monoNs(), t1 = __rdtsc();
+    return (double)(t1 - t0) * 1e9 / (double)(n1 - n0);
+}
+
+int main(int argc, char **argv)
+{
+    if (bgArgs(argc, argv) != 0)
+        return 2;
+    if (B.pin >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(B.pin, &set);
+        if (sched_setaffinity(0, sizeof set, &set) != 0)
+            fprintf(stderr, "bench_gateway: pin %d: %s\n", B.pin, strerror(errno));
+    }
+    static cfgConfig cfg;
+    char err[512];
+    if (cfgLoad(B.config, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_gateway: %s\n", err);
+        return 1;
+    }
+    cfg.risk.throttle = 10000000; /* the config's maximum: never refuses here */
+    gwOptions o = {.cfg = &cfg,
+                   .segment = 0,
+                   .maxSessions = 64,    /* xchgd's MAX_SESSIONS */
+                   .historyDepth = 4096, /* xchgd's HISTORY_DEPTH */
+                   .tradingDay = 20251006,
+                   .send = bgSend,
+                   .sendCtx = NULL};
+    gwGateway *gw = gwCreate(&o);
+    if (!gw) {
+        fprintf(stderr, "bench_gateway: gwCreate failed (memory or config)\n");
+        return 1;
+    }
+    uint64_t now = monoNs();
+    for (uint16_t b = 0; b < cfg.segments[0].instrumentCount; b++)
+        gwSetState(gw, b, MT_STATE_CONTINUOUS, now);
+    const uint8_t mac[NET_MAC_LEN] = {0x02, 0, 0, 0, 0, 1},
+                  peer[NET_MAC_LEN] = {0x02, 0, 0, 0, 0, 2};
+    memcpy(B.mac, mac, sizeof mac);
+    memcpy(B.peerMac, peer, sizeof peer);
+    B.rng = 0x9E3779B97F4A7C15ull;
+
+    static uint8_t frames[BG_MAX_BURST][BG_FRAME];
+    uint16_t lens[BG_MAX_BURST];
+    for (unsigned i = 0; i < B.sessions; i++) {
+        bgSess *s = &B.sess[i];
+        s->id = i + 1;
+        s->port = (uint16_t)(40000 + i);
+        for (int k = 0; k < XOE_TOKEN_SIZE; k++)
+            s->token[k] = (uint8_t)(i * 31u + (unsigned)k * 7u + 1u);
+        s->nextSeq = 1;
+        s->nextClOrdId = 1;
+        s->rest = calloc(2 * B.maxResting, sizeof *s->rest);
+        if (!s->rest || gwSessionAdd(gw, s->id, s->token, 1001 + i, 0) != 0) {
+            fprintf(stderr, "bench_gateway: session %u could not be added\n", s->id);
+            return 1;
+        }
+        netFrame nf;
+        lens[0] = bgLogon(frames[0], s);
+        netClassify(frames[0], lens[0], BG_SERVER_IP, &nf);
+        gwOnDatagram(gw, (gwAddr){nf.srcIp, nf.srcPort}, frames[0] + nf.payloadOff, nf.payloadLen,
+                     now);
+        gwFlush(gw);
+        bgAnswers();
+    }
+
+    const double hz = tscHz();
+    const size_t coldBytes = (size_t)B.coldKb * 1024;
+    uint8_t *cold = coldBytes ? malloc(coldBytes) : NULL;
+    if (coldBytes && !cold) {
+        fprintf(stderr, "bench_gateway: out of memory\n");
+        return 1;
+    }
+    static histLog hist;
+    uint64_t busyTicks = 0, next = 0, lastTimer = now, warm = B.datagrams / 10;
+    const uint64_t total = B.datagrams + warm;
+    unsigned rr = 0;
+    while (next < total) {
+        /* client: the next burst of datagrams */
+        unsigned n = 0;
+        for (; n < B.burst && next + n < total; n++) {
+            lens[n] = bgRequests(frames[n], &B.sess[rr]);
+            rr = (rr + 1) % B.sessions;
+        }
+        if (cold) /* what else ran on the core since the last burst */
+            for (size_t i = 0; i < coldBytes; i += 64)
+                cold[i] = (uint8_t)(cold[i] + 1);
+        now = monoNs();
+        if (now - lastTimer > 1000000) {
+            gwOnTimer(gw, now);
+            gwFlush(gw);
+            lastTimer = now;
+        }
+        /* the worker: what it does between rte_eth_rx_burst and rte_eth_tx_burst */
+        const uint64_t t0 = __rdtsc();
+        for (unsigned i = 0; i < n; i++) {
+            netFrame nf;
+            if (netClassify(frames[i], lens[i], BG_SERVER_IP, &nf) == NET_UDP)
+                gwOnDatagram(gw, (gwAddr){nf.srcIp, nf.srcPort}, frames[i] + nf.payloadOff,
+                             nf.payloadLen, now);
+        }
+        gwFlush(gw);
+        const uint64_t t1 = __rdtsc();
+        if (next >= warm) {
+            histRecord(&hist, (uint64_t)((double)(t1 - t0) * 1e9 / hz), n);
+            busyTicks += t1 - t0;
+        }
+        next += n;
+        bgAnswers();
+    }
+
+    gwStats gs;
+    gwGetStats(gw, &gs);
+    const double busyNs = (double)busyTicks * 1e9 / hz;
+    printf("{\"bench\":\"gateway\",\"datagrams\":%" PRIu64 ",\"orders_per_datagram\":%u,"
+           "\"datagrams_per_burst\":%u,\"sessions\":%u,\"requests\":%" PRIu64
+           ",\"ns_per_datagram_mean\":%.1f,\"ns_per_request_mean\":%.1f,"
+           "\"in_box_ns\":{\"count\":%" PRIu64 ",\"p50\":%" PRIu64 ",\"p90\":%" PRIu64
+           ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64 "},"
+           "\"new_orders\":%" PRIu64 ",\"cancels\":%" PRIu64 ",\"accepted\":%" PRIu64
+           ",\"rejected\":%" PRIu64 ",\"executed\":%" PRIu64 ",\"cancelled\":%" PRIu64
+           ",\"cancel_rejected\":%" PRIu64 ",\"throttled\":%" PRIu64 ",\"frames_out\":%" PRIu64
+           ",\"orders_resting\":%" PRIu64 ",\"cold_kb\":%u,\"tsc_hz\":%.0f,\"pin\":%d}\n",
+           B.datagrams, B.batch, B.burst, B.sessions, B.datagrams * B.batch,
+           busyNs / (double)B.datagrams, busyNs / (double)(B.datagrams * B.batch), hist.total,
+           histQuantile(&hist, 1, 2), histQuantile(&hist, 9, 10), histQuantile(&hist, 99, 100),
+           histQuantile(&hist, 999, 1000), hist.max, B.newOrders, B.cancels, B.accepted, B.rejected,
+           B.executed, B.cancelled, B.cancelRejected, gs.throttled, B.framesOut, gs.orderRefs,
+           B.coldKb, hz, B.pin);
+    gwDestroy(gw);
+    for (unsigned i = 0; i < B.sessions; i++)
+        free(B.sess[i].rest);
+    cfgFree(&cfg);
+    free(cold);
+    return gs.throttled == 0 && B.accepted > 0 ? 0 : 1;
+}
