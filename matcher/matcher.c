@@ -151,12 +151,15 @@ static void emitAuction(mtEngine *e, uint16_t instrument, mtEventType type, cons
 
 /* ---- order id index --------------------------------------------------------- */
 
-/* Ids are sequential, so the low bits spread live orders over the table
- * without hashing and a new order lands next to the previous one, on a warm
- * cache line; with twice as many slots as orders, probe runs stay short. */
+/* Ids are sequential: 16 consecutive ids share one cache line of the table,
+ * so a new order lands next to the previous one, while the 16-id chunks are
+ * spread by a multiplicative hash. Homing ids by their low bits alone made a
+ * long-lived block of resting orders swallow every new id once the sequence
+ * wrapped around the table (probe runs of the whole block). */
 static inline uint32_t indexHome(const mtEngine *e, uint64_t id)
 {
-    return (uint32_t)id & e->indexMask;
+    uint64_t chunk = ((id >> 4) * 0x9E3779B97F4A7C15ULL) >> 32;
+    return (uint32_t)((chunk << 4) | (id & 15)) & e->indexMask;
 }
 
 static inline void indexInsert(mtEngine *e, uint64_t id, uint32_t slot)

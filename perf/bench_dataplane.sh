@@ -3,7 +3,8 @@
 # path, with a bare DPDK echo and a kernel UDP echo measured the same way in
 # the same run, then the highest order rate one xchgd worker sustains with no
 # loss. One JSON line per measurement and a summary line at the end
-# (docs/perf/dataplane.md). Needs root; without it prints one "skipped" line.
+# (docs/perf/dataplane.md). Needs root for all but the first phase; without
+# it prints that phase's lines and one "skipped" line, and exits 0.
 #
 #   perf/bench_dataplane.sh
 #
@@ -197,10 +198,12 @@ trap 'exit 130' INT TERM
 
 # ---- machine noise ------------------------------------------------------------------
 
-# "busy total" jiffies of all CPUs.
+# "busy total" jiffies of all CPUs. Interrupt and softirq time is left out
+# of busy: most of it is the test's own packets (the kernel echo's replies
+# are received in softirq on an otherwise idle core, charged to no process).
 cpu_stat()
 {
-    awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat
+    awk '/^cpu /{print $2+$3+$4+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat
 }
 
 # user+system jiffies of a process (all threads), 0 when there is none.
