@@ -41,7 +41,8 @@ typedef struct {
     wkCounters counters;
     gwStats gateway;
     mtStats matcher;
-    histLog inBoxNs; /* rx burst to tx, per order-entry datagram that was answered */
+    histLog inBoxNs;  /* rx burst to replies handed to the PMD, per order datagram answered */
+    histLog txCallNs; /* the PMD's tx burst call for those replies, per burst */
     uint64_t tscHz;
 } wkStatsReply;
 

@@ -14,11 +14,12 @@
  *
  * The counters include "in_box_latency", measured the way xchgd's worker
  * measures its own (dataplane/worker.c): for every burst that reflected
- * something, the TSC before the rx burst to after the tx burst, recorded once
- * per reflected datagram in the same log-linear histogram
- * (dataplane/histogram.h). On net_af_packet the tx burst is a sendto() that
- * also runs the veth and the receiving side's softirq, so this is the floor
- * any application's in-box time has on that path.
+ * something, the TSC after the rx burst returned to just before the tx burst,
+ * recorded once per reflected datagram in the same log-linear histogram
+ * (dataplane/histogram.h), and "tx_call_latency", the tx burst call itself,
+ * once per burst. On net_af_packet the tx burst is a sendto() that also runs
+ * the veth and the receiving side's softirq, so tx_call_latency is the floor
+ * any application pays on that path on top of its own in-box time.
  *
  *   dpdk_echo [EAL args] -- --ip A.B.C.D [--port N] [--burst N]
  *             [--idle poll|pause|sleep] [--spin-us N] [--sleep-us N]
@@ -98,6 +99,7 @@ struct echo_stats {
     uint64_t runts;
     uint64_t busy_cycles; /* rx burst to tx burst of the bursts that reflected something */
     histLog in_box;       /* the same per reflected datagram, in ns */
+    histLog tx_call;      /* rte_eth_tx_burst per burst, in ns */
 } __rte_cache_aligned;
 
 static volatile bool force_quit;
@@ -437,6 +439,7 @@ static void echo_loop(void)
             continue;
         }
         idle_since = 0;
+        const uint64_t rx_tsc = rte_rdtsc();
         st.rx_pkts += nb_rx;
 
         uint16_t nb_tx = 0;
@@ -451,6 +454,7 @@ static void echo_loop(void)
         }
         if (nb_tx == 0)
             continue;
+        const uint64_t ready = rte_rdtsc();
         const uint16_t sent = rte_eth_tx_burst(port, 0, tx, nb_tx);
         st.tx_pkts += sent;
         if (unlikely(sent < nb_tx)) {
@@ -459,7 +463,8 @@ static void echo_loop(void)
         }
         const uint64_t done = rte_rdtsc();
         st.busy_cycles += done - t;
-        histRecord(&st.in_box, (done - t) * 1000000000ULL / tsc_hz, nb_tx);
+        histRecord(&st.in_box, (ready - rx_tsc) * 1000000000ULL / tsc_hz, nb_tx);
+        histRecord(&st.tx_call, (done - ready) * 1000000000ULL / tsc_hz, 1);
     }
 }
 
@@ -488,14 +493,19 @@ static void print_stats(double seconds)
            ",\"ierrors\":%" PRIu64 ",\"oerrors\":%" PRIu64 ",\"rx_nombuf\":%" PRIu64 "}"
            ",\"busy_permille\":%" PRIu64 ",\"in_box_latency\":{\"count\":%" PRIu64
            ",\"p50_ns\":%" PRIu64 ",\"p90_ns\":%" PRIu64 ",\"p99_ns\":%" PRIu64
-           ",\"p999_ns\":%" PRIu64 ",\"max_ns\":%" PRIu64 "}}\n",
+           ",\"p999_ns\":%" PRIu64 ",\"max_ns\":%" PRIu64
+           "},\"tx_call_latency\":{\"count\":%" PRIu64 ",\"p50_ns\":%" PRIu64 ",\"p90_ns\":%" PRIu64
+           ",\"p99_ns\":%" PRIu64 ",\"p999_ns\":%" PRIu64 ",\"max_ns\":%" PRIu64 "}}\n",
            ip, mac, opts.port, rte_lcore_id(), seconds, st.polls, st.empty_polls, st.idle_sleeps,
            st.rx_pkts, st.tx_pkts, st.tx_dropped, st.udp_reflected, st.arp_requests, st.arp_ignored,
            st.ip_not_ours, st.ip_fragments, st.ip_bad, st.ip_other, st.udp_bad, st.udp_badsum,
            st.multiseg, st.other_ethertype, st.runts, es.ipackets, es.opackets, es.ibytes,
            es.obytes, es.imissed, es.ierrors, es.oerrors, es.rx_nombuf, busy_permille,
            st.in_box.total, histQuantile(&st.in_box, 1, 2), histQuantile(&st.in_box, 9, 10),
-           histQuantile(&st.in_box, 99, 100), histQuantile(&st.in_box, 999, 1000), st.in_box.max);
+           histQuantile(&st.in_box, 99, 100), histQuantile(&st.in_box, 999, 1000), st.in_box.max,
+           st.tx_call.total, histQuantile(&st.tx_call, 1, 2), histQuantile(&st.tx_call, 9, 10),
+           histQuantile(&st.tx_call, 99, 100), histQuantile(&st.tx_call, 999, 1000),
+           st.tx_call.max);
     fflush(stdout);
 }
 
