@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "dataplane/commands.h"
+#include "dataplane/feedjson.h"
 
 #define CMD_TIMEOUT_MS 2000
 #define VERSION        "0.1.0"
@@ -385,6 +386,8 @@ static json_t *segmentStatsJson(const cfgSegment *seg, const wkStatsReply *s)
     json_object_set_new(o, "orders_resting", json_integer(s->matcher.ordersResting));
     json_object_set_new(o, "in_box_latency", latencyJson(&s->inBoxNs));
     json_object_set_new(o, "tx_call_latency", latencyJson(&s->txCallNs));
+    json_object_set_new(o, "feed",
+                        feedStatsJson(s->feedSession, &s->feed, &s->feedServer, &s->feedReqNs));
     return o;
 }
 

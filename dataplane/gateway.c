@@ -87,6 +87,8 @@ struct gwGateway {
     size_t bytes; /* of the region this struct heads */
     gwSendFn *send;
     void *sendCtx;
+    gwEventTapFn *tap;
+    void *tapCtx;
     gwSession *sessions;
     uint32_t nSessions, maxSessions;
     uint32_t *index; /* session index + 1 by hashed id, 0 = empty */
@@ -472,6 +474,8 @@ static void gwFeedEvent(gwGateway *gw, const mtEvent *ev)
 static void gwOnEngineEvent(void *ctx, const mtEvent *ev)
 {
     gwGateway *gw = ctx;
+    if (gw->tap)
+        gw->tap(gw->tapCtx, ev, gw->now);
     switch (ev->type) {
     case MT_EV_ACCEPTED:
         gwOnAccepted(gw, ev);
@@ -1314,6 +1318,8 @@ gwGateway *gwCreate(const gwOptions *opt)
     gw->bytes = l.total;
     gw->send = opt->send;
     gw->sendCtx = opt->sendCtx;
+    gw->tap = opt->tap;
+    gw->tapCtx = opt->tapCtx;
     gw->maxSessions = opt->maxSessions;
     gw->indexMask = indexSize - 1;
     gw->refCap = refCap;

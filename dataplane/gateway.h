@@ -31,6 +31,10 @@ typedef struct {
  * valid only during the call. */
 typedef void gwSendFn(void *ctx, gwAddr to, const uint8_t *data, uint16_t len);
 
+/* Called with every matcher event, before the gateway handles it, with the
+ * time of the request that caused it (the market data tap). */
+typedef void gwEventTapFn(void *ctx, const mtEvent *ev, uint64_t nowNs);
+
 typedef struct {
     const cfgConfig *cfg;
     uint16_t segment;      /* index into cfg->segments */
@@ -39,6 +43,8 @@ typedef struct {
     uint32_t tradingDay;   /* YYYYMMDD, told to clients at logon */
     gwSendFn *send;
     void *sendCtx;
+    gwEventTapFn *tap; /* NULL: none */
+    void *tapCtx;
     const mtAllocator *allocator; /* NULL: mtDefaultAllocator() */
 } gwOptions;
 

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "dataplane/feedsrv.h"
 #include "dataplane/gateway.h"
 #include "dataplane/histogram.h"
 #include "dataplane/net.h"
@@ -43,6 +44,10 @@ typedef struct {
     mtStats matcher;
     histLog inBoxNs;  /* rx burst to replies handed to the PMD, per order datagram answered */
     histLog txCallNs; /* the PMD's tx burst call for those replies, per burst */
+    histLog feedReqNs; /* rx burst to answers handed to the PMD, per feed request */
+    fdStats feed;
+    fsStats feedServer;
+    char feedSession[MOLD_SESSION_LEN + 1];
     uint64_t tscHz;
 } wkStatsReply;
 
