@@ -43,6 +43,7 @@
 #include "config/config.h"
 #include "dataplane/feed.h"
 #include "matcher/matcher.h"
+#include "xchg/feedbook.h"
 #include "xchg/itch.h"
 
 #define T(f) cmocka_unit_test(f)
@@ -2156,81 +2157,12 @@ static void writePcapHeader(FILE *f)
     fwrite(h, 1, 24, f);
 }
 
-static void alphaOut(FILE *f, const char *name, const char *s, size_t n)
-{
-    while (n && s[n - 1] == ' ')
-        n--;
-    fprintf(f, " %s=%.*s", name, (int)n, s);
-}
-
 /* One line per message, the format itch50.lua's summary field uses. */
 static void summaryOut(FILE *f, uint64_t seq, const itchMsg *m)
 {
-    fprintf(f, "msg %" PRIu64 " %c locate=%u tracking=%u ts=%" PRIu64, seq, m->type, m->locate,
-            m->tracking, m->timestamp);
-    switch (m->type) {
-    case 'S':
-        fprintf(f, " event=%c", m->u.systemEvent.eventCode);
-        break;
-    case 'R':
-        alphaOut(f, "stock", m->u.stockDirectory.stock, 8);
-        fprintf(f, " lot=%u class=%c auth=%c leverage=%u", m->u.stockDirectory.roundLotSize,
-                m->u.stockDirectory.issueClassification, m->u.stockDirectory.authenticity,
-                m->u.stockDirectory.etpLeverage);
-        break;
-    case 'H':
-        alphaOut(f, "stock", m->u.tradingAction.stock, 8);
-        fprintf(f, " state=%c", m->u.tradingAction.state);
-        alphaOut(f, "reason", m->u.tradingAction.reason, 4);
-        break;
-    case 'A':
-    case 'F':
-        fprintf(f, " ref=%" PRIu64 " side=%c shares=%u", m->u.addOrder.orderRef, m->u.addOrder.side,
-                m->u.addOrder.shares);
-        alphaOut(f, "stock", m->u.addOrder.stock, 8);
-        fprintf(f, " price=%u", m->u.addOrder.price);
-        if (m->type == 'F')
-            alphaOut(f, "mpid", m->u.addOrder.attribution, 4);
-        break;
-    case 'E':
-    case 'C':
-        fprintf(f, " ref=%" PRIu64 " shares=%u match=%" PRIu64, m->u.executed.orderRef,
-                m->u.executed.shares, m->u.executed.matchNumber);
-        if (m->type == 'C')
-            fprintf(f, " printable=%c price=%u", m->u.executed.printable, m->u.executed.price);
-        break;
-    case 'X':
-        fprintf(f, " ref=%" PRIu64 " shares=%u", m->u.cancel.orderRef, m->u.cancel.shares);
-        break;
-    case 'D':
-        fprintf(f, " ref=%" PRIu64, m->u.del.orderRef);
-        break;
-    case 'U':
-        fprintf(f, " orig=%" PRIu64 " new=%" PRIu64 " shares=%u price=%u", m->u.replace.origRef,
-                m->u.replace.newRef, m->u.replace.shares, m->u.replace.price);
-        break;
-    case 'P':
-        fprintf(f, " ref=%" PRIu64 " side=%c shares=%u", m->u.trade.orderRef, m->u.trade.side,
-                m->u.trade.shares);
-        alphaOut(f, "stock", m->u.trade.stock, 8);
-        fprintf(f, " price=%u match=%" PRIu64, m->u.trade.price, m->u.trade.matchNumber);
-        break;
-    case 'Q':
-        fprintf(f, " shares=%" PRIu64, m->u.cross.shares);
-        alphaOut(f, "stock", m->u.cross.stock, 8);
-        fprintf(f, " price=%u match=%" PRIu64 " cross=%c", m->u.cross.price, m->u.cross.matchNumber,
-                m->u.cross.crossType);
-        break;
-    case 'I':
-        fprintf(f, " paired=%" PRIu64 " imbalance=%" PRIu64 " dir=%c", m->u.noii.pairedShares,
-                m->u.noii.imbalanceShares, m->u.noii.direction);
-        alphaOut(f, "stock", m->u.noii.stock, 8);
-        fprintf(f, " far=%u near=%u refpx=%u cross=%c var=%c", m->u.noii.farPrice,
-                m->u.noii.nearPrice, m->u.noii.refPrice, m->u.noii.crossType,
-                m->u.noii.priceVariation);
-        break;
-    }
-    fputc('\n', f);
+    char line[512];
+    fbFormat(m, line, sizeof line);
+    fprintf(f, "msg %" PRIu64 " %s\n", seq, line);
 }
 
 static void writeExpect(session *s, const uint8_t *p, uint16_t len)
