@@ -12,8 +12,9 @@
  * sequence order to the books (libxchg-client's feedbook). A gap (a packet
  * or heartbeat with a higher sequence number than expected) is asked for
  * with a MoldUDP64 request to --server:--retrans-port (default
- * 198.18.0.1:9101) sent from the listening socket, so the answers arrive
- * there too; the request is repeated every 50 ms while the gap stays open.
+ * 198.18.0.1:9101) sent from a socket of its own (several listeners on
+ * one host share the multicast port, and a unicast answer to it would
+ * reach only one of them); the request is repeated every 50 ms while the gap stays open.
  * Messages after a gap wait in memory until it is filled.
  *
  * --snapshot joins late (docs/protocol/feed.md §2.5): it asks the server
@@ -91,7 +92,7 @@ typedef struct {
     size_t maxOrders;
     double duration;
     /* state */
-    int fd, snapFd;
+    int fd, snapFd, reqFd; /* multicast; snapshot; retransmission requests and answers */
     struct sockaddr_in serverAddr;
     fbBook *book;
     char session[MOLD_SESSION_LEN];
@@ -158,7 +159,8 @@ static int xfOpen(xfState *s)
     s->serverAddr.sin_port = htons(s->retransPort);
     s->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     s->snapFd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    if (s->fd < 0 || s->snapFd < 0) {
+    s->reqFd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    if (s->fd < 0 || s->snapFd < 0 || s->reqFd < 0) {
         perror("xchg-feed: socket");
         return -1;
     }
@@ -166,6 +168,7 @@ static int xfOpen(xfState *s)
     setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     setsockopt(s->snapFd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    setsockopt(s->reqFd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(s->port)};
     a.sin_addr.s_addr = htonl(INADDR_ANY);
     if (bind(s->fd, (struct sockaddr *)&a, sizeof a) != 0) {
@@ -178,8 +181,9 @@ static int xfOpen(xfState *s)
         return -1;
     }
     struct sockaddr_in b = {.sin_family = AF_INET, .sin_addr = local};
-    if (bind(s->snapFd, (struct sockaddr *)&b, sizeof b) != 0) {
-        perror("xchg-feed: bind (snapshot socket)");
+    if (bind(s->snapFd, (struct sockaddr *)&b, sizeof b) != 0 ||
+        bind(s->reqFd, (struct sockaddr *)&b, sizeof b) != 0) {
+        perror("xchg-feed: bind (request sockets)");
         return -1;
     }
     return 0;
@@ -463,7 +467,7 @@ static void xfTimers(xfState *s, uint64_t now)
             if (s->reqFor != s->expected || s->reqAt == 0)
                 s->gaps += s->reqAt == 0;
             uint64_t want = s->highest - s->expected;
-            xfRequest(s, s->fd, s->expected, (uint16_t)(want > 65534 ? 65534 : want));
+            xfRequest(s, s->reqFd, s->expected, (uint16_t)(want > 65534 ? 65534 : want));
             s->requests++;
             s->reqAt = now;
             s->reqFor = s->expected;
@@ -646,11 +650,19 @@ static int xfDone(xfState *s, uint64_t now)
 static void xfLoop(xfState *s)
 {
     static uint8_t buf[65536];
-    struct pollfd pf[2] = {{.fd = s->fd, .events = POLLIN}, {.fd = s->snapFd, .events = POLLIN}};
+    struct pollfd pf[3] = {{.fd = s->fd, .events = POLLIN},
+                           {.fd = s->snapFd, .events = POLLIN},
+                           {.fd = s->reqFd, .events = POLLIN}};
     while (!xfDone(s, nowNs())) {
-        poll(pf, 2, 10);
+        poll(pf, 3, 10);
         for (int k = 0; k < 256; k++) {
             ssize_t n = recv(s->fd, buf, sizeof buf, 0);
+            if (n <= 0)
+                break;
+            xfPacket(s, buf, (size_t)n);
+        }
+        for (int k = 0; k < 256; k++) {
+            ssize_t n = recv(s->reqFd, buf, sizeof buf, 0);
             if (n <= 0)
                 break;
             xfPacket(s, buf, (size_t)n);
@@ -727,5 +739,6 @@ int main(int argc, char **argv)
     free(s.held);
     close(s.fd);
     close(s.snapFd);
+    close(s.reqFd);
     return rc;
 }
