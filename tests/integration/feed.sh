@@ -52,6 +52,7 @@ FAIL=0
 WORK=
 XPID=
 CAPPID=
+CAP2PID=
 PIDS=()
 NS_UP=0
 
@@ -89,6 +90,7 @@ cleanup()
     local p
     for p in "${PIDS[@]}"; do stop_pid "$p"; done
     stop_pid "$CAPPID" INT
+    stop_pid "$CAP2PID" INT
     stop_pid "$XPID"
     [ -n "$XPID" ] && rmdir "/var/run/dpdk/xchgd$XPID" 2>/dev/null
     [ "$NS_UP" = 1 ] && bash "$NETNS" down "$NS" >/dev/null 2>&1
@@ -178,8 +180,12 @@ if [ "$HAVE_TSHARK" = 1 ]; then
     nsx tcpdump -i "${XCHG_IF}p" -U -B 32768 -s 0 -w "$WORK/feed.pcap" \
         "udp and dst host $GROUP and dst port 9100" 2>"$WORK/tcpdump.log" &
     CAPPID=$!
+    nsx tcpdump -i "${XCHG_IF}p" -U -B 32768 -s 0 -w "$WORK/answers.pcap" \
+        "udp and src host $SERVER and src port 9101 and not dst host $GROUP" 2>"$WORK/tcpdump2.log" &
+    CAP2PID=$!
     for ((i = 0; i < 50; i++)); do
-        grep -q "listening on" "$WORK/tcpdump.log" 2>/dev/null && break
+        grep -q "listening on" "$WORK/tcpdump.log" 2>/dev/null &&
+            grep -q "listening on" "$WORK/tcpdump2.log" 2>/dev/null && break
         sleep 0.1
     done
 fi
@@ -262,7 +268,9 @@ rmdir "/var/run/dpdk/xchgd$XPID" 2>/dev/null
 XPID=
 sleep 0.3
 stop_pid "$CAPPID" INT
+stop_pid "$CAP2PID" INT
 CAPPID=
+CAP2PID=
 
 # ---- the capture, through tshark ------------------------------------------------------
 if [ "$HAVE_TSHARK" = 0 ]; then
@@ -298,6 +306,16 @@ else
     xq=$(sed -n 's/.*executed_qty=\([0-9]*\).*/\1/p' "$WORK/driver.out")
     check "executed shares on the feed ($eshares) = half the lots the sessions were told executed (${xq:-?})" \
         test -n "$xq" -a "$((eshares * 2))" = "${xq:-x}"
+    # the unicast answers: retransmissions and snapshots (End of Snapshot 'G')
+    ta() { tshark -n -r "$WORK/answers.pcap" -d udp.port==9101,moldudp64 "$@" 2>/dev/null; }
+    aframes=$(ta -T fields -e frame.number | wc -l)
+    abad=$(ta "${i50[@]}" -T fields -E aggregator='|' -e frame.number -e _ws.malformed \
+        -e _ws.expert.severity |
+        awk -F'\t' '{ n = split($3, s, "|"); e = 0; for (i = 1; i <= n; i++) if (s[i] + 0 >= 8388608) e = 1;
+                      if ($2 != "" || e) print $1 }' | wc -l)
+    gs=$(ta "${i50[@]}" -T fields -E aggregator='|' -e itch50.summary | tr '|' '\n' | grep -c '^G seq=')
+    check "tshark: $aframes retransmission and snapshot packets, none malformed; $gs End of Snapshot decoded" \
+        test "$aframes" -gt 0 -a "$abad" = 0 -a "$gs" -ge 1
     for t in A E X D U; do
         want=$(printf '%s' "$stats" | grep -o '"by_type":{[^}]*}' | grep -o "\"$t\":[0-9]*" | cut -d: -f2)
         got=$(awk -v t="$t" '$2 == t' "$WORK/tshark.msgs" | wc -l)
