@@ -4,7 +4,7 @@
  *   xchg-feed [--group IP] [--port N] [--local IP] [--server IP] [--retrans-port N]
  *             [--snapshot] [--quiet] [--depth N] [--max-orders N] [--drop-every N]
  *             [--duration S] [--dump FILE] [--check --ctl SOCKET [--xchgctl PATH]
- *             [--quiet-ms N]]
+ *             [--quiet-ms N] [--check-when FILE]]
  *
  * Joins --group:--port (default 239.1.1.1:9100, the default config's
  * segment) on the interface that has --local (default: any; the route to
@@ -36,7 +36,8 @@
  * had lost it, to exercise retransmission.
  *
  * --check: once the channel has been quiet (no new message, no open gap)
- * for --quiet-ms (default 1500), compares every book with
+ * for --quiet-ms (default 1500) and, with --check-when FILE, FILE exists
+ * (a test creates it when its order flow is over), compares every book with
  * `xchgctl --socket SOCKET --json book.get instrument=ID depth=64` (the
  * top 64 levels of each side, prices and quantities) and exits. Exit
  * status: 0 books equal; 1 a difference (printed); 2 usage; 3 the feed
@@ -84,7 +85,7 @@ typedef struct {
 
 typedef struct {
     /* options */
-    const char *group, *local, *server, *ctl, *xchgctl, *dumpPath;
+    const char *group, *local, *server, *ctl, *xchgctl, *dumpPath, *checkWhen;
     FILE *dump;
     uint16_t port, retransPort;
     int snapshot, quiet, check;
@@ -136,7 +137,8 @@ static void usage(FILE *f)
             "usage: xchg-feed [--group IP] [--port N] [--local IP] [--server IP]\n"
             "                 [--retrans-port N] [--snapshot] [--quiet] [--depth N]\n"
             "                 [--max-orders N] [--drop-every N] [--duration S] [--dump FILE]\n"
-            "                 [--check --ctl SOCKET [--xchgctl PATH] [--quiet-ms N]]\n");
+            "                 [--check --ctl SOCKET [--xchgctl PATH] [--quiet-ms N]\n"
+            "                  [--check-when FILE]]\n");
 }
 
 static void priceText(uint32_t p, char *buf, size_t n)
@@ -535,7 +537,12 @@ static int xfCheck(xfState *s, size_t *instruments, size_t *levels)
         char stock[ITCH_STOCK_LEN + 1];
         if (fbStock(s->book, i, stock) != 0)
             continue;
-        json_t *j = xfBookGet(s, stock);
+        json_t *j = NULL;
+        for (int attempt = 0; attempt < 3 && !j; attempt++) {
+            if (attempt)
+                sleep(1); /* a busy worker answers the control lcore late: ask again */
+            j = xfBookGet(s, stock);
+        }
         if (!j) {
             printf("DIFF %s: xchgctl book.get failed\n", stock);
             diffs++;
@@ -600,6 +607,7 @@ static int xfParse(xfState *s, int argc, char **argv)
                                          {"duration", required_argument, 0, 't'},
                                          {"check", no_argument, 0, 'c'},
                                          {"dump", required_argument, 0, 'o'},
+                                         {"check-when", required_argument, 0, 'W'},
                                          {"ctl", required_argument, 0, 'C'},
                                          {"xchgctl", required_argument, 0, 'X'},
                                          {"quiet-ms", required_argument, 0, 'Q'},
@@ -621,6 +629,7 @@ static int xfParse(xfState *s, int argc, char **argv)
         case 't': s->duration = atof(optarg); break;
         case 'c': s->check = 1; break;
         case 'o': s->dumpPath = optarg; break;
+        case 'W': s->checkWhen = optarg; break;
         case 'C': s->ctl = optarg; break;
         case 'X': s->xchgctl = optarg; break;
         case 'Q': s->quietMs = (uint32_t)atoi(optarg); break;
@@ -642,7 +651,8 @@ static int xfDone(xfState *s, uint64_t now)
     if (s->duration > 0 && (double)(now - s->startNs) / 1e9 > s->duration)
         return 1;
     if (s->check && s->lastNewNs && s->expected >= s->highest &&
-        now - s->lastNewNs > (uint64_t)s->quietMs * 1000000ull)
+        now - s->lastNewNs > (uint64_t)s->quietMs * 1000000ull &&
+        (!s->checkWhen || access(s->checkWhen, F_OK) == 0))
         return 1;
     return 0;
 }

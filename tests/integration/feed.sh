@@ -191,7 +191,7 @@ if [ "$HAVE_TSHARK" = 1 ]; then
 fi
 
 FEED=("$BIN/xchg-feed" --local "$LOCAL" --server "$SERVER" --quiet --check --ctl "$SOCK"
-    --xchgctl "$BIN/xchgctl" --quiet-ms 2500 --duration 90)
+    --xchgctl "$BIN/xchgctl" --quiet-ms 1500 --check-when "$WORK/done" --duration 150)
 nsx "${FEED[@]}" --dump "$WORK/a.dump" >"$WORK/a.out" 2>&1 &
 APID=$!
 PIDS+=("$APID")
@@ -220,6 +220,7 @@ if [ -s "$WORK/half" ]; then
 fi
 wait "$DPID"
 rc=$?
+: >"$WORK/done" # the listeners check once the channel is quiet from now on
 say "     $(cat "$WORK/driver.out" | tail -1) ($((SECONDS - tstart)) s)"
 check "driver: $ORDERS random orders answered (exit $rc)" test "$rc" = 0
 check "a late joiner was started half-way" test -n "$CPID"
