@@ -847,10 +847,17 @@ static int cfgParseLcores(cfgCtx *c, const config_setting_t *root, cfgLcores *l)
 
 /* ---- segments ---- */
 
-static const char *const cfgSegmentKeys[] = {
-    "id",           "lcore",          "order_port",        "feed_group", "feed_port",
-    "feed_retransmit_port", "feed_history", "feed_heartbeat_ms", "order_capacity", "stp",
-    NULL};
+static const char *const cfgSegmentKeys[] = {"id",
+                                             "lcore",
+                                             "order_port",
+                                             "feed_group",
+                                             "feed_port",
+                                             "feed_retransmit_port",
+                                             "feed_history",
+                                             "feed_heartbeat_ms",
+                                             "order_capacity",
+                                             "stp",
+                                             NULL};
 
 static int cfgFeedGroup(cfgCtx *c, const config_setting_t *g, uint32_t *out)
 {
@@ -940,13 +947,13 @@ static int cfgCheckSegment(cfgCtx *c, const config_setting_t *list, const cfgCon
     static const struct {
         const char *key, *what;
         cfgSameFn *same;
-    } rules[] = {{"id", "segment id", cfgSameId},
-                 {"lcore", "lcore", cfgSameLcore},
-                 {"order_port", "order-entry UDP port", cfgSamePort},
-                 {"feed_group", "feed multicast group", cfgSameGroup},
-                 {"feed_retransmit_port", "retransmission UDP port", cfgSameRetrans},
-                 {"feed_retransmit_port", "UDP port (order entry and retransmission)",
-                  cfgRetransIsOrder}};
+    } rules[] = {
+        {"id", "segment id", cfgSameId},
+        {"lcore", "lcore", cfgSameLcore},
+        {"order_port", "order-entry UDP port", cfgSamePort},
+        {"feed_group", "feed multicast group", cfgSameGroup},
+        {"feed_retransmit_port", "retransmission UDP port", cfgSameRetrans},
+        {"feed_retransmit_port", "UDP port (order entry and retransmission)", cfgRetransIsOrder}};
     for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
         int j = cfgFindEarlier(cfg->segments, i, rules[r].same);
         if (j >= 0)

@@ -82,7 +82,7 @@ typedef struct {
     uint64_t snapshots;          /* fdSnapshot calls that wrote a snapshot */
     uint64_t snapshotMismatches; /* engine orders a snapshot could not describe (0) */
     uint32_t ordersOpen;         /* orders on the book the feed describes */
-    uint64_t nextSequence; /* sequence number of the next message */
+    uint64_t nextSequence;       /* sequence number of the next message */
 } fdStats;
 
 typedef struct fdFeed fdFeed;

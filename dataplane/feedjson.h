@@ -8,9 +8,9 @@
 #include "dataplane/histogram.h"
 
 /* {"session", "next_sequence", "messages", "packets", ..., "requests": {...},
- * "request_latency": {...}} (docs/operations/control-socket.md). Returns a
+ * "request_latency": {...}, "snapshot_latency": {...}} (docs/operations/control-socket.md). Returns a
  * new reference, or NULL when memory runs out. */
 json_t *feedStatsJson(const char *session, const fdStats *f, const fsStats *s,
-                      const histLog *requestNs);
+                      const histLog *requestNs, const histLog *snapshotNs);
 
 #endif

@@ -190,8 +190,7 @@ static void fsRetransmit(fsServer *fs, uint32_t ip, uint16_t port, uint64_t seq,
     }
 }
 
-static void fsSnapshot(fsServer *fs, uint32_t ip, uint16_t port, const mtEngine *e,
-                       uint64_t nowNs)
+static void fsSnapshot(fsServer *fs, uint32_t ip, uint16_t port, const mtEngine *e, uint64_t nowNs)
 {
     fs->snapIp = ip;
     fs->snapPort = port;
@@ -203,8 +202,8 @@ static void fsSnapshot(fsServer *fs, uint32_t ip, uint16_t port, const mtEngine 
         fs->stats.snapshotMessages += (uint64_t)n;
 }
 
-void fsOnRequest(fsServer *fs, uint32_t srcIp, uint16_t srcPort, const uint8_t *data,
-                 uint16_t len, const mtEngine *engine, uint64_t nowNs)
+void fsOnRequest(fsServer *fs, uint32_t srcIp, uint16_t srcPort, const uint8_t *data, uint16_t len,
+                 const mtEngine *engine, uint64_t nowNs)
 {
     fs->stats.requests++;
     /* a request is a downstream header alone (no blocks): not moldParse's */

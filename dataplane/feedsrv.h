@@ -59,13 +59,13 @@ typedef struct {
  * other request counters. */
 typedef struct {
     uint64_t requests;
-    uint64_t malformed;    /* not a 20-byte MoldUDP64 request */
-    uint64_t wrongSession; /* another session name */
-    uint64_t rateLimited;  /* over the requester's rate (not answered) */
-    uint64_t notYetSent;   /* first sequence number not sent yet (not answered) */
-    uint64_t gone;         /* first sequence number older than the history (not answered) */
-    uint64_t answered;     /* retransmission requests answered */
-    uint64_t snapshots;    /* snapshot requests answered */
+    uint64_t malformed;      /* not a 20-byte MoldUDP64 request */
+    uint64_t wrongSession;   /* another session name */
+    uint64_t rateLimited;    /* over the requester's rate (not answered) */
+    uint64_t notYetSent;     /* first sequence number not sent yet (not answered) */
+    uint64_t gone;           /* first sequence number older than the history (not answered) */
+    uint64_t answered;       /* retransmission requests answered */
+    uint64_t snapshots;      /* snapshot requests answered */
     uint64_t snapshotFailed; /* snapshot written incomplete (engine and feed disagree) */
     uint64_t retransPackets, retransMessages;
     uint64_t snapshotPackets, snapshotMessages;
@@ -104,8 +104,8 @@ void fsClose(fsServer *fs, uint64_t nowNs);
  * answered (retransmission or snapshot through the send callback to the
  * source), or dropped and counted. `engine` is the segment's matcher, for
  * snapshots. Never fails. */
-void fsOnRequest(fsServer *fs, uint32_t srcIp, uint16_t srcPort, const uint8_t *data,
-                 uint16_t len, const mtEngine *engine, uint64_t nowNs);
+void fsOnRequest(fsServer *fs, uint32_t srcIp, uint16_t srcPort, const uint8_t *data, uint16_t len,
+                 const mtEngine *engine, uint64_t nowNs);
 
 /* The builder, for its statistics and tests. */
 fdFeed *fsFeed(const fsServer *fs);

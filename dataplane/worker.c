@@ -39,9 +39,10 @@ struct wkWorker {
     struct rte_mbuf *tx[TX_BURST];
     wkArpEntry arp[ARP_SLOTS];
     wkCounters c;
-    histLog inBox;  /* rx burst returned .. replies handed to the PMD, per order datagram */
-    histLog txCall; /* rte_eth_tx_burst of those replies, per burst */
-    histLog feedReq; /* rx burst returned .. answers handed to the PMD, per feed request */
+    histLog inBox;   /* rx burst returned .. replies handed to the PMD, per order datagram */
+    histLog txCall;  /* rte_eth_tx_burst of those replies, per burst */
+    histLog feedReq;  /* feed requests other than snapshots: answered from memory, queued for tx */
+    histLog feedSnap; /* snapshot requests: the same */
     uint64_t tscHz, tsc0, wall0, nsMult; /* wall ns = wall0 + (tsc - tsc0) * nsMult >> 32 */
     uint32_t stop;
 };
@@ -167,8 +168,8 @@ static void wkFeedSend(void *ctx, uint32_t ip, uint16_t port, const uint8_t *dat
 {
     wkWorker *w = ctx;
     if (likely((ip >> 28) == 0xE)) {
-        const uint8_t mac[NET_MAC_LEN] = {0x01, 0x00, 0x5e, (uint8_t)(ip >> 16 & 0x7f),
-                                          (uint8_t)(ip >> 8), (uint8_t)ip};
+        const uint8_t mac[NET_MAC_LEN] = {
+            0x01, 0x00, 0x5e, (uint8_t)(ip >> 16 & 0x7f), (uint8_t)(ip >> 8), (uint8_t)ip};
         wkUdpOut(w, mac, (gwAddr){ip, port}, w->retransPort, data, len);
         return;
     }
@@ -181,6 +182,23 @@ static void wkFeedSend(void *ctx, uint32_t ip, uint16_t port, const uint8_t *dat
 }
 
 /* ---- receive ------------------------------------------------------------------- */
+
+/* A retransmission or snapshot request, answered at once; the time from
+ * the request to its answers queued for tx (all in memory) is recorded. */
+static void wkFeedRequest(wkWorker *w, const netFrame *nf, const uint8_t *f, uint64_t nowNs)
+{
+    fsStats before, after;
+    fsGetStats(w->feed, &before);
+    uint64_t t0 = rte_rdtsc();
+    fsOnRequest(w->feed, nf->srcIp, nf->srcPort, f + nf->payloadOff, nf->payloadLen,
+                gwEngine(w->gw), nowNs);
+    uint64_t ns = wkCyclesToNs(w, rte_rdtsc() - t0);
+    fsGetStats(w->feed, &after);
+    if (after.snapshots != before.snapshots)
+        histRecord(&w->feedSnap, ns, 1);
+    else if (after.answered != before.answered)
+        histRecord(&w->feedReq, ns, 1);
+}
 
 /* Handles one received frame. Returns WK_ORDER for an order-entry datagram,
  * WK_FEED_REQ for a feed request, else 0. */
@@ -202,8 +220,7 @@ static int wkHandle(wkWorker *w, struct rte_mbuf *m, uint64_t nowNs)
                          nowNs);
         } else if (nf.dstPort == w->retransPort) {
             wkArpLearn(w, nf.srcIp, nf.srcMac);
-            fsOnRequest(w->feed, nf.srcIp, nf.srcPort, f + nf.payloadOff, nf.payloadLen,
-                        gwEngine(w->gw), nowNs);
+            wkFeedRequest(w, &nf, f, nowNs);
             r = WK_FEED_REQ;
         } else {
             w->c.udpOtherPort++;
@@ -242,6 +259,7 @@ static void wkServeStats(wkWorker *w, wkRequest *r)
     r->out.stats.inBoxNs = w->inBox;
     r->out.stats.txCallNs = w->txCall;
     r->out.stats.feedReqNs = w->feedReq;
+    r->out.stats.feedSnapNs = w->feedSnap;
     fdGetStats(fsFeed(w->feed), &r->out.stats.feed);
     fsGetStats(w->feed, &r->out.stats.feedServer);
     memcpy(r->out.stats.feedSession, fdSession(fsFeed(w->feed)), MOLD_SESSION_LEN + 1);
@@ -334,13 +352,11 @@ int wkMain(void *arg)
         uint64_t ready = rte_rdtsc();
         wkTxFlush(w);
         uint64_t done = rte_rdtsc();
-        uint32_t orders = handled & (WK_FEED_REQ - 1), feedReqs = handled / WK_FEED_REQ;
+        uint32_t orders = handled & (WK_FEED_REQ - 1);
         if (orders) {
             histRecord(&w->inBox, wkCyclesToNs(w, ready - rx), orders);
             histRecord(&w->txCall, wkCyclesToNs(w, done - ready), 1);
         }
-        if (unlikely(feedReqs))
-            histRecord(&w->feedReq, wkCyclesToNs(w, done - rx), feedReqs);
         w->c.busyCycles += done - t;
     }
     gwShutdown(w->gw, wkNowNs(w, rte_rdtsc()));

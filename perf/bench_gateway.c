@@ -152,8 +152,8 @@ static void bgSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
 static void bgFeedSend(void *ctx, uint32_t ip, uint16_t port, const uint8_t *data, uint16_t len)
 {
     (void)ctx;
-    const uint8_t mac[NET_MAC_LEN] = {0x01, 0x00, 0x5e, (uint8_t)(ip >> 16 & 0x7f),
-                                      (uint8_t)(ip >> 8), (uint8_t)ip};
+    const uint8_t mac[NET_MAC_LEN] = {
+        0x01, 0x00, 0x5e, (uint8_t)(ip >> 16 & 0x7f), (uint8_t)(ip >> 8), (uint8_t)ip};
     bgFrame *f = &B.feedFrame;
     memcpy(f->data + NET_UDP_HLEN, data, len);
     f->len = netUdpHeaders(f->data, B.mac, mac, BG_SERVER_IP, ip, 9101, port, len);
@@ -419,8 +419,8 @@ int main(int argc, char **argv)
                    .sendCtx = NULL};
     fsServer *fs = NULL;
     if (B.feed) {
-        const fsOptions fo = {.cfg = &cfg, .segment = 0, .tradingDay = 20251006,
-                              .send = bgFeedSend};
+        const fsOptions fo = {
+            .cfg = &cfg, .segment = 0, .tradingDay = 20251006, .send = bgFeedSend};
         fs = fsCreate(&fo);
         if (!fs) {
             fprintf(stderr, "bench_gateway: fsCreate failed (memory or config)\n");

@@ -1,4 +1,5 @@
-/* xchg-feed.c -- market feed listener: joins a segment's ITCH/MoldUDP64 channel and rebuilds its books.
+/* xchg-feed.c -- market feed listener: joins a segment's ITCH/MoldUDP64 channel and rebuilds its
+ * books.
  *
  * Usage:
  *   xchg-feed [--group IP] [--port N] [--local IP] [--server IP] [--retrans-port N]
@@ -133,12 +134,11 @@ static uint64_t nowNs(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: xchg-feed [--group IP] [--port N] [--local IP] [--server IP]\n"
-            "                 [--retrans-port N] [--snapshot] [--quiet] [--depth N]\n"
-            "                 [--max-orders N] [--drop-every N] [--duration S] [--dump FILE]\n"
-            "                 [--check --ctl SOCKET [--xchgctl PATH] [--quiet-ms N]\n"
-            "                  [--check-when FILE]]\n");
+    fprintf(f, "usage: xchg-feed [--group IP] [--port N] [--local IP] [--server IP]\n"
+               "                 [--retrans-port N] [--snapshot] [--quiet] [--depth N]\n"
+               "                 [--max-orders N] [--drop-every N] [--duration S] [--dump FILE]\n"
+               "                 [--check --ctl SOCKET [--xchgctl PATH] [--quiet-ms N]\n"
+               "                  [--check-when FILE]]\n");
 }
 
 static void priceText(uint32_t p, char *buf, size_t n)
@@ -147,6 +147,15 @@ static void priceText(uint32_t p, char *buf, size_t n)
 }
 
 /* ---- sockets ----------------------------------------------------------------- */
+
+/* 16 MiB of receive buffer: a snapshot arrives as one burst of up to
+ * thousands of packets. Above net.core.rmem_max only root may (FORCE). */
+static void xfRcvbuf(int fd)
+{
+    int want = 16 << 20;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+}
 
 static int xfOpen(xfState *s)
 {
@@ -166,11 +175,11 @@ static int xfOpen(xfState *s)
         perror("xchg-feed: socket");
         return -1;
     }
-    int one = 1, rcvbuf = 8 << 20;
+    int one = 1;
     setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    setsockopt(s->snapFd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    setsockopt(s->reqFd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    xfRcvbuf(s->fd);
+    xfRcvbuf(s->snapFd);
+    xfRcvbuf(s->reqFd);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(s->port)};
     a.sin_addr.s_addr = htonl(INADDR_ANY);
     if (bind(s->fd, (struct sockaddr *)&a, sizeof a) != 0) {
@@ -221,8 +230,7 @@ static void xfOnMessage(void *ctx, uint64_t seq, const itchMsg *m)
         printf("cross  %-8s %" PRIu64 " @ %s\n", stock, m->u.cross.shares, px);
         break;
     case ITCH_TRADING_ACTION:
-        printf("state  %-8s %c %.4s\n", stock, m->u.tradingAction.state,
-               m->u.tradingAction.reason);
+        printf("state  %-8s %c %.4s\n", stock, m->u.tradingAction.state, m->u.tradingAction.reason);
         break;
     case ITCH_SYSTEM_EVENT:
         printf("system %c\n", m->u.systemEvent.eventCode);
@@ -266,7 +274,7 @@ static void xfPrintBbo(xfState *s)
             continue;
         memcpy(s->bbo[i], now, sizeof now);
         char stock[ITCH_STOCK_LEN + 1] = "?", bp[XCL_PRICE_STRLEN] = "-",
-                                       ap[XCL_PRICE_STRLEN] = "-";
+                                    ap[XCL_PRICE_STRLEN] = "-";
         fbStock(s->book, i, stock);
         if (b.shares)
             priceText(b.price, bp, sizeof bp);
@@ -298,8 +306,8 @@ static void xfPrintDepth(xfState *s)
                 priceText(bl[k].price, bp, sizeof bp);
             if (k < na)
                 priceText(al[k].price, ap, sizeof ap);
-            printf("       %10" PRIu64 " %12s | %-12s %" PRIu64 "\n", k < nb ? bl[k].shares : 0,
-                   bp, ap, k < na ? al[k].shares : 0);
+            printf("       %10" PRIu64 " %12s | %-12s %" PRIu64 "\n", k < nb ? bl[k].shares : 0, bp,
+                   ap, k < na ? al[k].shares : 0);
         }
     }
     free(bl);
@@ -552,7 +560,7 @@ static int xfCheck(xfState *s, size_t *instruments, size_t *levels)
         diffs += xfCompareSide(s, i, stock, ITCH_BUY, json_object_get(j, "bids"), levels);
         diffs += xfCompareSide(s, i, stock, ITCH_SELL, json_object_get(j, "asks"), levels);
         const char *st = json_string_value(json_object_get(j, "state"));
-        uint8_t want = !st                          ? 0
+        uint8_t want = !st                         ? 0
                        : !strcmp(st, "continuous") ? ITCH_STATE_TRADING
                        : !strcmp(st, "pre_open")   ? ITCH_STATE_QUOTATION_ONLY
                                                    : ITCH_STATE_HALTED;
@@ -585,9 +593,9 @@ static void xfSummary(xfState *s, const char *result, size_t instruments, size_t
            ",\"max\":%" PRIu64 "},\"orders\":%zu,\"printed\":%" PRIu64 ",\"instruments\":%zu"
            ",\"levels_compared\":%zu}\n",
            result, s->messages, s->packets, s->heartbeats, s->expected, s->gaps, s->requests,
-           s->dropped, s->dupMessages, s->snapshotRequests, s->snapshotMessages, s->errors,
-           s->rttN, s->rttN ? s->rtt[s->rttN / 2] : 0, s->rttN ? s->rtt[s->rttN - 1] : 0,
-           st.orders, st.printed, instruments, levels);
+           s->dropped, s->dupMessages, s->snapshotRequests, s->snapshotMessages, s->errors, s->rttN,
+           s->rttN ? s->rtt[s->rttN / 2] : 0, s->rttN ? s->rtt[s->rttN - 1] : 0, st.orders,
+           st.printed, instruments, levels);
 }
 
 /* ---- main ------------------------------------------------------------------------------ */
@@ -616,29 +624,66 @@ static int xfParse(xfState *s, int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'g': s->group = optarg; break;
-        case 'p': s->port = (uint16_t)atoi(optarg); break;
-        case 'l': s->local = optarg; break;
-        case 's': s->server = optarg; break;
-        case 'r': s->retransPort = (uint16_t)atoi(optarg); break;
-        case 'S': s->snapshot = 1; break;
-        case 'q': s->quiet = 1; break;
-        case 'd': s->depth = (uint32_t)atoi(optarg); break;
-        case 'm': s->maxOrders = (size_t)strtoull(optarg, NULL, 10); break;
-        case 'D': s->dropEvery = (uint32_t)atoi(optarg); break;
-        case 't': s->duration = atof(optarg); break;
-        case 'c': s->check = 1; break;
-        case 'o': s->dumpPath = optarg; break;
-        case 'W': s->checkWhen = optarg; break;
-        case 'C': s->ctl = optarg; break;
-        case 'X': s->xchgctl = optarg; break;
-        case 'Q': s->quietMs = (uint32_t)atoi(optarg); break;
-        case 'h': usage(stdout); exit(0);
-        default: return -1;
+        case 'g':
+            s->group = optarg;
+            break;
+        case 'p':
+            s->port = (uint16_t)atoi(optarg);
+            break;
+        case 'l':
+            s->local = optarg;
+            break;
+        case 's':
+            s->server = optarg;
+            break;
+        case 'r':
+            s->retransPort = (uint16_t)atoi(optarg);
+            break;
+        case 'S':
+            s->snapshot = 1;
+            break;
+        case 'q':
+            s->quiet = 1;
+            break;
+        case 'd':
+            s->depth = (uint32_t)atoi(optarg);
+            break;
+        case 'm':
+            s->maxOrders = (size_t)strtoull(optarg, NULL, 10);
+            break;
+        case 'D':
+            s->dropEvery = (uint32_t)atoi(optarg);
+            break;
+        case 't':
+            s->duration = atof(optarg);
+            break;
+        case 'c':
+            s->check = 1;
+            break;
+        case 'o':
+            s->dumpPath = optarg;
+            break;
+        case 'W':
+            s->checkWhen = optarg;
+            break;
+        case 'C':
+            s->ctl = optarg;
+            break;
+        case 'X':
+            s->xchgctl = optarg;
+            break;
+        case 'Q':
+            s->quietMs = (uint32_t)atoi(optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            return -1;
         }
     }
-    if (optind != argc || !s->port || !s->retransPort || !s->maxOrders ||
-        (s->check && !s->ctl) || s->depth == 0 || s->depth > 1000 || s->dropEvery == 1) {
+    if (optind != argc || !s->port || !s->retransPort || !s->maxOrders || (s->check && !s->ctl) ||
+        s->depth == 0 || s->depth > 1000 || s->dropEvery == 1) {
         return -1;
     }
     return 0;
@@ -730,9 +775,10 @@ int main(int argc, char **argv)
     size_t instruments = 0, levels = 0;
     int rc = 0;
     const char *result = "ok";
-    if (s.errors || !s.expected || s.expected < s.highest || s.messages == 0) {
+    int noData = s.messages == 0 && s.snapshotMessages == 0;
+    if (s.errors || !s.expected || s.expected < s.highest || noData) {
         rc = 3;
-        result = s.errors ? "feed errors" : s.messages == 0 ? "no data" : "gap not filled";
+        result = s.errors ? "feed errors" : noData ? "no data" : "gap not filled";
     } else if (s.check) {
         int diffs = xfCheck(&s, &instruments, &levels);
         if (diffs || instruments == 0) {

@@ -42,10 +42,10 @@ typedef struct {
 } fbLevel;
 
 typedef struct {
-    uint64_t messages;    /* applied */
-    uint64_t byType[26];  /* by type letter: byType[type - 'A'] */
-    uint64_t printed;     /* shares of E and printable C executions, and P trades */
-    uint64_t crossShares; /* shares of Q cross trades */
+    uint64_t messages;     /* applied */
+    uint64_t byType[26];   /* by type letter: byType[type - 'A'] */
+    uint64_t printed;      /* shares of E and printable C executions, and P trades */
+    uint64_t crossShares;  /* shares of Q cross trades */
     uint64_t nonPrintable; /* shares of C executions with printable 'N' */
     uint64_t errors;       /* messages fbApply refused */
     size_t orders;         /* resting now */

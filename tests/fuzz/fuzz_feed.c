@@ -167,26 +167,40 @@ static void partRequest(const uint8_t *data, size_t size)
     static fsServer *fs;
     static mtEngine *e;
     if (!fs) {
-        seg = (cfgSegment){.id = 1, .feedGroup = 0xEF010101u, .feedPort = 9100,
-                           .retransPort = 9101, .feedHistory = 16, .feedHeartbeatMs = 1000,
-                           .orderCapacity = 64, .instrumentCount = 1};
-        ins = (cfgInstrument){.id = "IF2501", .tickSize = 2000, .preSettlementTicks = 19000,
-                              .lowerTicks = 17100, .upperTicks = 20900, .minLots = 1,
+        seg = (cfgSegment){.id = 1,
+                           .feedGroup = 0xEF010101u,
+                           .feedPort = 9100,
+                           .retransPort = 9101,
+                           .feedHistory = 16,
+                           .feedHeartbeatMs = 1000,
+                           .orderCapacity = 64,
+                           .instrumentCount = 1};
+        ins = (cfgInstrument){.id = "IF2501",
+                              .tickSize = 2000,
+                              .preSettlementTicks = 19000,
+                              .lowerTicks = 17100,
+                              .upperTicks = 20900,
+                              .minLots = 1,
                               .maxLots = 100};
-        cfg = (cfgConfig){.instruments = &ins, .segments = &seg, .instrumentCount = 1,
-                          .segmentCount = 1};
+        cfg = (cfgConfig){
+            .instruments = &ins, .segments = &seg, .instrumentCount = 1, .segmentCount = 1};
         fsOptions o = {.cfg = &cfg, .segment = 0, .tradingDay = 20250106, .send = onSend};
         fs = fsCreate(&o);
-        mtEngineConfig ec = {.segmentId = 1, .orderCapacity = 64, .maxInstruments = 1,
-                             .onEvent = onEvent, .eventCtx = fs};
+        mtEngineConfig ec = {.segmentId = 1,
+                             .orderCapacity = 64,
+                             .maxInstruments = 1,
+                             .onEvent = onEvent,
+                             .eventCtx = fs};
         e = mtEngineCreate(&ec);
         mtBookConfig bc = {17100, 20900, 19000, 1, 100};
         CHECK(fs && e && mtEngineAddInstrument(e, 0, &bc) == MT_OK);
         fsStart(fs, 1000);
         mtEngineSetState(e, 0, MT_STATE_CONTINUOUS);
         for (int i = 0; i < 40; i++) {
-            mtNewOrder no = {.side = (uint8_t)(i % 2), .price = 19000 + (i % 2 ? 1 + i % 5 : -1 - i % 5),
-                             .qty = 1 + (uint32_t)i % 3, .account = 1};
+            mtNewOrder no = {.side = (uint8_t)(i % 2),
+                             .price = 19000 + (i % 2 ? 1 + i % 5 : -1 - i % 5),
+                             .qty = 1 + (uint32_t)i % 3,
+                             .account = 1};
             mtEngineNewOrder(e, &no);
         }
         fsFlush(fs);

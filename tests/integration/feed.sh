@@ -259,7 +259,8 @@ check "feed builder: no unexpected event, no unknown order, no clipped price" \
     -a "$(jnum price_clipped "$stats")" = 0
 say "     feed: $(printf '%s' "$stats" | grep -o '"feed":{[^}]*}')"
 say "     requests: $(printf '%s' "$stats" | grep -o '"requests":{[^}]*}')"
-say "     worker time per request (rx burst to answers handed to the PMD): $(printf '%s' "$stats" | grep -o '"request_latency":{[^}]*}')"
+say "     worker time per retransmission request, from memory to answers queued for tx: $(printf '%s' "$stats" | grep -o '"request_latency":{[^}]*}')"
+say "     worker time per snapshot: $(printf '%s' "$stats" | grep -o '"snapshot_latency":{[^}]*}')"
 
 kill -TERM "$XPID"
 for ((i = 0; i < 50; i++)); do kill -0 "$XPID" 2>/dev/null || break; sleep 0.1; done
@@ -277,23 +278,24 @@ CAP2PID=
 if [ "$HAVE_TSHARK" = 0 ]; then
     say "skip tshark checks: tshark or tcpdump not installed"
 else
-    ts() { tshark -n -r "$WORK/feed.pcap" -d udp.port==9100,moldudp64 "$@" 2>/dev/null; }
+    # one tshark pass per capture (the Lua dissector is slow on 100,000+ messages)
     i50=(-X "lua_script:$LUA" -d "moldudp64.payload,itch50")
-    frames=$(ts -T fields -e frame.number | wc -l)
+    fields=(-T fields -E aggregator='|' -e frame.number -e _ws.malformed -e _ws.expert.severity
+        -e moldudp64.sequence -e moldudp64.count -e moldudp64.msgseq -e itch50.summary)
+    tshark -n -r "$WORK/feed.pcap" -d udp.port==9100,moldudp64 "${i50[@]}" "${fields[@]}" \
+        >"$WORK/feed.tsv" 2>/dev/null
+    badframes() { awk -F'\t' '{ n = split($3, s, "|"); e = 0; for (i = 1; i <= n; i++) if (s[i] + 0 >= 8388608) e = 1;
+                                if ($2 != "" || e) print $1 }' "$1" | wc -l; }
+    frames=$(wc -l <"$WORK/feed.tsv")
+    bad=$(badframes "$WORK/feed.tsv")
     say "     capture: $frames packets"
-    bad=$(ts "${i50[@]}" -T fields -E aggregator='|' -e frame.number -e _ws.malformed \
-        -e _ws.expert.severity |
-        awk -F'\t' '{ n = split($3, s, "|"); e = 0; for (i = 1; i <= n; i++) if (s[i] + 0 >= 8388608) e = 1;
-                      if ($2 != "" || e) print $1 }' | wc -l)
     check "tshark: $frames packets, none malformed or with an error expert item" \
         test "$frames" -gt 100 -a "$bad" = 0
-    ts -T fields -e moldudp64.sequence -e moldudp64.count >"$WORK/pkts"
     check "MoldUDP64: packet sequence numbers contiguous, end-of-session packet last" \
-        awk '{ if (NR > 1 && $1 != next_) bad = 1; next_ = $1 + ($2 == 65535 ? 0 : $2); last = $2 }
-             END { exit !(bad == 0 && last == 65535 && NR > 0) }' "$WORK/pkts"
-    ts "${i50[@]}" -T fields -E aggregator='|' -e moldudp64.msgseq -e itch50.summary |
-        awk -F'\t' '{ n = split($1, q, "|"); split($2, s, "|"); for (i = 1; i <= n; i++) print q[i] " " s[i] }' \
-            >"$WORK/tshark.msgs"
+        awk -F'\t' '{ if (NR > 1 && $4 != next_) bad = 1; next_ = $4 + ($5 == 65535 ? 0 : $5); last = $5 }
+             END { exit !(bad == 0 && last == 65535 && NR > 0) }' "$WORK/feed.tsv"
+    awk -F'\t' '{ n = split($6, q, "|"); split($7, s, "|"); for (i = 1; i <= n; i++) print q[i] " " s[i] }' \
+        "$WORK/feed.tsv" >"$WORK/tshark.msgs"
     # every captured message against A's decode of the same sequence number
     first=$(head -1 "$WORK/tshark.msgs" | cut -d' ' -f1)
     last=$(tail -1 "$WORK/a.dump" | cut -d' ' -f1)
@@ -308,13 +310,11 @@ else
     check "executed shares on the feed ($eshares) = half the lots the sessions were told executed (${xq:-?})" \
         test -n "$xq" -a "$((eshares * 2))" = "${xq:-x}"
     # the unicast answers: retransmissions and snapshots (End of Snapshot 'G')
-    ta() { tshark -n -r "$WORK/answers.pcap" -d udp.port==9101,moldudp64 "$@" 2>/dev/null; }
-    aframes=$(ta -T fields -e frame.number | wc -l)
-    abad=$(ta "${i50[@]}" -T fields -E aggregator='|' -e frame.number -e _ws.malformed \
-        -e _ws.expert.severity |
-        awk -F'\t' '{ n = split($3, s, "|"); e = 0; for (i = 1; i <= n; i++) if (s[i] + 0 >= 8388608) e = 1;
-                      if ($2 != "" || e) print $1 }' | wc -l)
-    gs=$(ta "${i50[@]}" -T fields -E aggregator='|' -e itch50.summary | tr '|' '\n' | grep -c '^G seq=')
+    tshark -n -r "$WORK/answers.pcap" -d udp.port==9101,moldudp64 "${i50[@]}" "${fields[@]}" \
+        >"$WORK/answers.tsv" 2>/dev/null
+    aframes=$(wc -l <"$WORK/answers.tsv")
+    abad=$(badframes "$WORK/answers.tsv")
+    gs=$(cut -f7 "$WORK/answers.tsv" | tr '|' '\n' | grep -c '^G seq=')
     check "tshark: $aframes retransmission and snapshot packets, none malformed; $gs End of Snapshot decoded" \
         test "$aframes" -gt 0 -a "$abad" = 0 -a "$gs" -ge 1
     for t in A E X D U; do

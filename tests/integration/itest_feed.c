@@ -192,16 +192,12 @@ static int loadInstruments(const char *path, ifInstrument *out, size_t *n)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"server", required_argument, 0, 's'},
-                                         {"port", required_argument, 0, 'p'},
-                                         {"session", required_argument, 0, 'S'},
-                                         {"orders", required_argument, 0, 'n'},
-                                         {"seed", required_argument, 0, 'r'},
-                                         {"window", required_argument, 0, 'w'},
-                                         {"pause-at", required_argument, 0, 'a'},
-                                         {"pause-file", required_argument, 0, 'f'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},     {"server", required_argument, 0, 's'},
+        {"port", required_argument, 0, 'p'},       {"session", required_argument, 0, 'S'},
+        {"orders", required_argument, 0, 'n'},     {"seed", required_argument, 0, 'r'},
+        {"window", required_argument, 0, 'w'},     {"pause-at", required_argument, 0, 'a'},
+        {"pause-file", required_argument, 0, 'f'}, {0, 0, 0, 0}};
     const char *config = NULL, *server = NULL, *pauseFile = NULL;
     uint16_t port = 9000;
     uint64_t orders = 100000, pauseAt = 0;
@@ -215,14 +211,30 @@ int main(int argc, char **argv)
         uint8_t token[XOE_TOKEN_SIZE];
         char err[256];
         switch (c) {
-        case 'c': config = optarg; break;
-        case 's': server = optarg; break;
-        case 'p': port = (uint16_t)atoi(optarg); break;
-        case 'n': orders = strtoull(optarg, NULL, 10); break;
-        case 'r': gRng = strtoull(optarg, NULL, 0) | 1; break;
-        case 'w': window = (uint32_t)atoi(optarg); break;
-        case 'a': pauseAt = strtoull(optarg, NULL, 10); break;
-        case 'f': pauseFile = optarg; break;
+        case 'c':
+            config = optarg;
+            break;
+        case 's':
+            server = optarg;
+            break;
+        case 'p':
+            port = (uint16_t)atoi(optarg);
+            break;
+        case 'n':
+            orders = strtoull(optarg, NULL, 10);
+            break;
+        case 'r':
+            gRng = strtoull(optarg, NULL, 0) | 1;
+            break;
+        case 'w':
+            window = (uint32_t)atoi(optarg);
+            break;
+        case 'a':
+            pauseAt = strtoull(optarg, NULL, 10);
+            break;
+        case 'f':
+            pauseFile = optarg;
+            break;
         case 'S':
             if (nSes == IF_MAX_SESSIONS || xclSessionParse(optarg, &id, token) != XCL_OK) {
                 fprintf(stderr, "itest-feed: bad --session %s\n", optarg);
@@ -237,7 +249,8 @@ int main(int argc, char **argv)
             }
             nSes++;
             break;
-        default: return 2;
+        default:
+            return 2;
         }
     }
     ifInstrument ins[64];

@@ -508,8 +508,7 @@ static int compareBooks(session *s, char *why, size_t whyLen)
         for (uint8_t side = MT_BUY; side <= MT_SELL && !bad; side++) {
             visitBuf v = {eo, 0};
             mtEngineForEachOrder(s->eng, i, (mtSide)side, visitOrder, &v);
-            size_t n =
-                clSide(&s->cl, i, side == MT_BUY ? ITCH_BUY : ITCH_SELL, co, fst.orders + 1);
+            size_t n = clSide(&s->cl, i, side == MT_BUY ? ITCH_BUY : ITCH_SELL, co, fst.orders + 1);
             total += n;
             if (n != v.n) {
                 snprintf(why, whyLen, "instrument %u side %u: feed %zu orders, engine %zu", i, side,

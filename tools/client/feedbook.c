@@ -76,8 +76,7 @@ static void fbRemove(fbBook *b, const fbOrder *o)
     b->n--;
 }
 
-__attribute__((format(printf, 3, 4))) static int fbFail(fbBook *b, int code, const char *fmt,
-                                                        ...)
+__attribute__((format(printf, 3, 4))) static int fbFail(fbBook *b, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -137,8 +136,7 @@ static int fbAdd(fbBook *b, uint64_t seq, const itchMsg *m)
 {
     const itchAddOrder *a = &m->u.addOrder;
     if (a->shares == 0 || (a->side != ITCH_BUY && a->side != ITCH_SELL))
-        return fbFail(b, FB_EBAD, "seq %" PRIu64 " A: %u shares, side %c", seq, a->shares,
-                      a->side);
+        return fbFail(b, FB_EBAD, "seq %" PRIu64 " A: %u shares, side %c", seq, a->shares, a->side);
     if (a->orderRef == 0 || fbFind(b, a->orderRef))
         return fbFail(b, FB_EDUP, "seq %" PRIu64 " A: reference %#" PRIx64 " already on the book",
                       seq, a->orderRef);
