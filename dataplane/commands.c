@@ -386,9 +386,9 @@ static json_t *segmentStatsJson(const cfgSegment *seg, const wkStatsReply *s)
     json_object_set_new(o, "orders_resting", json_integer(s->matcher.ordersResting));
     json_object_set_new(o, "in_box_latency", latencyJson(&s->inBoxNs));
     json_object_set_new(o, "tx_call_latency", latencyJson(&s->txCallNs));
-    json_object_set_new(o, "feed",
-                        feedStatsJson(s->feedSession, &s->feed, &s->feedServer, &s->feedReqNs,
-                                      &s->feedSnapNs));
+    json_object_set_new(
+        o, "feed",
+        feedStatsJson(s->feedSession, &s->feed, &s->feedServer, &s->feedReqNs, &s->feedSnapNs));
     return o;
 }
 

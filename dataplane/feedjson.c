@@ -5,7 +5,7 @@
 
 static json_t *feedRequestsJson(const fsStats *s)
 {
-    return json_pack(
+    json_t *o = json_pack(
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests",
         (json_int_t)s->requests, "malformed", (json_int_t)s->malformed, "wrong_session",
         (json_int_t)s->wrongSession, "rate_limited", (json_int_t)s->rateLimited, "not_yet_sent",
@@ -14,6 +14,9 @@ static json_t *feedRequestsJson(const fsStats *s)
         "retrans_packets", (json_int_t)s->retransPackets, "retrans_messages",
         (json_int_t)s->retransMessages, "snapshot_packets", (json_int_t)s->snapshotPackets,
         "snapshot_messages", (json_int_t)s->snapshotMessages);
+    if (o)
+        json_object_set_new(o, "snapshot_busy", json_integer((json_int_t)s->snapshotBusy));
+    return o;
 }
 
 static json_t *feedLatencyJson(const histLog *h)

@@ -22,9 +22,13 @@ struct fsServer {
     uint64_t midnightNs;
     int marketOpen; /* System Event 'Q' sent */
     int closed;
-    /* destination of the snapshot being written */
+    /* the snapshot being sent: packets as [u16 length][bytes], to snapIp:snapPort */
     uint32_t snapIp;
     uint16_t snapPort;
+    uint8_t *snap;
+    size_t snapLen, snapSent;
+    uint32_t snapPackets;
+    int snapOverflow;
     fsRequester req[FS_REQUESTERS];
     uint8_t buf[FD_MTU_MAX];
     fsStats stats;
@@ -43,11 +47,35 @@ static void fsSendFeed(void *ctx, const uint8_t *pkt, uint16_t len)
     fs->send(fs->sendCtx, fs->group, fs->feedPort, pkt, len);
 }
 
-static void fsSendSnapshot(void *ctx, const uint8_t *pkt, uint16_t len)
+/* fdSnapshot's packets go to the snapshot buffer; fsPump sends them. */
+static void fsKeepSnapshot(void *ctx, const uint8_t *pkt, uint16_t len)
 {
     fsServer *fs = ctx;
-    fs->stats.snapshotPackets++;
-    fs->send(fs->sendCtx, fs->snapIp, fs->snapPort, pkt, len);
+    if (fs->snapLen + 2 + len > FS_SNAPSHOT_BYTES) {
+        fs->snapOverflow = 1;
+        return;
+    }
+    memcpy(fs->snap + fs->snapLen, &len, 2);
+    memcpy(fs->snap + fs->snapLen + 2, pkt, len);
+    fs->snapLen += 2 + (size_t)len;
+    fs->snapPackets++;
+}
+
+uint32_t fsPump(fsServer *fs)
+{
+    if (__builtin_expect(fs->snapSent == fs->snapLen, 1))
+        return 0;
+    for (int i = 0; i < FS_PUMP_PACKETS && fs->snapSent < fs->snapLen; i++) {
+        uint16_t len;
+        memcpy(&len, fs->snap + fs->snapSent, 2);
+        fs->send(fs->sendCtx, fs->snapIp, fs->snapPort, fs->snap + fs->snapSent + 2, len);
+        fs->snapSent += 2 + (size_t)len;
+        fs->snapPackets--;
+        fs->stats.snapshotPackets++;
+    }
+    if (fs->snapSent == fs->snapLen)
+        fs->snapSent = fs->snapLen = 0;
+    return fs->snapPackets;
 }
 
 /* ---- life ------------------------------------------------------------------ */
@@ -58,10 +86,11 @@ fsServer *fsCreate(const fsOptions *opt)
         return NULL;
     const cfgSegment *seg = &opt->cfg->segments[opt->segment];
     const mtAllocator *a = opt->allocator ? opt->allocator : mtDefaultAllocator();
-    fsServer *fs = a->alloc(a->ctx, sizeof *fs);
+    fsServer *fs = a->alloc(a->ctx, sizeof *fs + FS_SNAPSHOT_BYTES);
     if (!fs)
         return NULL;
     memset(fs, 0, sizeof *fs);
+    fs->snap = (uint8_t *)(fs + 1);
     fs->alloc = a;
     fs->send = opt->send;
     fs->sendCtx = opt->sendCtx;
@@ -79,7 +108,7 @@ fsServer *fsCreate(const fsOptions *opt)
                     .allocator = a};
     fs->fd = fdCreate(&fo);
     if (!fs->fd) {
-        a->free(a->ctx, fs, sizeof *fs);
+        a->free(a->ctx, fs, sizeof *fs + FS_SNAPSHOT_BYTES);
         return NULL;
     }
     return fs;
@@ -91,7 +120,7 @@ void fsDestroy(fsServer *fs)
         return;
     const mtAllocator *a = fs->alloc;
     fdDestroy(fs->fd);
-    a->free(a->ctx, fs, sizeof *fs);
+    a->free(a->ctx, fs, sizeof *fs + FS_SNAPSHOT_BYTES);
 }
 
 /* ---- the day ----------------------------------------------------------------- */
@@ -192,14 +221,23 @@ static void fsRetransmit(fsServer *fs, uint32_t ip, uint16_t port, uint64_t seq,
 
 static void fsSnapshot(fsServer *fs, uint32_t ip, uint16_t port, const mtEngine *e, uint64_t nowNs)
 {
+    if (fs->snapLen) {
+        fs->stats.snapshotBusy++; /* the requester asks again */
+        return;
+    }
     fs->snapIp = ip;
     fs->snapPort = port;
-    int64_t n = fdSnapshot(fs->fd, e, fsItchNs(fs, nowNs), fsSendSnapshot, fs);
+    fs->snapOverflow = 0;
+    fs->snapPackets = 0;
+    int64_t n = fdSnapshot(fs->fd, e, fsItchNs(fs, nowNs), fsKeepSnapshot, fs);
     fs->stats.snapshots++;
-    if (n < 0)
+    if (n < 0 || fs->snapOverflow) {
         fs->stats.snapshotFailed++;
-    else
+        fs->snapLen = fs->snapSent = 0; /* nothing sent: a partial image is useless */
+        fs->snapPackets = 0;
+    } else {
         fs->stats.snapshotMessages += (uint64_t)n;
+    }
 }
 
 void fsOnRequest(fsServer *fs, uint32_t srcIp, uint16_t srcPort, const uint8_t *data, uint16_t len,

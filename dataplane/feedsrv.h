@@ -7,7 +7,8 @@
  * send unicast to the segment's retransmission port come in through
  * fsOnRequest and are answered from the builder's in-memory history, or,
  * for a request of sequence number 0, with a snapshot of every book
- * (docs/protocol/feed.md §2.4, §2.5). Requests are capped and rate-limited
+ * (docs/protocol/feed.md §2.4, §2.5), written at once and sent a few
+ * packets per loop iteration by fsPump. Requests are capped and rate-limited
  * per requester so a client cannot make the worker spend more than a
  * bounded share of its time answering.
  *
@@ -35,6 +36,14 @@
 #define FS_SNAPSHOT_INTERVAL_NS UINT64_C(100000000) /* 100 ms */
 #define FS_SNAPSHOT_BURST       2
 #define FS_REQUESTERS           256 /* rate-limit slots, by hashed address */
+/* A snapshot is written at once (consistent with one point of the stream)
+ * into a buffer of this size and sent FS_PUMP_PACKETS per fsPump call (the
+ * worker calls it from its millisecond timer: 32,000 packets a second), so
+ * a burst of a thousand packets does not overflow the queues between the
+ * port and the receiver (a veth's backlog holds 1,000). One snapshot at a
+ * time; a larger one is refused. */
+#define FS_SNAPSHOT_BYTES (8u << 20)
+#define FS_PUMP_PACKETS   32
 
 /* Sends one UDP payload: to the segment's group and feed port (incremental
  * packets) or to a requester's address and port (answers). `pkt` is valid
@@ -66,7 +75,9 @@ typedef struct {
     uint64_t gone;           /* first sequence number older than the history (not answered) */
     uint64_t answered;       /* retransmission requests answered */
     uint64_t snapshots;      /* snapshot requests answered */
-    uint64_t snapshotFailed; /* snapshot written incomplete (engine and feed disagree) */
+    uint64_t snapshotBusy;   /* snapshot requests while one was being sent (not answered) */
+    uint64_t snapshotFailed; /* snapshots not sent: larger than FS_SNAPSHOT_BYTES, or
+                                engine and feed disagreed (never with a correct matcher) */
     uint64_t retransPackets, retransMessages;
     uint64_t snapshotPackets, snapshotMessages;
 } fsStats;
@@ -106,6 +117,10 @@ void fsClose(fsServer *fs, uint64_t nowNs);
  * snapshots. Never fails. */
 void fsOnRequest(fsServer *fs, uint32_t srcIp, uint16_t srcPort, const uint8_t *data, uint16_t len,
                  const mtEngine *engine, uint64_t nowNs);
+
+/* Sends up to FS_PUMP_PACKETS packets of the snapshot being sent, if any.
+ * Returns how many remain. The worker calls it every millisecond. */
+uint32_t fsPump(fsServer *fs);
 
 /* The builder, for its statistics and tests. */
 fdFeed *fsFeed(const fsServer *fs);

@@ -39,8 +39,8 @@ struct wkWorker {
     struct rte_mbuf *tx[TX_BURST];
     wkArpEntry arp[ARP_SLOTS];
     wkCounters c;
-    histLog inBox;   /* rx burst returned .. replies handed to the PMD, per order datagram */
-    histLog txCall;  /* rte_eth_tx_burst of those replies, per burst */
+    histLog inBox;    /* rx burst returned .. replies handed to the PMD, per order datagram */
+    histLog txCall;   /* rte_eth_tx_burst of those replies, per burst */
     histLog feedReq;  /* feed requests other than snapshots: answered from memory, queued for tx */
     histLog feedSnap; /* snapshot requests: the same */
     uint64_t tscHz, tsc0, wall0, nsMult; /* wall ns = wall0 + (tsc - tsc0) * nsMult >> 32 */
@@ -321,6 +321,7 @@ int wkMain(void *arg)
         if (unlikely(t - lastTimer > timerCycles)) {
             gwOnTimer(w->gw, wkNowNs(w, t));
             fsTick(w->feed, wkNowNs(w, t));
+            fsPump(w->feed); /* a snapshot being sent: a few packets a millisecond */
             wkTxFlush(w);
             lastTimer = t;
         }

@@ -42,8 +42,8 @@ typedef struct {
     wkCounters counters;
     gwStats gateway;
     mtStats matcher;
-    histLog inBoxNs;   /* rx burst to replies handed to the PMD, per order datagram answered */
-    histLog txCallNs;  /* the PMD's tx burst call for those replies, per burst */
+    histLog inBoxNs;    /* rx burst to replies handed to the PMD, per order datagram answered */
+    histLog txCallNs;   /* the PMD's tx burst call for those replies, per burst */
     histLog feedReqNs;  /* retransmission request to its answers queued for tx (from memory) */
     histLog feedSnapNs; /* snapshot request to its packets queued for tx */
     fdStats feed;

@@ -102,8 +102,8 @@ typedef struct {
     uint64_t expected; /* next sequence number to apply; 0 = waiting for a snapshot */
     uint64_t highest;  /* highest sequence number known to exist + 1 */
     xfHeld *held;
-    uint64_t reqAt, reqFor; /* open request: when sent, for which expected */
-    uint64_t snapAt, snapNext;
+    uint64_t reqAt, reqFor;                /* open request: when sent, for which expected */
+    uint64_t snapAt, snapNext, snapLastNs; /* request sent; next number; last packet taken */
     uint64_t holdBase; /* first sequence number held while waiting for a snapshot */
     int snapDone;
     uint64_t lastNewNs, startNs;
@@ -430,6 +430,7 @@ static void xfSnapshotPacket(xfState *s, const uint8_t *p, size_t len)
         s->snapNext = 0; /* lost a packet: wait for the retry and start over */
         return;
     }
+    s->snapLastNs = nowNs();
     if (h.sequence == 1) {
         fbReset(s->book);
         memcpy(s->session, h.session, MOLD_SESSION_LEN);
@@ -464,7 +465,8 @@ static void xfSnapshotPacket(xfState *s, const uint8_t *p, size_t len)
 static void xfTimers(xfState *s, uint64_t now)
 {
     if (!s->expected) {
-        if (s->haveSession && now - s->snapAt > XF_SNAP_RETRY_NS && !s->snapDone) {
+        uint64_t last = s->snapLastNs > s->snapAt ? s->snapLastNs : s->snapAt;
+        if (s->haveSession && now - last > XF_SNAP_RETRY_NS && !s->snapDone) {
             s->snapNext = 1;
             s->snapAt = now;
             s->snapshotRequests++;

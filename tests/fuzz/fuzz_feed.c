@@ -217,12 +217,14 @@ static void partRequest(const uint8_t *data, size_t size)
     fsOnRequest(fs, 0xC6120002u, 40000, req, (uint16_t)n, e, now);
     fsGetStats(fs, &after);
     CHECK(after.requests == before.requests + 1);
-    uint64_t outcomes = (after.malformed - before.malformed) +
-                        (after.wrongSession - before.wrongSession) +
-                        (after.rateLimited - before.rateLimited) +
-                        (after.notYetSent - before.notYetSent) + (after.gone - before.gone) +
-                        (after.answered - before.answered) + (after.snapshots - before.snapshots);
+    uint64_t outcomes =
+        (after.malformed - before.malformed) + (after.wrongSession - before.wrongSession) +
+        (after.rateLimited - before.rateLimited) + (after.notYetSent - before.notYetSent) +
+        (after.gone - before.gone) + (after.answered - before.answered) +
+        (after.snapshots - before.snapshots) + (after.snapshotBusy - before.snapshotBusy);
     CHECK(outcomes == 1);
+    while (fsPump(fs) > 0) {
+    }
     CHECK(after.snapshotFailed == 0);
 }
 

@@ -400,14 +400,33 @@ static void testRateLimit(void **state)
     assert_int_equal(st.answered, FS_REQ_BURST + 2);
     /* snapshots: FS_SNAPSHOT_BURST at once, then one per interval */
     f.now += UINT64_C(1000000000);
-    for (int i = 0; i < FS_SNAPSHOT_BURST + 1; i++)
+    uint64_t limited = st.rateLimited;
+    for (int i = 0; i < FS_SNAPSHOT_BURST + 1; i++) {
         request(&f, sessionOf(&f), 0, 0);
+        while (fsPump(f.fs) > 0) {
+        }
+    }
     fsGetStats(f.fs, &st);
     assert_int_equal(st.snapshots, FS_SNAPSHOT_BURST);
+    assert_int_equal(st.rateLimited, limited + 1);
     f.now += FS_SNAPSHOT_INTERVAL_NS;
     request(&f, sessionOf(&f), 0, 0);
     fsGetStats(f.fs, &st);
     assert_int_equal(st.snapshots, FS_SNAPSHOT_BURST + 1);
+    /* one snapshot at a time: while it is being sent, another is refused */
+    f.now += FS_SNAPSHOT_INTERVAL_NS;
+    request(&f, sessionOf(&f), 0, 0);
+    fsGetStats(f.fs, &st);
+    assert_int_equal(st.snapshots, FS_SNAPSHOT_BURST + 1);
+    assert_int_equal(st.snapshotBusy, 1);
+    size_t at = f.n;
+    while (fsPump(f.fs) > 0) {
+    }
+    assert_true(f.n > at); /* the pending one goes out */
+    f.now += FS_SNAPSHOT_INTERVAL_NS;
+    request(&f, sessionOf(&f), 0, 0);
+    fsGetStats(f.fs, &st);
+    assert_int_equal(st.snapshots, FS_SNAPSHOT_BURST + 2);
     fxClose(&f);
 }
 
@@ -454,6 +473,14 @@ static void testSnapshotJoin(void **state)
     fdGetStats(fsFeed(f.fs), &fdst);
     size_t at = f.n;
     request(&f, sessionOf(&f), 0, 0);
+    assert_int_equal(f.n, at);    /* written, not sent yet */
+    uint32_t left = fsPump(f.fs); /* at most FS_PUMP_PACKETS a call */
+    assert_true(f.n - at <= FS_PUMP_PACKETS && f.n > at);
+    while (left) {
+        size_t before = f.n;
+        left = fsPump(f.fs);
+        assert_true(f.n - before <= FS_PUMP_PACKETS);
+    }
     uint64_t resume = applySnapshot(&f, at, late);
     assert_int_equal(resume, fdst.nextSequence);
     assertBooks(&f, late); /* the image itself */
