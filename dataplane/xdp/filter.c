@@ -51,7 +51,7 @@ static int xdpPrint(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
     if (level != LIBBPF_WARN)
         return 0;
-    fprintf(stderr, "xdp: libbpf: ");
+    fprintf(stderr, "xdp: ");
     return vfprintf(stderr, fmt, ap);
 }
 
