@@ -120,9 +120,9 @@ typedef enum { CFG_XDP_AUTO = 0, CFG_XDP_NATIVE = 1, CFG_XDP_GENERIC = 2 } cfgXd
 #define CFG_IFNAME_MAX 15 /* IFNAMSIZ - 1 */
 
 typedef struct {
-    int enabled;                       /* load the filter at start (default 1) */
-    cfgXdpMode mode;                   /* front-filter attach mode (default auto) */
-    char program[CFG_PATH_MAX + 1];    /* BPF object; "" = next to xchgd */
+    int enabled;                        /* load the filter at start (default 1) */
+    cfgXdpMode mode;                    /* front-filter attach mode (default auto) */
+    char program[CFG_PATH_MAX + 1];     /* BPF object; "" = next to xchgd */
     char interface[CFG_IFNAME_MAX + 1]; /* "" = iface= of the port's devargs */
 } cfgFilter;
 

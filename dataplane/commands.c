@@ -261,9 +261,9 @@ static int cmdSessionAdd(void *ctx, json_t *args, json_t **data, ctlError *err)
     *data = json_pack("{s:I, s:s, s:I, s:i, s:s}", "session_id", (json_int_t)d->nextSessionId,
                       "token", hex, "account", json_integer_value(ja), "segment",
                       d->cfg->segments[seg].id, "source", src ? src : "any");
-    json_object_set_new(*data, "filter",
-                        json_string(xdpCtlSessionAdded(d->nextSessionId, ip,
-                                                       d->cfg->segments[seg].orderPort)));
+    json_object_set_new(
+        *data, "filter",
+        json_string(xdpCtlSessionAdded(d->nextSessionId, ip, d->cfg->segments[seg].orderPort)));
     d->nextSessionId++;
     return 0;
 }

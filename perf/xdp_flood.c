@@ -67,14 +67,19 @@ static int testNet(struct in_addr a)
 
 static void parseArgs(int argc, char **argv, floodOpts *o)
 {
-    static const struct option opts[] = {
-        {"dev", required_argument, NULL, 'd'},      {"src", required_argument, NULL, 's'},
-        {"dst", required_argument, NULL, 't'},      {"dst-mac", required_argument, NULL, 'm'},
-        {"port", required_argument, NULL, 'p'},     {"count", required_argument, NULL, 'n'},
-        {"duration", required_argument, NULL, 'D'}, {"size", required_argument, NULL, 'z'},
-        {"batch", required_argument, NULL, 'b'},    {"frag", no_argument, NULL, 'f'},
-        {"kernel", no_argument, NULL, 'k'},         {"label", required_argument, NULL, 'l'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"dev", required_argument, NULL, 'd'},
+                                         {"src", required_argument, NULL, 's'},
+                                         {"dst", required_argument, NULL, 't'},
+                                         {"dst-mac", required_argument, NULL, 'm'},
+                                         {"port", required_argument, NULL, 'p'},
+                                         {"count", required_argument, NULL, 'n'},
+                                         {"duration", required_argument, NULL, 'D'},
+                                         {"size", required_argument, NULL, 'z'},
+                                         {"batch", required_argument, NULL, 'b'},
+                                         {"frag", no_argument, NULL, 'f'},
+                                         {"kernel", no_argument, NULL, 'k'},
+                                         {"label", required_argument, NULL, 'l'},
+                                         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     memset(o->dstMac, 0xff, 6);
     o->port = 9000;

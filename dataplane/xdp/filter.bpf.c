@@ -107,10 +107,10 @@ static __always_inline int notOrderEntry(struct xdp_md *ctx, __u32 daddr)
 
 /* The target protocol address of an IPv4-over-Ethernet ARP packet, 0 when
  * it is not one. */
-static __always_inline __u32 arpTarget(void *arp, void *end)
+static __always_inline __u32 arpTarget(const void *arp, const void *end)
 {
-    __u8 *p = arp;
-    if ((void *)(p + 28) > end || p[4] != 6 || p[5] != 4)
+    const __u8 *p = arp;
+    if ((const void *)(p + 28) > end || p[4] != 6 || p[5] != 4)
         return 0;
     return (__u32)p[24] | (__u32)p[25] << 8 | (__u32)p[26] << 16 | (__u32)p[27] << 24;
 }
@@ -123,8 +123,8 @@ static __always_inline int isOurs(__u32 daddr)
     return !self || self == daddr;
 }
 
-SEC("xdp")
-int xchg_xdp_filter(struct xdp_md *ctx)
+/* SEC("xdp") spelled out: cppcheck does not know libbpf's macro */
+__attribute__((section("xdp"), used)) int xchg_xdp_filter(struct xdp_md *ctx)
 {
     void *data = (void *)(long)ctx->data;
     void *end = (void *)(long)ctx->data_end;
@@ -142,7 +142,7 @@ int xchg_xdp_filter(struct xdp_md *ctx)
         return notOrderEntry(ctx, ip->daddr);
     if (ip->frag_off & bpf_htons(0x3fff)) /* MF or an offset */
         return isOurs(ip->daddr) ? verdict(XDPF_FRAGMENT, XDP_DROP) : verdict(XDPF_OTHER, XDP_PASS);
-    struct udphdr *udp = (void *)ip + ip->ihl * 4;
+    struct udphdr *udp = (struct udphdr *)((__u8 *)ip + ip->ihl * 4);
     if ((void *)(udp + 1) > end)
         return verdict(XDPF_MALFORMED, XDP_DROP);
     __u16 dport = udp->dest;

@@ -30,8 +30,8 @@ struct xdpFilter {
     int ncpus;
 };
 
-static const char *const reasonNames[XDPF_REASON_COUNT] = {
-    "allowed", "not_allowed", "spoofed", "fragment", "malformed", "other"};
+static const char *const reasonNames[XDPF_REASON_COUNT] = {"allowed",  "not_allowed", "spoofed",
+                                                           "fragment", "malformed",   "other"};
 
 static int xdpErr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -119,8 +119,7 @@ xdpFilter *xdpLoad(const char *objPath, const char *ifname, xdpAttachMode mode, 
     }
     int rc = bpf_object__load(f->obj);
     if (rc) {
-        xdpErr(err, errlen, "xdp: loading '%s' into the kernel failed: %s", objPath,
-               strerror(-rc));
+        xdpErr(err, errlen, "xdp: loading '%s' into the kernel failed: %s", objPath, strerror(-rc));
         goto fail;
     }
     struct bpf_program *p = bpf_object__find_program_by_name(f->obj, XDPF_PROG_NAME);
@@ -230,9 +229,11 @@ void xdpClose(xdpFilter *f)
     if (!f)
         return;
     uint32_t current = 0;
-    if (f->attachFlags && bpf_xdp_query_id(f->ifindex, 0, &current) == 0 &&
-        current == f->progId) {
-        LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = f->progFd);
+    if (f->attachFlags && bpf_xdp_query_id(f->ifindex, 0, &current) == 0 && current == f->progId) {
+        struct bpf_xdp_attach_opts o;
+        memset(&o, 0, sizeof o);
+        o.sz = sizeof o;
+        o.old_prog_fd = f->progFd; /* only if it is still ours */
         uint32_t mode = f->attachFlags & (XDP_FLAGS_DRV_MODE | XDP_FLAGS_SKB_MODE);
         if (bpf_xdp_detach(f->ifindex, mode | XDP_FLAGS_REPLACE, &o) != 0)
             fprintf(stderr, "xdp: detaching program %u: %s\n", f->progId, strerror(errno));

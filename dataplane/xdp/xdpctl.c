@@ -108,7 +108,6 @@ static int setupMaps(const cfgConfig *cfg, char *err, size_t errlen)
 
 int xdpCtlStart(const cfgConfig *cfg, int portStarted, char *err, size_t errlen)
 {
-    char obj[512];
     if (!cfg->filter.enabled || X.f || portStarted != isAfXdp(&cfg->ports[0]))
         return 0;
     interfaceName(cfg, X.ifname);
@@ -122,6 +121,7 @@ int xdpCtlStart(const cfgConfig *cfg, int portStarted, char *err, size_t errlen)
     if (portStarted) {
         X.f = xdpAdopt(X.ifname, err, errlen);
     } else {
+        char obj[512];
         objectPath(cfg, obj, sizeof obj);
         X.f = xdpLoad(obj, X.ifname, (xdpAttachMode)cfg->filter.mode, err, errlen);
     }
@@ -132,8 +132,7 @@ int xdpCtlStart(const cfgConfig *cfg, int portStarted, char *err, size_t errlen)
         xdpCtlStop();
         return -1;
     }
-    printf("xchgd: xdp filter on %s (%s, program id %u)\n", X.ifname, xdpHow(X.f),
-           xdpProgId(X.f));
+    printf("xchgd: xdp filter on %s (%s, program id %u)\n", X.ifname, xdpHow(X.f), xdpProgId(X.f));
     return 0;
 }
 

@@ -870,12 +870,11 @@ int main(void)
     static const struct CMUnitTest fixed[] = {
         cmocka_unit_test(testDefaultInstruments), cmocka_unit_test(testDefaultSystem),
         cmocka_unit_test(testDefaultsApplied),    cmocka_unit_test(testAlternativeForms),
-        cmocka_unit_test(testFilterKeys),
         cmocka_unit_test(testLimitBand),          cmocka_unit_test(testLimitBandErrors),
         cmocka_unit_test(testPriceToTicks),       cmocka_unit_test(testParseDecimal),
         cmocka_unit_test(testParseRate),          cmocka_unit_test(testFormat),
         cmocka_unit_test(testMissingFile),        cmocka_unit_test(testSmallErrorBuffer),
-        cmocka_unit_test(testEmptyFile),
+        cmocka_unit_test(testEmptyFile),          cmocka_unit_test(testFilterKeys),
     };
     size_t nFixed = sizeof fixed / sizeof fixed[0];
     struct CMUnitTest *tests = calloc(nFixed + N_BAD, sizeof *tests);
