@@ -142,6 +142,7 @@ bench: deps
 	@$(BUILD)/bin/bench_matcher --workload exchange-core
 	@$(BUILD)/bin/bench_matcher --workload inserts
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh
+	@BIN=$(BUILD)/bin perf/bench_xdp_flood.sh
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_<name>.c with a seed corpus in
 # tests/fuzz/corpus_<name>/. FUZZ_SECONDS per target.

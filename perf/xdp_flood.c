@@ -10,7 +10,10 @@
  *
  *   xdp_flood --dev IF --src IP --dst IP [--dst-mac MAC] [--port 9000]
  *             [--count N | --duration S] [--size 64] [--batch 64]
- *             [--frag] [--kernel] [--label TEXT]
+ *             [--rate PPS] [--frag] [--kernel] [--label TEXT]
+ *
+ * --rate paces the bursts to about PPS frames a second (0, the default: as
+ * fast as the socket takes them).
  *
  * Prints one JSON line: sent, send_errors, duration_s, rate_pps. */
 #define _GNU_SOURCE
@@ -41,6 +44,7 @@ typedef struct {
     uint16_t port;
     uint64_t count;
     double duration;
+    uint64_t rate; /* frames/s, 0 = unpaced */
     unsigned size, batch;
     int frag, kernel;
 } floodOpts;
@@ -56,7 +60,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: xdp_flood --dev IF --src IP --dst IP [--dst-mac MAC] [--port N]\n"
                     "                 [--count N | --duration S] [--size BYTES] [--batch N]\n"
-                    "                 [--frag] [--kernel] [--label TEXT]\n");
+                    "                 [--rate PPS] [--frag] [--kernel] [--label TEXT]\n");
     exit(2);
 }
 
@@ -67,19 +71,14 @@ static int testNet(struct in_addr a)
 
 static void parseArgs(int argc, char **argv, floodOpts *o)
 {
-    static const struct option opts[] = {{"dev", required_argument, NULL, 'd'},
-                                         {"src", required_argument, NULL, 's'},
-                                         {"dst", required_argument, NULL, 't'},
-                                         {"dst-mac", required_argument, NULL, 'm'},
-                                         {"port", required_argument, NULL, 'p'},
-                                         {"count", required_argument, NULL, 'n'},
-                                         {"duration", required_argument, NULL, 'D'},
-                                         {"size", required_argument, NULL, 'z'},
-                                         {"batch", required_argument, NULL, 'b'},
-                                         {"frag", no_argument, NULL, 'f'},
-                                         {"kernel", no_argument, NULL, 'k'},
-                                         {"label", required_argument, NULL, 'l'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"dev", required_argument, NULL, 'd'},      {"src", required_argument, NULL, 's'},
+        {"dst", required_argument, NULL, 't'},      {"dst-mac", required_argument, NULL, 'm'},
+        {"port", required_argument, NULL, 'p'},     {"count", required_argument, NULL, 'n'},
+        {"duration", required_argument, NULL, 'D'}, {"size", required_argument, NULL, 'z'},
+        {"batch", required_argument, NULL, 'b'},    {"frag", no_argument, NULL, 'f'},
+        {"kernel", no_argument, NULL, 'k'},         {"rate", required_argument, NULL, 'r'},
+        {"label", required_argument, NULL, 'l'},    {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     memset(o->dstMac, 0xff, 6);
     o->port = 9000;
@@ -123,6 +122,9 @@ static void parseArgs(int argc, char **argv, floodOpts *o)
             break;
         case 'k':
             o->kernel = 1;
+            break;
+        case 'r':
+            o->rate = strtoull(optarg, NULL, 10);
             break;
         case 'l':
             o->label = optarg;
@@ -245,6 +247,9 @@ int main(int argc, char **argv)
         unsigned n = o.batch;
         if (o.count && o.count - sent < n)
             n = (unsigned)(o.count - sent);
+        if (o.rate) /* the schedule: frame k leaves at t0 + k/rate */
+            while (nowNs() - t0 < sent * 1000000000ULL / o.rate)
+                ;
         int r = sendmmsg(fd, msgs, n, 0);
         if (r > 0)
             sent += (uint64_t)r;
