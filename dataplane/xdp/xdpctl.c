@@ -358,7 +358,7 @@ static int cmdFilterDeny(void *ctx, json_t *args, json_t **data, ctlError *err)
     }
     if (json_array_size(done) == 0) {
         json_decref(done);
-        return ctlErrorf(err, 9002, "source is not on the allowlist");
+        return ctlErrorf(err, 1008, "args.source: not on the allowlist for that port");
     }
     *data = json_pack("{s:o, s:o}", "source", addrJson(ip), "ports", done);
     return 0;
