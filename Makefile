@@ -94,6 +94,8 @@ $(XCHGD): $(BUILD)/obj/dataplane/xchgd.o $(LIBS)
 
 # test_hostmon runs xchg-hostmon
 $(BUILD)/tests/test_hostmon: $(BUILD)/bin/xchg-hostmon
+# test_xdp runs the compiled BPF program
+$(BUILD)/tests/test_xdp: $(BPF_OBJS)
 # test_ctl runs xchgctl against its server
 $(BUILD)/tests/test_ctl: $(BUILD)/bin/xchgctl
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)

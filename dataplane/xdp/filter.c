@@ -103,9 +103,9 @@ xdpFilter *xdpLoad(const char *objPath, const char *ifname, xdpAttachMode mode, 
         return NULL;
     }
     uint32_t current = 0;
-    if ((f->ifindex = xdpInterface(ifname, err, errlen)) < 0)
+    if (ifname && (f->ifindex = xdpInterface(ifname, err, errlen)) < 0)
         goto fail;
-    if (bpf_xdp_query_id(f->ifindex, 0, &current) == 0 && current != 0) {
+    if (ifname && bpf_xdp_query_id(f->ifindex, 0, &current) == 0 && current != 0) {
         xdpErr(err, errlen,
                "xdp: interface '%s' already has XDP program id %u; not replacing "
                "someone else's program",
@@ -136,7 +136,9 @@ xdpFilter *xdpLoad(const char *objPath, const char *ifname, xdpAttachMode mode, 
         xdpErr(err, errlen, "xdp: '%s' lacks one of the filter's maps", objPath);
         goto fail;
     }
-    if (mode == XDP_ATTACH_GENERIC)
+    if (!ifname)
+        rc = 0;
+    else if (mode == XDP_ATTACH_GENERIC)
         rc = xdpTryAttach(f, XDP_FLAGS_SKB_MODE);
     else if ((rc = xdpTryAttach(f, XDP_FLAGS_DRV_MODE)) != 0 && mode == XDP_ATTACH_AUTO)
         rc = xdpTryAttach(f, XDP_FLAGS_SKB_MODE);
@@ -330,6 +332,19 @@ int xdpReadCounters(xdpFilter *f, uint64_t out[XDPF_REASON_COUNT])
     return rc;
 }
 
+int xdpRun(xdpFilter *f, const void *frame, size_t len)
+{
+    struct bpf_test_run_opts o;
+    memset(&o, 0, sizeof o);
+    o.sz = sizeof o;
+    o.data_in = frame;
+    o.data_size_in = (uint32_t)len;
+    o.repeat = 1;
+    if (bpf_prog_test_run_opts(f->progFd, &o) != 0)
+        return -errno;
+    return (int)o.retval;
+}
+
 const char *xdpReasonName(int reason)
 {
     return reason >= 0 && reason < XDPF_REASON_COUNT ? reasonNames[reason] : "unknown";
@@ -337,6 +352,8 @@ const char *xdpReasonName(int reason)
 
 const char *xdpHow(const xdpFilter *f)
 {
+    if (!f->ifindex)
+        return "loaded"; /* xdpLoad without an interface */
     if (!f->attachFlags)
         return "af_xdp";
     return (f->attachFlags & XDP_FLAGS_SKB_MODE) ? "generic" : "native";

@@ -27,8 +27,9 @@ typedef struct {
 
 /* Loads the BPF object at objPath and attaches its program to interface
  * ifname (front-filter mode). Refuses an interface that already has an XDP
- * program (it is someone else's). Returns NULL with a message in err on any
- * failure; the caller frees the result with xdpClose. */
+ * program (it is someone else's). ifname NULL loads without attaching (for
+ * xdpRun). Returns NULL with a message in err on any failure; the caller
+ * frees the result with xdpClose. */
 xdpFilter *xdpLoad(const char *objPath, const char *ifname, xdpAttachMode mode, char *err,
                    size_t errlen);
 
@@ -64,10 +65,16 @@ int xdpAllowList(xdpFilter *f, xdpEntry *out, int max);
  * 0 or -errno (out is then zeroed). */
 int xdpReadCounters(xdpFilter *f, uint64_t out[XDPF_REASON_COUNT]);
 
+/* Runs the program once on a frame in the kernel (BPF_PROG_TEST_RUN), for
+ * tests and diagnostics: returns its XDP action (XDP_DROP, XDP_PASS, ...)
+ * or -errno. Counters and maps change as for a real frame. */
+int xdpRun(xdpFilter *f, const void *frame, size_t len);
+
 /* "allowed", "not_allowed", ...; "unknown" outside the range. */
 const char *xdpReasonName(int reason);
 
-/* How the program is attached: "native", "generic" or "af_xdp" (adopted). */
+/* How the program is attached: "native", "generic", "af_xdp" (adopted) or
+ * "loaded" (not attached). */
 const char *xdpHow(const xdpFilter *f);
 
 /* Kernel id of the attached program. */
