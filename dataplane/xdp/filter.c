@@ -108,8 +108,9 @@ xdpFilter *xdpLoad(const char *objPath, const char *ifname, xdpAttachMode mode, 
     if (ifname && bpf_xdp_query_id(f->ifindex, 0, &current) == 0 && current != 0) {
         xdpErr(err, errlen,
                "xdp: interface '%s' already has XDP program id %u; not replacing "
-               "someone else's program",
-               ifname, current);
+               "someone else's program (a leftover of an xchgd that was killed? "
+               "remove it with: ip link set dev %s xdp off)",
+               ifname, current, ifname);
         goto fail;
     }
     f->obj = bpf_object__open_file(objPath, NULL);

@@ -102,11 +102,12 @@ no_prog() { ! has_prog; }
 ready_wait()
 {
     local i
-    for ((i = 0; i < 150; i++)); do
+    for ((i = 0; i < 300; i++)); do
         grep -q "xchgd: ready" "$1" 2>/dev/null && return 0
-        kill -0 "$XPID" 2>/dev/null || return 1
+        kill -0 "$XPID" 2>/dev/null || { say "     xchgd exited: $(wait "$XPID"; echo "status $?")"; return 1; }
         sleep 0.1
     done
+    say "     xchgd not ready after 30 s"
     return 1
 }
 
