@@ -19,7 +19,8 @@
 #               filter.enabled = false (xchgd sees the flood and drops it
 #               itself: malformed XOE datagrams)
 # One JSON line per measurement: the flood's send rate, what the filter
-# dropped (not_allowed) and the drop rate (dropped / sent), xchgd's rx
+# dropped (not_allowed) and the drop rate (dropped / sent), the allowed
+# client's frames it let through (allowed), xchgd's rx
 # packets and malformed datagrams during the run, frames the veth itself
 # dropped (its receive ring full: the flood outran whoever empties it), the
 # allowed client's answered/lost and rtt percentiles (ns); a summary line per
@@ -144,11 +145,14 @@ measure()
     na=$(jnum not_allowed "$after")
     nb=$(jnum not_allowed "$before")
     dropped=$((${na:-0} - ${nb:-0})) # no filter counters when it is off
+    na=$(jnum allowed "$after")
+    nb=$(jnum allowed "$before")
+    local passed=$((${na:-0} - ${nb:-0}))
     rx=$(($(jnum rx_packets "$after") - $(jnum rx_packets "$before")))
     mal=$(($(malformed "$after") - $(malformed "$before")))
     rate=$(awk -v d="$dropped" -v s="${sent:-0}" 'BEGIN {printf "%.4f", (s > 0 ? d / s : 0)}')
-    printf '{"bench":"xdp_flood","driver":"%s","run":"%s","flood_sent":%s,"flood_pps":%s,"filter_dropped":%s,"drop_rate":%s,"veth_dropped":%s,"xchgd_rx_packets":%s,"xchgd_malformed":%s,"client_sent":%s,"client_answered":%s,"client_lost":%s,"rtt_ns":%s}\n' \
-        "$drv" "$name" "${sent:-0}" "$(jnum rate_pps "$fl")" "$dropped" "$rate" $((v1 - v0)) "$rx" "$mal" \
+    printf '{"bench":"xdp_flood","driver":"%s","run":"%s","flood_sent":%s,"flood_pps":%s,"filter_dropped":%s,"drop_rate":%s,"filter_allowed":%s,"veth_dropped":%s,"xchgd_rx_packets":%s,"xchgd_malformed":%s,"client_sent":%s,"client_answered":%s,"client_lost":%s,"rtt_ns":%s}\n' \
+        "$drv" "$name" "${sent:-0}" "$(jnum rate_pps "$fl")" "$dropped" "$rate" "$passed" $((v1 - v0)) "$rx" "$mal" \
         "$(jnum sent "$load")" "$(jnum answered "$load")" "$(jnum lost "$load")" \
         "$(jsub rtt_ns "$load" | sed 's/^"rtt_ns"://')" | tee -a "$WORK/results"
 }
