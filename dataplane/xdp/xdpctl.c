@@ -395,3 +395,27 @@ json_t *xdpCtlStatsJson(void)
                      "attach", xdpHow(X.f), "prog_id", (json_int_t)xdpProgId(X.f), "rules",
                      X.nrules, "counters", countersJson());
 }
+
+int xdpCtlMetricsRender(void *ctx, promWriter *w)
+{
+    (void)ctx;
+    uint64_t c[XDPF_REASON_COUNT];
+    int running = xdpCtlCounters(c);
+    int kernel = 0;
+    if (X.f) {
+        static xdpEntry tmp[XDPF_MAX_ALLOW];
+        kernel = xdpAllowList(X.f, tmp, XDPF_MAX_ALLOW);
+    }
+    promFamily(w, "xchg_xdp_enabled", PROM_GAUGE, "1 when the XDP allowlist filter is attached");
+    promSampleU64(w, NULL, 0, X.f ? 1 : 0);
+    promFamily(w, "xchg_xdp_packets_total", PROM_COUNTER,
+               "frames the XDP filter saw, by verdict reason");
+    for (int i = 0; i < XDPF_REASON_COUNT; i++) {
+        promLabel l = {"reason", xdpReasonName(i)};
+        promSampleU64(w, &l, 1, c[i]);
+    }
+    promFamily(w, "xchg_xdp_allowlist_entries", PROM_GAUGE,
+               "(source, port) entries in the kernel allowlist");
+    promSampleU64(w, NULL, 0, kernel > 0 ? (uint64_t)kernel : 0);
+    return running < 0 || kernel < 0 || w->overflow || w->invalid ? -1 : 0;
+}

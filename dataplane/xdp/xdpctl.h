@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "control/ctl.h"
+#include "control/prom.h"
 #include "dataplane/xdp/filter.h"
 
 /* Writes the EAL devargs for port p into buf: p->devargs, plus
@@ -58,5 +59,13 @@ int xdpCtlCounters(uint64_t out[XDPF_REASON_COUNT]);
 /* {"enabled":..., "attach":..., "prog_id":..., "allowlist":N, "counters":{...}}
  * for `xchgctl stats`; a new reference (NULL only when out of memory). */
 json_t *xdpCtlStatsJson(void);
+
+/* Prometheus families of the filter, for the metrics registry (its source
+ * signature: metricsAddSource("xdp", xdpCtlMetricsRender, NULL)):
+ * xchg_xdp_enabled (gauge 1/0), xchg_xdp_packets_total{reason} (counter,
+ * zeros when off), xchg_xdp_allowlist_entries (gauge). ctx unused.
+ * Returns 0, or -1 when the kernel read failed or the writer refused a line
+ * (what was written stays). */
+int xdpCtlMetricsRender(void *ctx, promWriter *w);
 
 #endif

@@ -21,6 +21,7 @@
 #include <linux/bpf.h>
 
 #include "dataplane/xdp/filter.h"
+#include "dataplane/xdp/xdpctl.h"
 
 #define SELF    0xC6120001u /* 198.18.0.1 */
 #define CLIENT  0xC6120002u /* 198.18.0.2, allowed */
@@ -261,6 +262,30 @@ static void testLoaderErrors(void **state)
     xdpClose(NULL);
 }
 
+/* With the filter not started (as in xchgd with filter.enabled = false) the
+ * metrics say so and the counters read zero; the text is valid exposition. */
+static void testMetricsOff(void **state)
+{
+    (void)state;
+    char buf[4096];
+    promWriter w;
+    uint64_t c[XDPF_REASON_COUNT];
+    promWriterInit(&w, buf, sizeof buf);
+    assert_int_equal(xdpCtlMetricsRender(NULL, &w), 0);
+    assert_false(w.invalid);
+    assert_non_null(strstr(buf, "# TYPE xchg_xdp_packets_total counter\n"));
+    assert_non_null(strstr(buf, "xchg_xdp_enabled 0\n"));
+    assert_non_null(strstr(buf, "xchg_xdp_packets_total{reason=\"not_allowed\"} 0\n"));
+    assert_non_null(strstr(buf, "xchg_xdp_allowlist_entries 0\n"));
+    assert_int_equal(xdpCtlCounters(c), 0);
+    assert_string_equal(xdpCtlSessionAdded(1, CLIENT, OPORT), "off");
+    xdpCtlSessionRemoved(1); /* harmless when off */
+    /* a writer too small for the families fails the render */
+    char tiny[64];
+    promWriterInit(&w, tiny, sizeof tiny);
+    assert_int_equal(xdpCtlMetricsRender(NULL, &w), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +293,7 @@ int main(void)
         cmocka_unit_test(testWildcard),   cmocka_unit_test(testNotOrderEntry),
         cmocka_unit_test(testFragments),  cmocka_unit_test(testMalformed),
         cmocka_unit_test(testAllowMap),   cmocka_unit_test(testLoaderErrors),
+        cmocka_unit_test(testMetricsOff),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
