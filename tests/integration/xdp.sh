@@ -26,7 +26,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
-BIN=build/bin
+BIN=${BIN:-build/bin}
 NETNS=tests/integration/netns.sh
 MODES=${XDP_MODES:-af_packet af_xdp}
 export XCHG_IF=xdp$$
