@@ -422,7 +422,9 @@ static void testRateLimit(void **state)
     size_t at = f.n;
     while (fsPump(f.fs) > 0) {
     }
-    assert_true(f.n > at); /* the pending one goes out */
+    /* the pending one goes out (f.n grows in the send callback) */
+    // cppcheck-suppress knownConditionTrueFalse
+    assert_true(f.n > at);
     f.now += FS_SNAPSHOT_INTERVAL_NS;
     request(&f, sessionOf(&f), 0, 0);
     fsGetStats(f.fs, &st);
@@ -479,6 +481,7 @@ static void testSnapshotJoin(void **state)
     while (left) {
         size_t before = f.n;
         left = fsPump(f.fs);
+        // cppcheck-suppress duplicateExpression ; f.n grows in the send callback
         assert_true(f.n - before <= FS_PUMP_PACKETS);
     }
     uint64_t resume = applySnapshot(&f, at, late);
