@@ -1241,8 +1241,8 @@ static int cfgParseControl(cfgCtx *c, const config_setting_t *root, cfgControl *
 
 /* ---- market data ---- */
 
-static const char *const cfgMarketDataKeys[] = {"trading_day_start", "utc_offset", "summary_group",
-                                                "summary_port", "kline_history", NULL};
+static const char *const cfgMarketDataKeys[] = {
+    "trading_day_start", "utc_offset", "summary_group", "summary_port", "kline_history", NULL};
 
 /* "HH:MM" (00:00..23:59) as seconds after midnight; -1 if malformed. */
 static int32_t cfgParseClock(const char *v)
@@ -1379,8 +1379,7 @@ static int cfgInstrumentPrices(cfgCtx *c, const config_setting_t *g, cfgInstrume
         cfgRate(c, g, "limit_down", CFG_REQ, 1, CFG_PPM, &ins->limitDown) != 0)
         return -1;
     ins->priceDecimals = cfgDecimalsOf(ins->tickSize);
-    if (cfgDecimal(c, g, "pre_close", ins->preSettlement, 4, 1, CFG_PRICE_MAX, &ins->preClose) !=
-        0)
+    if (cfgDecimal(c, g, "pre_close", ins->preSettlement, 4, 1, CFG_PRICE_MAX, &ins->preClose) != 0)
         return -1;
     if (cfgPriceToTicks(ins->preSettlement, ins->tickSize, &ins->preSettlementTicks) != 0) {
         char pre[32], tick[32];
@@ -1504,9 +1503,9 @@ static int cfgCheckSegmentsUsed(cfgCtx *c, const config_setting_t *root, const c
 
 /* ==== public API ============================================================ */
 
-static const char *const cfgRootKeys[] = {"instruments", "segments", "ports",       "lcores",
-                                          "storage",     "risk",     "control",     "market_data",
-                                          NULL};
+static const char *const cfgRootKeys[] = {"instruments", "segments",    "ports",
+                                          "lcores",      "storage",     "risk",
+                                          "control",     "market_data", NULL};
 
 static int cfgBuild(cfgCtx *c, const config_t *lc, cfgConfig *out)
 {
@@ -1515,8 +1514,7 @@ static int cfgBuild(cfgCtx *c, const config_t *lc, cfgConfig *out)
         cfgParseSegments(c, root, out) != 0 || cfgParsePorts(c, root, out) != 0 ||
         cfgParseStorage(c, root, &out->storage) != 0 || cfgParseRisk(c, root, &out->risk) != 0 ||
         cfgParseControl(c, root, &out->control) != 0 || cfgParseMarketData(c, root, out) != 0 ||
-        cfgParseInstruments(c, root, out) != 0 ||
-        cfgCheckSegmentsUsed(c, root, out) != 0)
+        cfgParseInstruments(c, root, out) != 0 || cfgCheckSegmentsUsed(c, root, out) != 0)
         return -1;
     return 0;
 }

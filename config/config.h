@@ -61,7 +61,7 @@ typedef struct {
     uint32_t limitDown;       /* ppm below it */
     int64_t preSettlement;    /* 1e-4 price units, on tick */
     int64_t preSettlementTicks;
-    int64_t preClose; /* 1e-4 price units: change is quoted against it; default preSettlement */
+    int64_t preClose;   /* 1e-4 price units: change is quoted against it; default preSettlement */
     int64_t lowerTicks; /* daily band from cfgLimitBand, in ticks */
     int64_t upperTicks;
     uint32_t minLots, maxLots;

@@ -1,4 +1,5 @@
-/* mdsummary.c -- summary market data aggregator: daily statistics, open interest, K-lines, snapshots.
+/* mdsummary.c -- summary market data aggregator: daily statistics, open interest, K-lines,
+ * snapshots.
  *
  * Per instrument: the day's statistics, the open interest derived from the
  * offsets of the two orders of each fill, and per period the bar being built
@@ -139,11 +140,11 @@ int mdsPeriodParse(const char *s, mdsPeriod *out)
     static const struct {
         const char *name;
         mdsPeriod p;
-    } names[] = {{"3s", MDS_3S},   {"1m", MDS_1M},     {"1min", MDS_1M},  {"5m", MDS_5M},
-                 {"5min", MDS_5M}, {"15m", MDS_15M},   {"15min", MDS_15M}, {"30m", MDS_30M},
+    } names[] = {{"3s", MDS_3S},     {"1m", MDS_1M},   {"1min", MDS_1M},   {"5m", MDS_5M},
+                 {"5min", MDS_5M},   {"15m", MDS_15M}, {"15min", MDS_15M}, {"30m", MDS_30M},
                  {"30min", MDS_30M}, {"60m", MDS_60M}, {"60min", MDS_60M}, {"1h", MDS_60M},
-                 {"day", MDS_DAY}, {"1d", MDS_DAY},    {"0", MDS_DAY},    {"3", MDS_3S},
-                 {"4", MDS_1M},    {"5", MDS_5M},      {"6", MDS_15M},    {"7", MDS_30M},
+                 {"day", MDS_DAY},   {"1d", MDS_DAY},  {"0", MDS_DAY},     {"3", MDS_3S},
+                 {"4", MDS_1M},      {"5", MDS_5M},    {"6", MDS_15M},     {"7", MDS_30M},
                  {"8", MDS_60M}};
     for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++) {
         if (strcmp(s, names[i].name) == 0) {

@@ -46,12 +46,12 @@ typedef enum {
 
 /* What a worker pushes per fill: 24 bytes, a multiple of 4 for rte_ring. */
 typedef struct {
-    uint64_t timeNs;   /* wall clock of the fill */
-    int64_t price;     /* 1e-4 price units */
-    uint32_t qty;      /* lots */
+    uint64_t timeNs;     /* wall clock of the fill */
+    int64_t price;       /* 1e-4 price units */
+    uint32_t qty;        /* lots */
     uint16_t instrument; /* index into cfg->instruments */
-    uint8_t aggressor; /* MT_BUY, MT_SELL or MT_AGGRESSOR_NONE (auction) */
-    uint8_t offset[2]; /* xoeOffset of the buy [0] and sell [1] order, or MDS_NO_OFFSET */
+    uint8_t aggressor;   /* MT_BUY, MT_SELL or MT_AGGRESSOR_NONE (auction) */
+    uint8_t offset[2];   /* xoeOffset of the buy [0] and sell [1] order, or MDS_NO_OFFSET */
     uint8_t pad[3];
 } mdsTrade;
 
@@ -109,22 +109,22 @@ typedef void mdsBarFn(void *ctx, uint16_t instrument, const mdsBar *bar);
 typedef void mdsDailyFn(void *ctx, uint16_t instrument, const mdsDaily *day);
 
 typedef struct {
-    const cfgConfig *cfg;  /* instruments and market_data; must outlive the mds */
-    uint32_t history;      /* bars per instrument and period; 0 = cfg's kline_history */
-    mdsBarFn *onBar;       /* each finished bar, or NULL */
-    mdsDailyFn *onDaily;   /* each instrument's statistics at a trading-day rollover, or NULL */
+    const cfgConfig *cfg; /* instruments and market_data; must outlive the mds */
+    uint32_t history;     /* bars per instrument and period; 0 = cfg's kline_history */
+    mdsBarFn *onBar;      /* each finished bar, or NULL */
+    mdsDailyFn *onDaily;  /* each instrument's statistics at a trading-day rollover, or NULL */
     void *ctx;
-    uint64_t nowNs;        /* the clock at creation: sets the first trading day */
+    uint64_t nowNs; /* the clock at creation: sets the first trading day */
 } mdsOptions;
 
 /* Counters of the aggregator. */
 typedef struct {
-    uint64_t trades;         /* applied */
-    uint64_t rejected;       /* unknown instrument, zero qty, non-positive price */
-    uint64_t late;           /* trades older than a closed bar or day: applied at the clock */
-    uint64_t barsFinished;   /* handed to onBar */
-    uint64_t rollovers;      /* trading days ended */
-    uint64_t oiFloored;      /* closes that would have made open interest negative */
+    uint64_t trades;       /* applied */
+    uint64_t rejected;     /* unknown instrument, zero qty, non-positive price */
+    uint64_t late;         /* trades older than a closed bar or day: applied at the clock */
+    uint64_t barsFinished; /* handed to onBar */
+    uint64_t rollovers;    /* trading days ended */
+    uint64_t oiFloored;    /* closes that would have made open interest negative */
 } mdsStats;
 
 typedef struct mds mds;

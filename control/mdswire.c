@@ -1,4 +1,5 @@
-/* mdswire.c -- the summary channel's messages (snapshot, K-line, daily statistics) and MoldUDP64 packing.
+/* mdswire.c -- the summary channel's messages (snapshot, K-line, daily statistics) and MoldUDP64
+ * packing.
  *
  * Layouts are docs/protocol/summary.md's: big-endian, fixed offsets, signed
  * values as two's complement. Encoding walks a cursor and the decoder checks

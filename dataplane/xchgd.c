@@ -23,6 +23,7 @@
 
 #include "control/ctl.h"
 #include "dataplane/commands.h"
+#include "dataplane/mdservice.h"
 #include "dataplane/worker.h"
 
 #define RX_DESC           1024
@@ -339,6 +340,15 @@ int main(int argc, char **argv)
     if (cmdRegisterAll(ctl, &d) != 0 ||
         cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0)
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
+    mdsvOptions mo = {.cfg = &cfg,
+                      .workers = workers,
+                      .workerCount = cfg.segmentCount,
+                      .portId = port,
+                      .ip = cfg.ports[0].address,
+                      .socketId = lcoreNode(cfg.lcores.control)};
+    mdsvService *md = mdsvCreate(&mo, err, sizeof err);
+    if (!md || mdsvRegister(md, ctl) != 0)
+        rte_exit(EXIT_FAILURE, "%s\n", md ? "market data commands could not be registered" : err);
     struct rte_ether_addr mac;
     rte_eth_macaddr_get(port, &mac);
     printf("xchgd: ready: %u segment(s), port %s (" RTE_ETHER_ADDR_PRT_FMT
@@ -347,8 +357,10 @@ int main(int argc, char **argv)
            cfg.segments[0].orderPort, cfg.control.socketPath);
     fflush(stdout);
 
-    while (!quit)
+    while (!quit) {
         ctlServerPoll(ctl, 10);
+        mdsvPoll(md);
+    }
 
     printf("xchgd: stopping\n");
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
@@ -357,6 +369,7 @@ int main(int argc, char **argv)
     rte_eth_dev_stop(port);
     rte_eth_dev_close(port);
     ctlServerDestroy(ctl);
+    mdsvDestroy(md);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         wkDestroy(workers[i]);
     free(workers);

@@ -1,4 +1,5 @@
-/* test_mdsummary.c -- unit tests of the summary market data (control/mdsummary.c, control/mdswire.c).
+/* test_mdsummary.c -- unit tests of the summary market data (control/mdsummary.c,
+ * control/mdswire.c).
  *
  * Every expected value below was computed by hand from the trades the test
  * feeds (the arithmetic is written next to it): the trading day of chosen
@@ -21,9 +22,9 @@
 
 #include "control/mdsummary.h"
 
-#define NS   UINT64_C(1000000000)
-#define MON6 20094 /* 2025-01-06, Monday */
-#define FRI3 20091 /* 2025-01-03, Friday */
+#define NS    UINT64_C(1000000000)
+#define MON6  20094 /* 2025-01-06, Monday */
+#define FRI3  20091 /* 2025-01-03, Friday */
 #define FRI10 20098
 #define SAT11 20099
 #define SUN12 20100
@@ -39,7 +40,7 @@ static uint64_t T(int64_t day, int h, int m, int s, int ms)
 }
 
 /* Prices in 1e-4 units: P(3800, 2) = 3800.2. */
-#define P(whole, tenths) ((int64_t)(whole) * 10000 + (int64_t)(tenths) * 1000)
+#define P(whole, tenths) ((int64_t)(whole)*10000 + (int64_t)(tenths)*1000)
 
 static cfgInstrument gIns[2];
 static cfgConfig gCfg;
@@ -143,8 +144,8 @@ static int countBars(const sink *s, mdsPeriod p)
     return n;
 }
 
-static void checkBar(const mdsBar *b, uint64_t start, uint64_t end, int64_t o, int64_t h,
-                     int64_t l, int64_t c, uint64_t v, int64_t amount, int64_t oi0, int64_t oi1)
+static void checkBar(const mdsBar *b, uint64_t start, uint64_t end, int64_t o, int64_t h, int64_t l,
+                     int64_t c, uint64_t v, int64_t amount, int64_t oi0, int64_t oi1)
 {
     assert_non_null(b);
     assert_int_equal(b->startNs, start);
@@ -218,13 +219,13 @@ static void test_period_names(void **state)
 static void test_change_percent(void **state)
 {
     (void)state;
-    assert_int_equal(mdsChangePercent(1, 2), 500000);          /* 50% */
-    assert_int_equal(mdsChangePercent(2, 3), 666667);          /* 66.66667 rounds up */
-    assert_int_equal(mdsChangePercent(-2, 3), -666667);        /* away from zero */
+    assert_int_equal(mdsChangePercent(1, 2), 500000);   /* 50% */
+    assert_int_equal(mdsChangePercent(2, 3), 666667);   /* 66.66667 rounds up */
+    assert_int_equal(mdsChangePercent(-2, 3), -666667); /* away from zero */
     assert_int_equal(mdsChangePercent(-1, 3), -333333);
-    assert_int_equal(mdsChangePercent(5, 10000000), 1);        /* 0.5 -> 1 */
-    assert_int_equal(mdsChangePercent(-5, 10000000), -1);      /* -0.5 -> -1 */
-    assert_int_equal(mdsChangePercent(4, 10000000), 0);        /* 0.4 -> 0 */
+    assert_int_equal(mdsChangePercent(5, 10000000), 1);         /* 0.5 -> 1 */
+    assert_int_equal(mdsChangePercent(-5, 10000000), -1);       /* -0.5 -> -1 */
+    assert_int_equal(mdsChangePercent(4, 10000000), 0);         /* 0.4 -> 0 */
     assert_int_equal(mdsChangePercent(-20000, 38000000), -526); /* -526.3 */
     assert_int_equal(mdsChangePercent(7, 0), 0);
 }
@@ -248,8 +249,8 @@ static void feedScript(mds *m, sink *s, int withTicks)
     trade(m, 0, T(MON6, 9, 30, 3, 0), P(3799, 0), 1, CLOSE, CLOSE_TODAY);
     /* the boundary trade finished the first 3s bar: [09:30:00, 09:30:03) */
     assert_int_equal(countBars(s, MDS_3S), 1);
-    checkBar(lastBar(s, MDS_3S), T(MON6, 9, 30, 0, 0), T(MON6, 9, 30, 3, 0), P(3800, 0),
-             P(3801, 0), P(3800, 0), P(3801, 0), 3, 34203000000, 0, 2);
+    checkBar(lastBar(s, MDS_3S), T(MON6, 9, 30, 0, 0), T(MON6, 9, 30, 3, 0), P(3800, 0), P(3801, 0),
+             P(3800, 0), P(3801, 0), 3, 34203000000, 0, 2);
     trade(m, 0, T(MON6, 9, 30, 59, 999), P(3802, 2), 4, OPEN, OPEN);
     if (withTicks) {
         mdsTick(m, T(MON6, 9, 30, 59, 999));
@@ -339,8 +340,8 @@ static void test_bars_clock(void **state)
     for (int i = 0; i < s.nbars && !first; i++)
         if (s.bars[i].period == MDS_1M)
             first = &s.bars[i];
-    checkBar(first, T(MON6, 9, 30, 0, 0), T(MON6, 9, 31, 0, 0), P(3800, 0), P(3802, 2),
-             P(3799, 0), P(3802, 2), 8, 91226400000, 0, 5);
+    checkBar(first, T(MON6, 9, 30, 0, 0), T(MON6, 9, 31, 0, 0), P(3800, 0), P(3802, 2), P(3799, 0),
+             P(3802, 2), 8, 91226400000, 0, 5);
     /* 09:35:00 finishes the 09:33 minute and the 09:30 five minutes; nothing
      * for 09:32 or 09:34 (no trades) */
     mdsTick(m, T(MON6, 9, 35, 0, 0));
@@ -436,10 +437,10 @@ static void test_open_interest_floor(void **state)
     (void)state;
     sink s;
     mds *m = create(&s, T(MON6, 9, 0, 0, 0), 0);
-    trade(m, 0, T(MON6, 9, 30, 0, 0), P(3800, 0), 3, OPEN, OPEN);     /* 3 */
-    trade(m, 0, T(MON6, 9, 30, 1, 0), P(3800, 0), 2, CLOSE, OPEN);    /* 3 */
+    trade(m, 0, T(MON6, 9, 30, 0, 0), P(3800, 0), 3, OPEN, OPEN);          /* 3 */
+    trade(m, 0, T(MON6, 9, 30, 1, 0), P(3800, 0), 2, CLOSE, OPEN);         /* 3 */
     trade(m, 0, T(MON6, 9, 30, 2, 0), P(3800, 0), 1, MDS_NO_OFFSET, OPEN); /* 3: unknown */
-    trade(m, 0, T(MON6, 9, 30, 3, 0), P(3800, 0), 5, CLOSE, CLOSE);   /* -2 -> 0 */
+    trade(m, 0, T(MON6, 9, 30, 3, 0), P(3800, 0), 5, CLOSE, CLOSE);        /* -2 -> 0 */
     mdsDaily d;
     mdsDailyGet(m, 0, &d);
     assert_int_equal(d.openInterest, 0);
@@ -472,8 +473,7 @@ static void test_history_and_errors(void **state)
     assert_int_equal(mdsKlines(m, 0, (mdsPeriod)1, 1, out), -1);
     assert_int_equal(mdsKlines(m, 2, MDS_1M, 1, out), -1);
     /* bad trades change nothing */
-    mdsTrade bad = {.timeNs = T(MON6, 9, 34, 0, 0), .price = P(3800, 0), .qty = 1,
-                    .instrument = 2};
+    mdsTrade bad = {.timeNs = T(MON6, 9, 34, 0, 0), .price = P(3800, 0), .qty = 1, .instrument = 2};
     assert_int_equal(mdsOnTrade(m, &bad), -1);
     bad.instrument = 0;
     bad.qty = 0;
@@ -521,8 +521,8 @@ static void test_snapshot(void **state)
     assert_int_equal(snap.tradingDay, 20250106);
     assert_int_equal(snap.lastPrice, P(3798, 0));
     assert_int_equal(snap.preClose, P(3800, 0));
-    assert_int_equal(snap.changeAmount, -20000);  /* -2.0 */
-    assert_int_equal(snap.changePercent, -526);   /* -2.0 / 3800.0 = -0.0526316% */
+    assert_int_equal(snap.changeAmount, -20000); /* -2.0 */
+    assert_int_equal(snap.changePercent, -526);  /* -2.0 / 3800.0 = -0.0526316% */
     assert_int_equal(snap.bid[0].price, P(3797, 8));
     assert_int_equal(snap.bid[0].qty, 3);
     assert_int_equal(snap.bid[1].price, P(3797, 6));
@@ -647,9 +647,9 @@ static void test_packer(void **state)
     assert_int_equal(ps.lens[0], 1425);
     assert_int_equal(ps.lens[1], 301);
     assert_memory_equal(ps.pkts[0], "20250106SM", 10);
-    assert_int_equal(ps.pkts[0][17], 1);  /* sequence 1 */
-    assert_int_equal(ps.pkts[0][19], 5);  /* count 5 */
-    assert_int_equal(ps.pkts[1][17], 6);  /* sequence 6 */
+    assert_int_equal(ps.pkts[0][17], 1); /* sequence 1 */
+    assert_int_equal(ps.pkts[0][19], 5); /* count 5 */
+    assert_int_equal(ps.pkts[1][17], 6); /* sequence 6 */
     assert_int_equal(ps.pkts[1][19], 1);
     assert_int_equal(ps.pkts[1][20] << 8 | ps.pkts[1][21], MDS_SNAPSHOT_LEN);
     mdsWireMsg w;
@@ -661,11 +661,16 @@ static void test_packer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_trading_day),      cmocka_unit_test(test_period_names),
-        cmocka_unit_test(test_change_percent),   cmocka_unit_test(test_bars_boundaries),
-        cmocka_unit_test(test_bars_clock),       cmocka_unit_test(test_rollover),
-        cmocka_unit_test(test_open_interest_floor), cmocka_unit_test(test_history_and_errors),
-        cmocka_unit_test(test_snapshot),         cmocka_unit_test(test_wire_layouts),
+        cmocka_unit_test(test_trading_day),
+        cmocka_unit_test(test_period_names),
+        cmocka_unit_test(test_change_percent),
+        cmocka_unit_test(test_bars_boundaries),
+        cmocka_unit_test(test_bars_clock),
+        cmocka_unit_test(test_rollover),
+        cmocka_unit_test(test_open_interest_floor),
+        cmocka_unit_test(test_history_and_errors),
+        cmocka_unit_test(test_snapshot),
+        cmocka_unit_test(test_wire_layouts),
         cmocka_unit_test(test_packer),
     };
     return cmocka_run_group_tests_name("mdsummary", tests, NULL, NULL) ? 1 : 0;
