@@ -1,4 +1,5 @@
-/* mdservice.c -- xchgd's summary market data service on the control lcore (rings, clock, channel, commands). */
+/* mdservice.c -- xchgd's summary market data service on the control lcore (rings, clock, channel,
+ * commands). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@ struct mdsvService {
     uint32_t ip;
     uint64_t nextSnapshotNs;
     uint32_t sessionDay; /* trading day of the packer's session */
-    wkRequest *req; /* reused for book requests; replaced if a worker times out */
+    wkRequest *req;      /* reused for book requests; replaced if a worker times out */
     uint64_t packets, packetsDropped, snapshots, bookTimeouts;
 };
 
@@ -56,8 +57,8 @@ static void mdsvSend(void *ctx, const uint8_t *pkt, uint16_t len)
         return;
     }
     memcpy(f + NET_UDP_HLEN, pkt, len);
-    netUdpHeaders(f, s->mac, s->groupMac, s->ip, md->summaryGroup, md->summaryPort,
-                  md->summaryPort, len);
+    netUdpHeaders(f, s->mac, s->groupMac, s->ip, md->summaryGroup, md->summaryPort, md->summaryPort,
+                  len);
     if (rte_ring_sp_enqueue(wkSummaryTxRing(s->workers[0]), m) != 0) {
         rte_pktmbuf_free(m);
         s->packetsDropped++;
@@ -81,8 +82,8 @@ static void mdsvOnBar(void *ctx, uint16_t instrument, const mdsBar *bar)
 {
     mdsvService *s = ctx;
     uint8_t msg[MDS_KLINE_LEN];
-    size_t n = mdsEncodeKline(msg, instrument, s->cfg->instruments[instrument].id,
-                              mdsNow(s->md), bar);
+    size_t n =
+        mdsEncodeKline(msg, instrument, s->cfg->instruments[instrument].id, mdsNow(s->md), bar);
     mdsPackerAdd(&s->packer, msg, (uint16_t)n);
 }
 
@@ -178,7 +179,8 @@ void mdsvPoll(mdsvService *s)
     mdsPackerFlush(&s->packer);
 }
 
-/* ---- commands ------------------------------------------------------------------------------------ */
+/* ---- commands
+ * ------------------------------------------------------------------------------------ */
 
 static json_t *mdsvPrice(const cfgInstrument *ins, int64_t v)
 {
@@ -265,9 +267,9 @@ static int mdsvCmdSnapshot(void *ctx, json_t *args, json_t **data, ctlError *err
 static json_t *mdsvBarJson(const cfgInstrument *ins, const mdsBar *b)
 {
     return json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:I, s:I, s:I, s:b}",
-                     "datetime", (json_int_t)b->startNs, "end", (json_int_t)b->endNs,
-                     "trading_day", (json_int_t)b->tradingDay, "open", mdsvPrice(ins, b->open),
-                     "high", mdsvPrice(ins, b->high), "low", mdsvPrice(ins, b->low), "close",
+                     "datetime", (json_int_t)b->startNs, "end", (json_int_t)b->endNs, "trading_day",
+                     (json_int_t)b->tradingDay, "open", mdsvPrice(ins, b->open), "high",
+                     mdsvPrice(ins, b->high), "low", mdsvPrice(ins, b->low), "close",
                      mdsvPrice(ins, b->close), "volume", (json_int_t)b->volume, "amount",
                      mdsvMoney(b->amount), "open_oi", (json_int_t)b->openOi, "close_oi",
                      (json_int_t)b->closeOi, "trades", (json_int_t)b->trades, "finished",
@@ -311,27 +313,25 @@ static int mdsvCmdKlines(void *ctx, json_t *args, json_t **data, ctlError *err)
     for (int i = 0; i < n; i++)
         json_array_append_new(list, mdsvBarJson(ins, &bars[i]));
     free(bars);
-    *data = json_pack("{s:s, s:s, s:i, s:o}", "instrument_id", ins->id, "period",
-                      mdsPeriodName(p), "period_code", (int)p, "bars", list);
+    *data = json_pack("{s:s, s:s, s:i, s:o}", "instrument_id", ins->id, "period", mdsPeriodName(p),
+                      "period_code", (int)p, "bars", list);
     return 0;
 }
 
 static json_t *mdsvDailyJson(const cfgInstrument *ins, const mdsDaily *d)
 {
     const int traded = d->trades > 0;
-    return json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:o, "
-                     "s:o}",
-                     "instrument_id", ins->id, "trading_day", (json_int_t)d->tradingDay,
-                     "pre_close", mdsvPrice(ins, d->preClose), "open",
-                     mdsvPriceOrNull(ins, d->open, traded), "high",
-                     mdsvPriceOrNull(ins, d->high, traded), "low",
-                     mdsvPriceOrNull(ins, d->low, traded), "close",
-                     mdsvPriceOrNull(ins, d->close, traded), "volume", (json_int_t)d->volume,
-                     "turnover", mdsvMoney(d->turnover), "vwap",
-                     mdsvPriceOrNull(ins, d->vwap, traded), "trades", (json_int_t)d->trades,
-                     "open_interest", (json_int_t)d->openInterest, "pre_open_interest",
-                     (json_int_t)d->preOpenInterest, "upper_limit", mdsvPrice(ins, d->upperLimit),
-                     "lower_limit", mdsvPrice(ins, d->lowerLimit));
+    return json_pack(
+        "{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:o, "
+        "s:o}",
+        "instrument_id", ins->id, "trading_day", (json_int_t)d->tradingDay, "pre_close",
+        mdsvPrice(ins, d->preClose), "open", mdsvPriceOrNull(ins, d->open, traded), "high",
+        mdsvPriceOrNull(ins, d->high, traded), "low", mdsvPriceOrNull(ins, d->low, traded), "close",
+        mdsvPriceOrNull(ins, d->close, traded), "volume", (json_int_t)d->volume, "turnover",
+        mdsvMoney(d->turnover), "vwap", mdsvPriceOrNull(ins, d->vwap, traded), "trades",
+        (json_int_t)d->trades, "open_interest", (json_int_t)d->openInterest, "pre_open_interest",
+        (json_int_t)d->preOpenInterest, "upper_limit", mdsvPrice(ins, d->upperLimit), "lower_limit",
+        mdsvPrice(ins, d->lowerLimit));
 }
 
 static json_t *mdsvCountersJson(mdsvService *s)
@@ -340,12 +340,11 @@ static json_t *mdsvCountersJson(mdsvService *s)
     mdsGetStats(s->md, &st);
     return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "trades",
                      (json_int_t)st.trades, "rejected", (json_int_t)st.rejected, "late",
-                     (json_int_t)st.late, "bars_finished", (json_int_t)st.barsFinished,
-                     "rollovers", (json_int_t)st.rollovers, "oi_floored",
-                     (json_int_t)st.oiFloored, "snapshots", (json_int_t)s->snapshots, "packets",
-                     (json_int_t)s->packets, "packets_dropped", (json_int_t)s->packetsDropped,
-                     "book_timeouts", (json_int_t)s->bookTimeouts, "sequence",
-                     (json_int_t)s->packer.seq);
+                     (json_int_t)st.late, "bars_finished", (json_int_t)st.barsFinished, "rollovers",
+                     (json_int_t)st.rollovers, "oi_floored", (json_int_t)st.oiFloored, "snapshots",
+                     (json_int_t)s->snapshots, "packets", (json_int_t)s->packets, "packets_dropped",
+                     (json_int_t)s->packetsDropped, "book_timeouts", (json_int_t)s->bookTimeouts,
+                     "sequence", (json_int_t)s->packer.seq);
 }
 
 static int mdsvCmdDaily(void *ctx, json_t *args, json_t **data, ctlError *err)
@@ -381,7 +380,8 @@ int mdsvRegister(mdsvService *s, ctlServer *ctl)
     return 0;
 }
 
-/* ---- life ------------------------------------------------------------------------------------------ */
+/* ---- life
+ * ------------------------------------------------------------------------------------------ */
 
 mdsvService *mdsvCreate(const mdsvOptions *opt, char *err, size_t errlen)
 {
@@ -415,8 +415,8 @@ mdsvService *mdsvCreate(const mdsvOptions *opt, char *err, size_t errlen)
         memcpy(s->mac, mac.addr_bytes, NET_MAC_LEN);
     /* IPv4 multicast MAC: 01:00:5e and the group's low 23 bits */
     const uint32_t g = opt->cfg->marketData.summaryGroup;
-    const uint8_t gm[NET_MAC_LEN] = {0x01, 0x00, 0x5e, (uint8_t)(g >> 16 & 0x7f),
-                                     (uint8_t)(g >> 8), (uint8_t)g};
+    const uint8_t gm[NET_MAC_LEN] = {
+        0x01, 0x00, 0x5e, (uint8_t)(g >> 16 & 0x7f), (uint8_t)(g >> 8), (uint8_t)g};
     memcpy(s->groupMac, gm, NET_MAC_LEN);
     return s;
 }

@@ -117,8 +117,7 @@ static json_t *ctl(const char *cmd, json_t *args)
     if (ans && json_is_true(json_object_get(ans, "ok")))
         data = json_incref(json_object_get(ans, "data"));
     else if (ans)
-        gLastCode = (int)json_integer_value(
-            json_object_get(json_object_get(ans, "error"), "code"));
+        gLastCode = (int)json_integer_value(json_object_get(json_object_get(ans, "error"), "code"));
     json_decref(ans);
     return data;
 }
@@ -242,7 +241,7 @@ static void mdRead(mdRx *r, int ms)
 
 /* ---- orders ---------------------------------------------------------------------------------- */
 
-#define PX(whole) ((int64_t)(whole) * 10000)
+#define PX(whole) ((int64_t)(whole)*10000)
 
 /* The resting side's fill reports arrive on the other session: drain them. */
 static void drain(xclSession *s)
@@ -350,7 +349,7 @@ static int barsConsistent(const json_t *bars, int64_t len, uint64_t *vol)
 static void checkKlines(long long day)
 {
     json_t *k = ctl("md.klines", json_pack("{s:s, s:s, s:i}", "instrument", "IF2501", "period",
-                                            "day", "count", 5));
+                                           "day", "count", 5));
     const json_t *bars = json_object_get(k, "bars");
     const json_t *b = json_array_get(bars, 0);
     check(json_array_size(bars) == 1 && strIs(b, "open", "3800.0") && strIs(b, "high", "3802.0") &&
@@ -367,7 +366,7 @@ static void checkKlines(long long day)
     } ps[] = {{"3s", 3000000000LL}, {"1m", 60000000000LL}};
     for (int i = 0; i < 2; i++) {
         k = ctl("md.klines", json_pack("{s:s, s:s, s:i}", "instrument", "IF2501", "period",
-                                        ps[i].period, "count", 1000));
+                                       ps[i].period, "count", 1000));
         uint64_t vol = 0;
         int ok = k && barsConsistent(json_object_get(k, "bars"), ps[i].len, &vol) && vol == 9;
         check(ok, "md.klines %s: %zu bars on period boundaries, volume adds up to 9 (%llu)",
@@ -420,17 +419,19 @@ static void checkChannel(mdRx *r, long long day)
     check(r->haveSnap && s->lastPrice == PX(3802) && s->preClose == PX(3780) &&
               s->changeAmount == PX(22) && s->changePercent == 5820 && s->open == PX(3800) &&
               s->high == PX(3802) && s->low == PX(3790) && s->volume == 9 &&
-              s->turnover == 102588000000LL && s->openInterest == 1 &&
-              s->upperLimit == PX(4180) && s->lowerLimit == PX(3420) && s->tradingDay == day &&
-              s->bid[0].price == PX(3802) && s->bid[0].qty == 1 && s->bid[1].price == PX(3795) &&
-              s->ask[0].price == PX(3806) && s->ask[0].qty == 2 && s->ask[1].qty == 0,
+              s->turnover == 102588000000LL && s->openInterest == 1 && s->upperLimit == PX(4180) &&
+              s->lowerLimit == PX(3420) && s->tradingDay == day && s->bid[0].price == PX(3802) &&
+              s->bid[0].qty == 1 && s->bid[1].price == PX(3795) && s->ask[0].price == PX(3806) &&
+              s->ask[0].qty == 2 && s->ask[1].qty == 0,
           "summary channel: IF2501 snapshot decodes to the hand-computed values");
-    check(r->vol3s == 9, "summary channel: finished 3s K-lines of IF2501 add up to volume 9 (%llu "
-                         "in %d bars)",
+    check(r->vol3s == 9,
+          "summary channel: finished 3s K-lines of IF2501 add up to volume 9 (%llu "
+          "in %d bars)",
           (unsigned long long)r->vol3s, r->bars3s);
 }
 
-/* ---- main --------------------------------------------------------------------------------------- */
+/* ---- main ---------------------------------------------------------------------------------------
+ */
 
 static void usage(void)
 {
@@ -442,9 +443,9 @@ static void usage(void)
 static void parseArgs(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"server", required_argument, NULL, 's'}, {"port", required_argument, NULL, 'p'},
-        {"ctl", required_argument, NULL, 'c'},    {"local", required_argument, NULL, 'l'},
-        {"group", required_argument, NULL, 'g'},  {"md-port", required_argument, NULL, 'm'},
+        {"server", required_argument, NULL, 's'},  {"port", required_argument, NULL, 'p'},
+        {"ctl", required_argument, NULL, 'c'},     {"local", required_argument, NULL, 'l'},
+        {"group", required_argument, NULL, 'g'},   {"md-port", required_argument, NULL, 'm'},
         {"session", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {

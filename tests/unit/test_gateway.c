@@ -93,8 +93,8 @@ struct Fx {
     int nTrades;
 };
 
-static void onTrade(void *ctx, uint16_t instrument, int64_t price, uint32_t qty,
-                    uint8_t aggressor, const uint8_t offset[2], uint64_t nowNs)
+static void onTrade(void *ctx, uint16_t instrument, int64_t price, uint32_t qty, uint8_t aggressor,
+                    const uint8_t offset[2], uint64_t nowNs)
 {
     Fx *fx = ctx;
     if (fx->nTrades >= 8) /* other tests trade more: only the first 8 are kept */
