@@ -39,6 +39,7 @@ struct mds {
     uint32_t n, history;
     int32_t dayStart, utcOffset;
     uint64_t now, dayStartNs, dayEndNs;
+    uint64_t nextDueNs; /* earliest end of an open bar: nothing to finish before it */
     uint32_t tradingDay;
     mdsBarFn *onBar;
     mdsDailyFn *onDaily;
@@ -212,6 +213,7 @@ mds *mdsCreate(const mdsOptions *opt)
         return NULL;
     }
     m->now = opt->nowNs;
+    m->nextDueNs = UINT64_MAX;
     mdsStartDay(m, opt->nowNs);
     for (uint32_t i = 0; i < m->n; i++) {
         const cfgInstrument *ci = &cfg->instruments[i];
@@ -252,17 +254,30 @@ static void mdsFinish(mds *m, uint16_t instrument, mdsSeries *s)
         m->onBar(m->ctx, instrument, &s->cur);
 }
 
-static void mdsAdvance(mds *m, uint64_t nowNs)
+/* Finishes the bars that ended by nowNs; recomputes nextDueNs. The scan
+ * runs only when a bar is due, so a fill costs O(1) between bar ends
+ * whatever the number of instruments. */
+static void mdsFinishDue(mds *m, uint64_t nowNs)
 {
-    if (nowNs < m->now)
-        return;
-    m->now = nowNs;
+    uint64_t next = UINT64_MAX;
     for (uint32_t i = 0; i < m->n; i++)
         for (int p = 0; p < MDS_PERIODS; p++) {
             mdsSeries *s = &m->ins[i].series[p];
             if (s->active && s->cur.endNs <= nowNs)
                 mdsFinish(m, (uint16_t)i, s);
+            else if (s->active && s->cur.endNs < next)
+                next = s->cur.endNs;
         }
+    m->nextDueNs = next;
+}
+
+static void mdsAdvance(mds *m, uint64_t nowNs)
+{
+    if (nowNs < m->now)
+        return;
+    m->now = nowNs;
+    if (nowNs >= m->nextDueNs)
+        mdsFinishDue(m, nowNs);
     if (nowNs < m->dayEndNs)
         return;
     for (uint32_t i = 0; i < m->n; i++) {
@@ -314,13 +329,15 @@ static void mdsBarSpan(const mds *m, int p, uint64_t ts, mdsBar *b)
     b->endNs = end > m->dayEndNs ? m->dayEndNs : end;
 }
 
-static void mdsBarAdd(const mds *m, mdsSeries *s, int p, uint64_t ts, int64_t price, uint32_t qty,
+static void mdsBarAdd(mds *m, mdsSeries *s, int p, uint64_t ts, int64_t price, uint32_t qty,
                       int64_t amount, int64_t oiBefore, int64_t oiAfter)
 {
     mdsBar *b = &s->cur;
     if (!s->active) {
         memset(b, 0, sizeof *b);
         mdsBarSpan(m, p, ts, b);
+        if (b->endNs < m->nextDueNs)
+            m->nextDueNs = b->endNs;
         b->tradingDay = m->tradingDay;
         b->period = (uint8_t)mdsOrder[p];
         b->open = b->high = b->low = price;

@@ -234,15 +234,15 @@ static json_t *mdsvSnapshotJson(const cfgInstrument *ins, const mdsSnapshot *p)
         "volume", (json_int_t)p->volume, "turnover", mdsvMoney(p->turnover), "open_interest",
         (json_int_t)p->openInterest, "upper_limit", mdsvPrice(ins, p->upperLimit), "lower_limit",
         mdsvPrice(ins, p->lowerLimit));
-    for (int i = 0; i < MDS_LEVELS; i++) {
-        char k[16];
-        snprintf(k, sizeof k, "bid_price%d", i + 1);
+    for (unsigned i = 0; i < MDS_LEVELS; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "bid_price%u", i + 1);
         json_object_set_new(o, k, mdsvPriceOrNull(ins, p->bid[i].price, p->bid[i].qty > 0));
-        snprintf(k, sizeof k, "bid_volume%d", i + 1);
+        snprintf(k, sizeof k, "bid_volume%u", i + 1);
         json_object_set_new(o, k, json_integer((json_int_t)p->bid[i].qty));
-        snprintf(k, sizeof k, "ask_price%d", i + 1);
+        snprintf(k, sizeof k, "ask_price%u", i + 1);
         json_object_set_new(o, k, mdsvPriceOrNull(ins, p->ask[i].price, p->ask[i].qty > 0));
-        snprintf(k, sizeof k, "ask_volume%d", i + 1);
+        snprintf(k, sizeof k, "ask_volume%u", i + 1);
         json_object_set_new(o, k, json_integer((json_int_t)p->ask[i].qty));
     }
     return o;
