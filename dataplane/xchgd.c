@@ -369,9 +369,9 @@ int main(int argc, char **argv)
     rte_eth_dev_stop(port);
     rte_eth_dev_close(port);
     ctlServerDestroy(ctl);
-    mdsvDestroy(md);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
-        wkDestroy(workers[i]);
+        wkDestroy(workers[i]); /* frees summary frames still queued: before their pool */
+    mdsvDestroy(md);
     free(workers);
     rte_eal_cleanup();
     removeRuntimeDir(store[2]);
