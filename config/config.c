@@ -1291,7 +1291,7 @@ static int cfgParseMarketData(cfgCtx *c, const config_setting_t *root, cfgConfig
     if (cfgCheckKeys(c, g, cfgMarketDataKeys) != 0 ||
         cfgClockKey(c, g, "trading_day_start", "21:00", 0, &md->tradingDayStart) != 0 ||
         cfgClockKey(c, g, "utc_offset", "+08:00", 1, &md->utcOffset) != 0 ||
-        cfgInt(c, g, "summary_port", 9200, 1, 65535, &port) != 0 ||
+        cfgInt(c, g, "summary_port", 9200, 0, 65535, &port) != 0 ||
         cfgInt(c, g, "kline_history", 1000, 1, 1000, &history) != 0 ||
         cfgStr(c, g, "summary_group", 0, &s, &v) != 0)
         return -1;

@@ -122,7 +122,7 @@ typedef struct {
                                 calendar day is the trading day */
     int32_t utcOffset;       /* seconds east of UTC of the exchange's local time */
     uint32_t summaryGroup;   /* IPv4 multicast group, host byte order */
-    uint16_t summaryPort;    /* UDP destination port of the summary channel */
+    uint16_t summaryPort;    /* UDP destination port of the summary channel; 0 = not sent */
     uint32_t klineHistory;   /* bars kept per instrument and period, 1..1000 */
 } cfgMarketData;
 

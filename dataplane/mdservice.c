@@ -49,6 +49,8 @@ static void mdsvSend(void *ctx, const uint8_t *pkt, uint16_t len)
 {
     mdsvService *s = ctx;
     const cfgMarketData *md = &s->cfg->marketData;
+    if (!md->summaryPort)
+        return; /* the channel is off: md.* commands only */
     struct rte_mbuf *m = rte_pktmbuf_alloc(s->pool);
     uint8_t *f = m ? (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(NET_UDP_HLEN + len)) : NULL;
     if (!f) {
@@ -172,7 +174,7 @@ void mdsvPoll(mdsvService *s)
     mdsvDrain(s);
     mdsTick(s->md, now - MDSV_GRACE_NS);
     mdsvSession(s);
-    if (now >= s->nextSnapshotNs) {
+    if (now >= s->nextSnapshotNs && s->cfg->marketData.summaryPort) {
         mdsvPublishSnapshots(s, now);
         s->nextSnapshotNs = (now / MDS_SECOND_NS + 1) * MDS_SECOND_NS;
     }

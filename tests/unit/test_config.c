@@ -240,8 +240,14 @@ static void testMarketData(void **state)
     cfgFree(&c);
     const edit late[] = {{APPEND, "market_data = { trading_day_start = \"23:59\"; utc_offset = "
                                   "\"+14:00\"; };"}};
+    const edit off[] = {{APPEND, "market_data = { summary_port = 0; };"}};
+    if (loadEdited(off, 1, &c, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(c.marketData.summaryPort, 0); /* the channel off */
+    cfgFree(&c);
     if (loadEdited(late, 1, &c, err, sizeof err) != 0)
         fail_msg("%s", err);
+    assert_int_equal(c.marketData.summaryPort, 9200);
     assert_int_equal(c.marketData.tradingDayStart, 23 * 3600 + 59 * 60);
     assert_int_equal(c.marketData.utcOffset, 14 * 3600);
     cfgFree(&c);
@@ -570,10 +576,10 @@ static const badCase badCases[] = {
      {{APPEND, "market_data = { kline_history = 1001; };"}},
      ":26: market_data.kline_history: ",
      "between 1 and 1000"},
-    {"summary port zero",
-     {{APPEND, "market_data = { summary_port = 0; };"}},
+    {"summary port too large",
+     {{APPEND, "market_data = { summary_port = 65536; };"}},
      ":26: market_data.summary_port: ",
-     "between 1 and 65535"},
+     "between 0 and 65535"},
     {"unknown market data key",
      {{APPEND, "market_data = { snapshot_ms = 500; };"}},
      ":26: market_data.snapshot_ms: ",
