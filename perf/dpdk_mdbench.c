@@ -1,4 +1,5 @@
-/* dpdk_mdbench.c -- what the summary market data costs: the worker's fill hook and the control lcore's aggregation.
+/* dpdk_mdbench.c -- what the summary market data costs: the worker's fill hook and the control
+ * lcore's aggregation.
  *
  *   dpdk_mdbench [--config F] [--fills N] [--rounds R]
  *
@@ -32,8 +33,8 @@
 
 #include "control/mdsummary.h"
 
-#define MB_BLOCK 1024
-#define MB_RING  16384
+#define MB_BLOCK      1024
+#define MB_RING       16384
 #define MB_MAX_ROUNDS 31
 
 static double gNsPerTick;
@@ -200,8 +201,8 @@ int main(int argc, char **argv)
         return 1;
     }
     mbCalibrate();
-    double rec[MB_MAX_ROUNDS], push[MB_MAX_ROUNDS], agg[MB_MAX_ROUNDS], tick[MB_MAX_ROUNDS],
-        snap[MB_MAX_ROUNDS], extra[MB_MAX_ROUNDS];
+    double rec[MB_MAX_ROUNDS] = {0}, push[MB_MAX_ROUNDS] = {0}, agg[MB_MAX_ROUNDS] = {0},
+           tick[MB_MAX_ROUNDS] = {0}, snap[MB_MAX_ROUNDS] = {0}, extra[MB_MAX_ROUNDS] = {0};
     for (int r = 0; r < rounds; r++) {
         rec[r] = mbRecordOnly(fills);
         push[r] = mbRingPush(ring, fills);
@@ -219,8 +220,7 @@ int main(int argc, char **argv)
            "\"bars_finished\":%llu}\n",
            (unsigned long long)fills, rounds, mbMedian(rec, rounds), mbMedian(push, rounds),
            mbMedian(extra, rounds), mbMedian(agg, rounds), mbMedian(tick, rounds),
-           mbMedian(snap, rounds), (unsigned long long)gDrops,
-           (unsigned long long)st.barsFinished);
+           mbMedian(snap, rounds), (unsigned long long)gDrops, (unsigned long long)st.barsFinished);
     mdsDestroy(m);
     free(ring);
     cfgFree(&cfg);
