@@ -128,6 +128,7 @@ check "xchgctl --json md.snapshot: last 3802.0, volume 9, turnover 10258800.00, 
     bash -c "grep -q '\"last_price\": *\"3802.0\"' <<<'$snap' && grep -q '\"volume\": *9[,}]' <<<'$snap' &&
         grep -q '\"turnover\": *\"10258800.00\"' <<<'$snap' && grep -q '\"open_interest\": *1[,}]' <<<'$snap'"
 table=$("$BIN/xchgctl" --socket "$SOCK" md.klines instrument=IF2501 period=day count=1)
+sed 's/^/     /' <<<"$table"
 check "xchgctl md.klines (table): the day bar with close 3802.0" grep -q "3802.0" <<<"$table"
 "$BIN/xchgctl" --socket "$SOCK" md.klines instrument=IF2501 period=1m count=1001 >/dev/null 2>"$WORK/err"
 rc=$?
