@@ -89,6 +89,8 @@ struct gwGateway {
     void *sendCtx;
     gwEventTapFn *tap;
     void *tapCtx;
+    gwTradeFn *onTrade;
+    void *tradeCtx;
     gwSession *sessions;
     uint32_t nSessions, maxSessions;
     uint32_t *index; /* session index + 1 by hashed id, 0 = empty */
@@ -378,9 +380,21 @@ static void gwOnRejected(gwGateway *gw, const mtEvent *ev)
                          rj->orderId);
 }
 
+/* The fill for the summary market data, before gwOnFill frees the refs. */
+static void gwTradeEvent(gwGateway *gw, const mtEvent *ev)
+{
+    const mtFill *f = &ev->u.fill;
+    const gwRef *b = gwRefGet(gw, f->userRef[0]), *s = gwRefGet(gw, f->userRef[1]);
+    const uint8_t offset[2] = {b ? b->offset : 0xFF, s ? s->offset : 0xFF};
+    gw->onTrade(gw->tradeCtx, ev->instrument, gwPrice(gw, ev->instrument, f->price), f->qty,
+                f->aggressor, offset, gw->now);
+}
+
 static void gwOnFill(gwGateway *gw, const mtEvent *ev)
 {
     const mtFill *f = &ev->u.fill;
+    if (gw->onTrade)
+        gwTradeEvent(gw, ev);
     for (unsigned side = 0; side < 2; side++) {
         const gwRef *r = gwRefGet(gw, f->userRef[side]);
         if (!r)
@@ -1320,6 +1334,8 @@ gwGateway *gwCreate(const gwOptions *opt)
     gw->sendCtx = opt->sendCtx;
     gw->tap = opt->tap;
     gw->tapCtx = opt->tapCtx;
+    gw->onTrade = opt->onTrade;
+    gw->tradeCtx = opt->tradeCtx;
     gw->maxSessions = opt->maxSessions;
     gw->indexMask = indexSize - 1;
     gw->refCap = refCap;

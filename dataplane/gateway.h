@@ -34,6 +34,12 @@ typedef void gwSendFn(void *ctx, gwAddr to, const uint8_t *data, uint16_t len);
 /* Called with every matcher event, before the gateway handles it, with the
  * time of the request that caused it (the market data tap). */
 typedef void gwEventTapFn(void *ctx, const mtEvent *ev, uint64_t nowNs);
+/* Called once per fill for the summary market data (docs/market-data.md):
+ * instrument index in the segment, price in 1e-4 units, the aggressor
+ * (MT_BUY, MT_SELL, MT_AGGRESSOR_NONE) and the xoeOffset of the buy [0] and
+ * sell [1] order (0xFF when unknown). Must not block. */
+typedef void gwTradeFn(void *ctx, uint16_t instrument, int64_t price, uint32_t qty,
+                       uint8_t aggressor, const uint8_t offset[2], uint64_t nowNs);
 
 typedef struct {
     const cfgConfig *cfg;
@@ -45,6 +51,8 @@ typedef struct {
     void *sendCtx;
     gwEventTapFn *tap; /* NULL: none */
     void *tapCtx;
+    gwTradeFn *onTrade; /* NULL: none */
+    void *tradeCtx;
     const mtAllocator *allocator; /* NULL: mtDefaultAllocator() */
 } gwOptions;
 
