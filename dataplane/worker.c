@@ -34,7 +34,7 @@ struct wkWorker {
     struct rte_mempool *pool;
     struct rte_ring *requests;
     gwGateway *gw;
-    fsServer *feed; /* the segment's market data (dataplane/feedsrv.h) */
+    fsServer *feed;                         /* the segment's market data (dataplane/feedsrv.h) */
     struct rte_ring *trades, *mdTx;         /* summary market data (wkTradeRing) */
     uint16_t insIndex[CFG_MAX_INSTRUMENTS]; /* book -> index in cfg->instruments */
     mtAllocator alloc;
