@@ -114,7 +114,9 @@ static struct {
     bgFrame out[BG_OUT_MAX];
     unsigned nOut;
     uint64_t framesOut, outBytes;
-    bgFrame feedFrame; /* the last feed packet, in its frame */
+    bgFrame feedFrame;   /* the last feed packet, in its frame */
+    netUdpFlow feedFlow; /* the feed's headers, prepared as the worker does */
+    uint32_t feedGroup;
     /* counters of the answers */
     uint64_t accepted, rejected, executed, cancelled, cancelRejected, newOrders, cancels, other;
 } B;
@@ -148,15 +150,19 @@ static void bgSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
     f->len = netUdpHeaders(f->data, B.mac, B.peerMac, BG_SERVER_IP, to.ip, BG_PORT, to.port, len);
 }
 
-/* The worker's feed send callback minus the mbuf. */
+/* The worker's feed send callback minus the mbuf (wkFeedSend): packets to
+ * the group get the prepared headers, the payload copied and summed in one
+ * pass; answers to a requester (none here) get netUdpHeaders. */
 static void bgFeedSend(void *ctx, uint32_t ip, uint16_t port, const uint8_t *data, uint16_t len)
 {
     (void)ctx;
-    const uint8_t mac[NET_MAC_LEN] = {
-        0x01, 0x00, 0x5e, (uint8_t)(ip >> 16 & 0x7f), (uint8_t)(ip >> 8), (uint8_t)ip};
     bgFrame *f = &B.feedFrame;
+    if (ip == B.feedGroup) {
+        f->len = netUdpFlowFrame(f->data, &B.feedFlow, data, len);
+        return;
+    }
     memcpy(f->data + NET_UDP_HLEN, data, len);
-    f->len = netUdpHeaders(f->data, B.mac, mac, BG_SERVER_IP, ip, 9101, port, len);
+    f->len = netUdpHeaders(f->data, B.mac, B.peerMac, BG_SERVER_IP, ip, 9101, port, len);
 }
 
 /* A user-space instruction counter enabled only around the timed work
@@ -417,8 +423,22 @@ int main(int argc, char **argv)
                    .tradingDay = 20251006,
                    .send = bgSend,
                    .sendCtx = NULL};
+    const uint8_t mac[NET_MAC_LEN] = {0x02, 0, 0, 0, 0, 1},
+                  peer[NET_MAC_LEN] = {0x02, 0, 0, 0, 0, 2};
+    memcpy(B.mac, mac, sizeof mac);
+    memcpy(B.peerMac, peer, sizeof peer);
     fsServer *fs = NULL;
     if (B.feed) {
+        const cfgSegment *seg = &cfg.segments[0];
+        const uint8_t gmac[NET_MAC_LEN] = {0x01,
+                                           0x00,
+                                           0x5e,
+                                           (uint8_t)(seg->feedGroup >> 16 & 0x7f),
+                                           (uint8_t)(seg->feedGroup >> 8),
+                                           (uint8_t)seg->feedGroup};
+        B.feedGroup = seg->feedGroup;
+        netUdpFlowInit(&B.feedFlow, B.mac, gmac, BG_SERVER_IP, seg->feedGroup, seg->retransPort,
+                       seg->feedPort);
         const fsOptions fo = {
             .cfg = &cfg, .segment = 0, .tradingDay = 20251006, .send = bgFeedSend};
         fs = fsCreate(&fo);
@@ -438,10 +458,6 @@ int main(int argc, char **argv)
     uint64_t now = monoNs();
     for (uint16_t b = 0; b < cfg.segments[0].instrumentCount; b++)
         gwSetState(gw, b, MT_STATE_CONTINUOUS, now);
-    const uint8_t mac[NET_MAC_LEN] = {0x02, 0, 0, 0, 0, 1},
-                  peer[NET_MAC_LEN] = {0x02, 0, 0, 0, 0, 2};
-    memcpy(B.mac, mac, sizeof mac);
-    memcpy(B.peerMac, peer, sizeof peer);
     B.rng = 0x9E3779B97F4A7C15ull;
 
     static uint8_t frames[BG_MAX_BURST][BG_FRAME];
