@@ -75,8 +75,14 @@ struct fdFeed {
         int64_t price;
         uint64_t paired, filled;
     } cross;
-    /* packet being filled */
-    uint8_t *pkt;
+    /* Packets are built in place in the history ring (or, without history,
+     * in one packet buffer): each message is written once, as it goes on
+     * the wire, and the sent packets are the history. */
+    uint8_t *pkt; /* the packet being filled: ring + ringPhys */
+    uint8_t *ring;
+    size_t ringSize;   /* bytes */
+    size_t ringPhys;   /* where the packet being filled (or the next one) starts */
+    uint64_t ringVirt; /* the same position counted from the start, never wrapping */
     uint16_t maxPayload;
     uint16_t pktLen; /* bytes used, header included; 0 = no open packet */
     uint16_t pktCount;
@@ -98,8 +104,10 @@ struct fdFeed {
         fdSendFn *send;
         void *ctx;
     } snap;
-    /* retransmission history */
-    uint8_t *history;
+    uint8_t *snapPkt; /* the snapshot's packet buffer (the ring is the history) */
+    /* retransmission history: per sequence number, the ring position
+     * (ringVirt count) of its block */
+    uint64_t *history;
     uint32_t historyMask; /* depth - 1; history == NULL when depth is 0 */
     fdStats stats;
     /* memory */
@@ -211,6 +219,11 @@ void fdFlush(fdFeed *fd)
     fd->pktLen = 0;
     fd->pktCount = 0;
     fdSendPacket(fd, fd->pkt, len);
+    if (fd->history) { /* the packet stays where it is, as history; the next follows it */
+        size_t used = ((size_t)len + 7) & ~(size_t)7;
+        fd->ringPhys += used;
+        fd->ringVirt += used;
+    }
 }
 
 /* A header-only packet: heartbeat (count 0) or end of session (0xFFFF). */
@@ -247,35 +260,88 @@ void fdTick(fdFeed *fd, uint64_t nowNs)
     fd->lastActivityNs = nowNs;
 }
 
-/* Sequences one message: encodes it into the open packet (sending the packet
- * first when it would not fit) and keeps a copy in the history. */
-static void snapEmit(fdFeed *fd, const itchMsg *m);
-
-static void fdEmit(fdFeed *fd, const itchMsg *m)
+/* Big-endian stores of whole fields (one bswap and one store each). */
+static inline void fdSt16(uint8_t *p, uint16_t v)
 {
-    if (__builtin_expect(fd->snap.active, 0)) {
-        snapEmit(fd, m);
-        return;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap16(v);
+#endif
+    memcpy(p, &v, sizeof v);
+}
+
+static inline void fdSt32(uint8_t *p, uint32_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    memcpy(p, &v, sizeof v);
+}
+
+static inline void fdSt64(uint8_t *p, uint64_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    memcpy(p, &v, sizeof v);
+}
+
+/* Opens a packet in the ring: it must fit before the ring's end, else it
+ * starts over at the beginning (the tail stays unused). */
+static void fdOpenPacket(fdFeed *fd)
+{
+    if (fd->ringPhys + fd->maxPayload > fd->ringSize) {
+        fd->ringVirt += fd->ringSize - fd->ringPhys;
+        fd->ringPhys = 0;
     }
-    size_t n = itchSize(m->type);
+    fd->pkt = fd->ring + fd->ringPhys;
+    fd->pktLen = MOLD_HEADER_SIZE;
+    fd->pktFirstSeq = fd->nextSeq;
+}
+
+static uint8_t *snapReserve(fdFeed *fd, size_t n);
+
+/* Sequences one n-byte message of type `type` and returns where its bytes
+ * go: in the open packet (sent first when the message would not fit), whose
+ * bytes are also the history; or in the snapshot being written. */
+static inline uint8_t *fdReserve(fdFeed *fd, uint8_t type, uint16_t n)
+{
+    if (__builtin_expect(fd->snap.active, 0))
+        return snapReserve(fd, n);
     if (fd->pktLen + MOLD_BLOCK_HEADER + n > fd->maxPayload || fd->pktCount == MOLD_MAX_COUNT)
         fdFlush(fd);
-    if (fd->pktCount == 0) {
-        fd->pktLen = MOLD_HEADER_SIZE;
-        fd->pktFirstSeq = fd->nextSeq;
-    }
+    if (fd->pktCount == 0)
+        fdOpenPacket(fd);
     uint8_t *p = fd->pkt + fd->pktLen;
-    itchPut16(p, (uint16_t)n);
-    itchEncode(m, p + MOLD_BLOCK_HEADER, n);
-    if (fd->history) {
-        uint8_t *slot = fd->history + (size_t)(fd->nextSeq & fd->historyMask) * FD_HISTORY_SLOT;
-        memcpy(slot, p, MOLD_BLOCK_HEADER + n);
-    }
+    fdSt16(p, n);
+    if (fd->history)
+        fd->history[fd->nextSeq & fd->historyMask] = fd->ringVirt + fd->pktLen;
     fd->pktLen = (uint16_t)(fd->pktLen + MOLD_BLOCK_HEADER + n);
     fd->pktCount++;
     fd->nextSeq++;
     fd->stats.messages++;
-    fd->stats.byType[m->type - 'A']++;
+    fd->stats.byType[type - 'A']++;
+    return p + MOLD_BLOCK_HEADER;
+}
+
+/* Reserves a message and writes its common header (type, locate = the
+ * instrument, tracking = the segment id, 48-bit timestamp); the caller
+ * writes the rest of its fields. */
+static inline uint8_t *fdBegin(fdFeed *fd, uint8_t type, uint16_t n, uint16_t locate, uint64_t ns)
+{
+    uint8_t *p = fdReserve(fd, type, n);
+    p[ITCH_OFF_TYPE] = type;
+    fdSt16(p + ITCH_OFF_LOCATE, locate);
+    fdSt16(p + ITCH_OFF_TRACKING, fd->segmentId);
+    fdSt16(p + ITCH_OFF_TIMESTAMP, (uint16_t)(ns >> 32));
+    fdSt32(p + ITCH_OFF_TIMESTAMP + 2, (uint32_t)ns);
+    return p;
+}
+
+/* The less frequent messages (S, R, H, Q, I, P) through the codec. */
+static void fdEmit(fdFeed *fd, const itchMsg *m)
+{
+    uint16_t n = (uint16_t)itchSize(m->type);
+    itchEncode(m, fdReserve(fd, m->type, n), n);
 }
 
 static void fdMsgInit(const fdFeed *fd, itchMsg *m, uint8_t type, uint16_t locate, uint64_t ns)
@@ -293,67 +359,58 @@ static void emitAdd(fdFeed *fd, uint16_t instrument, uint64_t ref, uint8_t side,
                     int64_t price, uint64_t ns)
 {
     const fdInstrument *ins = &fd->ins[instrument];
-    itchMsg m;
-    fdMsgInit(fd, &m, ITCH_ADD_ORDER, instrument, ns);
-    m.u.addOrder.orderRef = ref;
-    m.u.addOrder.side = side == MT_BUY ? ITCH_BUY : ITCH_SELL;
-    m.u.addOrder.shares = shares;
-    memcpy(m.u.addOrder.stock, ins->stock, ITCH_STOCK_LEN);
-    m.u.addOrder.price = fdPrice(fd, ins, price);
-    fdEmit(fd, &m);
+    uint32_t px = fdPrice(fd, ins, price);
+    uint8_t *p = fdBegin(fd, ITCH_ADD_ORDER, ITCH_SIZE_A, instrument, ns);
+    fdSt64(p + ITCH_A_REF, ref);
+    p[ITCH_A_SIDE] = side == MT_BUY ? ITCH_BUY : ITCH_SELL;
+    fdSt32(p + ITCH_A_SHARES, shares);
+    memcpy(p + ITCH_A_STOCK, ins->stock, ITCH_STOCK_LEN);
+    fdSt32(p + ITCH_A_PRICE, px);
 }
 
 static void emitExecuted(fdFeed *fd, uint16_t instrument, uint64_t ref, uint32_t shares,
                          uint64_t match, uint64_t ns)
 {
-    itchMsg m;
-    fdMsgInit(fd, &m, ITCH_ORDER_EXECUTED, instrument, ns);
-    m.u.executed.orderRef = ref;
-    m.u.executed.shares = shares;
-    m.u.executed.matchNumber = match;
-    fdEmit(fd, &m);
+    uint8_t *p = fdBegin(fd, ITCH_ORDER_EXECUTED, ITCH_SIZE_E, instrument, ns);
+    fdSt64(p + ITCH_E_REF, ref);
+    fdSt32(p + ITCH_E_SHARES, shares);
+    fdSt64(p + ITCH_E_MATCH, match);
 }
 
 static void emitExecutedPrice(fdFeed *fd, uint16_t instrument, uint64_t ref, uint32_t shares,
                               uint64_t match, int64_t price, uint64_t ns)
 {
-    itchMsg m;
-    fdMsgInit(fd, &m, ITCH_ORDER_EXECUTED_PX, instrument, ns);
-    m.u.executed.orderRef = ref;
-    m.u.executed.shares = shares;
-    m.u.executed.matchNumber = match;
-    m.u.executed.printable = 'N'; /* the Cross Trade message prints the volume */
-    m.u.executed.price = fdPrice(fd, &fd->ins[instrument], price);
-    fdEmit(fd, &m);
+    uint32_t px = fdPrice(fd, &fd->ins[instrument], price);
+    uint8_t *p = fdBegin(fd, ITCH_ORDER_EXECUTED_PX, ITCH_SIZE_C, instrument, ns);
+    fdSt64(p + ITCH_E_REF, ref);
+    fdSt32(p + ITCH_E_SHARES, shares);
+    fdSt64(p + ITCH_E_MATCH, match);
+    p[ITCH_C_PRINTABLE] = 'N'; /* the Cross Trade message prints the volume */
+    fdSt32(p + ITCH_C_PRICE, px);
 }
 
 static void emitCancel(fdFeed *fd, uint16_t instrument, uint64_t ref, uint32_t shares, uint64_t ns)
 {
-    itchMsg m;
-    fdMsgInit(fd, &m, ITCH_ORDER_CANCEL, instrument, ns);
-    m.u.cancel.orderRef = ref;
-    m.u.cancel.shares = shares;
-    fdEmit(fd, &m);
+    uint8_t *p = fdBegin(fd, ITCH_ORDER_CANCEL, ITCH_SIZE_X, instrument, ns);
+    fdSt64(p + ITCH_X_REF, ref);
+    fdSt32(p + ITCH_X_SHARES, shares);
 }
 
 static void emitDelete(fdFeed *fd, uint16_t instrument, uint64_t ref, uint64_t ns)
 {
-    itchMsg m;
-    fdMsgInit(fd, &m, ITCH_ORDER_DELETE, instrument, ns);
-    m.u.del.orderRef = ref;
-    fdEmit(fd, &m);
+    uint8_t *p = fdBegin(fd, ITCH_ORDER_DELETE, ITCH_SIZE_D, instrument, ns);
+    fdSt64(p + ITCH_D_REF, ref);
 }
 
 static void emitReplace(fdFeed *fd, uint16_t instrument, uint64_t oldRef, uint64_t newRef,
                         uint32_t shares, int64_t price, uint64_t ns)
 {
-    itchMsg m;
-    fdMsgInit(fd, &m, ITCH_ORDER_REPLACE, instrument, ns);
-    m.u.replace.origRef = oldRef;
-    m.u.replace.newRef = newRef;
-    m.u.replace.shares = shares;
-    m.u.replace.price = fdPrice(fd, &fd->ins[instrument], price);
-    fdEmit(fd, &m);
+    uint32_t px = fdPrice(fd, &fd->ins[instrument], price);
+    uint8_t *p = fdBegin(fd, ITCH_ORDER_REPLACE, ITCH_SIZE_U, instrument, ns);
+    fdSt64(p + ITCH_U_ORIG_REF, oldRef);
+    fdSt64(p + ITCH_U_NEW_REF, newRef);
+    fdSt32(p + ITCH_U_SHARES, shares);
+    fdSt32(p + ITCH_U_PRICE, px);
 }
 
 /* An execution of an order the feed never published: printed as a Trade
@@ -778,15 +835,14 @@ static void snapFlush(fdFeed *fd)
 {
     if (fd->snap.count == 0)
         return;
-    moldPutHeader(fd->pkt, fd->session, fd->snap.first, fd->snap.count);
+    moldPutHeader(fd->snapPkt, fd->session, fd->snap.first, fd->snap.count);
     uint16_t len = fd->snap.len;
     fd->snap.len = 0;
     fd->snap.count = 0;
-    fd->snap.send(fd->snap.ctx, fd->pkt, len);
+    fd->snap.send(fd->snap.ctx, fd->snapPkt, len);
 }
 
-/* Room for one n-byte message in the snapshot's open packet (the incremental
- * packet buffer, empty while a snapshot is written). */
+/* Room for one n-byte message in the snapshot's open packet. */
 static uint8_t *snapReserve(fdFeed *fd, size_t n)
 {
     if (fd->snap.len + MOLD_BLOCK_HEADER + n > fd->maxPayload || fd->snap.count == MOLD_MAX_COUNT)
@@ -795,18 +851,12 @@ static uint8_t *snapReserve(fdFeed *fd, size_t n)
         fd->snap.len = MOLD_HEADER_SIZE;
         fd->snap.first = fd->snap.next;
     }
-    uint8_t *p = fd->pkt + fd->snap.len;
+    uint8_t *p = fd->snapPkt + fd->snap.len;
     itchPut16(p, (uint16_t)n);
     fd->snap.len = (uint16_t)(fd->snap.len + MOLD_BLOCK_HEADER + n);
     fd->snap.count++;
     fd->snap.next++;
     return p + MOLD_BLOCK_HEADER;
-}
-
-static void snapEmit(fdFeed *fd, const itchMsg *m)
-{
-    size_t n = itchSize(m->type);
-    itchEncode(m, snapReserve(fd, n), n);
 }
 
 /* One resting order of the engine, as the feed published it. */
@@ -866,13 +916,18 @@ void fdHistoryRange(const fdFeed *fd, uint64_t *first, uint64_t *next)
     *next = sentNext;
 }
 
+/* Message seq's block (length, then the message) in the ring, or NULL. */
 static const uint8_t *historySlot(const fdFeed *fd, uint64_t seq)
 {
     uint64_t first, next;
     fdHistoryRange(fd, &first, &next);
     if (seq < first || seq >= next)
         return NULL;
-    return fd->history + (size_t)(seq & fd->historyMask) * FD_HISTORY_SLOT;
+    uint64_t pos = fd->history[seq & fd->historyMask];
+    /* the ring is sized for historyDepth messages (fdCreate): never true */
+    if (pos + fd->ringSize < fd->ringVirt + fd->maxPayload)
+        return NULL;
+    return fd->ring + (size_t)(pos % fd->ringSize);
 }
 
 int fdHistoryGet(const fdFeed *fd, uint64_t seq, uint8_t *out, size_t cap)
@@ -989,9 +1044,18 @@ fdFeed *fdCreate(const fdOptions *opt)
 
     size_t offIns = align64(sizeof(fdFeed));
     size_t offOrders = offIns + align64((size_t)nIns * sizeof(fdInstrument) + 1);
-    size_t offPkt = offOrders + align64((size_t)slots * sizeof(fdOrder));
-    size_t offHist = offPkt + align64(mtu);
-    size_t total = offHist + (size_t)opt->historyDepth * FD_HISTORY_SLOT;
+    /* The ring holds the last historyDepth messages whatever their sizes:
+     * at most FD_HISTORY_SLOT bytes each (the largest block, a packet header
+     * of its own and 8-byte alignment), plus a packet being filled and the
+     * unused tail before a wrap. */
+    size_t maxPayload = (size_t)mtu - MOLD_IP_UDP_OVERHEAD;
+    size_t ringSize = opt->historyDepth
+                          ? (size_t)opt->historyDepth * FD_HISTORY_SLOT + 2 * align64(maxPayload)
+                          : align64(maxPayload);
+    size_t offSnap = offOrders + align64((size_t)slots * sizeof(fdOrder));
+    size_t offRing = offSnap + align64(maxPayload);
+    size_t offHist = offRing + align64(ringSize);
+    size_t total = offHist + (size_t)opt->historyDepth * sizeof(uint64_t);
     const mtAllocator *alloc = opt->allocator ? opt->allocator : mtDefaultAllocator();
     uint8_t *base = alloc->alloc(alloc->ctx, total);
     if (!base)
@@ -1006,9 +1070,12 @@ fdFeed *fdCreate(const fdOptions *opt)
     fd->ins = (fdInstrument *)(base + offIns);
     fd->orders = (fdOrder *)(base + offOrders);
     fd->orderMask = (uint32_t)(slots - 1);
-    fd->pkt = base + offPkt;
-    fd->maxPayload = (uint16_t)(mtu - MOLD_IP_UDP_OVERHEAD);
-    fd->history = opt->historyDepth ? base + offHist : NULL;
+    fd->snapPkt = base + offSnap;
+    fd->ring = base + offRing;
+    fd->ringSize = ringSize;
+    fd->pkt = fd->ring;
+    fd->maxPayload = (uint16_t)maxPayload;
+    fd->history = opt->historyDepth ? (uint64_t *)(base + offHist) : NULL;
     fd->historyMask = opt->historyDepth ? opt->historyDepth - 1 : 0;
     fd->nextSeq = 1;
     fd->send = opt->send;

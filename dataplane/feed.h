@@ -38,7 +38,9 @@ extern "C" {
 #define FD_MTU_MIN           100                  /* header + the largest message must fit */
 #define FD_MTU_MAX           9216                 /* jumbo frames */
 #define FD_HEARTBEAT_DEFAULT UINT64_C(1000000000) /* 1 s */
-#define FD_HISTORY_SLOT      64                   /* bytes per message kept for retransmission */
+/* Ring bytes per message of history: the largest block (2 + 50), a packet
+ * header of its own (20) and alignment (7), rounded; plus 8 bytes of index. */
+#define FD_HISTORY_SLOT 80
 /* Order references of replaced orders and match numbers of crosses are taken
  * from this namespace: (segment id << 56) | FD_DERIVED_BIT | n, n = 1, 2, ...
  * Exchange order ids and trade ids ((segment id << 56) | seq) never set it. */
