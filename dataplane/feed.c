@@ -416,7 +416,8 @@ static void emitReplace(fdFeed *fd, uint16_t instrument, uint64_t oldRef, uint64
 /* An execution of an order the feed never published: printed as a Trade
  * (non-cross) message, order reference 0 and side 'B' as NASDAQ fills them,
  * so the volume is not lost. */
-static void emitTrade(fdFeed *fd, uint16_t instrument, uint32_t shares, int64_t price,
+/* rare: out of line, so the hot path keeps a small frame */
+__attribute__((noinline, cold)) static void emitTrade(fdFeed *fd, uint16_t instrument, uint32_t shares, int64_t price,
                       uint64_t match, uint64_t ns)
 {
     const fdInstrument *ins = &fd->ins[instrument];
@@ -431,7 +432,8 @@ static void emitTrade(fdFeed *fd, uint16_t instrument, uint32_t shares, int64_t 
     fdEmit(fd, &m);
 }
 
-static void emitCross(fdFeed *fd, uint64_t ns)
+/* rare: out of line, so the hot path keeps a small frame */
+__attribute__((noinline, cold)) static void emitCross(fdFeed *fd, uint64_t ns)
 {
     const fdInstrument *ins = &fd->ins[fd->cross.instrument];
     itchMsg m;
@@ -515,6 +517,8 @@ static void onAccepted(fdFeed *fd, const mtEvent *ev)
     fd->pend.leaves = a->qty;
     fd->pend.instrument = ev->instrument;
     fd->pend.side = a->side;
+    /* its slot, if it rests, is written after matching: fetch it meanwhile */
+    __builtin_prefetch(&fd->orders[ordHome(fd, a->orderId)], 1);
 }
 
 /* The pending order ended without resting: a repriced order leaves the book. */
@@ -529,11 +533,12 @@ static void pendingGone(fdFeed *fd, uint64_t ns)
     fd->pend.active = 0;
 }
 
-static void onFill(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+/* An auction fill: both orders rest; the cross prints the volume. */
+__attribute__((noinline, cold)) static void onAuctionFill(fdFeed *fd, const mtEvent *ev,
+                                                          uint64_t ns)
 {
     const mtFill *f = &ev->u.fill;
-    if (f->aggressor == MT_AGGRESSOR_NONE) {
-        /* auction: both orders rest; the cross prints the volume */
+    {
         for (int s = MT_BUY; s <= MT_SELL; s++) {
             fdOrder *o = ordFind(fd, f->orderId[s]);
             if (!o) {
@@ -554,6 +559,14 @@ static void onFill(fdFeed *fd, const mtEvent *ev, uint64_t ns)
         } else {
             fd->stats.unexpected++;
         }
+    }
+}
+
+static void onFill(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+{
+    const mtFill *f = &ev->u.fill;
+    if (__builtin_expect(f->aggressor == MT_AGGRESSOR_NONE, 0)) {
+        onAuctionFill(fd, ev, ns);
         return;
     }
     int maker = f->aggressor == MT_BUY ? MT_SELL : MT_BUY;
@@ -597,7 +610,8 @@ static void onCancelled(fdFeed *fd, const mtEvent *ev, uint64_t ns)
     ordDelete(fd, o);
 }
 
-static void onReplaced(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+/* rare: out of line, so the hot path keeps a small frame */
+__attribute__((noinline, cold)) static void onReplaced(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     const mtReplaced *r = &ev->u.replaced;
     fdOrder *o = ordFind(fd, r->orderId);
@@ -669,7 +683,8 @@ static void onLevel(fdFeed *fd, const mtEvent *ev, uint64_t ns)
     fd->pend.active = 0;
 }
 
-static void onState(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+/* rare: out of line, so the hot path keeps a small frame */
+__attribute__((noinline, cold)) static void onState(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     fdInstrument *ins = &fd->ins[ev->instrument];
     ins->state = ev->u.state.state;
@@ -679,7 +694,8 @@ static void onState(fdFeed *fd, const mtEvent *ev, uint64_t ns)
     emitTradingAction(fd, ev->instrument, ns);
 }
 
-static void onUncross(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+/* rare: out of line, so the hot path keeps a small frame */
+__attribute__((noinline, cold)) static void onUncross(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     const mtAuction *a = &ev->u.auction;
     if (fd->cross.active) {
@@ -696,7 +712,8 @@ static void onUncross(fdFeed *fd, const mtEvent *ev, uint64_t ns)
     fd->cross.filled = 0;
 }
 
-static void onImbalance(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+/* rare: out of line, so the hot path keeps a small frame */
+__attribute__((noinline, cold)) static void onImbalance(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     const mtAuction *a = &ev->u.auction;
     const fdInstrument *ins = &fd->ins[ev->instrument];
@@ -723,18 +740,25 @@ static void onImbalance(fdFeed *fd, const mtEvent *ev, uint64_t ns)
     fdEmit(fd, &m);
 }
 
+/* A cross that never reached its paired quantity: printed as it is. */
+__attribute__((noinline, cold)) static void crossCut(fdFeed *fd, uint64_t ns)
+{
+    fd->stats.unexpected++;
+    emitCross(fd, ns);
+}
+
 void fdOnEvent(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     if (ev->type == MT_EV_REJECTED)
         return; /* nothing changed on the book */
-    if (fd->ended || ev->instrument >= fd->nInstruments || !fd->ins[ev->instrument].defined) {
+    if (__builtin_expect(fd->ended || ev->instrument >= fd->nInstruments ||
+                             !fd->ins[ev->instrument].defined,
+                         0)) {
         fd->stats.unexpected++;
         return;
     }
-    if (fd->cross.active && ev->type != MT_EV_FILL && ev->type != MT_EV_LEVEL) {
-        fd->stats.unexpected++; /* a cross that never reached its paired quantity */
-        emitCross(fd, ns);
-    }
+    if (__builtin_expect(fd->cross.active, 0) && ev->type != MT_EV_FILL && ev->type != MT_EV_LEVEL)
+        crossCut(fd, ns);
     switch (ev->type) {
     case MT_EV_ACCEPTED:
         onAccepted(fd, ev);
