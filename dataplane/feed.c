@@ -146,7 +146,15 @@ static uint32_t fdPrice(fdFeed *fd, const fdInstrument *ins, int64_t ticks)
     return (uint32_t)((uint64_t)ticks * ins->tickSize);
 }
 
-/* ---- published orders: open addressing, linear probing, backward-shift delete ---- */
+/* ---- published orders: open addressing, Robin Hood linear probing -------------------
+ *
+ * An order's home slot is its id's sequence number modulo the table size, so
+ * the resting orders of a busy day (recent ids) sit in long runs of
+ * consecutive slots, each at its home. Robin Hood keeps every run ordered by
+ * home, so a search stops at the first entry closer to its home than the
+ * searched id would be, and a delete shifts entries back only up to the next
+ * entry at its home: O(1) for that layout, where plain linear probing's
+ * delete walked the whole run. The table is at most half full. */
 
 static uint32_t ordHome(const fdFeed *fd, uint64_t orderId)
 {
@@ -154,31 +162,50 @@ static uint32_t ordHome(const fdFeed *fd, uint64_t orderId)
     return (uint32_t)(orderId & FD_SEQ_MASK) & fd->orderMask;
 }
 
+/* How far slot i is from the home of the id it holds. */
+static uint32_t ordDist(const fdFeed *fd, uint32_t i, uint64_t orderId)
+{
+    return (i - ordHome(fd, orderId)) & fd->orderMask;
+}
+
 static fdOrder *ordFind(fdFeed *fd, uint64_t orderId)
 {
     if (orderId == 0)
         return NULL;
-    for (uint32_t i = ordHome(fd, orderId);; i = (i + 1) & fd->orderMask) {
+    for (uint32_t i = ordHome(fd, orderId), d = 0;; i = (i + 1) & fd->orderMask, d++) {
         fdOrder *o = &fd->orders[i];
         if (o->orderId == orderId)
             return o;
-        if (o->orderId == 0)
+        if (o->orderId == 0 || ordDist(fd, i, o->orderId) < d)
             return NULL;
     }
 }
 
+/* The slot of orderId: the existing one, or a new one (zeroed but for the
+ * id). Entries it displaces move further on; pointers to other entries are
+ * not valid afterwards. NULL when the table holds its capacity. */
 static fdOrder *ordInsert(fdFeed *fd, uint64_t orderId)
 {
     if (fd->stats.ordersOpen >= fd->orderMask / 2 + 1 || orderId == 0)
         return NULL; /* more than the capacity: keep the load at 1/2 or less */
-    for (uint32_t i = ordHome(fd, orderId);; i = (i + 1) & fd->orderMask) {
+    fdOrder carry = {.orderId = orderId}, *placed = NULL;
+    for (uint32_t i = ordHome(fd, orderId), d = 0;; i = (i + 1) & fd->orderMask, d++) {
         fdOrder *o = &fd->orders[i];
-        if (o->orderId == orderId)
-            return o;
         if (o->orderId == 0) {
-            o->orderId = orderId;
+            *o = carry;
             fd->stats.ordersOpen++;
-            return o;
+            return placed ? placed : o;
+        }
+        if (!placed && o->orderId == orderId)
+            return o; /* found before the place it would take */
+        uint32_t od = ordDist(fd, i, o->orderId);
+        if (od < d) { /* the richer entry gives its slot up and moves on */
+            fdOrder t = *o;
+            *o = carry;
+            carry = t;
+            d = od;
+            if (!placed)
+                placed = o;
         }
     }
 }
@@ -187,14 +214,13 @@ static void ordDelete(fdFeed *fd, const fdOrder *o)
 {
     uint32_t mask = fd->orderMask;
     uint32_t i = (uint32_t)(o - fd->orders);
-    for (uint32_t j = (i + 1) & mask; fd->orders[j].orderId; j = (j + 1) & mask) {
-        uint32_t k = ordHome(fd, fd->orders[j].orderId);
-        /* entry j may fill the hole at i unless its home lies cyclically in (i, j] */
-        int stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-        if (!stays) {
-            fd->orders[i] = fd->orders[j];
-            i = j;
-        }
+    for (;;) {
+        uint32_t j = (i + 1) & mask;
+        const fdOrder *n = &fd->orders[j];
+        if (n->orderId == 0 || ordDist(fd, j, n->orderId) == 0)
+            break; /* the run ends, or the next entry is at home: nothing moves back */
+        fd->orders[i] = *n;
+        i = j;
     }
     memset(&fd->orders[i], 0, sizeof fd->orders[i]);
     fd->stats.ordersOpen--;
