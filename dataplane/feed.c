@@ -91,6 +91,8 @@ struct fdFeed {
     fdSendFn *send;
     void *sendCtx;
     /* timer and session */
+    uint64_t midnightNs; /* fdTap: wall clock of ITCH time 0 */
+    int marketOpen;      /* fdTap sent System Event 'Q' */
     uint64_t heartbeatNs, lastActivityNs;
     int tickStarted, sentSinceTick, ended;
     uint8_t lastSystemEvent;
@@ -773,7 +775,7 @@ __attribute__((noinline, cold)) static void crossCut(fdFeed *fd, uint64_t ns)
     emitCross(fd, ns);
 }
 
-void fdOnEvent(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+static inline void onEvent(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     if (ev->type == MT_EV_REJECTED)
         return; /* nothing changed on the book */
@@ -814,6 +816,39 @@ void fdOnEvent(fdFeed *fd, const mtEvent *ev, uint64_t ns)
         fd->stats.unexpected++;
         break;
     }
+}
+
+void fdOnEvent(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+{
+    onEvent(fd, ev, ns);
+}
+
+void fdSetMidnight(fdFeed *fd, uint64_t midnightNs)
+{
+    fd->midnightNs = midnightNs;
+}
+
+int fdMarketOpen(const fdFeed *fd)
+{
+    return fd->marketOpen;
+}
+
+/* Start of Market Hours before the first instrument trades continuously. */
+__attribute__((noinline, cold)) static void tapState(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+{
+    if (!fd->marketOpen && !fd->ended && ev->u.state.state == MT_STATE_CONTINUOUS) {
+        fdSystemEvent(fd, ITCH_EVENT_START_OF_MARKET_HOURS, ns);
+        fd->marketOpen = 1;
+    }
+}
+
+void fdTap(void *ctx, const mtEvent *ev, uint64_t nowNs)
+{
+    fdFeed *fd = ctx;
+    uint64_t ns = nowNs > fd->midnightNs ? nowNs - fd->midnightNs : 0;
+    if (__builtin_expect(ev->type == MT_EV_STATE, 0))
+        tapState(fd, ev, ns);
+    onEvent(fd, ev, ns);
 }
 
 /* ---- session ------------------------------------------------------------------------- */

@@ -110,6 +110,21 @@ void fdDestroy(fdFeed *fd);
  * segment's engine, in order. */
 void fdOnEvent(fdFeed *fd, const mtEvent *ev, uint64_t ns);
 
+/* The gateway's event tap (gwEventTapFn, ctx = the fdFeed) straight into
+ * the builder: fdOnEvent with the time nowNs - the midnight fdSetMidnight
+ * set (0 before it), and System Event 'Q' (Start of Market Hours) before
+ * the first event that puts an instrument into continuous trading, once,
+ * unless the session ended. One call per event, no wrapper: the feed's
+ * share of the worker's per-order cost (docs/protocol/feed.md §9). */
+void fdTap(void *fd, const mtEvent *ev, uint64_t nowNs);
+
+/* Wall-clock nanoseconds (fdTap's clock) of the midnight ITCH time counts
+ * from. */
+void fdSetMidnight(fdFeed *fd, uint64_t midnightNs);
+
+/* 1 once fdTap sent System Event 'Q', else 0. */
+int fdMarketOpen(const fdFeed *fd);
+
 /* System Event message ('O', 'S', 'Q', 'M', 'E', 'C': ITCH_EVENT_*).
  * Returns 0, or -1 for another code or after fdEndSession. */
 int fdSystemEvent(fdFeed *fd, uint8_t code, uint64_t ns);

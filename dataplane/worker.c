@@ -447,7 +447,7 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
                     .tradingDay = opt->tradingDay,
                     .send = wkSend,
                     .sendCtx = w,
-                    .tap = fsOnEvent,
+                    .tap = fdTap, /* the feed's tap, straight into the builder */
                     .onTrade = wkOnTrade,
                     .tradeCtx = w,
                     .allocator = &w->alloc};
@@ -461,7 +461,7 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
     const int rings = w->requests && w->trades && w->mdTx;
     if (w->pool && rings)
         w->feed = fsCreate(&fo);
-    go.tapCtx = w->feed;
+    go.tapCtx = w->feed ? fsFeed(w->feed) : NULL;
     if (w->feed)
         w->gw = gwCreate(&go);
     if (!w->pool || !rings || !w->feed || !w->gw) {

@@ -480,8 +480,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_gateway: fsCreate failed (memory or config)\n");
             return 1;
         }
-        o.tap = fsOnEvent;
-        o.tapCtx = fs;
+        o.tap = fdTap; /* as the worker: straight into the builder */
+        o.tapCtx = fsFeed(fs);
         fsStart(fs, monoNs());
     }
     gwGateway *gw = gwCreate(&o);
