@@ -43,6 +43,7 @@ typedef struct {
 typedef struct {
     char stock[ITCH_STOCK_LEN];
     uint32_t tickSize; /* 1e-4 price units */
+    uint32_t maxTicks; /* the largest price in ticks that fits ITCH_PRICE_MAX */
     int64_t preSettlementTicks;
     uint8_t defined;
     uint8_t state;     /* mtState, from STATE events */
@@ -54,6 +55,7 @@ struct fdFeed {
     char session[MOLD_SESSION_LEN + 1];
     uint8_t segmentId;
     uint16_t nInstruments;
+    uint16_t nLive; /* nInstruments, 0 once the session ended: events are checked against it */
     fdInstrument *ins;
     /* published book */
     fdOrder *orders;
@@ -141,7 +143,7 @@ static uint32_t fdPrice(fdFeed *fd, const fdInstrument *ins, int64_t ticks)
         fd->stats.priceClipped++;
         return 0;
     }
-    if ((uint64_t)ticks > ITCH_PRICE_MAX / ins->tickSize) {
+    if ((uint64_t)ticks > ins->maxTicks) {
         fd->stats.priceClipped++;
         return ITCH_PRICE_MAX;
     }
@@ -288,6 +290,11 @@ void fdTick(fdFeed *fd, uint64_t nowNs)
     fd->lastActivityNs = nowNs;
 }
 
+_Static_assert((FD_MTU_MAX - MOLD_IP_UDP_OVERHEAD - MOLD_HEADER_SIZE) /
+                       (MOLD_BLOCK_HEADER + ITCH_SIZE_S) <
+                   MOLD_MAX_COUNT,
+               "a packet holds fewer messages than MoldUDP64's count limit");
+
 /* Big-endian stores of whole fields (one bswap and one store each). */
 static inline void fdSt16(uint8_t *p, uint16_t v)
 {
@@ -335,7 +342,8 @@ static inline uint8_t *fdReserve(fdFeed *fd, uint8_t type, uint16_t n)
 {
     if (__builtin_expect(fd->snap.active, 0))
         return snapReserve(fd, n);
-    if (fd->pktLen + MOLD_BLOCK_HEADER + n > fd->maxPayload || fd->pktCount == MOLD_MAX_COUNT)
+    /* (the count cannot reach MOLD_MAX_COUNT: see FD_MTU_MAX) */
+    if (fd->pktLen + MOLD_BLOCK_HEADER + n > fd->maxPayload)
         fdFlush(fd);
     if (fd->pktCount == 0)
         fdOpenPacket(fd);
@@ -346,8 +354,7 @@ static inline uint8_t *fdReserve(fdFeed *fd, uint8_t type, uint16_t n)
     fd->pktLen = (uint16_t)(fd->pktLen + MOLD_BLOCK_HEADER + n);
     fd->pktCount++;
     fd->nextSeq++;
-    fd->stats.messages++;
-    fd->stats.byType[type - 'A']++;
+    fd->stats.byType[type - 'A']++; /* stats.messages is nextSeq - 1 (fdGetStats) */
     return p + MOLD_BLOCK_HEADER;
 }
 
@@ -779,12 +786,12 @@ static inline void onEvent(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     if (ev->type == MT_EV_REJECTED)
         return; /* nothing changed on the book */
-    if (__builtin_expect(fd->ended || ev->instrument >= fd->nInstruments ||
-                             !fd->ins[ev->instrument].defined,
-                         0)) {
+    if (__builtin_expect(ev->instrument >= fd->nLive || !fd->ins[ev->instrument].defined, 0)) {
         fd->stats.unexpected++;
         return;
     }
+    if (ev->type == MT_EV_LEVEL && !fd->pend.active)
+        return; /* most LEVEL events: no order of this call may rest (onLevel) */
     if (__builtin_expect(fd->cross.active, 0) && ev->type != MT_EV_FILL && ev->type != MT_EV_LEVEL)
         crossCut(fd, ns);
     switch (ev->type) {
@@ -912,6 +919,7 @@ void fdEndSession(fdFeed *fd, uint64_t ns)
     fdFlush(fd);
     fdSendEmpty(fd, MOLD_END_OF_SESSION);
     fd->ended = 1;
+    fd->nLive = 0; /* every later event is unexpected */
 }
 
 /* ---- snapshot ----------------------------------------------------------------------- */
@@ -1074,6 +1082,7 @@ const char *fdSession(const fdFeed *fd)
 void fdGetStats(const fdFeed *fd, fdStats *out)
 {
     *out = fd->stats;
+    out->messages = fd->nextSeq - 1;
     out->nextSequence = fd->nextSeq;
 }
 
@@ -1152,6 +1161,7 @@ fdFeed *fdCreate(const fdOptions *opt)
     memcpy(fd->session, session, sizeof session);
     fd->segmentId = seg->id;
     fd->nInstruments = nIns;
+    fd->nLive = nIns;
     fd->ins = (fdInstrument *)(base + offIns);
     fd->orders = (fdOrder *)(base + offOrders);
     fd->orderMask = (uint32_t)(slots - 1);
@@ -1173,6 +1183,7 @@ fdFeed *fdCreate(const fdOptions *opt)
         fdInstrument *ins = &fd->ins[ci->book];
         itchPutAlpha((uint8_t *)ins->stock, ci->id, ITCH_STOCK_LEN);
         ins->tickSize = (uint32_t)ci->tickSize;
+        ins->maxTicks = ITCH_PRICE_MAX / ins->tickSize; /* no division per message */
         ins->preSettlementTicks = ci->preSettlementTicks;
         ins->state = MT_STATE_CLOSED; /* as mtEngineAddInstrument leaves it */
         ins->crossType = ITCH_CROSS_OPENING;
