@@ -244,26 +244,24 @@ void netUdpFlowInit(netUdpFlow *fl, const uint8_t srcMac[NET_MAC_LEN],
     fl->udpSum = csumAdd(csumAdd(0, ip + 12, 8), udp, NET_UDP_HDR) + IPPROTO_UDP_;
 }
 
-/* Copies len bytes and returns their ones' complement sum as big-endian
- * words (unfolded), like csumAdd, in the same pass: 8 bytes at a time in
- * host order, then the tail (RFC 1071 §2). */
-typedef uint32_t netV8u32 __attribute__((vector_size(32)));
+typedef uint64_t netV4u64 __attribute__((vector_size(32)));
 
+/* Copies len bytes and returns their ones' complement sum as big-endian
+ * words, folded to 16 bits, like csumAdd, in the same pass: 32 bytes a step
+ * into four 64-bit lanes (each adds its two 32-bit halves: no carry is
+ * lost), then 8, 4, 2, 1 bytes, in host order (RFC 1071 §2). */
 static uint32_t csumCopy(uint8_t *dst, const uint8_t *src, uint32_t len)
 {
     uint64_t acc = 0;
     if (len >= 32) {
-        /* 32 bytes a step: each 32-bit lane adds its two 16-bit halves, at
-         * most 2 x 0xFFFF a step, so the lanes cannot overflow in a frame */
-        netV8u32 vacc = {0};
+        netV4u64 vacc = {0};
         for (; len >= 32; src += 32, dst += 32, len -= 32) {
-            netV8u32 v;
+            netV4u64 v;
             memcpy(&v, src, sizeof v);
             memcpy(dst, &v, sizeof v);
-            vacc += (v & 0xFFFF) + (v >> 16);
+            vacc += (v & 0xFFFFFFFFu) + (v >> 32);
         }
-        for (int i = 0; i < 8; i++)
-            acc += vacc[i];
+        acc = vacc[0] + vacc[1] + vacc[2] + vacc[3];
     }
     for (; len >= 8; src += 8, dst += 8, len -= 8) {
         uint64_t v;
@@ -271,7 +269,6 @@ static uint32_t csumCopy(uint8_t *dst, const uint8_t *src, uint32_t len)
         memcpy(dst, &v, sizeof v);
         acc += (v >> 32) + (v & 0xFFFFFFFFu);
     }
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     if (len >= 4) {
         uint32_t v;
         memcpy(&v, src, sizeof v);
@@ -288,16 +285,23 @@ static uint32_t csumCopy(uint8_t *dst, const uint8_t *src, uint32_t len)
     }
     if (len) {
         dst[0] = src[0];
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         acc += src[0]; /* the first byte of a little-endian word is its low byte */
+#else
+        acc += (uint64_t)src[0] << 8;
+#endif
     }
-    while (acc >> 16)
-        acc = (acc & 0xFFFF) + (acc >> 16);
+    /* fold 64 -> 16 bits without a loop: two 32-bit rounds leave at most
+     * 2^32, three 16-bit rounds then at most 0xFFFF */
+    acc = (acc & 0xFFFFFFFFu) + (acc >> 32);
+    acc = (acc & 0xFFFFFFFFu) + (acc >> 32);
+    acc = (acc & 0xFFFF) + (acc >> 16);
+    acc = (acc & 0xFFFF) + (acc >> 16);
+    acc = (acc & 0xFFFF) + (acc >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     return __builtin_bswap16((uint16_t)acc);
 #else
-    while (acc >> 16)
-        acc = (acc & 0xFFFF) + (acc >> 16);
-    memcpy(dst, src, len);
-    return csumAdd((uint32_t)acc, src, len);
+    return (uint16_t)acc;
 #endif
 }
 
