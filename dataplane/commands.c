@@ -403,6 +403,8 @@ static int cmdStats(void *ctx, json_t *args, json_t **data, ctlError *err)
         free(r);
     }
     *data = json_pack("{s:o}", "segments", segs);
+    if (d->monitor)
+        dmStatsAugment(d->monitor, *data); /* the workers just published (WK_REQ_STATS) */
     return 0;
 }
 

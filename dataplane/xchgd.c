@@ -22,7 +22,10 @@
 #include <rte_lcore.h>
 
 #include "control/ctl.h"
+#include "control/metrics.h"
+#include "control/prom.h"
 #include "dataplane/commands.h"
+#include "dataplane/dpmetrics.h"
 #include "dataplane/worker.h"
 
 #define RX_DESC           1024
@@ -279,6 +282,45 @@ static ctlServer *startControl(const cfgConfig *cfg)
     return s;
 }
 
+/* The Prometheus endpoint on 127.0.0.1 (control.metrics_port; 0 = none),
+ * bound before the EAL starts so a taken port stops us early. Its
+ * render callback is the metrics registry; sources join it later. */
+static promServer *startMetrics(const cfgConfig *cfg)
+{
+    if (cfg->control.metricsPort == 0)
+        return NULL;
+    promServerOptions o = {.port = cfg->control.metricsPort, .render = metricsRender};
+    char err[256];
+    promServer *s = promServerCreate(&o, err, sizeof err);
+    if (!s)
+        startFail("control.metrics_port %u: %s", cfg->control.metricsPort, err);
+    return s;
+}
+
+static uint64_t monoNs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* The control lcore's loop: control socket, metrics endpoint, and the
+ * monitor's tick (host sample, interval window) once a second. */
+static void controlLoop(ctlServer *ctl, promServer *prom, dmMonitor *mon)
+{
+    uint64_t next = monoNs() + 1000000000ULL;
+    while (!quit) {
+        ctlServerPoll(ctl, prom ? 5 : 10);
+        if (prom)
+            promServerPoll(prom, 5);
+        uint64_t now = monoNs();
+        if (now >= next) {
+            dmTick(mon);
+            next = now - next > 1000000000ULL ? now + 1000000000ULL : next + 1000000000ULL;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     xdArgs a;
@@ -295,6 +337,7 @@ int main(int argc, char **argv)
         return 1;
     }
     ctlServer *ctl = startControl(&cfg);
+    promServer *prom = startMetrics(&cfg);
     char *eal[MAX_EAL_ARGS];
     static char store[3][256];
     int ealc = buildEalArgs(&cfg, &a, eal, store);
@@ -336,6 +379,11 @@ int main(int argc, char **argv)
                    .tradingDay = tradingDayToday(),
                    .quit = &quit,
                    .nextSessionId = 1};
+    dmOptions mo = {.cfg = &cfg, .workers = workers, .workerCount = cfg.segmentCount, .portId = port};
+    dmMonitor *mon = dmCreate(&mo, err, sizeof err);
+    if (!mon || dmRegisterSources(mon, prom) != 0 || dmRegisterCommands(mon, ctl) != 0)
+        rte_exit(EXIT_FAILURE, "monitor: %s\n", mon ? "metrics sources or commands clash" : err);
+    d.monitor = mon;
     if (cmdRegisterAll(ctl, &d) != 0 ||
         cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0)
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
@@ -345,10 +393,11 @@ int main(int argc, char **argv)
            "), order entry on UDP %u, control socket %s\n",
            cfg.segmentCount, cfg.ports[0].devargs, RTE_ETHER_ADDR_BYTES(&mac),
            cfg.segments[0].orderPort, cfg.control.socketPath);
+    if (prom)
+        printf("xchgd: metrics on http://127.0.0.1:%u/metrics\n", promServerPort(prom));
     fflush(stdout);
 
-    while (!quit)
-        ctlServerPoll(ctl, 10);
+    controlLoop(ctl, prom, mon);
 
     printf("xchgd: stopping\n");
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
@@ -357,6 +406,9 @@ int main(int argc, char **argv)
     rte_eth_dev_stop(port);
     rte_eth_dev_close(port);
     ctlServerDestroy(ctl);
+    promServerDestroy(prom);
+    metricsReset();
+    dmDestroy(mon);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         wkDestroy(workers[i]);
     free(workers);
