@@ -234,7 +234,9 @@ run_phase()
     mkdir -p "$dir"
     SOCK=$dir/xchgd.sock
     say "== $mode / $phase"
-    local sedx=(-e "s/iface=xchg0/iface=$XCHG_IF/" -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|")
+    # metrics_port 0: no metrics server (tests/integration/metrics.sh tests it on a free port)
+    local sedx=(-e "s/iface=xchg0/iface=$XCHG_IF/" -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|"
+        -e "s/^\([[:space:]]*metrics_port[[:space:]]*=\).*/\1 0;/")
     if [ "$phase" = throttle ]; then
         throttle=2
         sedx+=(-e "s/^\([[:space:]]*throttle_msgs_per_sec[[:space:]]*=\).*/\1 $throttle;/")
