@@ -231,44 +231,32 @@ static void tvBooksTable(const json_t *rows, int withRates, tvOut *o)
     static const char *const headRates[] = {"INSTRUMENT", "SEG",    "STATE",   "ORD/S",
                                             "TRD/S",      "ORDERS", "TRADES",  "BID_QTY",
                                             "BID",        "ASK",    "ASK_QTY", NULL};
-    static const char *const headStats[] = {"INSTRUMENT", "SEGMENT", "STATE", "ORDERS",
+    static const char *const headStats[] = {"INSTRUMENT", "SEGMENT", "STATE",   "ORDERS",
                                             "TRADES",     "LOTS",    "BID_QTY", "BID",
                                             "ASK",        "ASK_QTY", "LEVELS"};
+    static const char *const keysRates[] = {"id",           "segment", "state",  "orders_per_s",
+                                            "trades_per_s", "orders",  "trades", "bid_qty",
+                                            "bid",          "ask",     "ask_qty"};
+    static const char *const keysStats[] = {"id",     "segment",     "state",   "orders",
+                                            "trades", "traded_lots", "bid_qty", "bid",
+                                            "ask",    "ask_qty",     NULL};
+    const char *const *keys = withRates ? keysRates : keysStats;
     tvTable t;
-    tvTableInit(&t, withRates ? "llrrrrrrrrr" : "llrrrrrrrrr", withRates ? headRates : headStats);
+    tvTableInit(&t, "llrrrrrrrrr", withRates ? headRates : headStats);
     size_t i;
     const json_t *r;
     json_array_foreach(rows, i, r)
     {
-        B(id);
-        B(seg);
-        B(st);
-        B(a);
-        B(b);
-        B(c);
-        B(d);
-        B(bq);
-        B(bid);
-        B(ask);
-        B(aq);
-        B(lv);
-        if (withRates) {
-            tvTableRow(&t, tvText(r, "id", id, sizeof id), tvText(r, "segment", seg, sizeof seg),
-                       tvText(r, "state", st, sizeof st), tvText(r, "orders_per_s", a, sizeof a),
-                       tvText(r, "trades_per_s", b, sizeof b), tvText(r, "orders", c, sizeof c),
-                       tvText(r, "trades", d, sizeof d), tvText(r, "bid_qty", bq, sizeof bq),
-                       tvText(r, "bid", bid, sizeof bid), tvText(r, "ask", ask, sizeof ask),
-                       tvText(r, "ask_qty", aq, sizeof aq));
-        } else {
+        char c[11][TV_CELL];
+        for (int k = 0; k < 11; k++)
+            if (keys[k])
+                tvText(r, keys[k], c[k], TV_CELL);
+        if (!withRates) {
             char bl[TV_CELL], al[TV_CELL];
-            snprintf(lv, sizeof lv, "%s/%s", tvText(r, "bid_levels", bl, sizeof bl),
+            snprintf(c[10], TV_CELL, "%s/%s", tvText(r, "bid_levels", bl, sizeof bl),
                      tvText(r, "ask_levels", al, sizeof al));
-            tvTableRow(&t, tvText(r, "id", id, sizeof id), tvText(r, "segment", seg, sizeof seg),
-                       tvText(r, "state", st, sizeof st), tvText(r, "orders", a, sizeof a),
-                       tvText(r, "trades", b, sizeof b), tvText(r, "traded_lots", c, sizeof c),
-                       tvText(r, "bid_qty", bq, sizeof bq), tvText(r, "bid", bid, sizeof bid),
-                       tvText(r, "ask", ask, sizeof ask), tvText(r, "ask_qty", aq, sizeof aq), lv);
         }
+        tvTableRow(&t, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
     }
     tvTableEmit(&t, o);
 }
@@ -318,7 +306,8 @@ static void tvHost(const json_t *h, tvOut *o)
         B(tb);
         B(rp);
         B(tp);
-        tvTableRow(&t, tvText(r, "device", dev, sizeof dev), tvText(r, "rx_bytes_per_s", rb, sizeof rb),
+        tvTableRow(&t, tvText(r, "device", dev, sizeof dev),
+                   tvText(r, "rx_bytes_per_s", rb, sizeof rb),
                    tvText(r, "tx_bytes_per_s", tb, sizeof tb),
                    tvText(r, "rx_packets_per_s", rp, sizeof rp),
                    tvText(r, "tx_packets_per_s", tp, sizeof tp));
@@ -387,8 +376,9 @@ int tvRenderTop(const json_t *top, const char *title, int width, int height, FIL
             B(mar);
             B(av);
             tvTableRow(&t, tvText(r, "account", id, sizeof id),
-                       tvText(r, "risk_ratio", rr, sizeof rr), tvText(r, "balance", bal, sizeof bal),
-                       tvText(r, "margin", mar, sizeof mar), tvText(r, "available", av, sizeof av));
+                       tvText(r, "risk_ratio", rr, sizeof rr),
+                       tvText(r, "balance", bal, sizeof bal), tvText(r, "margin", mar, sizeof mar),
+                       tvText(r, "available", av, sizeof av));
         }
         tvTableEmit(&t, &o);
     } else {
@@ -408,9 +398,9 @@ int tvRenderTop(const json_t *top, const char *title, int width, int height, FIL
 
 static void tvSegments(const json_t *segs, tvOut *o)
 {
-    static const char *const head[] = {"SEGMENT",   "LCORE",     "BUSY",      "RX_PACKETS",
+    static const char *const head[] = {"SEGMENT",    "LCORE",     "BUSY",       "RX_PACKETS",
                                        "TX_PACKETS", "DGRAMS_IN", "NEW_ORDERS", "EXECUTIONS",
-                                       "RESTING",   "LOGGED_ON", "REQ_RING"};
+                                       "RESTING",    "LOGGED_ON", "REQ_RING"};
     tvTable t;
     tvTableInit(&t, "lrrrrrrrrrr", head);
     size_t i;
@@ -443,8 +433,9 @@ static void tvSegments(const json_t *segs, tvOut *o)
 
 static void tvStatsLatency(const json_t *segs, tvOut *o)
 {
-    static const char *const names[][2] = {
-        {"in_box_latency", "in_box"}, {"tx_call_latency", "tx_call"}, {"matcher_latency", "matcher"}};
+    static const char *const names[][2] = {{"in_box_latency", "in_box"},
+                                           {"tx_call_latency", "tx_call"},
+                                           {"matcher_latency", "matcher"}};
     json_t *rows = json_array();
     size_t i;
     const json_t *s;
@@ -480,7 +471,8 @@ static void tvDrops(const json_t *segs, tvOut *o)
         {
             B(seg);
             B(n);
-            tvTableRow(&t, tvText(s, "segment", seg, sizeof seg), key, tvText(v, NULL, n, sizeof n));
+            tvTableRow(&t, tvText(s, "segment", seg, sizeof seg), key,
+                       tvText(v, NULL, n, sizeof n));
             any = 1;
         }
     }
@@ -494,7 +486,7 @@ static void tvDrops(const json_t *segs, tvOut *o)
 
 static void tvSessions(const json_t *segs, tvOut *o)
 {
-    static const char *const head[] = {"SEGMENT", "LOGGED_ON", "IDLE", "DISABLED", "LOGONS",
+    static const char *const head[] = {"SEGMENT",       "LOGGED_ON", "IDLE", "DISABLED",  "LOGONS",
                                        "LOGON_REJECTS", "THROTTLED", "GAPS", "DUPLICATES"};
     tvTable t;
     tvTableInit(&t, "lrrrrrrrr", head);
@@ -502,7 +494,8 @@ static void tvSessions(const json_t *segs, tvOut *o)
     const json_t *s;
     json_array_foreach(segs, i, s)
     {
-        const json_t *st = json_object_get(s, "sessions_by_state"), *gw = json_object_get(s, "gateway");
+        const json_t *st = json_object_get(s, "sessions_by_state"),
+                     *gw = json_object_get(s, "gateway");
         B(seg);
         B(lo);
         B(id);
@@ -512,9 +505,10 @@ static void tvSessions(const json_t *segs, tvOut *o)
         B(th);
         B(gp);
         B(du);
-        tvTableRow(&t, tvText(s, "segment", seg, sizeof seg), tvText(st, "logged_on", lo, sizeof lo),
-                   tvText(st, "idle", id, sizeof id), tvText(st, "disabled", di, sizeof di),
-                   tvText(gw, "logons", lg, sizeof lg), tvText(gw, "logon_rejects", lr, sizeof lr),
+        tvTableRow(&t, tvText(s, "segment", seg, sizeof seg),
+                   tvText(st, "logged_on", lo, sizeof lo), tvText(st, "idle", id, sizeof id),
+                   tvText(st, "disabled", di, sizeof di), tvText(gw, "logons", lg, sizeof lg),
+                   tvText(gw, "logon_rejects", lr, sizeof lr),
                    tvText(gw, "throttled", th, sizeof th), tvText(gw, "gaps", gp, sizeof gp),
                    tvText(gw, "duplicates", du, sizeof du));
     }

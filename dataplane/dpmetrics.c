@@ -1,4 +1,5 @@
-/* dpmetrics.c -- xchgd's monitor: worker snapshots, port counters and the host, as metrics and JSON.
+/* dpmetrics.c -- xchgd's monitor: worker snapshots, port counters and the host, as metrics and
+ * JSON.
  *
  * Everything runs on the control lcore. Worker figures come from the
  * snapshots the workers publish (wkSnapshotRead, lock-free); the port's
@@ -105,7 +106,8 @@ static int dmInstrumentsIndex(dmMonitor *m)
             return -1;
     for (uint32_t i = 0; i < cfg->instrumentCount; i++) {
         const cfgInstrument *in = &cfg->instruments[i];
-        if (in->segIndex < cfg->segmentCount && in->book < cfg->segments[in->segIndex].instrumentCount)
+        if (in->segIndex < cfg->segmentCount &&
+            in->book < cfg->segments[in->segIndex].instrumentCount)
             m->ins[in->segIndex][in->book] = in;
     }
     return 0;
@@ -604,17 +606,17 @@ static int dmSourcePort(void *ctx, promWriter *w)
     const struct {
         const char *name, *help;
         uint64_t v;
-    } f[] = {{"xchg_port_rx_packets_total", "Packets the port received (rte_eth_stats ipackets).",
-              st.ipackets},
-             {"xchg_port_tx_packets_total", "Packets the port sent (opackets).", st.opackets},
-             {"xchg_port_rx_bytes_total", "Bytes the port received (ibytes).", st.ibytes},
-             {"xchg_port_tx_bytes_total", "Bytes the port sent (obytes).", st.obytes},
-             {"xchg_port_rx_missed_total", "Packets the port dropped for a full RX queue (imissed).",
-              st.imissed},
-             {"xchg_port_rx_errors_total", "Erroneous packets received (ierrors).", st.ierrors},
-             {"xchg_port_tx_errors_total", "Packets that failed to be sent (oerrors).", st.oerrors},
-             {"xchg_port_rx_nombuf_total", "RX mbuf allocation failures (rx_nombuf).",
-              st.rx_nombuf}};
+    } f[] = {
+        {"xchg_port_rx_packets_total", "Packets the port received (rte_eth_stats ipackets).",
+         st.ipackets},
+        {"xchg_port_tx_packets_total", "Packets the port sent (opackets).", st.opackets},
+        {"xchg_port_rx_bytes_total", "Bytes the port received (ibytes).", st.ibytes},
+        {"xchg_port_tx_bytes_total", "Bytes the port sent (obytes).", st.obytes},
+        {"xchg_port_rx_missed_total", "Packets the port dropped for a full RX queue (imissed).",
+         st.imissed},
+        {"xchg_port_rx_errors_total", "Erroneous packets received (ierrors).", st.ierrors},
+        {"xchg_port_tx_errors_total", "Packets that failed to be sent (oerrors).", st.oerrors},
+        {"xchg_port_rx_nombuf_total", "RX mbuf allocation failures (rx_nombuf).", st.rx_nombuf}};
     promLabel l = {"port", m->portName};
     for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
         promFamily(w, f[k].name, PROM_COUNTER, f[k].help);
@@ -702,8 +704,8 @@ static json_int_t dmToNs(uint64_t v, uint64_t unitsPerSecond)
 static json_t *dmLatencyJson(const histLog *h, uint64_t unitsPerSecond)
 {
     if (!h->total) /* no observation: no percentile to show */
-        return json_pack("{s:i, s:n, s:n, s:n, s:n, s:n}", "count", 0, "p50_ns", "p90_ns",
-                         "p99_ns", "p999_ns", "max_ns");
+        return json_pack("{s:i, s:n, s:n, s:n, s:n, s:n}", "count", 0, "p50_ns", "p90_ns", "p99_ns",
+                         "p999_ns", "max_ns");
     return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "count", (json_int_t)h->total, "p50_ns",
                      dmToNs(histQuantile(h, 1, 2), unitsPerSecond), "p90_ns",
                      dmToNs(histQuantile(h, 9, 10), unitsPerSecond), "p99_ns",
@@ -741,11 +743,11 @@ static json_t *dmPriceJson(const cfgInstrument *in, uint32_t levels, int64_t tic
 static json_t *dmInstrumentJson(const cfgInstrument *in, const cfgSegment *seg,
                                 const wkInstrumentSnap *is)
 {
-    json_t *o = json_pack("{s:s, s:i, s:s, s:I, s:I, s:I}", "id", in->id, "segment", seg->id,
-                          "state", is->state >= 0 && is->state < 4 ? dmStateNames[is->state] : "?",
-                          "orders", (json_int_t)is->counts.orders, "trades",
-                          (json_int_t)is->counts.trades, "traded_lots",
-                          (json_int_t)is->counts.tradedLots);
+    json_t *o =
+        json_pack("{s:s, s:i, s:s, s:I, s:I, s:I}", "id", in->id, "segment", seg->id, "state",
+                  is->state >= 0 && is->state < 4 ? dmStateNames[is->state] : "?", "orders",
+                  (json_int_t)is->counts.orders, "trades", (json_int_t)is->counts.trades,
+                  "traded_lots", (json_int_t)is->counts.tradedLots);
     json_object_set_new(o, "bid", dmPriceJson(in, is->bidLevels, is->bidTicks));
     json_object_set_new(o, "bid_qty", json_integer((json_int_t)is->bidLots));
     json_object_set_new(o, "ask", dmPriceJson(in, is->askLevels, is->askTicks));
@@ -786,21 +788,20 @@ static json_t *dmHostJson(const dmMonitor *m)
         json_object_set_new(o, "user_permille",
                             u ? json_integer(u->mode[HM_CPU_USER] + u->mode[HM_CPU_NICE])
                               : json_null());
-        json_object_set_new(o, "system_permille",
-                            u ? json_integer(u->mode[HM_CPU_SYSTEM] + u->mode[HM_CPU_IRQ] +
-                                             u->mode[HM_CPU_SOFTIRQ])
-                              : json_null());
+        json_object_set_new(
+            o, "system_permille",
+            u ? json_integer(u->mode[HM_CPU_SYSTEM] + u->mode[HM_CPU_IRQ] + u->mode[HM_CPU_SOFTIRQ])
+              : json_null());
         json_object_set_new(o, "steal_permille",
                             u ? json_integer(u->mode[HM_CPU_STEAL]) : json_null());
         json_array_append_new(cpus, o);
     }
     const hmMemField *tot = hmMemFind(h, "MemTotal"), *av = hmMemFind(h, "MemAvailable");
     const hmMemField *hpt = hmMemFind(h, "HugePages_Total"), *hpf = hmMemFind(h, "HugePages_Free");
-    json_t *mem = json_pack("{s:I, s:I, s:I, s:I}", "total_bytes",
-                            (json_int_t)(tot ? tot->value : 0), "available_bytes",
-                            (json_int_t)(av ? av->value : 0), "hugepages_total",
-                            (json_int_t)(hpt ? hpt->value : 0), "hugepages_free",
-                            (json_int_t)(hpf ? hpf->value : 0));
+    json_t *mem = json_pack(
+        "{s:I, s:I, s:I, s:I}", "total_bytes", (json_int_t)(tot ? tot->value : 0),
+        "available_bytes", (json_int_t)(av ? av->value : 0), "hugepages_total",
+        (json_int_t)(hpt ? hpt->value : 0), "hugepages_free", (json_int_t)(hpf ? hpf->value : 0));
     json_t *net = json_array();
     uint64_t ns = p ? h->monoNs - p->monoNs : 0;
     for (uint32_t i = 0; i < h->ifCount; i++) {
@@ -881,8 +882,7 @@ void dmStatsAugment(dmMonitor *m, json_t *data)
         json_t *seg = json_array_get(segs, i);
         if (seg) {
             json_object_set_new(seg, "lcore", json_integer(m->opt.cfg->segments[i].lcore));
-            json_object_set_new(seg, "matcher_latency",
-                                dmLatencyJson(&s->matchCycles, s->tscHz));
+            json_object_set_new(seg, "matcher_latency", dmLatencyJson(&s->matchCycles, s->tscHz));
             json_object_set_new(seg, "sessions_by_state",
                                 json_pack("{s:i, s:i, s:i}", "idle", s->sessions[0], "logged_on",
                                           s->sessions[1], "disabled", s->sessions[2]));
@@ -891,8 +891,8 @@ void dmStatsAugment(dmMonitor *m, json_t *data)
         }
         for (uint32_t b = 0; b < s->instrumentCount; b++)
             if (m->ins[i][b])
-                json_array_append_new(ins, dmInstrumentJson(m->ins[i][b],
-                                                            &m->opt.cfg->segments[i], &s->ins[b]));
+                json_array_append_new(
+                    ins, dmInstrumentJson(m->ins[i][b], &m->opt.cfg->segments[i], &s->ins[b]));
     }
     json_object_set_new(data, "instruments", ins);
     json_object_set_new(data, "port", dmPortJson(m));
@@ -1037,7 +1037,8 @@ static json_t *dmTopLatencyJson(dmMonitor *m)
             const histLog *c = (const histLog *)((const char *)s + h[k].off);
             const histLog *hl = c;
             if (m->prev[i].ok) {
-                dmHistDiff(&m->diff, c, (const histLog *)((const char *)m->prev[i].snap + h[k].off));
+                dmHistDiff(&m->diff, c,
+                           (const histLog *)((const char *)m->prev[i].snap + h[k].off));
                 hl = &m->diff;
             }
             json_t *o = dmLatencyJson(hl, h[k].cycles ? s->tscHz : DM_NS);

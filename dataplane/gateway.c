@@ -96,7 +96,7 @@ struct gwGateway {
     uint32_t nDirty;
     gwRef *refs;
     uint32_t refCap, refFree;
-    int64_t *tick; /* tick size (1e-4 units) by instrument index; 0 = none */
+    int64_t *tick;               /* tick size (1e-4 units) by instrument index; 0 = none */
     gwInstrumentStats *insStats; /* by instrument index */
     gwCyclesFn *cycles;          /* NULL: the matcher is not timed */
     histLog matchCycles;         /* per matcher call of a request */

@@ -37,9 +37,9 @@ struct wkWorker {
     struct rte_mbuf *tx[TX_BURST];
     wkArpEntry arp[ARP_SLOTS];
     wkCounters c;
-    histLog inBox;  /* rx burst returned .. replies handed to the PMD, per order datagram */
-    histLog txCall; /* rte_eth_tx_burst of those replies, per burst */
-    wkSnapshot *snap;  /* published copy, guarded by snapSeq */
+    histLog inBox;    /* rx burst returned .. replies handed to the PMD, per order datagram */
+    histLog txCall;   /* rte_eth_tx_burst of those replies, per burst */
+    wkSnapshot *snap; /* published copy, guarded by snapSeq */
     size_t snapBytes;
     uint32_t snapSeq; /* seqlock: odd while the worker writes snap */
     uint64_t publishes;

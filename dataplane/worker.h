@@ -49,10 +49,10 @@ typedef struct {
 /* Published snapshot of an instrument (index = its book index). */
 typedef struct {
     gwInstrumentStats counts;
-    int32_t state;                  /* mtState, -1 when undefined */
-    int64_t bidTicks, askTicks;     /* best prices; 0 when that side is empty */
-    uint64_t bidLots, askLots;      /* quantity at the best price */
-    uint32_t bidLevels, askLevels;  /* non-empty levels, counted up to WK_SNAP_LEVELS */
+    int32_t state;                       /* mtState, -1 when undefined */
+    int64_t bidTicks, askTicks;          /* best prices; 0 when that side is empty */
+    uint64_t bidLots, askLots;           /* quantity at the best price */
+    uint32_t bidLevels, askLevels;       /* non-empty levels, counted up to WK_SNAP_LEVELS */
     uint64_t bidDepthLots, askDepthLots; /* quantity within those levels */
 } wkInstrumentSnap;
 
@@ -68,12 +68,12 @@ typedef struct {
     wkCounters counters;
     gwStats gateway;
     mtStats matcher;
-    uint32_t sessions[3];  /* by gwSessionState */
-    uint32_t requestRing;  /* requests waiting in the worker's mailbox */
-    uint32_t txPending;    /* frames queued for the next tx burst */
-    histLog inBoxNs;       /* rx burst to tx hand-over, per order datagram */
-    histLog txCallNs;      /* the tx burst call, per burst */
-    histLog matchCycles;   /* matcher time per request, in TSC cycles */
+    uint32_t sessions[3]; /* by gwSessionState */
+    uint32_t requestRing; /* requests waiting in the worker's mailbox */
+    uint32_t txPending;   /* frames queued for the next tx burst */
+    histLog inBoxNs;      /* rx burst to tx hand-over, per order datagram */
+    histLog txCallNs;     /* the tx burst call, per burst */
+    histLog matchCycles;  /* matcher time per request, in TSC cycles */
     uint32_t instrumentCount;
     wkInstrumentSnap ins[]; /* instrumentCount entries */
 } wkSnapshot;

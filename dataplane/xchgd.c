@@ -379,7 +379,8 @@ int main(int argc, char **argv)
                    .tradingDay = tradingDayToday(),
                    .quit = &quit,
                    .nextSessionId = 1};
-    dmOptions mo = {.cfg = &cfg, .workers = workers, .workerCount = cfg.segmentCount, .portId = port};
+    dmOptions mo = {
+        .cfg = &cfg, .workers = workers, .workerCount = cfg.segmentCount, .portId = port};
     dmMonitor *mon = dmCreate(&mo, err, sizeof err);
     if (!mon || dmRegisterSources(mon, prom) != 0 || dmRegisterCommands(mon, ctl) != 0)
         rte_exit(EXIT_FAILURE, "monitor: %s\n", mon ? "metrics sources or commands clash" : err);

@@ -943,7 +943,8 @@ static int runTop(const ctlOptions *o)
     lineReader r = {NULL, 0, 0, 0};
     for (long n = 0; !interrupted && (ta.count < 0 || n < ta.count); n++) {
         json_t *req = json_pack("{s:i, s:s, s:{s:i}}", "id", 1, "cmd", "top", "args", "books",
-                                (int)ta.books), *answer = NULL;
+                                (int)ta.books),
+               *answer = NULL;
         sendRequest(fd, req);
         json_decref(req);
         rc = readAnswer(o, fd, &r, &answer);

@@ -832,7 +832,7 @@ static void test_metrics_counters(void **state)
     clOrder(fx, b, IF, XOE_BUY, PX(38004), 10, 3); /* 2 trades, 7 lots; 3 rest */
     skipAll(fx, a);
     skipAll(fx, b);
-    place(fx, b, 1, XOE_BUY, PX(56000), 1, 4);     /* IC2501 */
+    place(fx, b, 1, XOE_BUY, PX(56000), 1, 4);       /* IC2501 */
     clOrder(fx, b, 1, XOE_BUY, PX(56000) + 1, 1, 5); /* off tick: refused before the matcher */
     wantRejected(fx, b, XOE_CODE_INVALID_PARAMS, 5);
     clOrder(fx, b, 200, XOE_BUY, PX(56000), 1, 6); /* no such instrument */

@@ -60,7 +60,8 @@ static void test_order_and_self(void **state)
     assert_int_equal(metricsAddSource("b", srcRender, &b), 0);
     assert_int_equal(metricsSourceCount(), 2);
     const char *t = render();
-    const char *pa = strstr(t, "xchg_test_alpha_total 7\n"), *pb = strstr(t, "xchg_test_beta_total 9\n");
+    const char *pa = strstr(t, "xchg_test_alpha_total 7\n"),
+               *pb = strstr(t, "xchg_test_beta_total 9\n");
     assert_non_null(pa);
     assert_non_null(pb);
     assert_true(pa < pb);

@@ -125,9 +125,10 @@ static void test_top_missing_and_accounts(void **state)
     lineWith(t, "\nHOST  (no sample yet)\n");
     free(t);
     /* once accounts exist the daemon sends them as rows */
-    t = renderTop("{\"accounts\":[{\"account\":1001,\"risk_ratio\":\"0.97\",\"balance\":\"1000000\","
-                  "\"margin\":\"970000\",\"available\":\"30000\"}]}",
-                  100, 100, &n);
+    t = renderTop(
+        "{\"accounts\":[{\"account\":1001,\"risk_ratio\":\"0.97\",\"balance\":\"1000000\","
+        "\"margin\":\"970000\",\"available\":\"30000\"}]}",
+        100, 100, &n);
     lineWith(t, "\nACCOUNT  RISK_RATIO  BALANCE  MARGIN  AVAILABLE\n");
     lineWith(t, "\n   1001        0.97  1000000  970000      30000\n");
     assert_null(strstr(t, "not yet available"));
@@ -169,7 +170,8 @@ static void test_stats_tables(void **state)
     lineWith(t, "\n0        logon_throttled      4\n");
     lineWith(t, "\nIF2501      0        continuous       6       2     2        1  3799.8  3802.0"
                 "        5     2/1\n");
-    lineWith(t, "\np0          23        19    2102    1934        0        0        0          0\n");
+    lineWith(t,
+             "\np0          23        19    2102    1934        0        0        0          0\n");
     assert_null(strstr(t, "HOST")); /* no host data, no section */
     free(t);
     json_object_set_new(json_array_get(json_object_get(j, "segments"), 0), "drops", json_object());
@@ -187,10 +189,10 @@ static void test_format_ns(void **state)
     static const struct {
         long long ns;
         const char *want;
-    } c[] = {{0, "0ns"},          {999, "999ns"},         {1000, "1.00us"},
-             {1234, "1.23us"},    {12345, "12.3us"},      {123456, "123us"},
-             {999999, "999us"},   {1000000, "1.00ms"},    {1500000, "1.50ms"},
-             {2500000000, "2.50s"}, {1234000000000LL, "1234s"}, {-1, "-"}};
+    } c[] = {
+        {0, "0ns"},          {999, "999ns"},        {1000, "1.00us"},           {1234, "1.23us"},
+        {12345, "12.3us"},   {123456, "123us"},     {999999, "999us"},          {1000000, "1.00ms"},
+        {1500000, "1.50ms"}, {2500000000, "2.50s"}, {1234000000000LL, "1234s"}, {-1, "-"}};
     char buf[32];
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
         assert_string_equal(tvFormatNs(c[i].ns, buf, sizeof buf), c[i].want);
