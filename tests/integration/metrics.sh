@@ -34,7 +34,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
-BIN=build/bin
+BIN=${BIN:-build/bin}
 NETNS=tests/integration/netns.sh
 export XCHG_IF=xmt$$
 NS=xmt-$$
