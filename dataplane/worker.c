@@ -41,7 +41,8 @@ struct wkWorker {
     histLog txCall;   /* rte_eth_tx_burst of those replies, per burst */
     wkSnapshot *snap; /* published copy, guarded by snapSeq */
     size_t snapBytes;
-    uint32_t snapSeq; /* seqlock: odd while the worker writes snap */
+    uint32_t snapSeq;    /* seqlock: odd while the worker writes snap */
+    uint32_t snapCursor; /* next instrument whose book summary is refreshed */
     uint64_t publishes;
     uint64_t tscHz, tsc0, wall0, nsMult; /* wall ns = wall0 + (tsc - tsc0) * nsMult >> 32 */
     uint32_t stop;
@@ -187,7 +188,6 @@ static void wkSnapInstrument(const wkWorker *w, uint16_t i, wkInstrumentSnap *o)
 {
     const mtEngine *e = gwEngine(w->gw);
     mtDepthLevel lv[WK_SNAP_LEVELS];
-    gwGetInstrumentStats(w->gw, i, &o->counts);
     o->state = mtEngineState(e, i);
     uint32_t n = o->state < 0 ? 0 : mtEngineDepth(e, i, MT_BUY, lv, WK_SNAP_LEVELS);
     o->bidLevels = n;
@@ -206,8 +206,11 @@ static void wkSnapInstrument(const wkWorker *w, uint16_t i, wkInstrumentSnap *o)
 }
 
 /* Seqlock writer: the sequence is odd while the copy is inconsistent.
- * The worker is the only writer, so it never waits. */
-static void wkPublish(wkWorker *w, uint64_t tsc)
+ * The worker is the only writer, so it never waits. Counters and
+ * histograms are copied whole; the book summaries (a depth walk each) of at
+ * most `books` instruments, round robin, so a segment with thousands of
+ * instruments does not stall its worker for long at once. */
+static void wkPublish(wkWorker *w, uint64_t tsc, uint32_t books)
 {
     wkSnapshot *s = w->snap;
     __atomic_store_n(&w->snapSeq, w->snapSeq + 1, __ATOMIC_RELAXED);
@@ -224,8 +227,13 @@ static void wkPublish(wkWorker *w, uint64_t tsc)
     s->inBoxNs = w->inBox;
     s->txCallNs = w->txCall;
     s->matchCycles = *gwMatchHistogram(w->gw);
-    for (uint16_t i = 0; i < s->instrumentCount; i++)
-        wkSnapInstrument(w, i, &s->ins[i]);
+    const uint32_t n = s->instrumentCount;
+    for (uint32_t i = 0; i < n; i++)
+        gwGetInstrumentStats(w->gw, (uint16_t)i, &s->ins[i].counts);
+    for (uint32_t k = 0; k < books && k < n; k++) {
+        wkSnapInstrument(w, (uint16_t)w->snapCursor, &s->ins[w->snapCursor]);
+        w->snapCursor = w->snapCursor + 1 < n ? w->snapCursor + 1 : 0;
+    }
     __atomic_store_n(&w->snapSeq, w->snapSeq + 1, __ATOMIC_RELEASE);
 }
 
@@ -259,7 +267,7 @@ const struct rte_ring *wkRequestRing(const wkWorker *w)
 
 static void wkServeStats(wkWorker *w, wkRequest *r)
 {
-    wkPublish(w, rte_rdtsc());
+    wkPublish(w, rte_rdtsc(), UINT32_MAX); /* asked for: every book, exact now */
     r->out.stats.counters = w->c;
     gwGetStats(w->gw, &r->out.stats.gateway);
     mtEngineGetStats(gwEngine(w->gw), &r->out.stats.matcher);
@@ -315,7 +323,7 @@ int wkMain(void *arg)
     const uint64_t timerCycles = w->tscHz / TIMER_PER_S;
     const uint64_t publishCycles = w->tscHz / 1000 * WK_PUBLISH_MS;
     uint64_t lastTimer = rte_rdtsc(), lastPublish = lastTimer;
-    wkPublish(w, lastTimer);
+    wkPublish(w, lastTimer, UINT32_MAX);
 
     while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
         uint64_t t = rte_rdtsc();
@@ -324,7 +332,7 @@ int wkMain(void *arg)
             wkTxFlush(w);
             lastTimer = t;
             if (unlikely(t - lastPublish > publishCycles)) {
-                wkPublish(w, t);
+                wkPublish(w, t, WK_SNAP_BOOKS);
                 lastPublish = t;
             }
         }

@@ -59,7 +59,11 @@ typedef struct {
 #define WK_SNAP_LEVELS 10 /* depth the snapshot sums, per side */
 
 /* What a worker publishes for the control lcore (metrics, stats, top):
- * every WK_PUBLISH_MS and when it serves WK_REQ_STATS. Read with
+ * every WK_PUBLISH_MS and when it serves WK_REQ_STATS. Counters are exact at
+ * each publication; the book summaries (best prices, levels, depth) of a
+ * segment with more than WK_SNAP_BOOKS instruments are refreshed
+ * WK_SNAP_BOOKS instruments per periodic publication, all of them on
+ * WK_REQ_STATS. Read with
  * wkSnapshotRead, which never makes the worker wait (docs/operations/metrics.md). */
 typedef struct {
     uint64_t seq;         /* publications so far */
@@ -79,6 +83,7 @@ typedef struct {
 } wkSnapshot;
 
 #define WK_PUBLISH_MS 100
+#define WK_SNAP_BOOKS 64 /* book summaries refreshed per periodic publication */
 
 typedef struct {
     int type; /* wkRequestType */
