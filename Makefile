@@ -128,6 +128,8 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@$(BUILD)/bin/bench_matcher --workload exchange-core
 	@$(BUILD)/bin/bench_matcher --workload inserts
+	@$(BUILD)/bin/bench_gateway --no-match-timing
+	@$(BUILD)/bin/bench_gateway
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_<name>.c with a seed corpus in

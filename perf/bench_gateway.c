@@ -3,7 +3,7 @@
  *
  *   bench_gateway [--config F] [--sessions N] [--batch K] [--burst B]
  *                 [--datagrams N] [--cross-pct P] [--levels N] [--max-resting N]
- *                 [--cold KB] [--pin CPU]
+ *                 [--cold KB] [--pin CPU] [--no-match-timing]
  *
  * xchgd's worker (dataplane/worker.c) times each rx burst from before the
  * rx call to after the tx call and records that per order-entry datagram.
@@ -88,6 +88,7 @@ typedef struct {
 
 static struct {
     unsigned sessions, batch, burst, levels, crossPct, maxResting, coldKb;
+    int noMatchTiming; /* xchgd times every matcher call; this leaves it out (baseline) */
     uint64_t datagrams;
     int pin;
     const char *config;
@@ -253,12 +254,18 @@ static void bgAnswers(void)
 
 /* ---- main ------------------------------------------------------------------------- */
 
+/* The matcher-time clock xchgd's worker gives the gateway (rte_rdtsc). */
+static uint64_t bgCycles(void)
+{
+    return __rdtsc();
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: bench_gateway [--config F] [--sessions N (1-%d)] [--batch K (1-%d)]\n"
             "         [--burst B (1-%d)] [--datagrams N] [--cross-pct P] [--levels N]\n"
-            "         [--max-resting N] [--cold KB] [--pin CPU]\n",
+            "         [--max-resting N] [--cold KB] [--pin CPU] [--no-match-timing]\n",
             BG_MAX_SESSIONS, BG_MAX_BATCH, BG_MAX_BURST);
 }
 
@@ -274,6 +281,7 @@ static int bgArgs(int argc, char **argv)
                                          {"max-resting", required_argument, NULL, 'm'},
                                          {"pin", required_argument, NULL, 'p'},
                                          {"cold", required_argument, NULL, 'C'},
+                                         {"no-match-timing", no_argument, NULL, 'T'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     B.config = "config/xchg.conf";
@@ -318,6 +326,9 @@ static int bgArgs(int argc, char **argv)
             break;
         case 'C':
             B.coldKb = (unsigned)v;
+            break;
+        case 'T':
+            B.noMatchTiming = 1;
             break;
         default:
             usage();
@@ -368,7 +379,8 @@ int main(int argc, char **argv)
                    .historyDepth = 4096, /* xchgd's HISTORY_DEPTH */
                    .tradingDay = 20251006,
                    .send = bgSend,
-                   .sendCtx = NULL};
+                   .sendCtx = NULL,
+                   .cycles = B.noMatchTiming ? NULL : bgCycles}; /* as xchgd's worker */
     gwGateway *gw = gwCreate(&o);
     if (!gw) {
         fprintf(stderr, "bench_gateway: gwCreate failed (memory or config)\n");
@@ -463,13 +475,13 @@ int main(int argc, char **argv)
            "\"new_orders\":%" PRIu64 ",\"cancels\":%" PRIu64 ",\"accepted\":%" PRIu64
            ",\"rejected\":%" PRIu64 ",\"executed\":%" PRIu64 ",\"cancelled\":%" PRIu64
            ",\"cancel_rejected\":%" PRIu64 ",\"throttled\":%" PRIu64 ",\"frames_out\":%" PRIu64
-           ",\"orders_resting\":%" PRIu64 ",\"cold_kb\":%u,\"tsc_hz\":%.0f,\"pin\":%d}\n",
+           ",\"orders_resting\":%" PRIu64 ",\"cold_kb\":%u,\"tsc_hz\":%.0f,\"pin\":%d,\"match_timing\":%d}\n",
            B.datagrams, B.batch, B.burst, B.sessions, B.datagrams * B.batch,
            busyNs / (double)B.datagrams, busyNs / (double)(B.datagrams * B.batch), hist.total,
            histQuantile(&hist, 1, 2), histQuantile(&hist, 9, 10), histQuantile(&hist, 99, 100),
            histQuantile(&hist, 999, 1000), hist.max, B.newOrders, B.cancels, B.accepted, B.rejected,
            B.executed, B.cancelled, B.cancelRejected, gs.throttled, B.framesOut, gs.orderRefs,
-           B.coldKb, hz, B.pin);
+           B.coldKb, hz, B.pin, !B.noMatchTiming);
     gwDestroy(gw);
     for (unsigned i = 0; i < B.sessions; i++)
         free(B.sess[i].rest);
