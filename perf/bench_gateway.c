@@ -475,7 +475,8 @@ int main(int argc, char **argv)
            "\"new_orders\":%" PRIu64 ",\"cancels\":%" PRIu64 ",\"accepted\":%" PRIu64
            ",\"rejected\":%" PRIu64 ",\"executed\":%" PRIu64 ",\"cancelled\":%" PRIu64
            ",\"cancel_rejected\":%" PRIu64 ",\"throttled\":%" PRIu64 ",\"frames_out\":%" PRIu64
-           ",\"orders_resting\":%" PRIu64 ",\"cold_kb\":%u,\"tsc_hz\":%.0f,\"pin\":%d,\"match_timing\":%d}\n",
+           ",\"orders_resting\":%" PRIu64
+           ",\"cold_kb\":%u,\"tsc_hz\":%.0f,\"pin\":%d,\"match_timing\":%d}\n",
            B.datagrams, B.batch, B.burst, B.sessions, B.datagrams * B.batch,
            busyNs / (double)B.datagrams, busyNs / (double)(B.datagrams * B.batch), hist.total,
            histQuantile(&hist, 1, 2), histQuantile(&hist, 9, 10), histQuantile(&hist, 99, 100),
