@@ -416,7 +416,12 @@ expect "$M" 'xchg_book_levels{instrument="IF2501",segment="0",side="bid"}' 2
 expect "$M" 'xchg_book_depth_lots{instrument="IF2501",segment="0",side="bid"}' 5
 expect "$M" 'xchg_instrument_trading_state{instrument="IF2501",segment="0",state="continuous"}' 1
 expect "$M" 'xchg_matcher_seconds_count{segment="0"}' "$N_ORDERS"
-expect "$M" 'xchg_drops_total{segment="0",reason="unknown_session"}' 0
+# a drop reason our traffic controls: datagrams to a UDP port that is not
+# order entry (a delta, so frames from elsewhere cannot make it fail)
+o0=$(value 'xchg_drops_total{segment="0",reason="udp_other_port"}' "$M")
+ip netns exec "$NS" bash -c "for i in 1 2 3; do echo drop-me >/dev/udp/$SERVER/9999; done"
+check "metrics: 3 datagrams to UDP 9999 counted as drops{reason=udp_other_port} (was ${o0:-?})" \
+    wait_value "$WORK/drops.prom" 'xchg_drops_total{segment="0",reason="udp_other_port"}' $((${o0:-0} + 3))
 ib=$(value 'xchg_inbox_latency_seconds_count{segment="0"}' "$M")
 dg=$(value 'xchg_gateway_datagrams_in_total{segment="0"}' "$M")
 check "metrics: in-box histogram counted every order-entry datagram ($ib of $dg; logons, orders, logouts)" \
@@ -445,6 +450,22 @@ check "xchgctl stats: HOST section" grep -q "^HOST" "$WORK/stats.txt"
 
 node_compare
 top_check
+
+# ---- xchgctl top without a terminal, and its failure paths ----
+"$BIN/xchgctl" --socket "$SOCK" top count=2 books=1 >"$WORK/top2.txt" 2>&1 </dev/null
+rc=$?
+check "top count=2 without a terminal: 2 plain frames, no escape sequences (rc $rc)" \
+    bash -c "[ $rc = 0 ] && [ \$(grep -c '^xchg top' '$WORK/top2.txt') = 2 ] && ! grep -q \$'\\x1b' '$WORK/top2.txt' && grep -q '^IF2501 ' '$WORK/top2.txt' && ! grep -q '^IC2501 ' '$WORK/top2.txt'"
+"$BIN/xchgctl" --socket "$SOCK" --json top count=1 >"$WORK/top.json" 2>&1 </dev/null
+check "top --json count=1: the answer as one JSON line with cores, rates, books, host" \
+    bash -c "[ \$(wc -l <'$WORK/top.json') = 1 ] && grep -q '\"cores\":' '$WORK/top.json' && grep -q '\"books\":\\[{\"id\":\"IF2501\"' '$WORK/top.json' && grep -q '\"host\":{' '$WORK/top.json'"
+"$BIN/xchgctl" --socket "$SOCK" top count=1 books=99 >"$WORK/top.err" 2>&1 </dev/null
+rc=$?
+check "top books=99: the daemon refuses (rc $rc, error 1008)" \
+    bash -c "[ $rc = 1 ] && grep -q 'error 1008' '$WORK/top.err'"
+"$BIN/xchgctl" --socket "$SOCK" top speed=3 >"$WORK/top.err" 2>&1 </dev/null
+rc=$?
+check "top speed=3: a usage error (rc $rc)" bash -c "[ $rc = 2 ] && grep -q \"bad argument 'speed=3'\" '$WORK/top.err'"
 
 # ---- Grafana dashboard: every metric it queries exists ----
 G=tools/grafana/xchg.json
@@ -480,6 +501,10 @@ check "xchgd stops on SIGTERM with status 0 (rc $rc)" test "$rc" = 0
 rmdir "/var/run/dpdk/xchgd$XPID" 2>/dev/null
 XPID=
 check "the metrics port is free again after exit" bash -c "! ss -Hltn 'sport = :$MPORT' | grep -q ."
+"$BIN/xchgctl" --socket "$SOCK" top count=1 >"$WORK/top.err" 2>&1 </dev/null
+rc=$?
+check "top with no daemon: exit 2 naming the socket (rc $rc)" \
+    bash -c "[ $rc = 2 ] && grep -q 'cannot connect to $SOCK' '$WORK/top.err'"
 say "   metrics tests took $((SECONDS - T0)) s"
 say "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
