@@ -388,14 +388,14 @@ int main(int argc, char **argv)
     if (cmdRegisterAll(ctl, &d) != 0 ||
         cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0)
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
+    if (prom)
+        printf("xchgd: metrics on http://127.0.0.1:%u/metrics\n", promServerPort(prom));
     struct rte_ether_addr mac;
     rte_eth_macaddr_get(port, &mac);
     printf("xchgd: ready: %u segment(s), port %s (" RTE_ETHER_ADDR_PRT_FMT
            "), order entry on UDP %u, control socket %s\n",
            cfg.segmentCount, cfg.ports[0].devargs, RTE_ETHER_ADDR_BYTES(&mac),
            cfg.segments[0].orderPort, cfg.control.socketPath);
-    if (prom)
-        printf("xchgd: metrics on http://127.0.0.1:%u/metrics\n", promServerPort(prom));
     fflush(stdout);
 
     controlLoop(ctl, prom, mon);
