@@ -27,6 +27,7 @@
 #include "dataplane/commands.h"
 #include "dataplane/dpmetrics.h"
 #include "dataplane/worker.h"
+#include "dataplane/xdp/xdpctl.h"
 
 #define RX_DESC           1024
 #define TX_DESC           1024
@@ -114,6 +115,7 @@ static uint64_t freeHugeBytes(void)
  * hugepages or not. The strings live in `store`. */
 static int buildEalArgs(const cfgConfig *cfg, const xdArgs *a, char **argv, char store[][256])
 {
+    static char devargs[CFG_MAX_PORTS][CFG_DEVARGS_MAX + 600]; /* + the XDP filter's xdp_prog= */
     int n = 0;
     argv[n++] = "xchgd";
     int len = snprintf(store[0], 256, "%u", cfg->lcores.control);
@@ -142,8 +144,9 @@ static int buildEalArgs(const cfgConfig *cfg, const xdArgs *a, char **argv, char
             argv[n++] = (char *)cfg->ports[i].devargs;
             allVirtual = 0;
         } else {
+            xdpCtlDevargs(cfg, &cfg->ports[i], devargs[i], sizeof devargs[i]);
             argv[n++] = "--vdev";
-            argv[n++] = (char *)cfg->ports[i].devargs;
+            argv[n++] = devargs[i];
         }
     }
     if (allVirtual)
@@ -282,9 +285,11 @@ static ctlServer *startControl(const cfgConfig *cfg)
     return s;
 }
 
-/* The Prometheus endpoint on 127.0.0.1 (control.metrics_port; 0 = none),
- * bound before the EAL starts so a taken port stops us early. Its
- * render callback is the metrics registry; sources join it later. */
+/* The Prometheus endpoint on 127.0.0.1 (control.metrics_port; 0 = none).
+ * Its render callback is the metrics registry; sources join it later. The
+ * endpoint is not on the trading path: when the port cannot be bound (taken
+ * by another process) xchgd says so and runs without it, rather than
+ * refusing to open the market over its monitoring (docs/operations/metrics.md). */
 static promServer *startMetrics(const cfgConfig *cfg)
 {
     if (cfg->control.metricsPort == 0)
@@ -293,7 +298,10 @@ static promServer *startMetrics(const cfgConfig *cfg)
     char err[256];
     promServer *s = promServerCreate(&o, err, sizeof err);
     if (!s)
-        startFail("control.metrics_port %u: %s", cfg->control.metricsPort, err);
+        fprintf(stderr,
+                "xchgd: warning: no metrics endpoint: control.metrics_port %u: %s; running "
+                "without /metrics\n",
+                cfg->control.metricsPort, err);
     return s;
 }
 
@@ -362,7 +370,11 @@ int main(int argc, char **argv)
         if (!workers[i])
             rte_exit(EXIT_FAILURE, "%s\n", err);
     }
+    if (xdpCtlStart(&cfg, 0, err, sizeof err) != 0)
+        rte_exit(EXIT_FAILURE, "%s\n", err);
     setupPort(port, (uint16_t)cfg.segmentCount, workers, lcoreNode(cfg.segments[0].lcore));
+    if (xdpCtlStart(&cfg, 1, err, sizeof err) != 0)
+        rte_exit(EXIT_FAILURE, "%s\n", err);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         if (rte_eal_remote_launch(wkMain, workers[i], cfg.segments[i].lcore) != 0)
             rte_exit(EXIT_FAILURE, "rte_eal_remote_launch(lcore %u) failed\n",
@@ -382,10 +394,11 @@ int main(int argc, char **argv)
     dmOptions mo = {
         .cfg = &cfg, .workers = workers, .workerCount = cfg.segmentCount, .portId = port};
     dmMonitor *mon = dmCreate(&mo, err, sizeof err);
-    if (!mon || dmRegisterSources(mon, prom) != 0 || dmRegisterCommands(mon, ctl) != 0)
+    if (!mon || dmRegisterSources(mon, prom) != 0 || dmRegisterCommands(mon, ctl) != 0 ||
+        metricsAddSource("xdp", xdpCtlMetricsRender, NULL) != 0)
         rte_exit(EXIT_FAILURE, "monitor: %s\n", mon ? "metrics sources or commands clash" : err);
     d.monitor = mon;
-    if (cmdRegisterAll(ctl, &d) != 0 ||
+    if (cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 ||
         cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0)
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
     if (prom)
@@ -406,6 +419,7 @@ int main(int argc, char **argv)
     rte_eal_mp_wait_lcore();
     rte_eth_dev_stop(port);
     rte_eth_dev_close(port);
+    xdpCtlStop();
     ctlServerDestroy(ctl);
     promServerDestroy(prom);
     metricsReset();
