@@ -26,6 +26,7 @@
 #include "control/prom.h"
 #include "dataplane/commands.h"
 #include "dataplane/dpmetrics.h"
+#include "dataplane/mdservice.h"
 #include "dataplane/worker.h"
 #include "dataplane/xdp/xdpctl.h"
 
@@ -312,15 +313,17 @@ static uint64_t monoNs(void)
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-/* The control lcore's loop: control socket, metrics endpoint, and the
- * monitor's tick (host sample, interval window) once a second. */
-static void controlLoop(ctlServer *ctl, promServer *prom, dmMonitor *mon)
+/* The control lcore's loop: control socket, metrics endpoint, market data
+ * service, and the monitor's tick (host sample, interval window) once a
+ * second. */
+static void controlLoop(ctlServer *ctl, promServer *prom, dmMonitor *mon, mdsvService *md)
 {
     uint64_t next = monoNs() + 1000000000ULL;
     while (!quit) {
         ctlServerPoll(ctl, prom ? 5 : 10);
         if (prom)
             promServerPoll(prom, 5);
+        mdsvPoll(md);
         uint64_t now = monoNs();
         if (now >= next) {
             dmTick(mon);
@@ -391,9 +394,9 @@ int main(int argc, char **argv)
                    .tradingDay = tradingDayToday(),
                    .quit = &quit,
                    .nextSessionId = 1};
-    dmOptions mo = {
+    dmOptions dmo = {
         .cfg = &cfg, .workers = workers, .workerCount = cfg.segmentCount, .portId = port};
-    dmMonitor *mon = dmCreate(&mo, err, sizeof err);
+    dmMonitor *mon = dmCreate(&dmo, err, sizeof err);
     if (!mon || dmRegisterSources(mon, prom) != 0 || dmRegisterCommands(mon, ctl) != 0 ||
         metricsAddSource("xdp", xdpCtlMetricsRender, NULL) != 0)
         rte_exit(EXIT_FAILURE, "monitor: %s\n", mon ? "metrics sources or commands clash" : err);
@@ -401,6 +404,15 @@ int main(int argc, char **argv)
     if (cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 ||
         cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0)
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
+    mdsvOptions mo = {.cfg = &cfg,
+                      .workers = workers,
+                      .workerCount = cfg.segmentCount,
+                      .portId = port,
+                      .ip = cfg.ports[0].address,
+                      .socketId = lcoreNode(cfg.lcores.control)};
+    mdsvService *md = mdsvCreate(&mo, err, sizeof err);
+    if (!md || mdsvRegister(md, ctl) != 0)
+        rte_exit(EXIT_FAILURE, "%s\n", md ? "market data commands could not be registered" : err);
     if (prom)
         printf("xchgd: metrics on http://127.0.0.1:%u/metrics\n", promServerPort(prom));
     struct rte_ether_addr mac;
@@ -411,7 +423,7 @@ int main(int argc, char **argv)
            cfg.segments[0].orderPort, cfg.control.socketPath);
     fflush(stdout);
 
-    controlLoop(ctl, prom, mon);
+    controlLoop(ctl, prom, mon, md);
 
     printf("xchgd: stopping\n");
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
@@ -425,7 +437,8 @@ int main(int argc, char **argv)
     metricsReset();
     dmDestroy(mon);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
-        wkDestroy(workers[i]);
+        wkDestroy(workers[i]); /* frees summary frames still queued: before their pool */
+    mdsvDestroy(md);
     free(workers);
     rte_eal_cleanup();
     removeRuntimeDir(store[2]);

@@ -724,13 +724,41 @@ static void renderBook(json_t *data)
     freeCells(cells, rows * cols);
 }
 
+/* stats: the tables of control/topview.c, then every counter they do not
+ * show (the gateway's details, the feed, the XDP filter, ...) as sections,
+ * so nothing the daemon reports is hidden. */
+static void renderStats(const json_t *data)
+{
+    static const char *const shownTop[] = {"instruments", "port", "host"};
+    static const char *const shownSeg[] = {
+        "lcore",          "busy_permille",   "rx_packets",        "tx_packets",
+        "orders_resting", "request_ring",    "sessions_by_state", "drops",
+        "in_box_latency", "tx_call_latency", "matcher_latency"};
+    tvRenderStats(data, stdout);
+    json_t *rest = json_deep_copy(data);
+    for (size_t k = 0; k < sizeof shownTop / sizeof shownTop[0]; k++)
+        json_object_del(rest, shownTop[k]);
+    size_t i;
+    json_t *seg;
+    json_array_foreach(json_object_get(rest, "segments"), i, seg)
+    {
+        for (size_t k = 0; k < sizeof shownSeg / sizeof shownSeg[0]; k++)
+            json_object_del(seg, shownSeg[k]);
+    }
+    if (json_object_size(rest) > 0) {
+        putchar('\n');
+        renderObject(rest, "", true);
+    }
+    json_decref(rest);
+}
+
 static void renderAnswer(const ctlOptions *o, const json_t *req, json_t *data)
 {
     const json_t *args = json_object_get(req, "args");
     if (strcmp(o->cmd, "book.get") == 0 && json_is_object(data)) {
         renderBook(data);
     } else if (strcmp(o->cmd, "stats") == 0 && json_is_object(data)) {
-        tvRenderStats(data, stdout);
+        renderStats(data);
     } else if (strcmp(o->cmd, "session.kick") == 0 && json_object_size(data) == 0) {
         char *id = cellText(json_object_get(args, "session_id"));
         printf("session %s kicked\n", id);
