@@ -572,6 +572,138 @@ static void dmWriteRings(const dmMonitor *m, promWriter *w)
     }
 }
 
+/* ---- Prometheus: the ITCH feed of each segment ------------------------------------------ */
+
+static const dmField dmFeedCounters[] = {
+    {"xchg_feed_messages_total", "ITCH messages sequenced on the segment's feed.",
+     offsetof(wkSnapshot, feed.messages)},
+    {"xchg_feed_packets_total", "MoldUDP64 packets with messages sent.",
+     offsetof(wkSnapshot, feed.packets)},
+    {"xchg_feed_heartbeats_total", "Feed heartbeat packets sent.",
+     offsetof(wkSnapshot, feed.heartbeats)},
+    {"xchg_feed_end_of_session_total", "Feed end-of-session packets sent.",
+     offsetof(wkSnapshot, feed.endOfSession)},
+    {"xchg_feed_sent_bytes_total", "UDP payload bytes of every feed packet sent.",
+     offsetof(wkSnapshot, feed.bytes)},
+    {"xchg_feed_retransmitted_packets_total", "Packets sent answering retransmission requests.",
+     offsetof(wkSnapshot, feedServer.retransPackets)},
+    {"xchg_feed_retransmitted_messages_total", "Messages resent answering retransmission requests.",
+     offsetof(wkSnapshot, feedServer.retransMessages)},
+    {"xchg_feed_snapshot_packets_total", "Packets of book snapshots sent.",
+     offsetof(wkSnapshot, feedServer.snapshotPackets)},
+    {"xchg_feed_snapshot_messages_total", "Messages of book snapshots sent.",
+     offsetof(wkSnapshot, feedServer.snapshotMessages)},
+};
+
+static const struct {
+    const char *type;
+    size_t off;
+} dmFeedRequests[] = {{"answered", offsetof(wkSnapshot, feedServer.answered)},
+                      {"snapshot", offsetof(wkSnapshot, feedServer.snapshots)},
+                      {"malformed", offsetof(wkSnapshot, feedServer.malformed)},
+                      {"wrong_session", offsetof(wkSnapshot, feedServer.wrongSession)},
+                      {"rate_limited", offsetof(wkSnapshot, feedServer.rateLimited)},
+                      {"not_yet_sent", offsetof(wkSnapshot, feedServer.notYetSent)},
+                      {"gone", offsetof(wkSnapshot, feedServer.gone)},
+                      {"snapshot_busy", offsetof(wkSnapshot, feedServer.snapshotBusy)},
+                      {"snapshot_failed", offsetof(wkSnapshot, feedServer.snapshotFailed)}},
+  dmFeedAnomalies[] = {{"unknown_order", offsetof(wkSnapshot, feed.unknownOrder)},
+                       {"unexpected", offsetof(wkSnapshot, feed.unexpected)},
+                       {"price_clipped", offsetof(wkSnapshot, feed.priceClipped)},
+                       {"snapshot_mismatch", offsetof(wkSnapshot, feed.snapshotMismatches)}};
+
+/* Labelled counter family over every worker: one sample per (segment, entry). */
+static void dmWriteLabelled(const dmMonitor *m, promWriter *w, const dmSnap *s, const char *name,
+                            const char *help, const char *label, const char *const *values,
+                            const size_t *offs, size_t n)
+{
+    promFamily(w, name, PROM_COUNTER, help);
+    for (uint32_t i = 0; i < m->opt.workerCount; i++) {
+        dmWorkerLabels L;
+        dmLabels(m, i, &L);
+        for (size_t k = 0; s[i].ok && k < n; k++) {
+            promLabel l[2] = {L.l[0], {label, values[k]}};
+            promSampleU64(w, l, 2, SNAP_U64(s[i].snap, offs[k]));
+        }
+    }
+}
+
+static void dmWriteFeed(const dmMonitor *m, promWriter *w, const dmSnap *s)
+{
+    for (size_t f = 0; f < sizeof dmFeedCounters / sizeof dmFeedCounters[0]; f++) {
+        promFamily(w, dmFeedCounters[f].name, PROM_COUNTER, dmFeedCounters[f].help);
+        for (uint32_t i = 0; i < m->opt.workerCount; i++) {
+            dmWorkerLabels L;
+            dmLabels(m, i, &L);
+            if (s[i].ok)
+                promSampleU64(w, L.l, 1, SNAP_U64(s[i].snap, dmFeedCounters[f].off));
+        }
+    }
+    /* the ITCH message types the feed sends (docs/protocol/feed.md) */
+    static const char types[] = "SRHAFECXDUPQI";
+    promFamily(w, "xchg_feed_messages_by_type_total", PROM_COUNTER,
+               "ITCH messages sequenced, by message type letter.");
+    for (uint32_t i = 0; i < m->opt.workerCount; i++) {
+        dmWorkerLabels L;
+        dmLabels(m, i, &L);
+        for (size_t k = 0; s[i].ok && types[k]; k++) {
+            char t[2] = {types[k], 0};
+            promLabel l[2] = {L.l[0], {"type", t}};
+            promSampleU64(w, l, 2, s[i].snap->feed.byType[types[k] - 'A']);
+        }
+    }
+    const char *rv[16], *av[8];
+    size_t ro[16], ao[8];
+    const size_t nr = sizeof dmFeedRequests / sizeof dmFeedRequests[0];
+    const size_t na = sizeof dmFeedAnomalies / sizeof dmFeedAnomalies[0];
+    for (size_t k = 0; k < nr; k++) {
+        rv[k] = dmFeedRequests[k].type;
+        ro[k] = dmFeedRequests[k].off;
+    }
+    for (size_t k = 0; k < na; k++) {
+        av[k] = dmFeedAnomalies[k].type;
+        ao[k] = dmFeedAnomalies[k].off;
+    }
+    dmWriteLabelled(m, w, s, "xchg_feed_requests_total",
+                    "Retransmission and snapshot requests, by outcome.", "outcome", rv, ro, nr);
+    dmWriteLabelled(m, w, s, "xchg_feed_anomalies_total",
+                    "Events the feed builder could not map (all 0 with a correct matcher).", "kind",
+                    av, ao, na);
+    promFamily(w, "xchg_feed_next_sequence", PROM_GAUGE,
+               "Sequence number of the feed's next message.");
+    for (uint32_t i = 0; i < m->opt.workerCount; i++) {
+        dmWorkerLabels L;
+        dmLabels(m, i, &L);
+        if (s[i].ok)
+            promSampleU64(w, L.l, 1, s[i].snap->feed.nextSequence);
+    }
+    promFamily(w, "xchg_feed_orders_open", PROM_GAUGE, "Orders on the book the feed describes.");
+    for (uint32_t i = 0; i < m->opt.workerCount; i++) {
+        dmWorkerLabels L;
+        dmLabels(m, i, &L);
+        if (s[i].ok)
+            promSampleU64(w, L.l, 1, s[i].snap->feed.ordersOpen);
+    }
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } h[] = {{"xchg_feed_request_seconds",
+              "Worker time per retransmission request, answers built and queued.",
+              offsetof(wkSnapshot, feedReqNs)},
+             {"xchg_feed_snapshot_seconds", "Worker time per snapshot request.",
+              offsetof(wkSnapshot, feedSnapNs)}};
+    for (size_t k = 0; k < 2; k++) {
+        promFamily(w, h[k].name, PROM_HISTOGRAM, h[k].help);
+        for (uint32_t i = 0; i < m->opt.workerCount; i++) {
+            if (!s[i].ok)
+                continue;
+            dmWorkerLabels L;
+            dmLabels(m, i, &L);
+            promHistLog(w, L.l, 1, (const histLog *)((const char *)s[i].snap + h[k].off), DM_NS);
+        }
+    }
+}
+
 static int dmSourceDataplane(void *ctx, promWriter *w)
 {
     dmMonitor *m = ctx;
@@ -586,6 +718,7 @@ static int dmSourceDataplane(void *ctx, promWriter *w)
     dmWriteGauges(m, w, m->scrape);
     dmWriteHistograms(m, w, m->scrape);
     dmWriteInstruments(m, w, m->scrape);
+    dmWriteFeed(m, w, m->scrape);
     return failed ? -1 : 0;
 }
 

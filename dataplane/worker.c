@@ -339,6 +339,10 @@ static void wkPublish(wkWorker *w, uint64_t tsc, uint32_t books)
     s->inBoxNs = w->inBox;
     s->txCallNs = w->txCall;
     s->matchCycles = *gwMatchHistogram(w->gw);
+    fdGetStats(fsFeed(w->feed), &s->feed);
+    fsGetStats(w->feed, &s->feedServer);
+    s->feedReqNs = w->feedReq;
+    s->feedSnapNs = w->feedSnap;
     const uint32_t n = s->instrumentCount;
     for (uint32_t i = 0; i < n; i++)
         gwGetInstrumentStats(w->gw, (uint16_t)i, &s->ins[i].counts);

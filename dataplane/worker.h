@@ -86,6 +86,10 @@ typedef struct {
     histLog inBoxNs;      /* rx burst to tx hand-over, per order datagram */
     histLog txCallNs;     /* the tx burst call, per burst */
     histLog matchCycles;  /* matcher time per request, in TSC cycles */
+    fdStats feed;         /* the segment's ITCH feed (dataplane/feed.h) */
+    fsStats feedServer;   /* its retransmission and snapshot server */
+    histLog feedReqNs;    /* worker time per retransmission request */
+    histLog feedSnapNs;   /* worker time per snapshot request */
     uint32_t instrumentCount;
     wkInstrumentSnap ins[]; /* instrumentCount entries */
 } wkSnapshot;

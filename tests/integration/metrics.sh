@@ -378,7 +378,8 @@ for fam in xchg_lcore_busy_seconds_total xchg_worker_rx_packets_total xchg_messa
     xchg_sessions xchg_instrument_orders_total xchg_book_levels xchg_port_rx_packets_total \
     xchg_port_xstats_total xchg_host_cpu_seconds_total xchg_host_memory_bytes \
     xchg_host_network_receive_bytes_total xchg_host_softirqs_total xchg_host_interrupts_total \
-    xchg_host_load1 xchg_metrics_source_failures_total xchg_xdp_packets_total; do
+    xchg_host_load1 xchg_metrics_source_failures_total xchg_xdp_packets_total \
+    xchg_feed_messages_total xchg_feed_requests_total xchg_feed_request_seconds_bucket; do
     grep -q "^$fam[{ ]" "$WORK/first.prom" || fail "metrics: family $fam missing"
 done
 check "no metrics source failed" bash -c "! grep -E '^xchg_metrics_source_failures_total\\{.*\\} [1-9]' '$WORK/first.prom'"
@@ -435,6 +436,17 @@ prx=$(value 'xchg_port_rx_packets_total{port="p0"}' "$M")
 wrx=$(value 'xchg_worker_rx_packets_total{segment="0"}' "$M")
 check "metrics: the port's own rx counter ($prx) >= the worker's ($wrx) >= datagrams ($dg)" \
     test -n "$prx" -a "${prx:-0}" -ge "${wrx:-1}" -a "${wrx:-0}" -ge "${dg:-1}"
+# the segment's ITCH feed: the resting order that traded was executed at
+# its own price twice (2 'E'), the 4 orders that rested were added ('A'; the
+# two sells that traded in full never rest), and the
+# totals agree with the feed's own counters in `xchgctl --json stats`
+expect "$M" 'xchg_feed_messages_by_type_total{segment="0",type="E"}' "$N_TRADES"
+expect "$M" 'xchg_feed_messages_by_type_total{segment="0",type="A"}' 4
+expect "$M" 'xchg_feed_anomalies_total{segment="0",kind="unknown_order"}' 0
+fm=$(value 'xchg_feed_messages_total{segment="0"}' "$M")
+fj=$("$BIN/xchgctl" --socket "$SOCK" --json stats | grep -o '"feed":{"session":"[^"]*","next_sequence":[0-9]*,"messages":[0-9]*' | grep -o '"messages":[0-9]*' | cut -d: -f2)
+check "metrics: feed messages ($fm) = the feed's own count in stats ($fj; no traffic in between)" \
+    test -n "$fm" -a "$fm" = "${fj:-x}"
 # the XDP filter (on in config/xchg.conf) in front of the port: its source
 # is registered too; every order-entry datagram xchgd counted passed it as allowed
 xa=$(value 'xchg_xdp_packets_total{reason="allowed"}' "$M")
