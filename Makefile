@@ -7,9 +7,9 @@ SHELL := /bin/bash
 
 BUILD   ?= build
 CC      ?= cc
-PKGS_CORE := libconfig jansson liburing
+PKGS_CORE := libconfig jansson liburing liblz4 sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS_CORE) cmocka 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS_CORE) 2>/dev/null) -lhugetlbfs -lpthread
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS_CORE) 2>/dev/null) -lhugetlbfs -lpthread -lm
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 # DPDK only where it is used: the dataplane objects and the programs in
 # DPDK_PROGS. Its -march=corei7 comes before ours so ours wins.
@@ -51,6 +51,8 @@ LINK_LIBS = $(BUILD)/lib/libxchgclient.a $(BUILD)/lib/libxchgdataplane.a $(BUILD
 $(BUILD)/obj/dataplane/%.o: DIR_CFLAGS = $(DPDK_CFLAGS)
 $(BUILD)/obj/perf/dpdk_%.o: DIR_CFLAGS = $(DPDK_CFLAGS)
 $(DPDK_PROGS): PKG_LIBS += $(DPDK_LIBS)
+# bench_sst compares the SSTables with RocksDB (its C API)
+$(BUILD)/bin/bench_sst: PKG_LIBS += $(shell pkg-config --libs rocksdb 2>/dev/null || echo -lrocksdb)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
