@@ -31,12 +31,12 @@
 extern "C" {
 #endif
 
-#define SST_PATH_MAX       512
-#define SST_KEY_MAX        65535u       /* longest key */
-#define SST_VALUE_MAX      (64u << 20)  /* longest value */
-#define SST_USER_META_MAX  (64u << 10)  /* caller bytes kept in the meta block */
-#define SST_BLOCK_MIN      (4u << 10)
-#define SST_BLOCK_MAX      (64u << 10)
+#define SST_PATH_MAX      512
+#define SST_KEY_MAX       65535u      /* longest key */
+#define SST_VALUE_MAX     (64u << 20) /* longest value */
+#define SST_USER_META_MAX (64u << 10) /* caller bytes kept in the meta block */
+#define SST_BLOCK_MIN     (4u << 10)
+#define SST_BLOCK_MAX     (64u << 10)
 
 /* Error classes in sstError.code. */
 enum {
@@ -50,8 +50,8 @@ enum {
 /* What went wrong and where. msg is complete on its own, e.g.
  * "sstable /d/000012.sst: offset 40960: data block CRC mismatch". */
 typedef struct {
-    int code;               /* SST_* */
-    int sysErrno;           /* errno for SST_EIO, else 0 */
+    int code;                /* SST_* */
+    int sysErrno;            /* errno for SST_EIO, else 0 */
     char file[SST_PATH_MAX]; /* file concerned, "" if none */
     uint64_t offset;         /* byte offset of the damaged part, UINT64_MAX if none */
     char msg[SST_PATH_MAX + 160];
@@ -75,7 +75,7 @@ void sstOptionsDefaults(sstOptions *o);
 
 /* Facts about a finished or opened table. */
 typedef struct {
-    uint64_t entries;    /* values and tombstones */
+    uint64_t entries; /* values and tombstones */
     uint64_t tombstones;
     uint64_t dataBlocks;
     uint64_t fileBytes;

@@ -101,7 +101,6 @@ static inline int sstKeyCmp(const void *a, size_t alen, const void *b, size_t bl
     return alen < blen ? -1 : alen > blen;
 }
 
-
 /* Fills *err (if not NULL): "sstable FILE: offset N: what" (offset part
  * omitted when UINT64_MAX, file part when file is NULL or ""). */
 void sstErrorSet(sstError *err, int code, int sysErrno, const char *file, uint64_t offset,

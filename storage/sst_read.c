@@ -501,8 +501,7 @@ int sstMayContain(const sstTable *t, const void *key, size_t klen)
     return bloomMayContain(t->bloom, t->bloomLines, t->bloomK, bloomHash(key, klen));
 }
 
-int sstGet(sstTable *t, const void *key, size_t klen, const void **val, size_t *vlen,
-           sstError *err)
+int sstGet(sstTable *t, const void *key, size_t klen, const void **val, size_t *vlen, sstError *err)
 {
     if (t->bloomLines && !bloomMayContain(t->bloom, t->bloomLines, t->bloomK, bloomHash(key, klen)))
         return SST_NOT_FOUND;
@@ -543,8 +542,8 @@ int sstGet(sstTable *t, const void *key, size_t klen, const void **val, size_t *
 
 /* Walks one block completely: every entry decodes, keys increase, and the
  * restart points match the entries. Adds its entries to *count. */
-static int verifyBlock(sstTable *t, uint32_t bi, sstScratch *s, uint8_t *prev,
-                       size_t *prevLen, uint64_t *count, sstError *err)
+static int verifyBlock(sstTable *t, uint32_t bi, sstScratch *s, uint8_t *prev, size_t *prevLen,
+                       uint64_t *count, sstError *err)
 {
     sstView v;
     if (blockLoad(t, bi, s, &v, err) < 0)

@@ -312,8 +312,7 @@ sstWriter *sstWriterOpen(const char *path, const sstOptions *o, sstError *err)
         bufAppend(&w->userMeta, o->userMeta, o->userMetaLen);
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd < 0 || (o->userMetaLen && w->userMeta.len != o->userMetaLen)) {
-        sstErrorSet(err, SST_EIO, errno, w->tmp, UINT64_MAX, "cannot create: %s",
-                    strerror(errno));
+        sstErrorSet(err, SST_EIO, errno, w->tmp, UINT64_MAX, "cannot create: %s", strerror(errno));
         if (w->fd >= 0)
             close(w->fd);
         w->fd = -1;
