@@ -130,6 +130,7 @@ bench: deps
 	@$(BUILD)/bin/bench_matcher --workload exchange-core
 	@$(BUILD)/bin/bench_matcher --workload inserts
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh
+	@$(BUILD)/bin/bench_sst
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_<name>.c with a seed corpus in
 # tests/fuzz/corpus_<name>/. FUZZ_SECONDS per target.
