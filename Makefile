@@ -85,6 +85,8 @@ $(XCHGD): $(BUILD)/obj/dataplane/xchgd.o $(LIBS)
 $(BUILD)/tests/test_hostmon: $(BUILD)/bin/xchg-hostmon
 # test_ctl runs xchgctl against its server
 $(BUILD)/tests/test_ctl: $(BUILD)/bin/xchgctl
+# test_history runs xchgctl query
+$(BUILD)/tests/test_history: $(BUILD)/bin/xchgctl
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -o $@
