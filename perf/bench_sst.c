@@ -392,9 +392,8 @@ int main(int argc, char **argv)
            "\"xchg_get_hit_ns\":%.1f,\"rocksdb_get_hit_ns\":%.1f,\"get_hit_ratio\":%.2f,"
            "\"xchg_get_miss_ns\":%.1f,\"rocksdb_get_miss_ns\":%.1f,\"get_miss_ratio\":%.2f}\n",
            b.runs, (unsigned long long)b.keys, b.valueBytes, b.blockBytes, m[0][0], m[1][0],
-           m[0][0] / m[1][0], m[0][1], m[1][1], m[0][2], m[1][2], m[0][2] / m[1][2],
-           1e9 / m[0][3], 1e9 / m[1][3], m[0][3] / m[1][3], 1e9 / m[0][4], 1e9 / m[1][4],
-           m[0][4] / m[1][4]);
+           m[0][0] / m[1][0], m[0][1], m[1][1], m[0][2], m[1][2], m[0][2] / m[1][2], 1e9 / m[0][3],
+           1e9 / m[1][3], m[0][3] / m[1][3], 1e9 / m[0][4], 1e9 / m[1][4], m[0][4] / m[1][4]);
     free(b.order);
     free(b.readOrder);
     return 0;

@@ -1,4 +1,5 @@
-/* lsm.c -- the LSM tree: open, put/get, memtable switching, versions, background flush and compaction.
+/* lsm.c -- the LSM tree: open, put/get, memtable switching, versions, background flush and
+ * compaction.
  *
  * Threads: the writer thread (the one that opened the tree) puts into the
  * active memtable and switches memtables; the background thread writes the

@@ -167,8 +167,7 @@ int lsmManifestRead(const char *dir, uint64_t *nums[LSM_LEVELS], uint32_t n[LSM_
             continue;
         if (sscanf(ln, "next-file %" SCNu64 " %c", nextFile, &extra) == 1)
             continue;
-        if (sscanf(ln, "table %d %" SCNu64 " %" SCNu64 " %c", &level, &num, &bytes, &extra) ==
-                3 &&
+        if (sscanf(ln, "table %d %" SCNu64 " %" SCNu64 " %c", &level, &num, &bytes, &extra) == 3 &&
             level >= 0 && level < LSM_LEVELS && num > 0) {
             if (addNumber(nums, n, level, num) < 0) {
                 sstErrorSet(err, SST_EIO, ENOMEM, path, off, "out of memory");

@@ -103,8 +103,7 @@ static uint32_t randomHeight(sklList *s)
 }
 
 /* Finds the first node >= key; prev[] gets the last node < key per level. */
-static sklNode *findGreaterOrEqual(const sklList *s, const void *key, size_t klen,
-                                   sklNode **prev)
+static sklNode *findGreaterOrEqual(const sklList *s, const void *key, size_t klen, sklNode **prev)
 {
     sklNode *x = s->head;
     int level = (int)__atomic_load_n(&s->height, __ATOMIC_RELAXED) - 1;

@@ -269,9 +269,8 @@ static void testDifferential(void **state)
     print_message("lsm: %llu flushes, %llu compactions, %llu stalls, files per level %u %u %u %u "
                   "%u, bytes L1 %llu L2 %llu\n",
                   (unsigned long long)st.flushes, (unsigned long long)st.compactions,
-                  (unsigned long long)st.stalls, st.files[0], st.files[1], st.files[2],
-                  st.files[3], st.files[4], (unsigned long long)st.bytes[1],
-                  (unsigned long long)st.bytes[2]);
+                  (unsigned long long)st.stalls, st.files[0], st.files[1], st.files[2], st.files[3],
+                  st.files[4], (unsigned long long)st.bytes[1], (unsigned long long)st.bytes[2]);
     assert_true(st.flushes > 50);
     assert_true(st.compactions > 10);
     assert_true(st.files[0] < c.l0Trigger);
@@ -360,8 +359,8 @@ static void testTimeFlush(void **state)
         clock_gettime(CLOCK_MONOTONIC, &ts);
         t0 = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     }
-    assert_int_equal(lsmTick(db, t0), 0);                  /* too young */
-    assert_int_equal(lsmTick(db, t0 + 60000000ull), 1);    /* 60 ms later */
+    assert_int_equal(lsmTick(db, t0), 0);               /* too young */
+    assert_int_equal(lsmTick(db, t0 + 60000000ull), 1); /* 60 ms later */
     assert_int_equal(lsmWaitIdle(db, &err), 0);
     lsmGetStats(db, &st);
     assert_int_equal(st.flushes, 1);
