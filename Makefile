@@ -139,10 +139,11 @@ bench: deps
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+$(BUILD)/fuzz/fuzz_sst: FUZZ_LIBS = -llz4
 $(BUILD)/fuzz/%: tests/fuzz/%.c
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -Iinclude -I. $< -o $@
+	  -Iinclude -I. $< -o $@ $(FUZZ_LIBS)
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; mkdir -p $(BUILD)/fuzz/work_$$n; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=1600 $(BUILD)/fuzz/work_$$n tests/fuzz/corpus_$$n || exit 1; done
