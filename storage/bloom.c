@@ -29,6 +29,7 @@ uint64_t bloomHash(const void *key, size_t len)
     uint64_t seed = BLOOM_P0 ^ (uint64_t)len;
     size_t n = len;
     while (n >= 16) {
+        /* cppcheck-suppress pointerOutOfBounds ; n >= 16 bytes remain at p */
         seed = bloomMix(bloomRead64(p) ^ BLOOM_P1, bloomRead64(p + 8) ^ seed);
         p += 16;
         n -= 16;

@@ -141,12 +141,12 @@ typedef struct {
 /* Index plan bits in idxNum: which bounds on the key column are in argv. */
 #define HQ_LO    1
 #define HQ_HI    2
-#define HQ_LO_GT 4 /* lower bound exclusive */
+#define HQ_LO_GT 4  /* lower bound exclusive */
 #define HQ_HI_LT 8  /* upper bound exclusive */
 #define HQ_EQ    16 /* one argument, both bounds */
 
-static int hqConnect(sqlite3 *db, void *aux, int argc, const char *const *argv,
-                     sqlite3_vtab **out, char **errMsg)
+static int hqConnect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
+                     char **errMsg)
 {
     (void)argc;
     (void)argv;
@@ -214,8 +214,7 @@ static int hqBestIndex(sqlite3_vtab *vt, sqlite3_index_info *info)
                                                            : 1000000.0;
     if (lo >= 0 && lo == hi)
         info->estimatedRows = 1;
-    if (info->nOrderBy == 1 && info->aOrderBy[0].iColumn == v->t->keyCol &&
-        !info->aOrderBy[0].desc)
+    if (info->nOrderBy == 1 && info->aOrderBy[0].iColumn == v->t->keyCol && !info->aOrderBy[0].desc)
         info->orderByConsumed = 1; /* keys are in key-column order */
     return SQLITE_OK;
 }

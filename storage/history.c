@@ -269,8 +269,7 @@ static int onRejected(histWriter *h, uint8_t segment, uint32_t session, uint32_t
     return lsmPut(h->db, k, kl, &r, sizeof r, err);
 }
 
-int histOnMessage(histWriter *h, uint8_t segment, uint32_t session, const xoeMsg *m,
-                  sstError *err)
+int histOnMessage(histWriter *h, uint8_t segment, uint32_t session, const xoeMsg *m, sstError *err)
 {
     histSession *s = session ? sessionSlot(h, session, 1) : &h->zero;
     if (!s) {

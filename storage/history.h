@@ -69,9 +69,9 @@ typedef struct {
     int64_t price;    /* 1e-4 currency units; latest */
     uint32_t qty;     /* total quantity, latest */
     uint32_t minQty;
-    uint32_t filled;   /* lots executed */
-    uint32_t leaves;   /* lots open */
-    int64_t notional;  /* sum of price x qty of its executions (1e-4 units x lots) */
+    uint32_t filled;  /* lots executed */
+    uint32_t leaves;  /* lots open */
+    int64_t notional; /* sum of price x qty of its executions (1e-4 units x lots) */
     int64_t commission;
     uint64_t acceptedNs; /* exchange timestamps, ns since the epoch */
     uint64_t updatedNs;
@@ -107,11 +107,11 @@ typedef struct {
 typedef struct histWriter histWriter;
 
 typedef struct {
-    uint64_t frames, messages;          /* offered */
-    uint64_t orders, trades, rejects;   /* rows written (an order row counts once per write) */
-    uint64_t duplicates;                /* messages already seen (retransmissions) */
-    uint64_t unknownOrders;             /* fills/cancels of orders with no row: row started */
-    uint64_t badFrames;                 /* frames that did not parse */
+    uint64_t frames, messages;        /* offered */
+    uint64_t orders, trades, rejects; /* rows written (an order row counts once per write) */
+    uint64_t duplicates;              /* messages already seen (retransmissions) */
+    uint64_t unknownOrders;           /* fills/cancels of orders with no row: row started */
+    uint64_t badFrames;               /* frames that did not parse */
 } histStats;
 
 /* Opens (creating) the history tree in dir. cfg NULL: lsmConfigDefaults;
@@ -134,8 +134,7 @@ int histOnFrame(histWriter *h, uint8_t segment, const void *frame, size_t len, s
 
 /* One message of a session, as histOnFrame does for each. m->seq is used
  * for de-duplication when non-zero. */
-int histOnMessage(histWriter *h, uint8_t segment, uint32_t session, const xoeMsg *m,
-                  sstError *err);
+int histOnMessage(histWriter *h, uint8_t segment, uint32_t session, const xoeMsg *m, sstError *err);
 
 /* Time-based flush of the memtable (lsmTick). */
 int histTick(histWriter *h, uint64_t nowNs);

@@ -168,6 +168,8 @@ static int loadVersion(lsmDb *db, unsigned flags, sstError *err)
     if (rc <= 0)
         return rc;
     lsmVersion *v = versionCopy(NULL);
+    if (!v)
+        oom(err, db->dir);
     for (int l = 0; v && l < LSM_LEVELS; l++)
         for (uint32_t i = 0; v && i < n[l]; i++) {
             lsmFile *f = fileOpen(db->dir, nums[l][i], flags, err);
@@ -176,7 +178,6 @@ static int loadVersion(lsmDb *db, unsigned flags, sstError *err)
                     fileUnref(f);
                 versionUnref(v);
                 v = NULL;
-                rc = -1;
             } else if (nums[l][i] >= db->nextFile)
                 db->nextFile = nums[l][i] + 1;
         }

@@ -214,7 +214,7 @@ static int blockLoad(sstTable *t, uint32_t bi, sstScratch *s, sstView *v, sstErr
 static const uint8_t *entryDecode(const sstView *v, const uint8_t *pos, uint8_t *key, size_t *klen,
                                   sstEntry *e)
 {
-    uint64_t shared, unshared, vword;
+    uint64_t shared = 0, unshared = 0, vword = 0;
     const uint8_t *q = sstGetVarint(pos, v->end, &shared);
     if (q)
         q = sstGetVarint(q, v->end, &unshared);
@@ -242,7 +242,7 @@ static int restartKey(const sstView *v, uint32_t i, const uint8_t **key, size_t 
     if (off >= (size_t)(v->end - v->p))
         return -1;
     const uint8_t *q = v->p + off;
-    uint64_t shared, unshared, vword;
+    uint64_t shared = 0, unshared = 0, vword = 0;
     q = sstGetVarint(q, v->end, &shared);
     if (q)
         q = sstGetVarint(q, v->end, &unshared);
@@ -388,7 +388,7 @@ static const uint8_t *metaBytes(const uint8_t *q, const uint8_t *end, const uint
 static int loadMeta(sstTable *t, uint64_t off, uint32_t len, uint64_t entries, sstError *err)
 {
     const uint8_t *q = t->base + off, *end = q + len;
-    uint64_t f[8];
+    uint64_t f[8] = {0};
     for (int i = 0; i < 8 && q; i++)
         q = sstGetVarint(q, end, &f[i]);
     q = metaBytes(q, end, &t->smallest, &t->smallestLen);

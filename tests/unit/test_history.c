@@ -31,12 +31,12 @@
 #include "dataplane/gateway.h"
 #include "storage/history.h"
 
-#define T0       UINT64_C(1759714200000000000)
-#define US       UINT64_C(1000)
-#define NORDERS  3000
-#define NSESS    3
-#define MAXORD   (NORDERS + 16)
-#define XCHGCTL  "build/bin/xchgctl"
+#define T0      UINT64_C(1759714200000000000)
+#define US      UINT64_C(1000)
+#define NORDERS 3000
+#define NSESS   3
+#define MAXORD  (NORDERS + 16)
+#define XCHGCTL "build/bin/xchgctl"
 
 static char tmpDir[64];
 
@@ -391,7 +391,8 @@ static void testPointAndRange(void **state)
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM orders WHERE order_id BETWEEN %llu AND %llu",
              (unsigned long long)lo, (unsigned long long)hi);
     assert_int_equal(queryInt(sql), want);
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM orders WHERE order_id > %llu AND order_id < %llu",
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM orders WHERE order_id > %llu AND order_id < %llu",
              (unsigned long long)lo, (unsigned long long)hi);
     assert_int_equal(queryInt(sql), wantGt);
     /* key order is numeric order */
@@ -446,8 +447,7 @@ static void testFormats(void **state)
     assert_int_equal(st, 1);
     free(out);
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "%s query --dir %s/none 'SELECT 1' >/dev/null 2>&1", XCHGCTL,
-             tmpDir);
+    snprintf(cmd, sizeof cmd, "%s query --dir %s/none 'SELECT 1' >/dev/null 2>&1", XCHGCTL, tmpDir);
     assert_int_equal(WEXITSTATUS(system(cmd)), 1);
     snprintf(cmd, sizeof cmd, "%s query >/dev/null 2>&1", XCHGCTL);
     assert_int_equal(WEXITSTATUS(system(cmd)), 2);
