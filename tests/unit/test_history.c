@@ -7,7 +7,7 @@
  * frame the gateway sends goes both to the history writer (histOnFrame, as
  * the storage thread does) and to this test's own bookkeeping, which keeps
  * the expected answers in plain arrays: executions per account and side,
- * trade ids, final order states, rejects. Then the real build/bin/xchgctl
+ * trade ids, final order states, rejects. Then the real xchgctl of the same build
  * is run (popen) with SQL questions, while the history writer still holds
  * the tree open, and its CSV / JSON / table output is compared with those
  * answers. A small memtable makes the history span many tables and
@@ -39,6 +39,7 @@
 #define XCHGCTL "build/bin/xchgctl"
 
 static char tmpDir[64];
+static char XCHGCTL[512]; /* bin/xchgctl of the build this test belongs to */
 
 typedef struct {
     uint64_t orderId;
@@ -456,7 +457,13 @@ static void testFormats(void **state)
 int main(int argc, char **argv)
 {
     (void)argc;
-    (void)argv;
+    /* build/tests/test_history -> build/bin/xchgctl (the asan build uses its own) */
+    char self[400];
+    snprintf(self, sizeof self, "%s", argv[0]);
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = 0;
+    snprintf(XCHGCTL, sizeof XCHGCTL, "%s/../bin/xchgctl", slash ? self : ".");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(testKnownAnswers),
         cmocka_unit_test(testPointAndRange),
