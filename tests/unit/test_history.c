@@ -36,10 +36,9 @@
 #define NORDERS 3000
 #define NSESS   3
 #define MAXORD  (NORDERS + 16)
-#define XCHGCTL "build/bin/xchgctl"
 
 static char tmpDir[64];
-static char XCHGCTL[512]; /* bin/xchgctl of the build this test belongs to */
+static char xchgctlPath[512]; /* bin/xchgctl of the build this test belongs to */
 
 typedef struct {
     uint64_t orderId;
@@ -282,7 +281,7 @@ static int tearDown(void **state)
 static char *runQuery(const char *args, const char *sql, int *status)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s query --dir %s %s \"%s\" 2>&1", XCHGCTL, tmpDir, args, sql);
+    snprintf(cmd, sizeof cmd, "%s query --dir %s %s \"%s\" 2>&1", xchgctlPath, tmpDir, args, sql);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t cap = 1 << 20, n = 0;
@@ -448,9 +447,10 @@ static void testFormats(void **state)
     assert_int_equal(st, 1);
     free(out);
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "%s query --dir %s/none 'SELECT 1' >/dev/null 2>&1", XCHGCTL, tmpDir);
+    snprintf(cmd, sizeof cmd, "%s query --dir %s/none 'SELECT 1' >/dev/null 2>&1", xchgctlPath,
+             tmpDir);
     assert_int_equal(WEXITSTATUS(system(cmd)), 1);
-    snprintf(cmd, sizeof cmd, "%s query >/dev/null 2>&1", XCHGCTL);
+    snprintf(cmd, sizeof cmd, "%s query >/dev/null 2>&1", xchgctlPath);
     assert_int_equal(WEXITSTATUS(system(cmd)), 2);
 }
 
@@ -463,7 +463,7 @@ int main(int argc, char **argv)
     char *slash = strrchr(self, '/');
     if (slash)
         *slash = 0;
-    snprintf(XCHGCTL, sizeof XCHGCTL, "%s/../bin/xchgctl", slash ? self : ".");
+    snprintf(xchgctlPath, sizeof xchgctlPath, "%s/../bin/xchgctl", slash ? self : ".");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(testKnownAnswers),
         cmocka_unit_test(testPointAndRange),
