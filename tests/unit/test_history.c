@@ -446,7 +446,7 @@ static void testFormats(void **state)
     out = runQuery("", "ATTACH DATABASE '/tmp/x.db' AS x", &st);
     assert_int_equal(st, 1);
     free(out);
-    char cmd[256];
+    char cmd[1024];
     snprintf(cmd, sizeof cmd, "%s query --dir %s/none 'SELECT 1' >/dev/null 2>&1", xchgctlPath,
              tmpDir);
     assert_int_equal(WEXITSTATUS(system(cmd)), 1);
