@@ -49,6 +49,8 @@ struct sstTable {
     const uint8_t *base;
     size_t size;
     sstIdx *idx;
+    uint64_t *pfx; /* first 8 bytes of each index key, big-endian: the binary search
+                    * compares these (one dense array) and reads keys only on ties */
     uint32_t nblocks;
     uint8_t *verified; /* per block: 1 once its CRC matched (relaxed atomics) */
     const uint8_t *bloom;
@@ -275,13 +277,27 @@ static int64_t restartSeek(const sstView *v, const void *key, size_t klen)
     return off < (size_t)(v->end - v->p) ? (int64_t)off : -1;
 }
 
+/* The first 8 bytes of a key as a big-endian number, zero-padded: a < b as
+ * numbers implies a < b as keys. */
+static inline uint64_t keyPrefix(const void *key, size_t klen)
+{
+    uint8_t b[8] = {0};
+    memcpy(b, key, klen < 8 ? klen : 8);
+    uint64_t v;
+    memcpy(&v, b, 8);
+    return __builtin_bswap64(v);
+}
+
 /* First block whose last key is >= key, or t->nblocks. */
 static uint32_t indexSeek(const sstTable *t, const void *key, size_t klen)
 {
+    uint64_t kp = keyPrefix(key, klen);
     uint32_t lo = 0, hi = t->nblocks;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (sstKeyCmp(t->idx[mid].key, t->idx[mid].klen, key, klen) < 0)
+        uint64_t p = t->pfx[mid];
+        int below = p != kp ? p < kp : sstKeyCmp(t->idx[mid].key, t->idx[mid].klen, key, klen) < 0;
+        if (below)
             lo = mid + 1;
         else
             hi = mid;
@@ -322,8 +338,9 @@ static int loadIndex(sstTable *t, uint64_t off, uint32_t len, sstError *err)
     if (v.nrestarts > len / 4)
         return corrupt(t, off, err, "index block: bad restart count");
     t->idx = calloc(v.nrestarts, sizeof *t->idx);
+    t->pfx = calloc(v.nrestarts, sizeof *t->pfx);
     t->verified = calloc(v.nrestarts, 1);
-    if (!t->idx || !t->verified) {
+    if (!t->idx || !t->pfx || !t->verified) {
         sstErrorSet(err, SST_EIO, ENOMEM, t->path, UINT64_MAX, "out of memory");
         return -1;
     }
@@ -351,6 +368,7 @@ static int loadIndex(sstTable *t, uint64_t off, uint32_t len, sstError *err)
         if (i && sstKeyCmp(t->idx[i - 1].key, t->idx[i - 1].klen, k, kl) >= 0)
             return corrupt(t, off, err, "index block: keys out of order");
         t->idx[i] = (sstIdx){k, (uint32_t)kl, (uint32_t)blen, boff};
+        t->pfx[i] = keyPrefix(k, kl);
         expect = boff + blen + SST_TRAILER;
         pos = hend;
     }
@@ -499,6 +517,7 @@ void sstClose(sstTable *t)
     if (t->base)
         munmap((void *)t->base, t->size);
     free(t->idx);
+    free(t->pfx);
     free(t->verified);
     free(t);
 }
