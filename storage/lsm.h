@@ -70,6 +70,9 @@ void lsmClose(lsmDb *db);
  * with *err (SST_EARG: read-only tree or sizes; SST_EIO: the background
  * thread failed, see lsmStats.error). */
 int lsmPut(lsmDb *db, const void *key, size_t klen, const void *val, size_t vlen, sstError *err);
+
+/* Writes a tombstone for key: later gets miss it and compaction drops it
+ * with what it shadows. Same thread, errors and waits as lsmPut. */
 int lsmDelete(lsmDb *db, const void *key, size_t klen, sstError *err);
 
 /* Looks key up in memtables and tables, newest first. Returns 1 with the
@@ -110,6 +113,8 @@ int lsmIterSeek(lsmIter *it, const void *key, size_t klen, sstError *err);
 /* Next live entry (e->tombstone always 0). 1, 0 at the end, -1 (*err). */
 int lsmIterNext(lsmIter *it, sstEntry *e, sstError *err);
 
+/* Frees the iterator and releases the tables it held (a compacted-away
+ * table is unlinked once its last iterator is closed). NULL is a no-op. */
 void lsmIterClose(lsmIter *it);
 
 typedef struct {
