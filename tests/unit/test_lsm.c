@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@
 #define NOPS  300000u
 
 static char tmpDir[64];
+static char mountDir[80]; /* a tmpfs mounted by a test, "" if none */
 
 static int rmEntry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -51,6 +53,9 @@ static int setUp(void **state)
 static int tearDown(void **state)
 {
     (void)state;
+    if (mountDir[0] && umount2(mountDir, 0))
+        umount2(mountDir, MNT_DETACH);
+    mountDir[0] = 0;
     nftw(tmpDir, rmEntry, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
 }
@@ -471,6 +476,72 @@ static void testSkiplist(void **state)
     sklFree(s);
 }
 
+/* A full disk: the background thread's write fails with ENOSPC; the
+ * failure is reported by every later write and flush, nothing crashes, and
+ * what was installed before stays readable, in the process and after a
+ * reopen. */
+static void testDiskFull(void **state)
+{
+    (void)state;
+    snprintf(mountDir, sizeof mountDir, "%s/mnt", tmpDir);
+    if (geteuid() != 0 || mkdir(mountDir, 0755) ||
+        mount("tmpfs", mountDir, "tmpfs", 0, "size=512k")) {
+        mountDir[0] = 0;
+        print_message("skipped: needs root to mount a 512 KiB tmpfs\n");
+        skip();
+    }
+    lsmConfig c;
+    smallConfig(&c);
+    c.dir = mountDir;
+    sstError err;
+    lsmDb *db = lsmOpen(&c, &err);
+    assert_non_null(db);
+    uint8_t key[16], val[256];
+    /* a first part that fits, made durable */
+    for (uint32_t k = 0; k < 500; k++) {
+        size_t kl = makeKey(k, key), vl = makeValue(k, 1, val);
+        assert_int_equal(lsmPut(db, key, kl, val, vl, &err), 0);
+    }
+    assert_int_equal(lsmFlush(db, &err), 0);
+    /* then far more than 512 KiB */
+    int rc = 0;
+    for (uint32_t i = 0; rc == 0 && i < 200000; i++) {
+        uint32_t k = 500 + i % (NKEYS - 500);
+        size_t kl = makeKey(k, key), vl = makeValue(k, 2, val);
+        rc = lsmPut(db, key, kl, val, vl, &err);
+    }
+    if (rc == 0)
+        rc = lsmFlush(db, &err);
+    assert_int_equal(rc, -1);
+    assert_int_equal(err.code, SST_EIO);
+    assert_int_equal(err.sysErrno, ENOSPC);
+    if (!strstr(err.msg, "No space left"))
+        fail_msg("%s", err.msg);
+    lsmStats st;
+    lsmGetStats(db, &st);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(lsmPut(db, "k", 1, "v", 1, &err), -1); /* stays failed */
+    assert_int_equal(lsmWaitIdle(db, &err), -1);
+    uint8_t buf[256];
+    size_t vl;
+    uint32_t ver;
+    for (uint32_t k = 0; k < 500; k++) { /* the first part is intact */
+        size_t kl = makeKey(k, key);
+        assert_int_equal(lsmGet(db, key, kl, buf, sizeof buf, &vl, &err), 1);
+        assert_true(valueOk(k, buf, vl, &ver));
+    }
+    lsmClose(db);
+    lsmDb *ro = lsmOpenReadOnly(mountDir, &err);
+    if (!ro)
+        fail_msg("%s", err.msg);
+    for (uint32_t k = 0; k < 500; k++) {
+        size_t kl = makeKey(k, key);
+        assert_int_equal(lsmGet(ro, key, kl, buf, sizeof buf, &vl, &err), 1);
+        assert_true(valueOk(k, buf, vl, &ver));
+    }
+    lsmClose(ro);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -480,6 +551,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(testDifferential, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testTimeFlush, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testOpenFailures, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testDiskFull, setUp, tearDown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
