@@ -31,7 +31,8 @@ typedef struct {
     size_t rowSize;
     const hqCol *cols;
     int ncols;
-    int keyCol; /* column whose value is the key's first id (big-endian u64 after the prefix) */
+    int keyCol; /* column whose value is the key's first id (big-endian u64 after the
+                 * prefix), or -1: the key does not start with one, scans only */
 } hqTable;
 
 static const char *const sideNames[] = {"BUY", "SELL"};
@@ -43,6 +44,8 @@ static const char *const statusNames[] = {"NEW", "PARTIAL", "FILLED", "CANCELLED
 static const char *const cancelNames[] = {"USER",       "IOC",     "FOK",  "MIN_QTY",
                                           "SELF_TRADE", "EXPIRED", "ADMIN"};
 static const char *const liqNames[] = {"MAKER", "TAKER", "AUCTION"};
+/* mdsPeriod codes (HQChart's); gaps print as numbers */
+static const char *const periodNames[] = {"day", NULL, NULL, "3s", "1m", "5m", "15m", "30m", "60m"};
 
 #define E(a) a, (uint8_t)(sizeof(a) / sizeof(a[0]))
 #define O(f) (uint16_t) offsetof(histOrderRow, f)
@@ -101,6 +104,24 @@ static const hqCol rejectCols[] = {
     {"code", HQ_U16, O(code), NULL, 0},
 };
 #undef O
+#define O(f) (uint16_t) offsetof(histKlineRow, f)
+static const hqCol klineCols[] = {
+    {"instrument", HQ_U16, O(instrument), NULL, 0},
+    {"period", HQ_ENUM, O(period), E(periodNames)},
+    {"start_ns", HQ_U64, O(startNs), NULL, 0},
+    {"end_ns", HQ_U64, O(endNs), NULL, 0},
+    {"trading_day", HQ_U32, O(tradingDay), NULL, 0},
+    {"open", HQ_I64, O(open), NULL, 0},
+    {"high", HQ_I64, O(high), NULL, 0},
+    {"low", HQ_I64, O(low), NULL, 0},
+    {"close", HQ_I64, O(close), NULL, 0},
+    {"volume", HQ_U64, O(volume), NULL, 0},
+    {"amount", HQ_I64, O(amount), NULL, 0},
+    {"open_oi", HQ_I64, O(openOi), NULL, 0},
+    {"close_oi", HQ_I64, O(closeOi), NULL, 0},
+    {"trades", HQ_U32, O(trades), NULL, 0},
+};
+#undef O
 #undef E
 
 /* Adding a table: a row struct and key builder in history.h, a column list
@@ -112,6 +133,8 @@ static const hqTable hqTables[] = {
      (int)(sizeof tradeCols / sizeof tradeCols[0]), 0},
     {"rejects", HIST_T_REJECT, sizeof(histRejectRow), rejectCols,
      (int)(sizeof rejectCols / sizeof rejectCols[0]), 0},
+    {"klines", HIST_T_KLINE, sizeof(histKlineRow), klineCols,
+     (int)(sizeof klineCols / sizeof klineCols[0]), -1},
 };
 
 /* ---- the virtual table ------------------------------------------------------------------- */
@@ -361,7 +384,7 @@ static int hqColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i)
         }
         /* fall through */
     case HQ_ENUM:
-        if (u8 < col->nnames)
+        if (u8 < col->nnames && col->names[u8])
             sqlite3_result_text(ctx, col->names[u8], -1, SQLITE_STATIC);
         else
             sqlite3_result_int(ctx, u8);
@@ -614,7 +637,7 @@ static int hqUsage(const char *msg)
             "xchgctl: %s\n"
             "usage: xchgctl [-c CONFIG] [--json] query [--dir DIR] [--format table|csv|json] "
             "\"SQL\"\n"
-            "  tables: orders, trades, rejects (docs/storage/history.md)\n",
+            "  tables: orders, trades, rejects, klines (docs/storage/history.md)\n",
             msg);
     return 2;
 }

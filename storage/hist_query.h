@@ -3,7 +3,7 @@
  * The history tree (history.h) is opened read-only (lsmOpenReadOnly: the
  * tables of the current MANIFEST, mmap'd, so it works while xchgd writes
  * and compacts) and each history table is an eponymous SQLite virtual
- * table: `orders`, `trades`, `rejects`. A constraint on a table's leading
+ * table: `orders`, `trades`, `rejects`, `klines`. A constraint on a table's leading
  * key column (order_id, trade_id, ts) becomes a seek and a bounded scan;
  * everything else is a full scan filtered by SQLite. Nothing can be
  * written: the tables have no xUpdate and ATTACH is refused.

@@ -57,6 +57,16 @@ size_t histRejectKey(uint8_t *k, uint64_t timestamp, uint32_t session, uint64_t 
     return 21;
 }
 
+size_t histKlineKey(uint8_t *k, uint16_t instrument, uint8_t period, uint64_t startNs)
+{
+    k[0] = HIST_T_KLINE;
+    k[1] = (uint8_t)(instrument >> 8);
+    k[2] = (uint8_t)instrument;
+    k[3] = period;
+    putBe64(k + 4, startNs);
+    return 12;
+}
+
 /* ---- sessions ------------------------------------------------------------------------ */
 
 static histSession *sessionSlot(histWriter *h, uint32_t session, int create)
@@ -315,6 +325,31 @@ int histOnFrame(histWriter *h, uint8_t segment, const void *frame, size_t len, s
         if (histOnMessage(h, segment, f.session, &m, err) < 0)
             return -1;
     return 0;
+}
+
+int histOnBar(histWriter *h, uint16_t instrument, const mdsBar *bar, sstError *err)
+{
+    histKlineRow r;
+    memset(&r, 0, sizeof r);
+    r.version = HIST_ROW_VERSION;
+    r.period = bar->period;
+    r.instrument = instrument;
+    r.tradingDay = bar->tradingDay;
+    r.startNs = bar->startNs;
+    r.endNs = bar->endNs;
+    r.open = bar->open;
+    r.high = bar->high;
+    r.low = bar->low;
+    r.close = bar->close;
+    r.volume = bar->volume;
+    r.amount = bar->amount;
+    r.openOi = bar->openOi;
+    r.closeOi = bar->closeOi;
+    r.trades = bar->trades;
+    uint8_t k[16];
+    size_t kl = histKlineKey(k, instrument, bar->period, bar->startNs);
+    h->st.klines++;
+    return lsmPut(h->db, k, kl, &r, sizeof r, err);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------- */

@@ -16,9 +16,10 @@
  *   'O' order id                                 -> histOrderRow
  *   'T' trade id, order id                       -> histTradeRow
  *   'R' time (ns), session, client order id      -> histRejectRow
+ *   'K' instrument (2), period (1), start (ns)   -> histKlineRow
  * Reserved for tables other modules will add (docs/storage/history.md,
- * "Adding a table"): 'A' account changes, 'K' K-lines, 'M' market ticks,
- * 'S' settlement results.
+ * "Adding a table"): 'A' account changes, 'M' market ticks, 'S' settlement
+ * results.
  *
  * Rows are little-endian structs with a version byte first; a reader
  * accepts any row at least as long as the version it knows. */
@@ -28,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "control/mdsummary.h"
 #include "storage/lsm.h"
 #include "xchg/xoe.h"
 
@@ -104,11 +106,27 @@ typedef struct {
     uint64_t timestamp;
 } histRejectRow;
 
+/* A finished K-line bar (control/mdsummary.h's mdsBar, as stored). */
+typedef struct {
+    uint8_t version;
+    uint8_t period; /* mdsPeriod */
+    uint16_t instrument;
+    uint32_t tradingDay;
+    uint64_t startNs, endNs;
+    int64_t open, high, low, close; /* 1e-4 price units */
+    uint64_t volume;                /* lots */
+    int64_t amount;                 /* 1e-4 currency units */
+    int64_t openOi, closeOi;
+    uint32_t trades;
+    uint32_t reserved;
+} histKlineRow;
+
 typedef struct histWriter histWriter;
 
 typedef struct {
     uint64_t frames, messages;        /* offered */
     uint64_t orders, trades, rejects; /* rows written (an order row counts once per write) */
+    uint64_t klines;                  /* bars written */
     uint64_t duplicates;              /* messages already seen (retransmissions) */
     uint64_t unknownOrders;           /* fills/cancels of orders with no row: row started */
     uint64_t badFrames;               /* frames that did not parse */
@@ -136,6 +154,11 @@ int histOnFrame(histWriter *h, uint8_t segment, const void *frame, size_t len, s
  * for de-duplication when non-zero. */
 int histOnMessage(histWriter *h, uint8_t segment, uint32_t session, const xoeMsg *m, sstError *err);
 
+/* Stores a finished K-line bar of an instrument (the mdsOptions.onBar
+ * callback of the summary aggregator, on the control core, hands them over;
+ * a bar stored again replaces the first). Returns 0, or -1 with *err. */
+int histOnBar(histWriter *h, uint16_t instrument, const mdsBar *bar, sstError *err);
+
 /* Time-based flush of the memtable (lsmTick). */
 int histTick(histWriter *h, uint64_t nowNs);
 
@@ -151,5 +174,6 @@ lsmDb *histDb(histWriter *h);
 size_t histOrderKey(uint8_t *k, uint64_t orderId);
 size_t histTradeKey(uint8_t *k, uint64_t tradeId, uint64_t orderId);
 size_t histRejectKey(uint8_t *k, uint64_t timestamp, uint32_t session, uint64_t clOrdId);
+size_t histKlineKey(uint8_t *k, uint16_t instrument, uint8_t period, uint64_t startNs);
 
 #endif

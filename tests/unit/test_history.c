@@ -28,11 +28,12 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "control/mdsummary.h"
 #include "dataplane/gateway.h"
 #include "storage/history.h"
 
 #define T0      UINT64_C(1759714200000000000)
-#define US      UINT64_C(1000)
+#define MSEC    UINT64_C(1000000)
 #define NORDERS 3000
 #define NSESS   3
 #define MAXORD  (NORDERS + 16)
@@ -51,6 +52,9 @@ typedef struct {
 typedef struct {
     histWriter *h;
     gwGateway *gw;
+    mds *md; /* the summary aggregator: K-lines from the same trades */
+    cfgConfig cfg;
+    uint64_t bars[9], barVolume[9]; /* finished bars and their lots, by mdsPeriod */
     uint64_t now;
     /* expectations from the reports */
     expOrder orders[MAXORD];
@@ -109,8 +113,16 @@ static void expect(uint32_t session, const xoeMsg *m)
             dropResting(s, o->orderId);
         W->execs++;
         W->qtyBy[s][m->u.executed.side] += m->u.executed.qty;
-        if (m->u.executed.side == XOE_BUY)
+        if (m->u.executed.side == XOE_BUY) {
             W->notionalBuy += m->u.executed.price * (int64_t)m->u.executed.qty;
+            mdsTrade t = {.timeNs = m->u.executed.timestamp,
+                          .price = m->u.executed.price,
+                          .qty = m->u.executed.qty,
+                          .instrument = m->u.executed.instrument,
+                          .aggressor = m->u.executed.liquidity == XOE_TAKER ? MT_BUY : MT_SELL,
+                          .offset = {MDS_NO_OFFSET, MDS_NO_OFFSET}};
+            assert_int_equal(mdsOnTrade(W->md, &t), 0);
+        }
         if (m->u.executed.tradeId > W->maxTradeId)
             W->maxTradeId = m->u.executed.tradeId;
         break;
@@ -148,6 +160,16 @@ static void onSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
         assert_int_equal(histOnFrame(W->h, 0, data, len, &err), 0);
 }
 
+static void onBar(void *ctx, uint16_t instrument, const mdsBar *bar)
+{
+    (void)ctx;
+    sstError err;
+    assert_true(bar->period < 9);
+    W->bars[bar->period]++;
+    W->barVolume[bar->period] += bar->volume;
+    assert_int_equal(histOnBar(W->h, instrument, bar, &err), 0);
+}
+
 static void sendMsg(uint32_t session, uint8_t type, const void *msg)
 {
     uint8_t buf[XOE_FRAME_MAX];
@@ -158,7 +180,7 @@ static void sendMsg(uint32_t session, uint8_t type, const void *msg)
     size_t len = xoeWriterFinish(&w);
     W->seq[s] += (uint64_t)xoeIsSequenced(type);
     gwAddr from = {(198u << 24) | (18u << 16) | (2 + s), (uint16_t)(40001 + s)};
-    W->now += 50 * US;
+    W->now += 50 * MSEC; /* the workload spans minutes: several K-line bars */
     gwOnDatagram(W->gw, from, buf, (uint16_t)len, W->now);
     gwFlush(W->gw);
 }
@@ -188,13 +210,12 @@ static int setUp(void **state)
     assert_non_null(mkdtemp(tmpDir));
     W = calloc(1, sizeof *W);
     assert_non_null(W);
-    cfgConfig cfg;
     char cerr[256];
-    if (cfgLoad("config/xchg.conf", &cfg, cerr, sizeof cerr) != 0)
+    if (cfgLoad("config/xchg.conf", &W->cfg, cerr, sizeof cerr) != 0)
         fail_msg("config/xchg.conf: %s", cerr);
-    cfgSegment seg = cfg.segments[0];
+    cfgSegment seg = W->cfg.segments[0];
     seg.orderCapacity = 8192;
-    cfgConfig use = cfg;
+    cfgConfig use = W->cfg;
     use.segments = &seg;
     use.risk.throttle = 1000000;
     gwOptions o = {.cfg = &use,
@@ -217,6 +238,9 @@ static int setUp(void **state)
     if (!W->h)
         fail_msg("%s", err.msg);
     W->now = T0;
+    mdsOptions mo = {.cfg = &W->cfg, .onBar = onBar, .ctx = W, .nowNs = T0};
+    W->md = mdsCreate(&mo);
+    assert_non_null(W->md);
     for (uint32_t s = 1; s <= NSESS; s++) {
         uint8_t token[XOE_TOKEN_SIZE];
         for (int i = 0; i < XOE_TOKEN_SIZE; i++)
@@ -262,8 +286,8 @@ static int setUp(void **state)
         sendMsg(s, XOE_MSG_NEW_ORDER, &no);
         W->feedTwice = 0;
     }
+    mdsTick(W->md, W->now + 2 * MDS_DAY_NS); /* finishes every bar, the day's too */
     assert_int_equal(histFlush(W->h, &err), 0);
-    cfgFree(&cfg);
     return 0;
 }
 
@@ -272,6 +296,8 @@ static int tearDown(void **state)
     (void)state;
     histClose(W->h);
     gwDestroy(W->gw);
+    mdsDestroy(W->md);
+    cfgFree(&W->cfg);
     free(W);
     nftw(tmpDir, rmEntry, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
@@ -363,6 +389,34 @@ static void testKnownAnswers(void **state)
                      0);
     assert_int_equal(queryInt("SELECT COUNT(*) FROM orders WHERE cancel_reason IS NOT NULL"),
                      byStatus[HIST_ORDER_CANCELLED]);
+}
+
+/* K-lines of the same trades, as the summary aggregator finished them. */
+static void testKlines(void **state)
+{
+    (void)state;
+    uint64_t lots = 0;
+    for (uint32_t s = 0; s < NSESS; s++)
+        lots += W->qtyBy[s][XOE_BUY];
+    assert_true(W->bars[MDS_3S] > 20); /* the workload spans minutes */
+    assert_int_equal(W->barVolume[MDS_1M], lots);
+    static const struct {
+        int period;
+        const char *name;
+    } ps[] = {{MDS_3S, "3s"}, {MDS_1M, "1m"}, {MDS_5M, "5m"}, {MDS_DAY, "day"}};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
+        char sql[160];
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM klines WHERE period = '%s'", ps[i].name);
+        assert_int_equal(queryInt(sql), W->bars[ps[i].period]);
+        snprintf(sql, sizeof sql, "SELECT SUM(volume) FROM klines WHERE period = '%s'", ps[i].name);
+        assert_int_equal(queryInt(sql), W->barVolume[ps[i].period]);
+    }
+    /* the bars' trades add up to the trades table's buy side */
+    assert_int_equal(queryInt("SELECT SUM(trades) FROM klines WHERE period = '1m'"),
+                     queryInt("SELECT COUNT(*) FROM trades WHERE side = 'BUY'"));
+    assert_int_equal(queryInt("SELECT COUNT(*) FROM klines WHERE high < low OR open > high OR "
+                              "close < low"),
+                     0);
 }
 
 static void testPointAndRange(void **state)
@@ -467,6 +521,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(testKnownAnswers),
         cmocka_unit_test(testPointAndRange),
+        cmocka_unit_test(testKlines),
         cmocka_unit_test(testFormats),
     };
     return cmocka_run_group_tests(tests, setUp, tearDown);
