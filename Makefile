@@ -131,6 +131,7 @@ test: deps
 	@$(MAKE) --no-print-directory unit-tests
 	@$(MAKE) --no-print-directory feed-tshark
 	@tests/integration/run.sh
+	@tests/integration/feed.sh
 	@tests/integration/md.sh
 	@tests/integration/xdp.sh
 
@@ -150,6 +151,7 @@ bench: deps
 	@$(BUILD)/bin/bench_matcher --workload inserts
 	@$(BUILD)/bin/dpdk_mdbench
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh
+	@BIN=$(BUILD)/bin perf/bench_feed.sh
 	@BIN=$(BUILD)/bin perf/bench_xdp_flood.sh
 	@$(BUILD)/bin/bench_sst
 

@@ -87,6 +87,8 @@ struct gwGateway {
     size_t bytes; /* of the region this struct heads */
     gwSendFn *send;
     void *sendCtx;
+    gwEventTapFn *tap;
+    void *tapCtx;
     gwTradeFn *onTrade;
     void *tradeCtx;
     gwSession *sessions;
@@ -486,6 +488,8 @@ static void gwFeedEvent(gwGateway *gw, const mtEvent *ev)
 static void gwOnEngineEvent(void *ctx, const mtEvent *ev)
 {
     gwGateway *gw = ctx;
+    if (gw->tap)
+        gw->tap(gw->tapCtx, ev, gw->now);
     switch (ev->type) {
     case MT_EV_ACCEPTED:
         gwOnAccepted(gw, ev);
@@ -1328,6 +1332,8 @@ gwGateway *gwCreate(const gwOptions *opt)
     gw->bytes = l.total;
     gw->send = opt->send;
     gw->sendCtx = opt->sendCtx;
+    gw->tap = opt->tap;
+    gw->tapCtx = opt->tapCtx;
     gw->onTrade = opt->onTrade;
     gw->tradeCtx = opt->tradeCtx;
     gw->maxSessions = opt->maxSessions;

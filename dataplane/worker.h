@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "dataplane/feedsrv.h"
 #include "dataplane/gateway.h"
 #include "dataplane/histogram.h"
 #include "dataplane/net.h"
@@ -43,8 +44,13 @@ typedef struct {
     wkCounters counters;
     gwStats gateway;
     mtStats matcher;
-    histLog inBoxNs;  /* rx burst to replies handed to the PMD, per order datagram answered */
-    histLog txCallNs; /* the PMD's tx burst call for those replies, per burst */
+    histLog inBoxNs;    /* rx burst to replies handed to the PMD, per order datagram answered */
+    histLog txCallNs;   /* the PMD's tx burst call for those replies, per burst */
+    histLog feedReqNs;  /* retransmission request to its answers queued for tx (from memory) */
+    histLog feedSnapNs; /* snapshot request to its packets queued for tx */
+    fdStats feed;
+    fsStats feedServer;
+    char feedSession[MOLD_SESSION_LEN + 1];
     uint64_t tscHz;
 } wkStatsReply;
 
