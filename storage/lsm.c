@@ -559,9 +559,12 @@ static int runCompaction(lsmDb *db, lsmCompaction *c, sstError *err)
     return rc;
 }
 
-static int backgroundStep(lsmDb *db, sstError *err)
+/* One job: the pending flush (haveImm, seen under the mutex; only this
+ * thread clears db->imm) or a compaction. 1 if it did one, 0 if none was
+ * due, -1 on failure. */
+static int backgroundStep(lsmDb *db, int haveImm, sstError *err)
 {
-    if (db->imm)
+    if (haveImm)
         return flushImm(db, err) < 0 ? -1 : 1;
     lsmCompaction c;
     pthread_mutex_lock(&db->mu); /* pick reads db->cur; only this thread changes it */
@@ -602,9 +605,10 @@ static void *backgroundMain(void *arg)
             break;
         db->wake = 0;
         db->idle = 0;
+        int haveImm = db->imm != NULL;
         pthread_mutex_unlock(&db->mu);
         sstError err;
-        int rc = backgroundStep(db, &err);
+        int rc = backgroundStep(db, haveImm, &err);
         pthread_mutex_lock(&db->mu);
         if (rc < 0) {
             db->st.failed = 1;
