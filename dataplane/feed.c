@@ -452,8 +452,9 @@ static void emitReplace(fdFeed *fd, uint16_t instrument, uint64_t oldRef, uint64
  * (non-cross) message, order reference 0 and side 'B' as NASDAQ fills them,
  * so the volume is not lost. */
 /* rare: out of line, so the hot path keeps a small frame */
-__attribute__((noinline, cold)) static void emitTrade(fdFeed *fd, uint16_t instrument, uint32_t shares, int64_t price,
-                      uint64_t match, uint64_t ns)
+__attribute__((noinline, cold)) static void emitTrade(fdFeed *fd, uint16_t instrument,
+                                                      uint32_t shares, int64_t price,
+                                                      uint64_t match, uint64_t ns)
 {
     const fdInstrument *ins = &fd->ins[instrument];
     itchMsg m;

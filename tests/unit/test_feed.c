@@ -2383,15 +2383,25 @@ int main(int argc, char **argv)
     gSeed = envU64("XCHG_FEED_SEED", gSeed);
     gOps = envU64("XCHG_FEED_OPS", gOps);
     const struct CMUnitTest tests[] = {
-        T(test_layouts),          T(test_decode_fields),
-        T(test_decode_errors),    T(test_big_endian),
-        T(test_mold_parse),       T(test_create_checks),
-        T(test_session_name),     T(test_default_config),
-        T(test_framing_mtu), T(test_history_ring_wraps),      T(test_framing_default_mtu),
-        T(test_heartbeat),        T(test_end_of_session),
-        T(test_history),          T(test_scripted_continuous),
-        T(test_scripted_auction), T(test_unknown_order_trade),
-        T(test_demo_session),     T(test_random),
+        T(test_layouts),
+        T(test_decode_fields),
+        T(test_decode_errors),
+        T(test_big_endian),
+        T(test_mold_parse),
+        T(test_create_checks),
+        T(test_session_name),
+        T(test_default_config),
+        T(test_framing_mtu),
+        T(test_history_ring_wraps),
+        T(test_framing_default_mtu),
+        T(test_heartbeat),
+        T(test_end_of_session),
+        T(test_history),
+        T(test_scripted_continuous),
+        T(test_scripted_auction),
+        T(test_unknown_order_trade),
+        T(test_demo_session),
+        T(test_random),
     };
     return cmocka_run_group_tests_name("feed", tests, NULL, NULL) ? 1 : 0;
 }

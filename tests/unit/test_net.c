@@ -1146,6 +1146,7 @@ static void test_udp_flow_frame(void **state)
     const uint32_t group = 0xEF000001u; /* 239.0.0.1 */
     const uint8_t gmac[NET_MAC_LEN] = {0x01, 0x00, 0x5e, 0x00, 0x00, 0x01};
     netUdpFlow fl;
+    memset(&fl, 0, sizeof fl);
     netUdpFlowInit(&fl, MY_MAC, gmac, MY_IP, group, 9101, 9100);
     for (unsigned off = 0; off < 8; off++)
         for (unsigned n = 0; n <= MAX_UDP; n += 1 + (n > 64) * 13) {
