@@ -783,7 +783,7 @@ __attribute__((noinline, cold)) static void crossCut(fdFeed *fd, uint64_t ns)
     emitCross(fd, ns);
 }
 
-static inline void onEvent(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+static inline void fdDispatch(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     if (ev->type == MT_EV_REJECTED)
         return; /* nothing changed on the book */
@@ -828,7 +828,7 @@ static inline void onEvent(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 
 void fdOnEvent(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
-    onEvent(fd, ev, ns);
+    fdDispatch(fd, ev, ns);
 }
 
 void fdSetMidnight(fdFeed *fd, uint64_t midnightNs)
@@ -856,7 +856,7 @@ void fdTap(void *ctx, const mtEvent *ev, uint64_t nowNs)
     uint64_t ns = nowNs > fd->midnightNs ? nowNs - fd->midnightNs : 0;
     if (__builtin_expect(ev->type == MT_EV_STATE, 0))
         tapState(fd, ev, ns);
-    onEvent(fd, ev, ns);
+    fdDispatch(fd, ev, ns);
 }
 
 /* ---- session ------------------------------------------------------------------------- */
