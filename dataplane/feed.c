@@ -540,7 +540,7 @@ static uint8_t priceVariation(int64_t near, int64_t reference)
 
 /* ---- events ---------------------------------------------------------------------------- */
 
-static void onAccepted(fdFeed *fd, const mtEvent *ev)
+__attribute__((noinline)) static void onAccepted(fdFeed *fd, const mtEvent *ev)
 {
     const mtAccepted *a = &ev->u.accepted;
     if (fd->pend.active)
@@ -598,7 +598,7 @@ __attribute__((noinline, cold)) static void onAuctionFill(fdFeed *fd, const mtEv
     }
 }
 
-static void onFill(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+__attribute__((noinline)) static void onFill(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     const mtFill *f = &ev->u.fill;
     if (__builtin_expect(f->aggressor == MT_AGGRESSOR_NONE, 0)) {
@@ -628,7 +628,7 @@ static void onFill(fdFeed *fd, const mtEvent *ev, uint64_t ns)
     }
 }
 
-static void onCancelled(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+__attribute__((noinline)) static void onCancelled(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     const mtCancelled *c = &ev->u.cancelled;
     if (fd->pend.active && fd->pend.orderId == c->orderId) {
@@ -687,7 +687,7 @@ __attribute__((noinline, cold)) static void onReplaced(fdFeed *fd, const mtEvent
     o->leaves = r->leaves;
 }
 
-static void onLevel(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+__attribute__((noinline)) static void onLevel(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     const mtLevel *l = &ev->u.level;
     if (!fd->pend.active || fd->pend.instrument != ev->instrument || fd->pend.side != l->side ||
@@ -783,6 +783,18 @@ __attribute__((noinline, cold)) static void crossCut(fdFeed *fd, uint64_t ns)
     emitCross(fd, ns);
 }
 
+static inline void fdHandle(fdFeed *fd, const mtEvent *ev, uint64_t ns);
+
+/* A cross that never reached its paired quantity is printed as it is, then
+ * the event: out of line and a tail call, so the hot path saves no
+ * registers. */
+__attribute__((noinline, cold)) static void crossCutThen(fdFeed *fd, const mtEvent *ev,
+                                                         uint64_t ns)
+{
+    crossCut(fd, ns);
+    fdHandle(fd, ev, ns);
+}
+
 static inline void fdDispatch(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     if (ev->type == MT_EV_REJECTED)
@@ -793,8 +805,17 @@ static inline void fdDispatch(fdFeed *fd, const mtEvent *ev, uint64_t ns)
     }
     if (ev->type == MT_EV_LEVEL && !fd->pend.active)
         return; /* most LEVEL events: no order of this call may rest (onLevel) */
-    if (__builtin_expect(fd->cross.active, 0) && ev->type != MT_EV_FILL && ev->type != MT_EV_LEVEL)
-        crossCut(fd, ns);
+    if (__builtin_expect(fd->cross.active, 0) && ev->type != MT_EV_FILL &&
+        ev->type != MT_EV_LEVEL) {
+        crossCutThen(fd, ev, ns);
+        return;
+    }
+    fdHandle(fd, ev, ns);
+}
+
+/* Each kind of event to its handler (tail calls). */
+static inline void fdHandle(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+{
     switch (ev->type) {
     case MT_EV_ACCEPTED:
         onAccepted(fd, ev);
@@ -848,14 +869,17 @@ __attribute__((noinline, cold)) static void tapState(fdFeed *fd, const mtEvent *
         fdSystemEvent(fd, ITCH_EVENT_START_OF_MARKET_HOURS, ns);
         fd->marketOpen = 1;
     }
+    fdDispatch(fd, ev, ns);
 }
 
 void fdTap(void *ctx, const mtEvent *ev, uint64_t nowNs)
 {
     fdFeed *fd = ctx;
     uint64_t ns = nowNs > fd->midnightNs ? nowNs - fd->midnightNs : 0;
-    if (__builtin_expect(ev->type == MT_EV_STATE, 0))
-        tapState(fd, ev, ns);
+    if (__builtin_expect(ev->type == MT_EV_STATE, 0)) {
+        tapState(fd, ev, ns); /* a tail call: the hot path saves no registers */
+        return;
+    }
     fdDispatch(fd, ev, ns);
 }
 
