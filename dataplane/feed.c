@@ -788,8 +788,7 @@ static inline void fdHandle(fdFeed *fd, const mtEvent *ev, uint64_t ns);
 /* A cross that never reached its paired quantity is printed as it is, then
  * the event: out of line and a tail call, so the hot path saves no
  * registers. */
-__attribute__((noinline, cold)) static void crossCutThen(fdFeed *fd, const mtEvent *ev,
-                                                         uint64_t ns)
+__attribute__((noinline, cold)) static void crossCutThen(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     crossCut(fd, ns);
     fdHandle(fd, ev, ns);
