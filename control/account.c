@@ -316,26 +316,32 @@ int64_t acctInstrumentMargin(const acctBook *b, uint32_t account, uint16_t instr
 
 /* ---- orders ----------------------------------------------------------------------- */
 
+int acctCostOf(const cfgInstrument *s, uint8_t side, uint8_t offset, uint8_t priceType,
+               int64_t price, uint32_t qty, acctCost *out)
+{
+    if (side > 1 || offset > POS_CLOSE_YESTERDAY || priceType > 1 || qty < s->minLots ||
+        qty > s->maxLots)
+        return ACCT_ERR_PARAMS;
+    int64_t px = s->upperTicks * s->tickSize; /* MARKET: the worst price of the day */
+    if (priceType == 0) {
+        if (price <= 0 || price % s->tickSize != 0 || price / s->tickSize < s->lowerTicks ||
+            price / s->tickSize > s->upperTicks)
+            return ACCT_ERR_PARAMS;
+        px = price;
+    }
+    out->price = px;
+    out->notional = acctNotional(s, px, qty);
+    out->margin = acctMargin(s, px, qty);
+    out->commission = acctCommission(s, px, qty);
+    return 0;
+}
+
 int acctOrderCost(const acctBook *b, const acctOrderReq *r, acctCost *out)
 {
     if (r->instrument >= b->nIns || b->ins[r->instrument].status == INST_DELISTED)
         return ACCT_ERR_NO_INSTRUMENT;
-    const cfgInstrument *s = &b->ins[r->instrument].spec;
-    if (r->side > 1 || r->offset > POS_CLOSE_YESTERDAY || r->priceType > 1 || r->qty < s->minLots ||
-        r->qty > s->maxLots)
-        return ACCT_ERR_PARAMS;
-    int64_t price = s->upperTicks * s->tickSize; /* MARKET: the worst price of the day */
-    if (r->priceType == 0) {
-        if (r->price <= 0 || r->price % s->tickSize != 0 ||
-            r->price / s->tickSize < s->lowerTicks || r->price / s->tickSize > s->upperTicks)
-            return ACCT_ERR_PARAMS;
-        price = r->price;
-    }
-    out->price = price;
-    out->notional = acctNotional(s, price, r->qty);
-    out->margin = acctMargin(s, price, r->qty);
-    out->commission = acctCommission(s, price, r->qty);
-    return 0;
+    return acctCostOf(&b->ins[r->instrument].spec, r->side, r->offset, r->priceType, r->price,
+                      r->qty, out);
 }
 
 /* Free lots a close order could take, or 2005. */
@@ -399,6 +405,13 @@ int acctOrderNew(acctBook *b, const acctOrderReq *r, int trusted)
     rc = acctOrderCost(b, r, &c);
     if (rc)
         return rc;
+    if (trusted && r->priceType == 1 && r->price > 0) {
+        /* a mirrored MARKET order freezes at the price the worker used */
+        const cfgInstrument *s = &b->ins[r->instrument].spec;
+        c.price = r->price;
+        c.margin = acctMargin(s, r->price, r->qty);
+        c.commission = acctCommission(s, r->price, r->qty);
+    }
     const uint32_t ai = (uint32_t)(a - b->acc);
     acctPosSlot *ps = acctPosSlotOf(b, ai, r->instrument, 1);
     if (!ps || acctGrow((void **)&b->ord, &b->capOrd, b->nOrd + 1, sizeof *b->ord))
@@ -573,6 +586,51 @@ int acctOrderFill(acctBook *b, uint64_t orderId, uint64_t tradeId, int64_t price
         b->trd[b->nTrd++] = t;
     if (trade)
         *trade = t;
+    return 0;
+}
+
+int acctOrderReplace(acctBook *b, uint64_t orderId, int64_t price, uint32_t newQty, int trusted,
+                     uint64_t nowNs)
+{
+    acctOrder *o = acctOrderFind(b, orderId);
+    if (!o)
+        return ACCT_ERR_NO_ORDER;
+    if (o->status >= ACCT_ORDER_FILLED)
+        return ACCT_ERR_NOT_CANCELLABLE;
+    if (newQty <= o->filled)
+        return 3004;
+    const acctInstrument *in = &b->ins[o->instrument];
+    acctCost c;
+    int rc = acctCostOf(&in->spec, o->side, o->offset, o->priceType, price, newQty, &c);
+    if (rc)
+        return rc;
+    acctAccount *a = acctFind(b, o->account);
+    acctPosSlot *ps = acctPosSlotOf(b, (uint32_t)(a - b->acc), o->instrument, 0);
+    const uint32_t leaves = newQty - o->filled;
+    if (o->offset == POS_OPEN) {
+        const int64_t m = acctMargin(&in->spec, c.price, leaves);
+        const int64_t cm = acctCommission(&in->spec, c.price, leaves);
+        if (!trusted) {
+            acctFigures f;
+            acctCompute(b, a, &f);
+            if (m + cm - o->frozenMargin - o->frozenCommission > f.available)
+                return ACCT_ERR_FUNDS;
+        }
+        a->frozenMargin += m - o->frozenMargin;
+        a->frozenCommission += cm - o->frozenCommission;
+        ps->frozenMargin += m - o->frozenMargin;
+        o->frozenMargin = m;
+        o->frozenCommission = cm;
+    } else {
+        rc = posResizeClose(&ps->p.side[posCloseSide(o->side)], in->spec.closeRule, o->offset,
+                            &o->frozenToday, &o->frozenYd, leaves);
+        if (rc)
+            return rc;
+    }
+    o->price = c.price;
+    o->qty = newQty;
+    o->leaves = leaves;
+    o->updateNs = nowNs;
     return 0;
 }
 

@@ -178,6 +178,13 @@ static inline int64_t acctRiskRatio(int64_t margin, int64_t balance)
     return r > ACCT_RISK_INFINITE ? ACCT_RISK_INFINITE : (int64_t)r;
 }
 
+/* What an order of `qty` lots at `price` (LIMIT) or at the band's upper
+ * edge (MARKET) needs: 0, or 1008 for bad side, offset, price type, lots
+ * outside min..max, or a LIMIT price off tick or outside the band. No
+ * allocation, no floating point: the workers' checks use it. */
+int acctCostOf(const cfgInstrument *s, uint8_t side, uint8_t offset, uint8_t priceType,
+               int64_t price, uint32_t qty, acctCost *out);
+
 /* ---- the book ------------------------------------------------------------ */
 
 /* Creates an empty book with these limits. NULL when out of memory. Free
@@ -252,7 +259,8 @@ int acctCheckOrder(const acctBook *b, const acctOrderReq *r, int64_t available);
  * freezes what it needs: an open freezes margin and commission at its
  * price, a close freezes the lots by the instrument's close rule. With
  * trusted != 0 only the parameters and lots are checked (the worker already
- * decided; used to mirror). Returns 0 or the reject code. */
+ * decided; used to mirror), and a MARKET order with a price > 0 freezes at
+ * that price (the one the worker froze at). Returns 0 or the reject code. */
 int acctOrderNew(acctBook *b, const acctOrderReq *r, int trusted);
 
 /* Applies a fill of qty lots at price to an order: releases the frozen
@@ -263,6 +271,15 @@ int acctOrderNew(acctBook *b, const acctOrderReq *r, int trusted);
  * price <= 0. */
 int acctOrderFill(acctBook *b, uint64_t orderId, uint64_t tradeId, int64_t price, uint32_t qty,
                   uint64_t nowNs, acctTrade *trade);
+
+/* Replaces an order's price and total quantity (the matcher's replace):
+ * leaves become newQty - filled; an open re-freezes margin and commission
+ * for the leaves at the new price, a close reserves more or fewer lots.
+ * Returns 0, 3001, 3002, 3004 when newQty is not above the filled
+ * quantity, 1008 bad price or lots, 2005 lots missing, or (unless trusted)
+ * 1001 when the extra freeze exceeds available. */
+int acctOrderReplace(acctBook *b, uint64_t orderId, int64_t price, uint32_t newQty, int trusted,
+                     uint64_t nowNs);
 
 /* Cancels what is left of an order, releasing its frozen money or lots.
  * Returns 0, 3001 or 3002. */

@@ -33,6 +33,33 @@ int posFreezeClose(posSide *s, cfgCloseRule rule, uint8_t offset, uint32_t qty, 
     return 0;
 }
 
+int posResizeClose(posSide *s, cfgCloseRule rule, uint8_t offset, uint32_t *ordToday,
+                   uint32_t *ordYd, uint32_t newLeaves)
+{
+    const uint32_t cur = *ordToday + *ordYd;
+    if (newLeaves > cur) {
+        uint32_t t, y;
+        int rc = posFreezeClose(s, rule, offset, newLeaves - cur, &t, &y);
+        if (rc)
+            return rc;
+        *ordToday += t;
+        *ordYd += y;
+        return 0;
+    }
+    uint32_t cut = cur - newLeaves;
+    uint32_t *first = posTodayFirst(rule, offset) ? ordYd : ordToday; /* taken last */
+    uint32_t *second = first == ordYd ? ordToday : ordYd;
+    const uint32_t a = cut < *first ? cut : *first;
+    const uint32_t c = cut - a;
+    *first -= a;
+    *second -= c;
+    if (first == ordYd)
+        posUnfreeze(s, c, a);
+    else
+        posUnfreeze(s, a, c);
+    return 0;
+}
+
 void posUnfreeze(posSide *s, uint32_t today, uint32_t yd)
 {
     s->frozenToday -= today < s->frozenToday ? today : s->frozenToday;

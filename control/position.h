@@ -66,6 +66,13 @@ int posTodayFirst(cfgCloseRule rule, uint8_t offset);
 int posFreezeClose(posSide *s, cfgCloseRule rule, uint8_t offset, uint32_t qty, uint32_t *fromToday,
                    uint32_t *fromYd);
 
+/* Changes the lots a pending close order reserves (*ordToday + *ordYd) to
+ * newLeaves: more are reserved as posFreezeClose would (2005, nothing
+ * changed, when they are not there); fewer are released from the day its
+ * fills would take last. Returns 0 or 2005. */
+int posResizeClose(posSide *s, cfgCloseRule rule, uint8_t offset, uint32_t *ordToday,
+                   uint32_t *ordYd, uint32_t newLeaves);
+
 /* Releases lots a close order had reserved (cancel, expiry). The counts
  * must not exceed what is frozen (checked; extra is ignored). */
 void posUnfreeze(posSide *s, uint32_t today, uint32_t yd);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "dataplane/credit.h"
 #include "matcher/matcher.h"
 #include "xchg/xoe.h"
 
@@ -40,6 +41,7 @@ typedef struct {
     gwSendFn *send;
     void *sendCtx;
     const mtAllocator *allocator; /* NULL: mtDefaultAllocator() */
+    crRisk *risk; /* pre-trade risk and credit lines (not owned); NULL: none */
 } gwOptions;
 
 typedef enum {
@@ -133,6 +135,11 @@ void gwSetLogonsOpen(gwGateway *gw, int open);
  * liquidation): its session gets Cancelled{ADMIN}. Returns MT_OK,
  * MT_ERR_ORDER_NOT_FOUND or MT_ERR_NOT_CANCELLABLE. Flushes. */
 int gwAdminCancel(gwGateway *gw, uint64_t orderId, uint64_t nowNs);
+
+/* Runs a NewOrder that dataplane/credit.c parked for a top-up again, for
+ * the session with internal index `session` (crParkedOrder.session); this
+ * time an uncovered order is rejected 1001. Reports are queued (gwFlush). */
+void gwResume(gwGateway *gw, uint32_t session, const xoeNewOrder *o, uint64_t nowNs);
 
 /* Logs every session out with reason SHUTDOWN and flushes. */
 void gwShutdown(gwGateway *gw, uint64_t nowNs);
