@@ -164,6 +164,11 @@ const acctAccount *acctGet(const acctBook *b, uint32_t id)
     return i == ACCT_NONE ? NULL : &b->acc[i];
 }
 
+uint32_t acctIndex(const acctBook *b, uint32_t id)
+{
+    return acctMapGet(&b->accMap, id);
+}
+
 uint32_t acctCount(const acctBook *b)
 {
     return b->nAcc;

@@ -224,6 +224,9 @@ int acctSetFrozen(acctBook *b, uint32_t id, int frozen);
 /* The account, or NULL. Valid until the next call that opens an account. */
 const acctAccount *acctGet(const acctBook *b, uint32_t id);
 
+/* The account's index for acctAt, or UINT32_MAX. */
+uint32_t acctIndex(const acctBook *b, uint32_t id);
+
 /* Accounts in opening order: acctAt(b, 0 .. acctCount(b) - 1). */
 uint32_t acctCount(const acctBook *b);
 const acctAccount *acctAt(const acctBook *b, uint32_t i);

@@ -264,7 +264,7 @@ static int64_t crInstMargin(const crPos *p)
 }
 
 static int crParkOrder(crRisk *r, uint32_t session, uint32_t account, const xoeNewOrder *o,
-                  int64_t need, uint64_t nowNs)
+                       int64_t need, uint64_t nowNs)
 {
     for (uint32_t i = 0; i < CR_MAX_PARK; i++) {
         if (r->park[i].used)
@@ -294,14 +294,16 @@ static int crCheckOpen(crRisk *r, crAccount *a, uint32_t ref, uint32_t session,
     if (pi == CR_NONE)
         return crReject(r, 4002);
     crPos *p = &r->pos[pi];
-    if ((__int128)crInstMargin(p) + c->margin > a->concCap)
-        return crReject(r, ACCT_ERR_CONCENTRATION);
+    /* the cap and the line both follow the balance the control core last
+     * told: when either falls short, ask it (the balance may have grown)
+     * before refusing */
+    const int concOk = (__int128)crInstMargin(p) + c->margin <= a->concCap;
     const int64_t need = c->margin + c->commission;
-    if (need > a->credit) {
+    if (!concOk || need > a->credit) {
         if (allowPark)
             return crParkOrder(r, session, a->id, o, need, nowNs);
-        r->stats.topupRejects += !allowPark;
-        return crReject(r, ACCT_ERR_FUNDS);
+        r->stats.topupRejects++;
+        return crReject(r, concOk ? ACCT_ERR_FUNDS : ACCT_ERR_CONCENTRATION);
     }
     a->credit -= need;
     p->frozenMargin += c->margin;
@@ -359,8 +361,8 @@ int crCheckNew(crRisk *r, uint32_t ref, uint32_t session, uint32_t account, cons
     if (o->instrument >= r->nBooks || r->ins[o->instrument].tickSize == 0)
         return crReject(r, ACCT_ERR_NO_INSTRUMENT);
     acctCost c;
-    int rc = acctCostOf(&r->ins[o->instrument], o->side, o->offset, o->priceType, o->price, o->qty,
-                        &c);
+    int rc =
+        acctCostOf(&r->ins[o->instrument], o->side, o->offset, o->priceType, o->price, o->qty, &c);
     if (rc)
         return crReject(r, rc);
     if (a->frozen)
@@ -574,8 +576,8 @@ void crOnReplaced(crRisk *r, uint32_t oldRef, uint32_t newRef, uint64_t orderId,
         o->frozenMargin = m;
         o->frozenCommission = cm;
     } else {
-        posResizeClose(&p->p.side[posCloseSide(o->side)], in->closeRule, o->offset,
-                       &o->frozenToday, &o->frozenYd, leaves);
+        posResizeClose(&p->p.side[posCloseSide(o->side)], in->closeRule, o->offset, &o->frozenToday,
+                       &o->frozenYd, leaves);
     }
     o->leaves = leaves;
     crEmit(r, &ev, nowNs);

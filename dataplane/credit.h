@@ -26,8 +26,8 @@
 #include "control/account.h"
 #include "xchg/xoe.h"
 
-#define CR_PARKED   (-1)   /* crCheckNew: parked, a top-up was asked for */
-#define CR_MAX_PARK 256    /* orders waiting for a top-up per segment */
+#define CR_PARKED   (-1) /* crCheckNew: parked, a top-up was asked for */
+#define CR_MAX_PARK 256  /* orders waiting for a top-up per segment */
 
 /* Worker -> control core. */
 typedef enum {
@@ -49,10 +49,10 @@ typedef struct {
     uint32_t leaves; /* after the event */
     uint32_t pad;
     uint64_t orderId;
-    uint64_t tradeId; /* fills; clOrdId for CR_EV_ORDER */
-    int64_t price;    /* 1e-4 price units */
-    int64_t lineDelta;/* what the worker applied to the line (signed) */
-    uint64_t ns;      /* worker wall-clock ns of the event */
+    uint64_t tradeId;  /* fills; clOrdId for CR_EV_ORDER */
+    int64_t price;     /* 1e-4 price units */
+    int64_t lineDelta; /* what the worker applied to the line (signed) */
+    uint64_t ns;       /* worker wall-clock ns of the event */
 } crEvent;
 
 _Static_assert(sizeof(crEvent) == 64, "crEvent is one cache line");
@@ -86,10 +86,10 @@ typedef void crEmitFn(void *ctx, const crEvent *ev);
 
 typedef struct {
     const cfgConfig *cfg;
-    uint16_t segment;     /* index into cfg->segments */
-    uint32_t maxAccounts; /* accounts known to the segment */
-    uint32_t maxPositions;/* (account, instrument) pairs */
-    uint32_t refCap;      /* the gateway's order refs (orderCapacity + spares) */
+    uint16_t segment;      /* index into cfg->segments */
+    uint32_t maxAccounts;  /* accounts known to the segment */
+    uint32_t maxPositions; /* (account, instrument) pairs */
+    uint32_t refCap;       /* the gateway's order refs (orderCapacity + spares) */
     crEmitFn *emit;
     void *emitCtx;
     const mtAllocator *allocator; /* NULL: mtDefaultAllocator() */

@@ -41,7 +41,7 @@ typedef struct {
     gwSendFn *send;
     void *sendCtx;
     const mtAllocator *allocator; /* NULL: mtDefaultAllocator() */
-    crRisk *risk; /* pre-trade risk and credit lines (not owned); NULL: none */
+    crRisk *risk;                 /* pre-trade risk and credit lines (not owned); NULL: none */
 } gwOptions;
 
 typedef enum {
