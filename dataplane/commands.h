@@ -16,6 +16,8 @@ typedef struct {
     uint32_t tradingDay; /* YYYYMMDD */
     volatile int *quit;  /* set by the shutdown command */
     uint32_t nextSessionId;
+    int (*accountKnown)(void *ctx, uint32_t account); /* NULL: any account */
+    void *accountCtx;
 } cmdDaemon;
 
 /* Registers every xchgd command on the server. Returns 0, -1 on a clash. */

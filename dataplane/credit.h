@@ -63,15 +63,18 @@ typedef enum {
     CR_CMD_RECLAIM = 2,    /* take up to `amount` back (answered CR_EV_RECLAIMED) */
     CR_CMD_TOPUP_DONE = 3, /* the top-up for parked slot `parked` is done: retry it */
     CR_CMD_INSTRUMENT = 4, /* new rates/lots for `book` */
-    CR_CMD_ROLL = 5        /* daily settlement: today's lots become yesterday's */
+    CR_CMD_ROLL = 5,       /* daily settlement at price `amount`: today's lots become his */
+    CR_CMD_CANCEL = 6,     /* cancel order `amount` (force liquidation; crlPoll) */
+    CR_CMD_CLOSE = 7       /* MARKET IOC close of `parked` lots of `book` for `account`:
+                              side, offset (force liquidation; crlPoll) */
 } crCmdType;
 
 typedef struct {
-    uint8_t type, frozen, blocked, pad;
+    uint8_t type, frozen, blocked, side;
     uint16_t book;
-    uint16_t pad2;
+    uint8_t offset, pad;
     uint32_t account;
-    uint32_t parked;
+    uint32_t parked; /* TOPUP_DONE: park slot; CLOSE: lots */
     int64_t amount;  /* grant (+) or reclaim wanted */
     int64_t concCap; /* largest margin one instrument may take; INT64_MAX = none */
     uint32_t marginRate, commissionRate;

@@ -644,6 +644,18 @@ void gwResume(gwGateway *gw, uint32_t session, const xoeNewOrder *o, uint64_t no
     gwRequestClear(gw);
 }
 
+int gwAdminOrder(gwGateway *gw, uint32_t account, const xoeNewOrder *o, uint64_t nowNs)
+{
+    for (uint32_t i = 0; i < gw->nSessions; i++) {
+        if (gw->sessions[i].account == account) {
+            gwResume(gw, i, o, nowNs);
+            gwFlush(gw);
+            return 0;
+        }
+    }
+    return -1;
+}
+
 /* An application message of a type this version does not know (§6). */
 static void gwUnknownApp(gwGateway *gw, gwSession *s, const xoeMsg *m)
 {

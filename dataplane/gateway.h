@@ -141,6 +141,12 @@ int gwAdminCancel(gwGateway *gw, uint64_t orderId, uint64_t nowNs);
  * time an uncovered order is rejected 1001. Reports are queued (gwFlush). */
 void gwResume(gwGateway *gw, uint32_t session, const xoeNewOrder *o, uint64_t nowNs);
 
+/* Enters an order for the control plane (force liquidation) under the
+ * first session of `account` on the segment, whose client gets the
+ * reports; the usual checks apply, a top-up is not waited for. Flushes.
+ * Returns 0, or -1 when the account has no session here. */
+int gwAdminOrder(gwGateway *gw, uint32_t account, const xoeNewOrder *o, uint64_t nowNs);
+
 /* Logs every session out with reason SHUTDOWN and flushes. */
 void gwShutdown(gwGateway *gw, uint64_t nowNs);
 

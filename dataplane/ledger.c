@@ -16,6 +16,7 @@ typedef struct {
     int64_t line;    /* granted + reported deltas, control view */
     int64_t pending; /* reclaims asked and not answered yet */
     int64_t lastCap;
+    int64_t hold; /* [0] only: money kept off the lines (a withdrawal in progress) */
     uint8_t known, lastFrozen, lastBlocked, liquidating;
 } lgLine;
 
@@ -302,7 +303,7 @@ static int lgSyncIndex(lgLedger *l, uint32_t ai)
     const uint8_t blocked = f.riskRatio > (int64_t)lim->rejectRatio;
     const int64_t cap =
         f.balance > 0 ? (int64_t)((__int128)f.balance * lim->concentration / ACCT_PPM) : 0;
-    const int64_t avail = f.available > 0 ? f.available : 0;
+    const int64_t avail = f.available - ln[0].hold > 0 ? f.available - ln[0].hold : 0;
     int rc = 0;
     for (uint16_t s = 0; s < l->nSeg; s++) {
         lgLine *x = &ln[s];
@@ -342,6 +343,27 @@ static int lgSyncIndex(lgLedger *l, uint32_t ai)
         }
     }
     return rc;
+}
+
+int lgSetHold(lgLedger *l, uint32_t account, int64_t hold)
+{
+    const uint32_t ai = acctIndex(l->book, account);
+    lgLine *ln = ai == UINT32_MAX ? NULL : lgLines(l, ai);
+    if (!ln)
+        return -1;
+    ln[0].hold = hold;
+    return lgSyncIndex(l, ai);
+}
+
+int64_t lgPending(const lgLedger *l, uint32_t account)
+{
+    const uint32_t ai = acctIndex(l->book, account);
+    if (ai == UINT32_MAX || ai >= l->capAcc)
+        return 0;
+    int64_t t = 0;
+    for (uint16_t s = 0; s < l->nSeg; s++)
+        t += l->lines[(size_t)ai * l->nSeg + s].pending;
+    return t;
 }
 
 int lgSync(lgLedger *l, uint32_t account)

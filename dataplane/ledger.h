@@ -65,10 +65,16 @@ int lgSync(lgLedger *l, uint32_t account);
  * orders. Call every few ms; O(accounts). */
 uint32_t lgScan(lgLedger *l, uint64_t nowNs, uint32_t *toLiquidate, uint32_t max);
 
-/* Reclaims everything the workers hold for the account beyond what is
- * needed (a withdraw first takes money back from the lines). Returns the
- * amount the lines still hold (control view). */
+/* What the account's lines hold (control view, all segments). */
 int64_t lgLineTotal(const lgLedger *l, uint32_t account);
+
+/* Keeps `hold` of the account's available money off the lines (a
+ * withdrawal reclaims it first) and syncs. 0, or -1 (unknown account or a
+ * command not queued). */
+int lgSetHold(lgLedger *l, uint32_t account, int64_t hold);
+
+/* Reclaims asked of the workers and not answered yet, for the account. */
+int64_t lgPending(const lgLedger *l, uint32_t account);
 
 /* Sends a daily roll to every segment for the settled instruments. */
 void lgRoll(lgLedger *l, uint16_t instrument, int64_t settlePrice);

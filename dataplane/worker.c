@@ -30,6 +30,7 @@ struct wkWorker {
     struct rte_mempool *pool;
     struct rte_ring *requests;
     gwGateway *gw;
+    crLink *credit; /* credit lines and their rings to the control core */
     mtAllocator alloc;
     uint8_t mac[NET_MAC_LEN];
     uint16_t orderPort;
@@ -239,6 +240,10 @@ int wkMain(void *arg)
         void *req;
         if (unlikely(rte_ring_sc_dequeue(w->requests, &req) == 0))
             wkServe(w, req, wkNowNs(w, t));
+        if (crlPoll(w->credit, w->gw, wkNowNs(w, t))) {
+            gwFlush(w->gw); /* orders a top-up let through */
+            wkTxFlush(w);
+        }
 
         uint16_t n = rte_eth_rx_burst(w->opt.portId, w->opt.queue, pkts, RX_BURST);
         if (n == 0) {
@@ -294,6 +299,13 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
     snprintf(name, sizeof name, "wk%u_req", opt->segment);
     w->requests =
         rte_ring_create(name, RING_SIZE, (int)opt->socketId, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    const uint32_t refCap = opt->cfg->segments[opt->segment].orderCapacity + 4;
+    if (w->pool && w->requests)
+        w->credit = crlCreate(opt->cfg, opt->segment, refCap, opt->socketId, &w->alloc, err, errlen);
+    if (!w->credit) {
+        wkDestroy(w);
+        return NULL;
+    }
     gwOptions go = {.cfg = opt->cfg,
                     .segment = opt->segment,
                     .maxSessions = opt->maxSessions,
@@ -301,7 +313,8 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
                     .tradingDay = opt->tradingDay,
                     .send = wkSend,
                     .sendCtx = w,
-                    .allocator = &w->alloc};
+                    .allocator = &w->alloc,
+                    .risk = crlRisk(w->credit)};
     if (w->pool && w->requests)
         w->gw = gwCreate(&go);
     if (!w->pool || !w->requests || !w->gw) {
@@ -349,6 +362,7 @@ void wkDestroy(wkWorker *w)
     if (!w)
         return;
     gwDestroy(w->gw);
+    crlDestroy(w->credit);
     rte_ring_free(w->requests);
     rte_mempool_free(w->pool);
     rte_free(w);
@@ -357,4 +371,9 @@ void wkDestroy(wkWorker *w)
 struct rte_mempool *wkPool(const wkWorker *w)
 {
     return w->pool;
+}
+
+crLink *wkCredit(const wkWorker *w)
+{
+    return w->credit;
 }

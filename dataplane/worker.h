@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "dataplane/crlink.h"
 #include "dataplane/gateway.h"
 #include "dataplane/histogram.h"
 #include "dataplane/net.h"
@@ -113,5 +114,8 @@ void wkDestroy(wkWorker *w);
 
 /* The mbuf pool, for ports' RX queue set-up. */
 struct rte_mempool *wkPool(const wkWorker *w);
+
+/* The worker's credit link (rings to and from the control core). */
+crLink *wkCredit(const wkWorker *w);
 
 #endif

@@ -22,6 +22,7 @@
 #include <rte_lcore.h>
 
 #include "control/ctl.h"
+#include "dataplane/accounts.h"
 #include "dataplane/commands.h"
 #include "dataplane/worker.h"
 
@@ -336,7 +337,10 @@ int main(int argc, char **argv)
                    .tradingDay = tradingDayToday(),
                    .quit = &quit,
                    .nextSessionId = 1};
-    if (cmdRegisterAll(ctl, &d) != 0 ||
+    acdState *acd = acdCreate(&cfg, workers, cfg.segmentCount, ctl, d.tradingDay);
+    d.accountKnown = acdAccountKnown;
+    d.accountCtx = acd;
+    if (!acd || acdRegister(ctl, acd) != 0 || cmdRegisterAll(ctl, &d) != 0 ||
         cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0)
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
     struct rte_ether_addr mac;
@@ -348,7 +352,7 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     while (!quit)
-        ctlServerPoll(ctl, 10);
+        ctlServerPoll(ctl, acdPoll(acd) ? 0 : acdIdleMs(acd));
 
     printf("xchgd: stopping\n");
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
@@ -357,6 +361,7 @@ int main(int argc, char **argv)
     rte_eth_dev_stop(port);
     rte_eth_dev_close(port);
     ctlServerDestroy(ctl);
+    acdDestroy(acd);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         wkDestroy(workers[i]);
     free(workers);

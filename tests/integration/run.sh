@@ -292,6 +292,10 @@ run_phase()
         roles="T:1001:any W:2002:$LOCAL"
     fi
     local r role acct src s ok=1 wspec=
+    # accounts first: session.add refuses an account that was never opened (1006)
+    for acct in 1001 2002 3003; do
+        ctl account.open account=$acct name=itest$acct init_cash=1000000000 >/dev/null || ok=0
+    done
     for r in $roles; do
         IFS=: read -r role acct src <<<"$r"
         if s=$(session "$acct" "$src"); then
