@@ -111,9 +111,8 @@ static void settleRollInstruments(acctBook *b)
     }
 }
 
-int settleRun(acctBook *b, uint32_t date, uint64_t nowNs, int *missing)
+int settleCheck(const acctBook *b, uint32_t date, int *missing)
 {
-    (void)nowNs;
     if (b->nHist && date <= b->hist[b->nHist - 1].date)
         return ACCT_ERR_SETTLED;
     const int miss = settleMissing(b);
@@ -122,6 +121,15 @@ int settleRun(acctBook *b, uint32_t date, uint64_t nowNs, int *missing)
             *missing = miss;
         return ACCT_ERR_PRICE_MISSING;
     }
+    return 0;
+}
+
+int settleRun(acctBook *b, uint32_t date, uint64_t nowNs, int *missing)
+{
+    (void)nowNs;
+    const int rc = settleCheck(b, date, missing);
+    if (rc)
+        return rc;
     if (acctGrow((void **)&b->hist, &b->capHist, b->nHist + 1, sizeof *b->hist) ||
         acctGrow((void **)&b->detail, &b->capDetail, b->nDetail + b->nAcc + 1, sizeof *b->detail))
         return 5000;

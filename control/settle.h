@@ -56,6 +56,10 @@ int64_t settlePrice(const acctBook *b, uint16_t i);
  * prices. Finished orders and the day's trades are dropped. */
 int settleRun(acctBook *b, uint32_t date, uint64_t nowNs, int *missing);
 
+/* What settleRun would answer first, changing nothing: 0, 6002 or 6001
+ * (with *missing). */
+int settleCheck(const acctBook *b, uint32_t date, int *missing);
+
 /* History: results in date order. */
 uint32_t settleCount(const acctBook *b);
 const settleResult *settleAt(const acctBook *b, uint32_t i);

@@ -552,16 +552,19 @@ static int cmdSettle(void *ctx, json_t *args, json_t **data, ctlError *err)
         return ctlErrorf(err, 1008, "args.date: YYYYMMDD");
     if (jd)
         date = (uint32_t)json_integer_value(jd);
-    if (settleFind(s->book, date) ||
-        (settleCount(s->book) && settleAt(s->book, settleCount(s->book) - 1)->date >= date))
-        return ctlErrorf(err, ACCT_ERR_SETTLED, "settlement already run for %u", date);
+    int missing = -1;
+    int rc = settleCheck(s->book, date, &missing);
+    if (rc == ACCT_ERR_SETTLED)
+        return ctlErrorf(err, rc, "settlement already run for %u (or a later date)", date);
+    if (rc == ACCT_ERR_PRICE_MISSING)
+        return ctlErrorf(err, rc, "settlement price not set for %s",
+                         instAt(s->book, (uint16_t)missing)->spec.id);
     for (uint32_t i = 0; i < instCount(s->book); i++)
         if (instAt(s->book, (uint16_t)i)->status != INST_DELISTED &&
             setBookState(s, (uint16_t)i, MT_STATE_CLOSED, err))
             return -1;
     acdQuiesce(s, 20, ACMD_TIMEOUT_MS);
-    int missing = -1;
-    int rc = settleRun(s->book, date, acdNowNs(), &missing);
+    rc = settleRun(s->book, date, acdNowNs(), &missing);
     if (rc == ACCT_ERR_PRICE_MISSING)
         return ctlErrorf(err, rc, "settlement price not set for %s",
                          instAt(s->book, (uint16_t)missing)->spec.id);
