@@ -345,6 +345,9 @@ start_xchgd()
     wait_ready "$WORK/xchgd.log" "xchgd: ready" || die "xchgd did not start"
     : >"$WORK/sessions"
     for ((i = 1; i <= n; i++)); do
+        # session.add refuses unknown accounts: open each with plenty of money
+        "$BIN/xchgctl" -s "$SOCK" --json account.open account=$((1000 + i)) \
+            init_cash=100000000000 >/dev/null || die "xchgctl account.open failed"
         out=$("$BIN/xchgctl" -s "$SOCK" --json session.add account=$((1000 + i)) source=$CLIENT_IP) ||
             die "xchgctl session.add failed: $out"
         id=$(sed -n 's/.*"session_id": *\([0-9]*\).*/\1/p' <<<"$out")
