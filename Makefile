@@ -127,6 +127,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@$(BUILD)/bin/bench_matcher --workload exchange-core
 	@$(BUILD)/bin/bench_matcher --workload inserts
+	@$(BUILD)/bin/bench_accounts
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_<name>.c with a seed corpus in

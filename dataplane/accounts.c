@@ -1,4 +1,5 @@
-/* accounts.c -- the control lcore's accounts loop: credit events in, risk scan, liquidation, events out. */
+/* accounts.c -- the control lcore's accounts loop: credit events in, risk scan, liquidation, events
+ * out. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>

@@ -257,8 +257,8 @@ static int setFrozen(acdState *s, json_t *args, json_t **data, ctlError *err, in
     if (rc)
         return acmdFail(err, rc);
     lgSync(s->lg, id);
-    *data = json_pack("{s:I, s:s}", "user_id", (json_int_t)id, "status",
-                      frozen ? "frozen" : "active");
+    *data =
+        json_pack("{s:I, s:s}", "user_id", (json_int_t)id, "status", frozen ? "frozen" : "active");
     return 0;
 }
 
@@ -437,8 +437,8 @@ static int cmdDelist(void *ctx, json_t *args, json_t **data, ctlError *err)
         char list[200] = "";
         size_t len = 0;
         for (uint32_t k = 0; k < n && k < 16 && len < sizeof list - 16; k++)
-            len += (size_t)snprintf(list + len, sizeof list - len, "%s%u", k ? ", " : "",
-                                    holders[k]);
+            len +=
+                (size_t)snprintf(list + len, sizeof list - len, "%s%u", k ? ", " : "", holders[k]);
         return ctlErrorf(err, rc,
                          "Cannot delist %s: %u account(s) have open positions or orders. "
                          "Accounts: %s%s",
@@ -521,13 +521,12 @@ static json_t *resultJson(acdState *s, const settleResult *r, int details)
         cfgFormatDecimal(d->riskRatio, 6, 4, rr, sizeof rr);
         json_array_append_new(
             acc, json_pack("{s:I, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:b}",
-                           "user_id", (json_int_t)d->account, "date", (int)d->date,
-                           "pre_balance", lgMoney(d->preBalance), "deposit", lgMoney(d->deposit),
-                           "withdraw", lgMoney(d->withdraw), "close_profit",
-                           lgMoney(d->closeProfit), "position_profit", lgMoney(d->positionProfit),
-                           "commission", lgMoney(d->commission), "balance", lgMoney(d->balance),
-                           "margin", lgMoney(d->margin), "risk_ratio", rr, "force_close",
-                           d->forceClose));
+                           "user_id", (json_int_t)d->account, "date", (int)d->date, "pre_balance",
+                           lgMoney(d->preBalance), "deposit", lgMoney(d->deposit), "withdraw",
+                           lgMoney(d->withdraw), "close_profit", lgMoney(d->closeProfit),
+                           "position_profit", lgMoney(d->positionProfit), "commission",
+                           lgMoney(d->commission), "balance", lgMoney(d->balance), "margin",
+                           lgMoney(d->margin), "risk_ratio", rr, "force_close", d->forceClose));
     }
     json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:o, s:o, s:o}", "settlement_date", (int)r->date,
                           "total_accounts", (int)r->totalAccounts, "settled_accounts",
@@ -712,8 +711,10 @@ static int cmdPositionList(void *ctx, json_t *args, json_t **data, ctlError *err
 /* The reference's levels: Normal < 50%, Warning 50-80%, High 80-100%, Critical >= 100%. */
 static const char *riskLevel(int64_t ppm)
 {
-    return ppm >= 1000000 ? "critical" : ppm >= 800000 ? "high" : ppm >= 500000 ? "warning"
-                                                                                : "normal";
+    return ppm >= 1000000  ? "critical"
+           : ppm >= 800000 ? "high"
+           : ppm >= 500000 ? "warning"
+                           : "normal";
 }
 
 typedef struct {
@@ -724,7 +725,9 @@ typedef struct {
 static int riskCmp(const void *x, const void *y)
 {
     const riskRow *a = x, *b = y;
-    return a->risk < b->risk ? 1 : a->risk > b->risk ? -1 : (a->index > b->index) - (a->index < b->index);
+    return a->risk < b->risk   ? 1
+           : a->risk > b->risk ? -1
+                               : (a->index > b->index) - (a->index < b->index);
 }
 
 static int cmdRiskAccounts(void *ctx, json_t *args, json_t **data, ctlError *err)
@@ -798,11 +801,11 @@ static int cmdLiquidations(void *ctx, json_t *args, json_t **data, ctlError *err
             continue;
         char rr[32];
         cfgFormatDecimal(q->riskRatio, 6, 4, rr, sizeof rr);
-        json_array_append_new(list, json_pack("{s:I, s:I, s:s, s:o, s:o, s:i}", "user_id",
-                                              (json_int_t)q->account, "time", (json_int_t)q->ns,
-                                              "risk_ratio", rr, "balance", lgMoney(q->balance),
-                                              "margin", lgMoney(q->margin), "closing_orders",
-                                              (int)q->orders));
+        json_array_append_new(list,
+                              json_pack("{s:I, s:I, s:s, s:o, s:o, s:i}", "user_id",
+                                        (json_int_t)q->account, "time", (json_int_t)q->ns,
+                                        "risk_ratio", rr, "balance", lgMoney(q->balance), "margin",
+                                        lgMoney(q->margin), "closing_orders", (int)q->orders));
     }
     *data = json_pack("{s:o}", "liquidations", list);
     return 0;
@@ -819,17 +822,16 @@ static int cmdLedgerStats(void *ctx, json_t *args, json_t **data, ctlError *err)
     for (uint32_t w = 0; w < s->nWorkers; w++) {
         crlStats c;
         crlGetStats(wkCredit(s->workers[w]), &c);
-        json_array_append_new(segs, json_pack("{s:I, s:I, s:I, s:I, s:I}", "events",
-                                              (json_int_t)c.events, "spilled",
-                                              (json_int_t)c.spilled, "lost", (json_int_t)c.lost,
-                                              "commands", (json_int_t)c.commands,
-                                              "liquidations_no_session",
-                                              (json_int_t)c.liquidationsNoSession));
+        json_array_append_new(
+            segs, json_pack("{s:I, s:I, s:I, s:I, s:I}", "events", (json_int_t)c.events, "spilled",
+                            (json_int_t)c.spilled, "lost", (json_int_t)c.lost, "commands",
+                            (json_int_t)c.commands, "liquidations_no_session",
+                            (json_int_t)c.liquidationsNoSession));
     }
-    json_t *lag = json_pack("{s:I, s:I, s:I, s:I}", "count", (json_int_t)st.lagNs.total, "p50_ns",
-                            (json_int_t)histQuantile(&st.lagNs, 1, 2), "p99_ns",
-                            (json_int_t)histQuantile(&st.lagNs, 99, 100), "max_ns",
-                            (json_int_t)st.lagNs.max);
+    json_t *lag =
+        json_pack("{s:I, s:I, s:I, s:I}", "count", (json_int_t)st.lagNs.total, "p50_ns",
+                  (json_int_t)histQuantile(&st.lagNs, 1, 2), "p99_ns",
+                  (json_int_t)histQuantile(&st.lagNs, 99, 100), "max_ns", (json_int_t)st.lagNs.max);
     *data = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "events",
                       (json_int_t)st.events, "fills", (json_int_t)st.fills, "orders",
                       (json_int_t)st.orders, "cancels", (json_int_t)st.cancels, "topups",

@@ -106,8 +106,8 @@ uint32_t crlPoll(crLink *l, gwGateway *gw, uint64_t nowNs)
     if (unlikely(l->spillCount))
         crlFlushSpill(l);
     crCmd cmds[CRL_BURST];
-    const uint32_t n = rte_ring_sc_dequeue_burst_elem(l->toWorker, cmds, sizeof(crCmd), CRL_BURST,
-                                                      NULL);
+    const uint32_t n =
+        rte_ring_sc_dequeue_burst_elem(l->toWorker, cmds, sizeof(crCmd), CRL_BURST, NULL);
     for (uint32_t i = 0; i < n; i++) {
         const crCmd *c = &cmds[i];
         crParkedOrder po;

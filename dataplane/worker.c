@@ -301,7 +301,8 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
         rte_ring_create(name, RING_SIZE, (int)opt->socketId, RING_F_SP_ENQ | RING_F_SC_DEQ);
     const uint32_t refCap = opt->cfg->segments[opt->segment].orderCapacity + 4;
     if (w->pool && w->requests)
-        w->credit = crlCreate(opt->cfg, opt->segment, refCap, opt->socketId, &w->alloc, err, errlen);
+        w->credit =
+            crlCreate(opt->cfg, opt->segment, refCap, opt->socketId, &w->alloc, err, errlen);
     if (!w->credit) {
         wkDestroy(w);
         return NULL;

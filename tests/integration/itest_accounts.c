@@ -40,7 +40,7 @@ static int gPass, gFail;
 static char gErr[512];
 static int gErrCode;
 
-#define CHECK(cond, ...)                                                                            \
+#define CHECK(cond, ...)                                                                           \
     do {                                                                                           \
         if (cond) {                                                                                \
             gPass++;                                                                               \
@@ -107,8 +107,8 @@ static json_t *ctlLine(Ctl *c, int ms)
 static json_t *ctl(const char *cmd, json_t *args)
 {
     static int id;
-    json_t *req = json_pack("{s:i, s:s, s:o}", "id", ++id, "cmd", cmd, "args",
-                            args ? args : json_object());
+    json_t *req =
+        json_pack("{s:i, s:s, s:o}", "id", ++id, "cmd", cmd, "args", args ? args : json_object());
     char *line = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     size_t len = strlen(line);
@@ -175,7 +175,7 @@ static int acctIs(uint32_t id, const char *field, const char *want)
 static int openAccount(uint32_t id, const char *cash)
 {
     json_t *d = ctl("account.open", json_pack("{s:i, s:s, s:s}", "account", (int)id, "name",
-                                             "itest", "init_cash", cash));
+                                              "itest", "init_cash", cash));
     json_decref(d);
     return d != NULL;
 }
@@ -190,7 +190,8 @@ typedef struct {
 static int sessOpen(Sess *x, uint32_t account)
 {
     x->account = account;
-    json_t *d = ctl("session.add", json_pack("{s:i, s:s}", "account", (int)account, "source", "any"));
+    json_t *d =
+        ctl("session.add", json_pack("{s:i, s:s}", "account", (int)account, "source", "any"));
     if (!d)
         return -1;
     uint8_t token[XOE_TOKEN_SIZE];
@@ -310,9 +311,9 @@ static void caseAccountsOnTheSocket(void)
           d ? str(d, "available") : gErr);
     json_decref(d);
     json_decref(ctl("account.freeze", json_pack("{s:i}", "account", 101)));
-    CHECK(ctlFails("account.withdraw", json_pack("{s:i, s:s}", "account", 101, "amount", "1"),
-                   2002),
-          "2002: %d", gErrCode);
+    CHECK(
+        ctlFails("account.withdraw", json_pack("{s:i, s:s}", "account", 101, "amount", "1"), 2002),
+        "2002: %d", gErrCode);
     json_decref(ctl("account.unfreeze", json_pack("{s:i}", "account", 101)));
     CHECK(ctlFails("session.add", json_pack("{s:i}", "account", 4242), 1006),
           "session.add of an unknown account: %d %s", gErrCode, gErr);
@@ -419,9 +420,10 @@ static void caseTradeFigures(void)
     int seen = 0;
     for (json_t *ev; seen != 7 && (ev = ctlLine(&gSub, 2000)) != NULL; json_decref(ev)) {
         const char *topic = str(ev, "event");
-        seen |= !strcmp(topic, "trade.1") ? 1 : !strcmp(topic, "position.1") ? 2
-                : !strcmp(topic, "account.1")                              ? 4
-                                                                           : 0;
+        seen |= !strcmp(topic, "trade.1")      ? 1
+                : !strcmp(topic, "position.1") ? 2
+                : !strcmp(topic, "account.1")  ? 4
+                                               : 0;
     }
     CHECK(seen == 7, "events trade/position/account for account 1: %d", seen);
     json_t *ls = ctl("ledger.stats", NULL);
@@ -482,16 +484,16 @@ static void caseRiskAndLiquidation(void)
 static void caseInstrumentsAndSettlement(void)
 {
     printf("-- instruments and settlement\n");
-    CHECK(ctlFails("instrument.update", json_pack("{s:s, s:s}", "instrument", "XX", "margin_rate",
-                                                  "10%"),
-                   1007),
+    CHECK(ctlFails("instrument.update",
+                   json_pack("{s:s, s:s}", "instrument", "XX", "margin_rate", "10%"), 1007),
           "1007");
     CHECK(ctlFails("instrument.update",
                    json_pack("{s:s, s:s}", "instrument", "IH2501", "margin_rate", "0%"), 1008),
           "1008 margin 0");
     json_t *u = ctl("instrument.update",
                     json_pack("{s:s, s:s}", "instrument", "IH2501", "margin_rate", "15%"));
-    CHECK(u && !strcmp(str(u, "margin_rate"), "0.15"), "update: %s", u ? str(u, "margin_rate") : gErr);
+    CHECK(u && !strcmp(str(u, "margin_rate"), "0.15"), "update: %s",
+          u ? str(u, "margin_rate") : gErr);
     json_decref(u);
     CHECK(ctlFails("instrument.delist", json_pack("{s:s}", "instrument", "IF2501"), 1008) &&
               strstr(gErr, "Accounts: 1, 2") != NULL,
@@ -499,15 +501,14 @@ static void caseInstrumentsAndSettlement(void)
     json_t *dl = ctl("instrument.delist", json_pack("{s:s}", "instrument", "IH2501"));
     CHECK(dl && !strcmp(str(dl, "status"), "Delisted"), "IH delisted");
     json_decref(dl);
-    CHECK(ctlFails("settlement.run", json_pack("{s:i}", "date", 20300101), 6001),
-          "6001: %d %s", gErrCode, gErr);
-    CHECK(ctlFails("settlement.set_price", json_pack("{s:s, s:s}", "instrument", "IF2501", "price",
-                                                     "3800.1"),
-                   1008),
+    CHECK(ctlFails("settlement.run", json_pack("{s:i}", "date", 20300101), 6001), "6001: %d %s",
+          gErrCode, gErr);
+    CHECK(ctlFails("settlement.set_price",
+                   json_pack("{s:s, s:s}", "instrument", "IF2501", "price", "3800.1"), 1008),
           "set_price off tick");
-    json_t *sp = ctl("settlement.set_prices",
-                     json_pack("{s:{s:s, s:s, s:s}}", "prices", "IF2501", "3790.0", "IC2501",
-                               "5600.0", "cu2501", "75230"));
+    json_t *sp =
+        ctl("settlement.set_prices", json_pack("{s:{s:s, s:s, s:s}}", "prices", "IF2501", "3790.0",
+                                               "IC2501", "5600.0", "cu2501", "75230"));
     CHECK(sp != NULL, "set_prices: %s", gErr);
     json_decref(sp);
     json_t *r = ctl("settlement.run", json_pack("{s:i}", "date", 20300101));
