@@ -16,7 +16,8 @@ typedef struct {
     int64_t line;    /* granted + reported deltas, control view */
     int64_t pending; /* reclaims asked and not answered yet */
     int64_t lastCap;
-    int64_t hold; /* [0] only: money kept off the lines (a withdrawal in progress) */
+    int64_t hold;   /* [0] only: money kept off the lines (a withdrawal in progress) */
+    uint64_t liqNs; /* [0] only: when the last liquidation was decided */
     uint8_t known, lastFrozen, lastBlocked, liquidating;
 } lgLine;
 
@@ -36,7 +37,8 @@ struct lgLedger {
     lgStats stats;
 };
 
-#define LG_BOOKS 4096
+#define LG_BOOKS        4096
+#define LG_LIQ_RETRY_NS (1000 * 1000000ull) /* still over the level a second later: again */
 
 /* ---- JSON -------------------------------------------------------------------------- */
 
@@ -485,9 +487,10 @@ uint32_t lgScan(lgLedger *l, uint64_t nowNs, uint32_t *toLiquidate, uint32_t max
             ln[0].liquidating = 0;
             continue;
         }
-        if (ln[0].liquidating)
+        if (ln[0].liquidating && nowNs - ln[0].liqNs < LG_LIQ_RETRY_NS)
             continue; /* its closing orders are on their way */
         ln[0].liquidating = 1;
+        ln[0].liqNs = nowNs;
         acctLiquidate(l->book, a->id, nowNs, NULL, 0);
         l->stats.liquidations++;
         const acctLiquidation *lq = acctLiquidationAt(l->book, acctLiquidationCount(l->book) - 1);

@@ -401,6 +401,41 @@ static void testBetterPriceFillReleasesDifference(void **state)
     assert_int_equal(acctOrderFill(fx->b, 12345, 1, P(99), 1, NS, NULL), ACCT_ERR_NO_ORDER);
 }
 
+/* Replace re-freezes an open at the new price and resizes a close's lots. */
+static void testReplace(void **state)
+{
+    Fx *fx = *state;
+    assert_int_equal(acctOpen(fx->b, 1, "r", ACCT_INDIVIDUAL, M(1000000), NS), 0);
+    const acctAccount *a = acctGet(fx->b, 1);
+    uint64_t id;
+    assert_int_equal(order(fx, 1, fx->ix, 0, POS_OPEN, P(100), 10, &id), 0);
+    fill(fx, id, P(100), 4);
+    /* 6 left at 100.0: 12,000 + 0.3 frozen; replace to 8 total at 101.0:
+     * 4 left, 101 x 4 x 200 x 10% = 8,080 + 0.2 */
+    assert_int_equal(a->frozenMargin, M(12000));
+    assert_int_equal(acctOrderReplace(fx->b, id, P(101), 8, 0, NS), 0);
+    assert_int_equal(a->frozenMargin, M(8080));
+    assert_int_equal(a->frozenCommission, 2000);
+    assert_int_equal(acctOrderGet(fx->b, id)->leaves, 4);
+    assert_int_equal(acctOrderReplace(fx->b, id, P(101), 4, 0, NS), 3004);
+    assert_int_equal(acctOrderReplace(fx->b, id, P(101) + 500, 8, 0, NS), ACCT_ERR_PARAMS);
+    assert_int_equal(acctOrderReplace(fx->b, 77, P(101), 8, 0, NS), ACCT_ERR_NO_ORDER);
+    /* more than the money: 1001 unless trusted */
+    assert_int_equal(acctOrderReplace(fx->b, id, P(101), 600, 0, NS), ACCT_ERR_FUNDS);
+    assert_int_equal(acctOrderCancel(fx->b, id, NS), 0);
+    assert_int_equal(a->frozenMargin + a->frozenCommission, 0);
+    /* a close of 2 of the 4 lots grows to 4, then cannot grow to 5 */
+    assert_int_equal(order(fx, 1, fx->ix, 1, POS_CLOSE, P(100), 2, &id), 0);
+    const posPosition *p = acctPosition(fx->b, 1, (uint16_t)fx->ix);
+    assert_int_equal(acctOrderReplace(fx->b, id, P(100), 4, 0, NS), 0);
+    assert_int_equal(p->side[POS_LONG].frozenToday, 4);
+    assert_int_equal(acctOrderReplace(fx->b, id, P(100), 5, 0, NS), ACCT_ERR_POSITION);
+    assert_int_equal(acctOrderReplace(fx->b, id, P(100), 1, 0, NS), 0);
+    assert_int_equal(p->side[POS_LONG].frozenToday, 1);
+    assert_int_equal(acctOrderCancel(fx->b, id, NS), 0);
+    assert_int_equal(p->side[POS_LONG].frozenToday, 0);
+}
+
 /* Commission, close profit, float profit and risk ratio on IF by hand. */
 static void testHandComputedFigures(void **state)
 {
@@ -874,6 +909,7 @@ int main(void)
         T(testCloseRules),
         T(testPartialFillsExactRelease),
         T(testBetterPriceFillReleasesDifference),
+        T(testReplace),
         T(testHandComputedFigures),
         T(testLiquidationAtLevel),
         T(testSettlementSeveralAccounts),
