@@ -6,7 +6,8 @@
  * The worker side is xchgd's order path without the port: the segment's
  * gateway (dataplane/gateway.c) with its credit lines (dataplane/credit.c),
  * fed NewOrders of 1..3 lots from N accounts (one session each) around
- * 3800.0 on instrument 0, half of them crossing. The control side is the
+ * 3800.0 on instrument 0, 60% of them IOC through the book (so the book
+ * stays shallow), the others resting. The control side is the
  * ledger (dataplane/ledger.c) applying the worker's events to the account
  * book (control/account.c) and sending the credit commands back.
  *
@@ -210,7 +211,7 @@ static void oneOrder(Bench *b, uint64_t t)
     const uint32_t i = 1 + rnd(b, b->accounts);
     const uint8_t side = (uint8_t)rnd(b, 2);
     const int64_t off = 1 + rnd(b, 5);
-    const int cross = rnd(b, 2);
+    const int cross = rnd(b, 10) < 6; /* more taken than rests: the book stays shallow */
     const int64_t tick = 2000;
     const int64_t price = 38000000 + (side == XOE_BUY ? 1 : -1) * (cross ? off : -off) * tick;
     xoeNewOrder o = {.instrument = 0,
