@@ -17,6 +17,8 @@
 #include "dataplane/ledger.h"
 #include "dataplane/worker.h"
 
+#define ACD_MAX_ACCOUNTS 65536 /* the workers' credit tables (dataplane/crlink.c) */
+
 typedef struct acdState acdState;
 
 /* Creates the book from the config (instruments, risk limits), the ledger,

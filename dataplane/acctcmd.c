@@ -149,6 +149,9 @@ static int cmdOpen(void *ctx, json_t *args, json_t **data, ctlError *err)
         t = ACCT_INSTITUTIONAL;
     else if (type && strcmp(type, "individual") != 0)
         return ctlErrorf(err, 1008, "args.type: individual or institutional");
+    if (acctCount(s->book) >= ACD_MAX_ACCOUNTS)
+        return ctlErrorf(err, 5001, "the workers' account tables hold %u accounts: all taken",
+                         ACD_MAX_ACCOUNTS);
     int rc = acctOpen(s->book, id, name ? name : "", t, cash, acdNowNs());
     if (rc == ACCT_ERR_EXISTS)
         return ctlErrorf(err, rc, "account %u exists", id);

@@ -8,9 +8,10 @@
 
 #include "dataplane/crlink.h"
 
-#define CRL_RING  (1u << 16) /* events or commands in flight per direction */
-#define CRL_SPILL (1u << 16) /* events held when the ring is full */
-#define CRL_BURST 32
+#define CRL_RING                (1u << 16) /* events or commands in flight per direction */
+#define CRL_SPILL               (1u << 16) /* events held when the ring is full */
+#define CRL_BURST               32
+#define ACD_MAX_ACCOUNTS_WORKER 65536 /* = ACD_MAX_ACCOUNTS (dataplane/accounts.h) */
 
 struct crLink {
     crRisk *risk;
@@ -52,7 +53,7 @@ crLink *crlCreate(const cfgConfig *cfg, uint16_t segment, uint32_t refCap, unsig
     l->toWorker = rte_ring_create_elem(name, sizeof(crCmd), CRL_RING, (int)socket,
                                        RING_F_SP_ENQ | RING_F_SC_DEQ);
     l->spill = rte_zmalloc_socket("xchg-crspill", sizeof(crEvent) * CRL_SPILL, 64, (int)socket);
-    const uint32_t accounts = 65536;
+    const uint32_t accounts = ACD_MAX_ACCOUNTS_WORKER;
     crOptions o = {.cfg = cfg,
                    .segment = segment,
                    .maxAccounts = accounts,

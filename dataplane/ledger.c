@@ -34,8 +34,13 @@ struct lgLedger {
     uint32_t capAcc;
     int *byBook; /* segIndex x 4096 + book -> instrument index */
     uint64_t seq;
+    crCmd *retry; /* top-up answers a full ring refused, sent again by lgScan */
+    uint16_t *retrySeg;
+    uint32_t nRetry;
     lgStats stats;
 };
+
+#define LG_RETRY 1024
 
 #define LG_BOOKS        4096
 #define LG_LIQ_RETRY_NS (1000 * 1000000ull) /* still over the level a second later: again */
@@ -212,8 +217,10 @@ lgLedger *lgCreate(const cfgConfig *cfg, acctBook *book, lgSendFn *send, void *s
     l->sendCtx = sendCtx;
     l->nSeg = (uint16_t)(cfg->segmentCount ? cfg->segmentCount : 1);
     l->byBook = malloc(sizeof(int) * LG_BOOKS * l->nSeg);
-    if (!l->byBook) {
-        free(l);
+    l->retry = malloc(sizeof(crCmd) * LG_RETRY);
+    l->retrySeg = malloc(sizeof(uint16_t) * LG_RETRY);
+    if (!l->byBook || !l->retry || !l->retrySeg) {
+        lgDestroy(l);
         return NULL;
     }
     for (uint32_t i = 0; i < (uint32_t)LG_BOOKS * l->nSeg; i++)
@@ -232,6 +239,8 @@ void lgDestroy(lgLedger *l)
         return;
     free(l->lines);
     free(l->byBook);
+    free(l->retry);
+    free(l->retrySeg);
     free(l);
 }
 
@@ -461,7 +470,11 @@ void lgOnEvent(lgLedger *l, const crEvent *ev, uint64_t nowNs)
         l->stats.topups++;
         lgSyncIndex(l, ai);
         crCmd c = {.type = CR_CMD_TOPUP_DONE, .account = ev->account, .parked = ev->qty};
-        lgSend(l, ev->segment, &c);
+        if (lgSend(l, ev->segment, &c) != 0 && l->nRetry < LG_RETRY) {
+            /* the parked order must get its answer: try again at the scan */
+            l->retrySeg[l->nRetry] = ev->segment;
+            l->retry[l->nRetry++] = c;
+        }
         return;
     } else {
         const int ins = lgInstrument(l, ev);
@@ -476,7 +489,14 @@ void lgOnEvent(lgLedger *l, const crEvent *ev, uint64_t nowNs)
 
 uint32_t lgScan(lgLedger *l, uint64_t nowNs, uint32_t *toLiquidate, uint32_t max)
 {
-    uint32_t n = 0;
+    uint32_t n = 0, kept = 0;
+    for (uint32_t i = 0; i < l->nRetry; i++) {
+        if (lgSend(l, l->retrySeg[i], &l->retry[i]) != 0) {
+            l->retrySeg[kept] = l->retrySeg[i];
+            l->retry[kept++] = l->retry[i];
+        }
+    }
+    l->nRetry = kept;
     for (uint32_t ai = 0; ai < acctCount(l->book); ai++) {
         lgSyncIndex(l, ai);
         const acctAccount *a = acctAt(l->book, ai);
