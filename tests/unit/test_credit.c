@@ -440,6 +440,27 @@ static void testBlockedAndReclaim(void **state)
     order(fx, 1, IF, XOE_SELL, XOE_CLOSE, IFPX(37800), 1, XOE_LIMIT);
     assert_int_equal(fx->cl[1].lastReject, 0);
     checkAgree(fx);
+    /* below the liquidation level the scan lists nobody; a trade at 3600.0
+     * (1 lot left: margin 3800 x 300 x 12% = 136,800 against a balance near
+     * 300,000 - 60,000 - 6,000) takes account 1 over 100%: listed once, a
+     * record and its plan, not again while the retry delay runs */
+    assert_int_equal(lgScan(fx->lg, fx->now, liq, 4), 0);
+    order(fx, 2, IF, XOE_SELL, XOE_OPEN, IFPX(36000), 1, XOE_LIMIT);
+    order(fx, 3, IF, XOE_BUY, XOE_OPEN, IFPX(36000), 1, XOE_LIMIT);
+    acctCompute(fx->book, acctGet(fx->book, 1), &f);
+    if (f.riskRatio >= 1000000) {
+        assert_int_equal(lgScan(fx->lg, fx->now, liq, 4), 1);
+        assert_int_equal(liq[0], 1);
+        assert_int_equal(acctLiquidationCount(fx->book), 1);
+        assert_int_equal(acctLiquidationAt(fx->book, 0)->orders, 1);
+        assert_int_equal(lgScan(fx->lg, fx->now + 1000, liq, 4), 0);
+        assert_int_equal(lgScan(fx->lg, fx->now + 2000000000ull, liq, 4), 1);
+    } else {
+        fail_msg("account 1 should be over the liquidation level: %lld ppm",
+                 (long long)f.riskRatio);
+    }
+    pump(fx);
+    checkAgree(fx);
 }
 
 static void testReplaceAndCancelRelease(void **state)
