@@ -147,6 +147,11 @@ stop_server()
 {
     [ -n "$SPID" ] || return 0
     if [ "$SKIND" = xchgd ]; then
+        # the control core's side of the run: fills applied to the accounts
+        # and the worker-fill to account-update lag (docs/perf/accounts.md)
+        local ls
+        ls=$("$BIN/xchgctl" -s "$SOCK" --json ledger.stats 2>/dev/null) &&
+            printf '{"bench":"accounts_live","ledger":%s}\n' "$ls"
         kill -TERM "$SPID" 2>/dev/null
     else
         kill -INT "$SPID" 2>/dev/null
