@@ -10,6 +10,8 @@
 #define ACD_BURST   256
 #define ACD_SCAN_NS (10 * 1000000ull) /* risk scan period */
 #define ACD_MAX_LIQ 64
+#define ACD_BUSY_NS (50 * 1000000ull) /* events within this: nap, do not sleep in poll */
+#define ACD_NAP_NS  50000             /* the nap between empty polls while busy */
 
 uint64_t acdNowNs(void)
 {
@@ -135,9 +137,11 @@ static uint32_t acdDrain(acdState *s)
 
 int acdIdleMs(const acdState *s)
 {
-    /* spin while events flow (the fill-to-account lag), sleep 1 ms in poll
-     * when the workers have been quiet for 50 ms (the core is shared) */
-    return acdNowNs() - s->lastEventNs < 50 * 1000000ull ? 0 : 1;
+    /* while events flow acdPoll naps 50 us when the rings are empty (the
+     * fill-to-account lag stays in microseconds without spinning a core the
+     * kernel and the storage threads share); after 50 ms of quiet the loop
+     * sleeps up to 1 ms in poll */
+    return acdNowNs() - s->lastEventNs < ACD_BUSY_NS ? 0 : 1;
 }
 
 uint32_t acdPoll(acdState *s)
@@ -147,8 +151,12 @@ uint32_t acdPoll(acdState *s)
     lgSetNotify(s->lg, acdNotify, s, cs.subscribers > 0);
     const uint32_t n = acdDrain(s);
     const uint64_t now = acdNowNs();
-    if (n)
+    if (n) {
         s->lastEventNs = now;
+    } else if (now - s->lastEventNs < ACD_BUSY_NS) {
+        const struct timespec nap = {0, ACD_NAP_NS};
+        nanosleep(&nap, NULL);
+    }
     if (now - s->lastScanNs >= ACD_SCAN_NS) {
         s->lastScanNs = now;
         uint32_t liq[ACD_MAX_LIQ];
