@@ -87,6 +87,10 @@ struct gwGateway {
     size_t bytes; /* of the region this struct heads */
     gwSendFn *send;
     void *sendCtx;
+    gwEventTapFn *tap;
+    void *tapCtx;
+    gwTradeFn *onTrade;
+    void *tradeCtx;
     gwSession *sessions;
     uint32_t nSessions, maxSessions;
     uint32_t *index; /* session index + 1 by hashed id, 0 = empty */
@@ -382,9 +386,21 @@ static void gwOnRejected(gwGateway *gw, const mtEvent *ev)
                          rj->orderId);
 }
 
+/* The fill for the summary market data, before gwOnFill frees the refs. */
+static void gwTradeEvent(gwGateway *gw, const mtEvent *ev)
+{
+    const mtFill *f = &ev->u.fill;
+    const gwRef *b = gwRefGet(gw, f->userRef[0]), *s = gwRefGet(gw, f->userRef[1]);
+    const uint8_t offset[2] = {b ? b->offset : 0xFF, s ? s->offset : 0xFF};
+    gw->onTrade(gw->tradeCtx, ev->instrument, gwPrice(gw, ev->instrument, f->price), f->qty,
+                f->aggressor, offset, gw->now);
+}
+
 static void gwOnFill(gwGateway *gw, const mtEvent *ev)
 {
     const mtFill *f = &ev->u.fill;
+    if (gw->onTrade)
+        gwTradeEvent(gw, ev);
     for (unsigned side = 0; side < 2; side++) {
         const gwRef *r = gwRefGet(gw, f->userRef[side]);
         if (!r)
@@ -487,6 +503,8 @@ static void gwFeedEvent(gwGateway *gw, const mtEvent *ev)
 static void gwOnEngineEvent(void *ctx, const mtEvent *ev)
 {
     gwGateway *gw = ctx;
+    if (gw->tap)
+        gw->tap(gw->tapCtx, ev, gw->now);
     switch (ev->type) {
     case MT_EV_ACCEPTED:
         gwOnAccepted(gw, ev);
@@ -1349,6 +1367,10 @@ gwGateway *gwCreate(const gwOptions *opt)
     gw->bytes = l.total;
     gw->send = opt->send;
     gw->sendCtx = opt->sendCtx;
+    gw->tap = opt->tap;
+    gw->tapCtx = opt->tapCtx;
+    gw->onTrade = opt->onTrade;
+    gw->tradeCtx = opt->tradeCtx;
     gw->maxSessions = opt->maxSessions;
     gw->indexMask = indexSize - 1;
     gw->refCap = refCap;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "dataplane/crlink.h"
+#include "dataplane/feedsrv.h"
 #include "dataplane/gateway.h"
 #include "dataplane/histogram.h"
 #include "dataplane/net.h"
@@ -36,14 +37,21 @@ typedef struct {
     uint64_t udpOtherPort;          /* UDP for us but not the order-entry port */
     uint64_t busyCycles, idleCycles;
     uint64_t requests;
+    uint64_t mdTrades, mdDropped; /* fills pushed to the summary ring / dropped: ring full */
+    uint64_t mdTx;                /* summary channel frames sent for the control lcore */
 } wkCounters;
 
 typedef struct {
     wkCounters counters;
     gwStats gateway;
     mtStats matcher;
-    histLog inBoxNs;  /* rx burst to replies handed to the PMD, per order datagram answered */
-    histLog txCallNs; /* the PMD's tx burst call for those replies, per burst */
+    histLog inBoxNs;    /* rx burst to replies handed to the PMD, per order datagram answered */
+    histLog txCallNs;   /* the PMD's tx burst call for those replies, per burst */
+    histLog feedReqNs;  /* retransmission request to its answers queued for tx (from memory) */
+    histLog feedSnapNs; /* snapshot request to its packets queued for tx */
+    fdStats feed;
+    fsStats feedServer;
+    char feedSession[MOLD_SESSION_LEN + 1];
     uint64_t tscHz;
 } wkStatsReply;
 
@@ -114,6 +122,12 @@ void wkDestroy(wkWorker *w);
 
 /* The mbuf pool, for ports' RX queue set-up. */
 struct rte_mempool *wkPool(const wkWorker *w);
+
+/* Summary market data (dataplane/mdservice.c): the SPSC ring of mdsTrade
+ * records the worker fills (consumer: the control lcore), and the SPSC ring
+ * of ready frames the control lcore hands to the worker's TX queue. */
+struct rte_ring *wkTradeRing(const wkWorker *w);
+struct rte_ring *wkSummaryTxRing(const wkWorker *w);
 
 /* The worker's credit link (rings to and from the control core). */
 crLink *wkCredit(const wkWorker *w);
