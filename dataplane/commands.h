@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 #include "control/ctl.h"
+#include "dataplane/dpmetrics.h"
 #include "dataplane/worker.h"
 
 typedef struct {
@@ -18,6 +19,7 @@ typedef struct {
     uint32_t nextSessionId;
     int (*accountKnown)(void *ctx, uint32_t account); /* NULL: any account */
     void *accountCtx;
+    dmMonitor *monitor; /* NULL: stats without the monitor's tables */
 } cmdDaemon;
 
 /* Registers every xchgd command on the server. Returns 0, -1 on a clash. */

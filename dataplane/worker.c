@@ -47,6 +47,11 @@ struct wkWorker {
     wkCounters c;
     histLog inBox;    /* rx burst returned .. replies handed to the PMD, per order datagram */
     histLog txCall;   /* rte_eth_tx_burst of those replies, per burst */
+    wkSnapshot *snap; /* published copy, guarded by snapSeq */
+    size_t snapBytes;
+    uint32_t snapSeq;    /* seqlock: odd while the worker writes snap */
+    uint32_t snapCursor; /* next instrument whose book summary is refreshed */
+    uint64_t publishes;
     histLog feedReq;  /* feed requests other than snapshots: answered from memory, queued for tx */
     histLog feedSnap; /* snapshot requests: the same */
     uint64_t tscHz, tsc0, wall0, nsMult; /* wall ns = wall0 + (tsc - tsc0) * nsMult >> 32 */
@@ -63,6 +68,11 @@ static inline uint64_t wkCyclesToNs(const wkWorker *w, uint64_t cycles)
 static inline uint64_t wkNowNs(const wkWorker *w, uint64_t tsc)
 {
     return w->wall0 + (uint64_t)(((unsigned __int128)(tsc - w->tsc0) * w->nsMult) >> 32);
+}
+
+static uint64_t wkCycles(void)
+{
+    return rte_rdtsc();
 }
 
 static void *wkAlloc(void *ctx, size_t bytes)
@@ -285,8 +295,96 @@ static void wkServeBook(wkWorker *w, wkRequest *r)
     r->rc = r->out.book.state < 0 ? MT_ERR_UNKNOWN_INSTRUMENT : 0;
 }
 
+/* ---- published snapshot ------------------------------------------------------- */
+
+static void wkSnapInstrument(const wkWorker *w, uint16_t i, wkInstrumentSnap *o)
+{
+    const mtEngine *e = gwEngine(w->gw);
+    mtDepthLevel lv[WK_SNAP_LEVELS];
+    o->state = mtEngineState(e, i);
+    uint32_t n = o->state < 0 ? 0 : mtEngineDepth(e, i, MT_BUY, lv, WK_SNAP_LEVELS);
+    o->bidLevels = n;
+    o->bidTicks = n ? lv[0].price : 0;
+    o->bidLots = n ? lv[0].qty : 0;
+    o->bidDepthLots = 0;
+    for (uint32_t k = 0; k < n; k++)
+        o->bidDepthLots += lv[k].qty;
+    n = o->state < 0 ? 0 : mtEngineDepth(e, i, MT_SELL, lv, WK_SNAP_LEVELS);
+    o->askLevels = n;
+    o->askTicks = n ? lv[0].price : 0;
+    o->askLots = n ? lv[0].qty : 0;
+    o->askDepthLots = 0;
+    for (uint32_t k = 0; k < n; k++)
+        o->askDepthLots += lv[k].qty;
+}
+
+/* Seqlock writer: the sequence is odd while the copy is inconsistent.
+ * The worker is the only writer, so it never waits. Counters and
+ * histograms are copied whole; the book summaries (a depth walk each) of at
+ * most `books` instruments, round robin, so a segment with thousands of
+ * instruments does not stall its worker for long at once. */
+static void wkPublish(wkWorker *w, uint64_t tsc, uint32_t books)
+{
+    wkSnapshot *s = w->snap;
+    __atomic_store_n(&w->snapSeq, w->snapSeq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    s->seq = ++w->publishes;
+    s->publishedNs = wkNowNs(w, tsc);
+    s->tscHz = w->tscHz;
+    s->counters = w->c;
+    gwGetStats(w->gw, &s->gateway);
+    mtEngineGetStats(gwEngine(w->gw), &s->matcher);
+    gwSessionCounts(w->gw, s->sessions);
+    s->requestRing = rte_ring_count(w->requests);
+    s->txPending = w->ntx;
+    s->inBoxNs = w->inBox;
+    s->txCallNs = w->txCall;
+    s->matchCycles = *gwMatchHistogram(w->gw);
+    fdGetStats(fsFeed(w->feed), &s->feed);
+    fsGetStats(w->feed, &s->feedServer);
+    s->feedReqNs = w->feedReq;
+    s->feedSnapNs = w->feedSnap;
+    const uint32_t n = s->instrumentCount;
+    for (uint32_t i = 0; i < n; i++)
+        gwGetInstrumentStats(w->gw, (uint16_t)i, &s->ins[i].counts);
+    for (uint32_t k = 0; k < books && k < n; k++) {
+        wkSnapInstrument(w, (uint16_t)w->snapCursor, &s->ins[w->snapCursor]);
+        w->snapCursor = w->snapCursor + 1 < n ? w->snapCursor + 1 : 0;
+    }
+    __atomic_store_n(&w->snapSeq, w->snapSeq + 1, __ATOMIC_RELEASE);
+}
+
+size_t wkSnapshotSize(const wkWorker *w)
+{
+    return w->snapBytes;
+}
+
+int wkSnapshotRead(const wkWorker *w, wkSnapshot *out)
+{
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        uint32_t before = __atomic_load_n(&w->snapSeq, __ATOMIC_ACQUIRE);
+        if (before == 0)
+            return -1;
+        if (before & 1) {
+            rte_pause();
+            continue;
+        }
+        memcpy(out, w->snap, w->snapBytes);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&w->snapSeq, __ATOMIC_RELAXED) == before)
+            return 0;
+    }
+    return -1;
+}
+
+const struct rte_ring *wkRequestRing(const wkWorker *w)
+{
+    return w->requests;
+}
+
 static void wkServeStats(wkWorker *w, wkRequest *r)
 {
+    wkPublish(w, rte_rdtsc(), UINT32_MAX); /* asked for: every book, exact now */
     r->out.stats.counters = w->c;
     gwGetStats(w->gw, &r->out.stats.gateway);
     mtEngineGetStats(gwEngine(w->gw), &r->out.stats.matcher);
@@ -346,7 +444,9 @@ int wkMain(void *arg)
     wkWorker *w = arg;
     struct rte_mbuf *pkts[RX_BURST];
     const uint64_t timerCycles = w->tscHz / TIMER_PER_S;
-    uint64_t lastTimer = rte_rdtsc();
+    const uint64_t publishCycles = w->tscHz / 1000 * WK_PUBLISH_MS;
+    uint64_t lastTimer = rte_rdtsc(), lastPublish = lastTimer;
+    wkPublish(w, lastTimer, UINT32_MAX);
 
     fsStart(w->feed, wkNowNs(w, lastTimer));
     wkTxFlush(w);
@@ -359,6 +459,10 @@ int wkMain(void *arg)
             wkSummaryTx(w);
             wkTxFlush(w);
             lastTimer = t;
+            if (unlikely(t - lastPublish > publishCycles)) {
+                wkPublish(w, t, WK_SNAP_BOOKS);
+                lastPublish = t;
+            }
         }
         void *req;
         if (unlikely(rte_ring_sc_dequeue(w->requests, &req) == 0))
@@ -455,7 +559,8 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
                     .onTrade = wkOnTrade,
                     .tradeCtx = w,
                     .allocator = &w->alloc,
-                    .risk = crlRisk(w->credit)};
+                    .risk = crlRisk(w->credit),
+                    .cycles = wkCycles};
     fsOptions fo = {.cfg = opt->cfg,
                     .segment = opt->segment,
                     .tradingDay = opt->tradingDay,
@@ -464,15 +569,21 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
                     .sendCtx = w,
                     .allocator = &w->alloc};
     const int rings = w->requests && w->trades && w->mdTx;
-    if (w->pool && rings)
+    const uint32_t nins = opt->cfg->segments[opt->segment].instrumentCount;
+    w->snapBytes = sizeof(wkSnapshot) + (size_t)nins * sizeof(wkInstrumentSnap);
+    w->snap = rte_zmalloc_socket("xchg-snap", w->snapBytes, 64, (int)opt->socketId);
+    if (w->snap)
+        w->snap->instrumentCount = nins;
+    if (w->pool && rings && w->snap)
         w->feed = fsCreate(&fo);
     go.tapCtx = w->feed;
     if (w->feed)
         w->gw = gwCreate(&go);
-    if (!w->pool || !rings || !w->feed || !w->gw) {
+    if (!w->pool || !rings || !w->snap || !w->feed || !w->gw) {
         snprintf(err, errlen, "worker %u: %s failed (%s)", opt->segment,
                  !w->pool   ? "rte_pktmbuf_pool_create"
                  : !rings   ? "rte_ring_create"
+                 : !w->snap ? "snapshot allocation"
                  : !w->feed ? "feed creation (memory or config)"
                             : "gateway creation (memory or config)",
                  rte_strerror(rte_errno));
@@ -509,6 +620,7 @@ void wkDestroy(wkWorker *w)
     if (!w)
         return;
     gwDestroy(w->gw);
+    rte_free(w->snap);
     fsDestroy(w->feed);
     crlDestroy(w->credit);
     rte_ring_free(w->requests);

@@ -23,7 +23,10 @@
 
 #include "control/ctl.h"
 #include "dataplane/accounts.h"
+#include "control/metrics.h"
+#include "control/prom.h"
 #include "dataplane/commands.h"
+#include "dataplane/dpmetrics.h"
 #include "dataplane/mdservice.h"
 #include "dataplane/worker.h"
 #include "dataplane/xdp/xdpctl.h"
@@ -180,6 +183,27 @@ static uint16_t findPort(const cfgPort *p)
     return id;
 }
 
+/* net_af_packet opens its sockets for every protocol and binds them to the
+ * interface only after their rings exist, so a ring can start with frames of
+ * any interface in the namespace (seen when tests run side by side). Nobody
+ * can have a session before we are ready, so whatever is queued now is
+ * dropped, and said, before the workers start. */
+static void discardEarlyFrames(uint16_t port, uint16_t queues)
+{
+    struct rte_mbuf *pkts[64];
+    uint64_t dropped = 0;
+    for (uint16_t q = 0; q < queues; q++) {
+        uint16_t n;
+        while ((n = rte_eth_rx_burst(port, q, pkts, RTE_DIM(pkts))) > 0) {
+            rte_pktmbuf_free_bulk(pkts, n);
+            dropped += n;
+        }
+    }
+    if (dropped)
+        printf("xchgd: discarded %" PRIu64 " frame(s) queued on port %u before start\n", dropped,
+               port);
+}
+
 static void setupPort(uint16_t port, uint16_t queues, wkWorker **workers, unsigned socket)
 {
     struct rte_eth_conf conf;
@@ -202,6 +226,7 @@ static void setupPort(uint16_t port, uint16_t queues, wkWorker **workers, unsign
     rc = rte_eth_dev_start(port);
     if (rc < 0)
         rte_exit(EXIT_FAILURE, "rte_eth_dev_start(port %u): %s\n", port, rte_strerror(-rc));
+    discardEarlyFrames(port, queues);
 }
 
 static void startFail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -284,6 +309,57 @@ static ctlServer *startControl(const cfgConfig *cfg)
     return s;
 }
 
+/* The Prometheus endpoint on 127.0.0.1 (control.metrics_port; 0 = none).
+ * Its render callback is the metrics registry; sources join it later. The
+ * endpoint is not on the trading path: when the port cannot be bound (taken
+ * by another process) xchgd says so and runs without it, rather than
+ * refusing to open the market over its monitoring (docs/operations/metrics.md). */
+static promServer *startMetrics(const cfgConfig *cfg)
+{
+    if (cfg->control.metricsPort == 0)
+        return NULL;
+    promServerOptions o = {.port = cfg->control.metricsPort, .render = metricsRender};
+    char err[256];
+    promServer *s = promServerCreate(&o, err, sizeof err);
+    if (!s)
+        fprintf(stderr,
+                "xchgd: warning: no metrics endpoint: control.metrics_port %u: %s; running "
+                "without /metrics\n",
+                cfg->control.metricsPort, err);
+    return s;
+}
+
+static uint64_t monoNs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* The control lcore's loop: control socket, metrics endpoint, market data
+ * service, and the monitor's tick (host sample, interval window) once a
+ * second. */
+static void controlLoop(ctlServer *ctl, promServer *prom, dmMonitor *mon, mdsvService *md,
+                        acdState *acd)
+{
+    uint64_t next = monoNs() + 1000000000ULL;
+    while (!quit) {
+        /* while the workers report fills nobody waits in poll (acdPoll naps
+         * 50 us instead), so an account follows its fills within microseconds;
+         * quiet, each poll waits up to 1 ms (docs/accounts.md) */
+        const int wait = acdPoll(acd) ? 0 : acdIdleMs(acd);
+        ctlServerPoll(ctl, wait);
+        if (prom)
+            promServerPoll(prom, wait);
+        mdsvPoll(md);
+        uint64_t now = monoNs();
+        if (now >= next) {
+            dmTick(mon);
+            next = now - next > 1000000000ULL ? now + 1000000000ULL : next + 1000000000ULL;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     xdArgs a;
@@ -300,6 +376,7 @@ int main(int argc, char **argv)
         return 1;
     }
     ctlServer *ctl = startControl(&cfg);
+    promServer *prom = startMetrics(&cfg);
     char *eal[MAX_EAL_ARGS];
     static char store[3][256];
     int ealc = buildEalArgs(&cfg, &a, eal, store);
@@ -345,6 +422,13 @@ int main(int argc, char **argv)
                    .tradingDay = tradingDayToday(),
                    .quit = &quit,
                    .nextSessionId = 1};
+    dmOptions dmo = {
+        .cfg = &cfg, .workers = workers, .workerCount = cfg.segmentCount, .portId = port};
+    dmMonitor *mon = dmCreate(&dmo, err, sizeof err);
+    if (!mon || dmRegisterSources(mon, prom) != 0 || dmRegisterCommands(mon, ctl) != 0 ||
+        metricsAddSource("xdp", xdpCtlMetricsRender, NULL) != 0)
+        rte_exit(EXIT_FAILURE, "monitor: %s\n", mon ? "metrics sources or commands clash" : err);
+    d.monitor = mon;
     acdState *acd = acdCreate(&cfg, workers, cfg.segmentCount, ctl, d.tradingDay);
     d.accountKnown = acdAccountKnown;
     d.accountCtx = acd;
@@ -361,6 +445,8 @@ int main(int argc, char **argv)
     mdsvService *md = mdsvCreate(&mo, err, sizeof err);
     if (!md || mdsvRegister(md, ctl) != 0)
         rte_exit(EXIT_FAILURE, "%s\n", md ? "market data commands could not be registered" : err);
+    if (prom)
+        printf("xchgd: metrics on http://127.0.0.1:%u/metrics\n", promServerPort(prom));
     struct rte_ether_addr mac;
     rte_eth_macaddr_get(port, &mac);
     printf("xchgd: ready: %u segment(s), port %s (" RTE_ETHER_ADDR_PRT_FMT
@@ -369,10 +455,7 @@ int main(int argc, char **argv)
            cfg.segments[0].orderPort, cfg.control.socketPath);
     fflush(stdout);
 
-    while (!quit) {
-        ctlServerPoll(ctl, acdPoll(acd) ? 0 : acdIdleMs(acd));
-        mdsvPoll(md);
-    }
+    controlLoop(ctl, prom, mon, md, acd);
 
     printf("xchgd: stopping\n");
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
@@ -382,6 +465,9 @@ int main(int argc, char **argv)
     rte_eth_dev_close(port);
     xdpCtlStop();
     ctlServerDestroy(ctl);
+    promServerDestroy(prom);
+    metricsReset();
+    dmDestroy(mon);
     acdDestroy(acd);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         wkDestroy(workers[i]); /* frees summary frames still queued: before their pool */

@@ -3,7 +3,7 @@
  *
  *   bench_gateway [--config F] [--sessions N] [--batch K] [--burst B]
  *                 [--datagrams N] [--cross-pct P] [--levels N] [--max-resting N]
- *                 [--cold KB] [--pin CPU] [--feed]
+ *                 [--cold KB] [--pin CPU] [--feed] [--no-match-timing]
  *
  * xchgd's worker (dataplane/worker.c) times each rx burst from before the
  * rx call to after the tx call and records that per order-entry datagram.
@@ -104,6 +104,7 @@ typedef struct {
 
 static struct {
     unsigned sessions, batch, burst, levels, crossPct, maxResting, coldKb, feed;
+    int noMatchTiming; /* xchgd times every matcher call; this leaves it out (baseline) */
     uint64_t datagrams;
     int pin;
     const char *config;
@@ -297,12 +298,18 @@ static void bgAnswers(void)
 
 /* ---- main ------------------------------------------------------------------------- */
 
+/* The matcher-time clock xchgd's worker gives the gateway (rte_rdtsc). */
+static uint64_t bgCycles(void)
+{
+    return __rdtsc();
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: bench_gateway [--config F] [--sessions N (1-%d)] [--batch K (1-%d)]\n"
             "         [--burst B (1-%d)] [--datagrams N] [--cross-pct P] [--levels N]\n"
-            "         [--max-resting N] [--cold KB] [--pin CPU] [--feed]\n",
+            "         [--max-resting N] [--cold KB] [--pin CPU] [--feed] [--no-match-timing]\n",
             BG_MAX_SESSIONS, BG_MAX_BATCH, BG_MAX_BURST);
 }
 
@@ -319,6 +326,7 @@ static int bgArgs(int argc, char **argv)
                                          {"pin", required_argument, NULL, 'p'},
                                          {"cold", required_argument, NULL, 'C'},
                                          {"feed", no_argument, NULL, 'f'},
+                                         {"no-match-timing", no_argument, NULL, 'T'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     B.config = "config/xchg.conf";
@@ -366,6 +374,9 @@ static int bgArgs(int argc, char **argv)
             break;
         case 'f':
             B.feed = 1;
+            break;
+        case 'T':
+            B.noMatchTiming = 1;
             break;
         default:
             usage();
@@ -416,7 +427,8 @@ int main(int argc, char **argv)
                    .historyDepth = 4096, /* xchgd's HISTORY_DEPTH */
                    .tradingDay = 20251006,
                    .send = bgSend,
-                   .sendCtx = NULL};
+                   .sendCtx = NULL,
+                   .cycles = B.noMatchTiming ? NULL : bgCycles}; /* as xchgd's worker */
     fsServer *fs = NULL;
     if (B.feed) {
         const fsOptions fo = {
@@ -540,15 +552,15 @@ int main(int argc, char **argv)
            ",\"rejected\":%" PRIu64 ",\"executed\":%" PRIu64 ",\"cancelled\":%" PRIu64
            ",\"cancel_rejected\":%" PRIu64 ",\"throttled\":%" PRIu64 ",\"frames_out\":%" PRIu64
            ",\"orders_resting\":%" PRIu64 ",\"cold_kb\":%u,\"tsc_hz\":%.0f,\"pin\":%d,"
-           "\"feed\":%u,\"feed_messages\":%" PRIu64 ",\"feed_packets\":%" PRIu64
+           "\"match_timing\":%d,\"feed\":%u,\"feed_messages\":%" PRIu64 ",\"feed_packets\":%" PRIu64
            ",\"feed_bytes\":%" PRIu64 ",\"busy_ns\":%.0f,\"instructions_per_request\":%.1f}\n",
            B.datagrams, B.batch, B.burst, B.sessions, B.datagrams * B.batch,
            busyNs / (double)B.datagrams, busyNs / (double)(B.datagrams * B.batch), hist.total,
            histQuantile(&hist, 1, 2), histQuantile(&hist, 9, 10), histQuantile(&hist, 99, 100),
            histQuantile(&hist, 999, 1000), hist.max, B.newOrders, B.cancels, B.accepted, B.rejected,
            B.executed, B.cancelled, B.cancelRejected, gs.throttled, B.framesOut, gs.orderRefs,
-           B.coldKb, hz, B.pin, B.feed, fst.messages, fst.packets, fst.bytes, busyNs,
-           (double)insns / (double)(B.datagrams * B.batch));
+           B.coldKb, hz, B.pin, !B.noMatchTiming, B.feed, fst.messages, fst.packets, fst.bytes,
+           busyNs, (double)insns / (double)(B.datagrams * B.batch));
     gwDestroy(gw);
     fsDestroy(fs);
     for (unsigned i = 0; i < B.sessions; i++)
