@@ -153,6 +153,7 @@ bench: deps
 	@$(BUILD)/bin/bench_gateway --no-match-timing
 	@$(BUILD)/bin/bench_gateway
 	@$(BUILD)/bin/dpdk_mdbench
+	@$(BUILD)/bin/bench_accounts
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh
 	@BIN=$(BUILD)/bin perf/bench_feed.sh
 	@BIN=$(BUILD)/bin perf/bench_xdp_flood.sh

@@ -22,6 +22,7 @@
 #include <rte_lcore.h>
 
 #include "control/ctl.h"
+#include "dataplane/accounts.h"
 #include "control/metrics.h"
 #include "control/prom.h"
 #include "dataplane/commands.h"
@@ -338,13 +339,18 @@ static uint64_t monoNs(void)
 /* The control lcore's loop: control socket, metrics endpoint, market data
  * service, and the monitor's tick (host sample, interval window) once a
  * second. */
-static void controlLoop(ctlServer *ctl, promServer *prom, dmMonitor *mon, mdsvService *md)
+static void controlLoop(ctlServer *ctl, promServer *prom, dmMonitor *mon, mdsvService *md,
+                        acdState *acd)
 {
     uint64_t next = monoNs() + 1000000000ULL;
     while (!quit) {
-        ctlServerPoll(ctl, prom ? 5 : 10);
+        /* while the workers report fills nobody waits in poll (acdPoll naps
+         * 50 us instead), so an account follows its fills within microseconds;
+         * quiet, each poll waits up to 1 ms (docs/accounts.md) */
+        const int wait = acdPoll(acd) ? 0 : acdIdleMs(acd);
+        ctlServerPoll(ctl, wait);
         if (prom)
-            promServerPoll(prom, 5);
+            promServerPoll(prom, wait);
         mdsvPoll(md);
         uint64_t now = monoNs();
         if (now >= next) {
@@ -423,7 +429,11 @@ int main(int argc, char **argv)
         metricsAddSource("xdp", xdpCtlMetricsRender, NULL) != 0)
         rte_exit(EXIT_FAILURE, "monitor: %s\n", mon ? "metrics sources or commands clash" : err);
     d.monitor = mon;
-    if (cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 ||
+    acdState *acd = acdCreate(&cfg, workers, cfg.segmentCount, ctl, d.tradingDay);
+    d.accountKnown = acdAccountKnown;
+    d.accountCtx = acd;
+    if (!acd || acdRegister(ctl, acd) != 0 || cmdRegisterAll(ctl, &d) != 0 ||
+        xdpCtlRegister(ctl) != 0 ||
         cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0)
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
     mdsvOptions mo = {.cfg = &cfg,
@@ -445,7 +455,7 @@ int main(int argc, char **argv)
            cfg.segments[0].orderPort, cfg.control.socketPath);
     fflush(stdout);
 
-    controlLoop(ctl, prom, mon, md);
+    controlLoop(ctl, prom, mon, md, acd);
 
     printf("xchgd: stopping\n");
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
@@ -458,6 +468,7 @@ int main(int argc, char **argv)
     promServerDestroy(prom);
     metricsReset();
     dmDestroy(mon);
+    acdDestroy(acd);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         wkDestroy(workers[i]); /* frees summary frames still queued: before their pool */
     mdsvDestroy(md);
