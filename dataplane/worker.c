@@ -1,4 +1,5 @@
 /* worker.c -- the worker lcore loop: rx burst, L2/L3, gateway, batched tx (l3fwd style). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +11,7 @@
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 
+#include "control/log.h"
 #include "dataplane/worker.h"
 
 #define RX_BURST    32
@@ -190,9 +192,13 @@ static void wkServe(wkWorker *w, wkRequest *r, uint64_t nowNs)
     case WK_REQ_SESSION_ADD:
         r->rc = gwSessionAdd(w->gw, r->arg.sessionAdd.sessionId, r->arg.sessionAdd.token,
                              r->arg.sessionAdd.account, r->arg.sessionAdd.allowedIp);
+        logMsg(r->rc == 0 ? LOGL_INFO : LOGL_WARNING, "session %u (account %u): %s",
+               r->arg.sessionAdd.sessionId, r->arg.sessionAdd.account,
+               (uintptr_t)(r->rc == 0 ? "added" : "refused by the gateway"));
         break;
     case WK_REQ_SESSION_KICK:
         r->rc = gwSessionKick(w->gw, r->arg.sessionId, nowNs);
+        logMsg(LOGL_INFO, "session %u: kicked (rc %d)", r->arg.sessionId, r->rc);
         break;
     case WK_REQ_SESSION_LIST:
         r->out.sessions.n = gwSessionList(w->gw, r->out.sessions.s, WK_MAX_SESSIONS);
@@ -212,6 +218,10 @@ static void wkServe(wkWorker *w, wkRequest *r, uint64_t nowNs)
         gwShutdown(w->gw, nowNs);
         r->rc = 0;
         break;
+    case WK_REQ_SET_THROTTLE:
+        r->rc = gwSetThrottle(w->gw, r->arg.throttle);
+        logMsg(LOGL_INFO, "throttle now %u messages/s per session", r->arg.throttle);
+        break;
     default:
         r->rc = -1;
     }
@@ -228,6 +238,11 @@ int wkMain(void *arg)
     struct rte_mbuf *pkts[RX_BURST];
     const uint64_t timerCycles = w->tscHz / TIMER_PER_S;
     uint64_t lastTimer = rte_rdtsc();
+    char logName[LOG_NAME_MAX];
+    snprintf(logName, sizeof logName, "worker%u", rte_lcore_id());
+    logAttach(logName); /* allocates its ring now, never in the loop */
+    logMsg(LOGL_INFO, "segment %u: worker running on lcore %u, queue %u", w->opt.segment,
+           rte_lcore_id(), w->opt.queue);
 
     while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
         uint64_t t = rte_rdtsc();
@@ -272,6 +287,9 @@ int wkMain(void *arg)
     gwShutdown(w->gw, wkNowNs(w, rte_rdtsc()));
     gwFlush(w->gw);
     wkTxFlush(w);
+    logMsg(LOGL_INFO, "segment %u: worker stopped, sessions logged out (%" PRIu64 " rx, %" PRIu64
+                      " tx packets, %" PRIu64 " tx dropped)",
+           w->opt.segment, w->c.rxPackets, w->c.txPackets, w->c.txDropped);
     return 0;
 }
 
