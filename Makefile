@@ -112,6 +112,7 @@ test: deps
 	@$(MAKE) --no-print-directory unit-tests
 	@$(MAKE) --no-print-directory feed-tshark
 	@tests/integration/run.sh
+	@tests/integration/daemon.sh
 
 # The feed decoded by Wireshark's dissectors (exit 77 = tshark missing).
 feed-tshark: $(BUILD)/tests/test_feed

@@ -323,6 +323,24 @@ hugepage_case() {
     stop_pid "$pid"
 }
 
+checkhost_case() {
+    say "== --check-host"
+    local out rc
+    out=$("$BIN/xchgd" --check-host 2>&1)
+    rc=$?
+    check "--check-host on this host: exit 0, a table of 9 items (rc $rc)" \
+        bash -c "[ $rc = 0 ] && [ \$(grep -Ec '^(isolcpus|nohz_full|rcu_nocbs|hugepages|irq_affinity|irqbalance|cpu_governor|nic_queues|nic_rings) +(ok|warn|n/a) ' <<<\"\$0\") = 9 ]" "$out"
+    out=$("$BIN/xchgd" --check-host --json 2>/dev/null)
+    check "--check-host --json: one JSON object with the items" \
+        bash -c "grep -q '^{\"worker_cpus\":\"1\",\"warnings\":[0-9]*,\"items\":\[' <<<\"\$0\"" "$out"
+    out=$("$BIN/xchgd" --check-host --json --host-root tests/fixtures/host/good 2>/dev/null)
+    check "--check-host --host-root good fixture: isolcpus ok for worker 1" \
+        grep -q '"item":"isolcpus","status":"ok"' <<<"$out"
+    out=$("$BIN/xchgd" --check-host --host-root tests/fixtures/host/bad 2>/dev/null)
+    check "--check-host --host-root bad fixture: warns (irqbalance, hugepages)" \
+        bash -c "grep -Eq '^irqbalance +warn' <<<\"\$0\" && grep -Eq '^hugepages +warn' <<<\"\$0\"" "$out"
+}
+
 unit_case() {
     say "== systemd unit"
     local u=$WORK/xchgd.service
@@ -362,6 +380,7 @@ else
     bad "test network"
     cat "$WORK/netns.log"
 fi
+checkhost_case
 unit_case
 say "== daemon tests: $((SECONDS - T0)) s"
 say "$PASS passed, $FAIL failed"
