@@ -1462,9 +1462,8 @@ static int cfgCheckSegmentsUsed(cfgCtx *c, const config_setting_t *root, const c
 
 /* ==== public API ============================================================ */
 
-static const char *const cfgRootKeys[] = {"instruments", "segments", "ports",   "lcores",
-                                          "storage",     "risk",     "control", "log",
-                                          NULL};
+static const char *const cfgRootKeys[] = {"instruments", "segments", "ports", "lcores", "storage",
+                                          "risk",        "control",  "log",   NULL};
 
 static int cfgBuild(cfgCtx *c, const config_t *lc, cfgConfig *out)
 {
@@ -1473,8 +1472,7 @@ static int cfgBuild(cfgCtx *c, const config_t *lc, cfgConfig *out)
         cfgParseSegments(c, root, out) != 0 || cfgParsePorts(c, root, out) != 0 ||
         cfgParseStorage(c, root, &out->storage) != 0 || cfgParseRisk(c, root, &out->risk) != 0 ||
         cfgParseControl(c, root, &out->control) != 0 || cfgParseLog(c, root, &out->log) != 0 ||
-        cfgParseInstruments(c, root, out) != 0 ||
-        cfgCheckSegmentsUsed(c, root, out) != 0)
+        cfgParseInstruments(c, root, out) != 0 || cfgCheckSegmentsUsed(c, root, out) != 0)
         return -1;
     return 0;
 }

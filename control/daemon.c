@@ -1,4 +1,5 @@
-/* daemon.c -- start-up checks, --daemon, storage lock, pidfile, signals, sd_notify, shutdown hooks. */
+/* daemon.c -- start-up checks, --daemon, storage lock, pidfile, signals, sd_notify, shutdown hooks.
+ */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -17,17 +18,19 @@
 #include "control/daemon.h"
 #include "control/log.h"
 
+typedef struct {
+    const char *name;
+    dmnHook *fn;
+    void *ctx;
+} dmnHookSlot;
+
 static struct {
     int lockFd;
     int readyFd; /* write end of the --daemon parent's pipe, -1 when none */
     int daemon;
     char pidfile[PATH_MAX];
     volatile int *quit, *reload;
-    struct {
-        const char *name;
-        dmnHook *fn;
-        void *ctx;
-    } hooks[DMN_PHASES][DMN_MAX_HOOKS];
+    dmnHookSlot hooks[DMN_PHASES][DMN_MAX_HOOKS];
     int hookCount[DMN_PHASES];
 } dmn = {.lockFd = -1, .readyFd = -1};
 
@@ -344,10 +347,10 @@ int dmnHookAdd(dmnPhase phase, const char *name, dmnHook *fn, void *ctx)
 {
     if ((unsigned)phase >= DMN_PHASES || !fn || dmn.hookCount[phase] >= DMN_MAX_HOOKS)
         return -1;
-    int i = dmn.hookCount[phase]++;
-    dmn.hooks[phase][i].name = name;
-    dmn.hooks[phase][i].fn = fn;
-    dmn.hooks[phase][i].ctx = ctx;
+    dmnHookSlot *h = &dmn.hooks[phase][dmn.hookCount[phase]++];
+    h->name = name;
+    h->fn = fn;
+    h->ctx = ctx;
     return 0;
 }
 
@@ -358,14 +361,14 @@ int dmnHooksRun(dmnPhase phase)
     if ((unsigned)phase >= DMN_PHASES)
         return 0;
     for (int i = 0; i < dmn.hookCount[phase]; i++) {
+        const dmnHookSlot *h = &dmn.hooks[phase][i];
         char err[256] = "";
-        if (dmn.hooks[phase][i].fn(dmn.hooks[phase][i].ctx, err, sizeof err) != 0) {
+        if (h->fn(h->ctx, err, sizeof err) != 0) {
             failed++;
-            logText(LOGL_ERROR, "shutdown hook %s (%s) failed: %s", dmn.hooks[phase][i].name,
-                    phaseName[phase], err[0] ? err : "no reason given");
+            logText(LOGL_ERROR, "shutdown hook %s (%s) failed: %s", h->name, phaseName[phase],
+                    err[0] ? err : "no reason given");
         } else {
-            logText(LOGL_INFO, "shutdown hook %s (%s) done", dmn.hooks[phase][i].name,
-                    phaseName[phase]);
+            logText(LOGL_INFO, "shutdown hook %s (%s) done", h->name, phaseName[phase]);
         }
     }
     return failed;

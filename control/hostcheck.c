@@ -1,4 +1,5 @@
-/* hostcheck.c -- xchgd --check-host: isolation, hugepages, IRQs, governor and NIC queues of this host.
+/* hostcheck.c -- xchgd --check-host: isolation, hugepages, IRQs, governor and NIC queues of this
+ * host.
  *
  * Every check reads files under a root directory and compares them with the
  * worker CPUs; docs/tuning.md explains each item and how to fix it. */
@@ -124,10 +125,10 @@ static const char *hcParam(const char *cmdline, const char *key, char *out, size
     return NULL;
 }
 
-static hcItem *hcAdd(hcReport *r, const char *item, hcStatus st, const char *check,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static hcItem *hcAdd(hcReport *r, const char *item, hcStatus st, const char *check,
-                     const char *fmt, ...)
+static hcItem *hcAdd(hcReport *r, const char *item, hcStatus st, const char *check, const char *fmt,
+                     ...) __attribute__((format(printf, 5, 6)));
+static hcItem *hcAdd(hcReport *r, const char *item, hcStatus st, const char *check, const char *fmt,
+                     ...)
 {
     if (r->count >= HC_MAX_ITEMS)
         return NULL;
@@ -242,8 +243,8 @@ static void hcIrqs(hcReport *r, const char *root)
               "%d of %d IRQs may run on worker CPU(s) %s (IRQ %s%s)", bad, total, r->workers, list,
               bad > 8 ? ",..." : "");
     else
-        hcAdd(r, "irq_affinity", HC_OK, check, "none of %d IRQs may run on worker CPU(s) %s",
-              total, r->workers);
+        hcAdd(r, "irq_affinity", HC_OK, check, "none of %d IRQs may run on worker CPU(s) %s", total,
+              r->workers);
 }
 
 /* irqbalance would move IRQs back onto the workers unless told to ban them. */
@@ -290,8 +291,8 @@ static void hcGovernor(hcReport *r, const char *root)
         seen++;
         if (strcmp(val, "performance") != 0) {
             if (at < sizeof badList)
-                at += (size_t)snprintf(badList + at, sizeof badList - at, "%s%u", bad ? "," : "",
-                                       c);
+                at +=
+                    (size_t)snprintf(badList + at, sizeof badList - at, "%s%u", bad ? "," : "", c);
             snprintf(gov, sizeof gov, "%s", val);
             bad++;
         }
@@ -416,13 +417,12 @@ void hcPrint(const hcReport *r, int json, FILE *f)
     if (json) {
         json_t *items = json_array();
         for (int i = 0; i < r->count; i++)
-            json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s}", "item",
-                                                   r->items[i].item, "status",
-                                                   hcStatusName[r->items[i].status], "detail",
-                                                   r->items[i].detail, "check",
-                                                   r->items[i].check));
-        json_t *o = json_pack("{s:s, s:i, s:o}", "worker_cpus", r->workers, "warnings",
-                              r->warnings, "items", items);
+            json_array_append_new(items,
+                                  json_pack("{s:s, s:s, s:s, s:s}", "item", r->items[i].item,
+                                            "status", hcStatusName[r->items[i].status], "detail",
+                                            r->items[i].detail, "check", r->items[i].check));
+        json_t *o = json_pack("{s:s, s:i, s:o}", "worker_cpus", r->workers, "warnings", r->warnings,
+                              "items", items);
         char *s = json_dumps(o, JSON_COMPACT);
         fprintf(f, "%s\n", s ? s : "{}");
         free(s);

@@ -36,8 +36,6 @@ typedef struct {
     uint64_t tsc;
     const char *fmt; /* NULL: a logText record, the message is in text */
     uint8_t level, nargs;
-    uint16_t pad16;
-    uint32_t pad32;
     union {
         uint64_t args[LOG_ARGS_MAX];
         char text[LOG_TEXT_MAX];
@@ -304,7 +302,7 @@ static int logConvert(char *out, size_t len, const char *spec, const char *lenMo
     switch (conv) {
     case 'd':
     case 'i': {
-        long long s = wide                    ? (long long)v
+        long long s = wide                        ? (long long)v
                       : strcmp(lenMod, "hh") == 0 ? (long long)(signed char)v
                       : lenMod[0] == 'h'          ? (long long)(short)v
                                                   : (long long)(int)v;
@@ -426,10 +424,9 @@ static uint64_t logWallNs(const logDrain *d, uint64_t tsc)
     if (!d->tscPerSec)
         return d->wallA;
     if (tsc <= d->tscA)
-        return d->wallA - (uint64_t)((unsigned __int128)(d->tscA - tsc) * 1000000000ull /
-                                     d->tscPerSec);
-    return d->wallA +
-           (uint64_t)((unsigned __int128)(tsc - d->tscA) * 1000000000ull / d->tscPerSec);
+        return d->wallA -
+               (uint64_t)((unsigned __int128)(d->tscA - tsc) * 1000000000ull / d->tscPerSec);
+    return d->wallA + (uint64_t)((unsigned __int128)(tsc - d->tscA) * 1000000000ull / d->tscPerSec);
 }
 
 static void logLine(logDrain *d, const char *ring, int level, uint64_t tsc, const char *msg)
@@ -446,9 +443,8 @@ static void logLine(logDrain *d, const char *ring, int level, uint64_t tsc, cons
     gmtime_r(&sec, &tm);
     char line[LOG_LINE_MAX];
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ %-7s [%s] %s\n",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (unsigned)(ns % 1000000000ull / 1000), logLevelName(level), ring,
-                     msg);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (unsigned)(ns % 1000000000ull / 1000), logLevelName(level), ring, msg);
     if (n < 0)
         return;
     if ((size_t)n >= sizeof line) {

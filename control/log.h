@@ -25,18 +25,18 @@
  * level. The numbers are the config's (cfgConfig.log.level). */
 enum { LOGL_ERROR = 0, LOGL_WARNING = 1, LOGL_INFO = 2, LOGL_DEBUG = 3 };
 
-#define LOG_ARGS_MAX   6    /* integer arguments of a logMsg record */
-#define LOG_TEXT_MAX   224  /* bytes of a logText message, NUL included */
-#define LOG_RING_SLOTS 1024 /* records per thread's ring (power of two) */
-#define LOG_MAX_RINGS  128  /* threads that can attach */
+#define LOG_ARGS_MAX   6     /* integer arguments of a logMsg record */
+#define LOG_TEXT_MAX   224   /* bytes of a logText message, NUL included */
+#define LOG_RING_SLOTS 1024u /* records per thread's ring (power of two) */
+#define LOG_MAX_RINGS  128   /* threads that can attach */
 #define LOG_NAME_MAX   16
 
 typedef struct {
-    uint64_t written;   /* lines written to the destination */
-    uint64_t dropped;   /* records dropped on full rings, all rings */
-    uint64_t filtered;  /* records not queued because of the level (logText only) */
-    uint32_t rings;     /* attached threads */
-    int level;          /* current level */
+    uint64_t written;  /* lines written to the destination */
+    uint64_t dropped;  /* records dropped on full rings, all rings */
+    uint64_t filtered; /* records not queued because of the level (logText only) */
+    uint32_t rings;    /* attached threads */
+    int level;         /* current level */
     char destination[256];
 } logStats;
 

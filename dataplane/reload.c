@@ -49,9 +49,9 @@ static void rldWarnFixed(const cfgConfig *cur, const cfgConfig *next)
         {"instruments", cur->instrumentCount == next->instrumentCount &&
                             rldSame(cur->instruments, next->instruments,
                                     cur->instrumentCount * sizeof *cur->instruments)},
-        {"segments", cur->segmentCount == next->segmentCount &&
-                         rldSame(cur->segments, next->segments,
-                                 cur->segmentCount * sizeof *cur->segments)},
+        {"segments",
+         cur->segmentCount == next->segmentCount &&
+             rldSame(cur->segments, next->segments, cur->segmentCount * sizeof *cur->segments)},
         {"ports", cur->portCount == next->portCount &&
                       rldSame(cur->ports, next->ports, cur->portCount * sizeof *cur->ports)},
         {"lcores", rldSame(&cur->lcores, &next->lcores, sizeof cur->lcores)},
@@ -75,8 +75,8 @@ static int rldThrottle(cmdDaemon *d, uint32_t rate)
         r->type = WK_REQ_SET_THROTTLE;
         r->arg.throttle = rate;
         if (wkCall(d->workers[i], r, RLD_TIMEOUT_MS) != 0) {
-            logText(LOGL_ERROR, "reload: segment %u did not take the new throttle within %d ms",
-                    i, RLD_TIMEOUT_MS);
+            logText(LOGL_ERROR, "reload: segment %u did not take the new throttle within %d ms", i,
+                    RLD_TIMEOUT_MS);
             rc = -1; /* r stays allocated: the worker may still write it */
             continue;
         }

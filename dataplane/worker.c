@@ -287,8 +287,9 @@ int wkMain(void *arg)
     gwShutdown(w->gw, wkNowNs(w, rte_rdtsc()));
     gwFlush(w->gw);
     wkTxFlush(w);
-    logMsg(LOGL_INFO, "segment %u: worker stopped, sessions logged out (%" PRIu64 " rx, %" PRIu64
-                      " tx packets, %" PRIu64 " tx dropped)",
+    logMsg(LOGL_INFO,
+           "segment %u: worker stopped, sessions logged out (%" PRIu64 " rx, %" PRIu64
+           " tx packets, %" PRIu64 " tx dropped)",
            w->opt.segment, w->c.rxPackets, w->c.txPackets, w->c.txDropped);
     return 0;
 }

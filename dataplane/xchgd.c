@@ -50,17 +50,18 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: xchgd [-c CONFIG] [--no-huge] [--pre-open] [--daemon] [--pidfile PATH]\n"
-               "             [-- EAL-ARGS...]\n"
-               "       xchgd --check-host [-c CONFIG] [--json] [--host-root DIR]\n"
-               "  -c CONFIG        configuration file (default config/xchg.conf)\n"
-               "  --no-huge        do not use hugepages even when the host has them\n"
-               "  --pre-open       start instruments in PRE_OPEN instead of CONTINUOUS\n"
-               "  --daemon         detach once ready (the caller's exit status says if it started)\n"
-               "  --pidfile PATH   pid file (default STORAGE_DATA_DIR/xchgd.pid)\n"
-               "  --check-host     report the host's tuning for xchg (docs/tuning.md) and exit\n"
-               "  --json           --check-host prints JSON\n"
-               "  --host-root DIR  --check-host reads DIR/proc and DIR/sys (tests)\n");
+    fprintf(f,
+            "usage: xchgd [-c CONFIG] [--no-huge] [--pre-open] [--daemon] [--pidfile PATH]\n"
+            "             [-- EAL-ARGS...]\n"
+            "       xchgd --check-host [-c CONFIG] [--json] [--host-root DIR]\n"
+            "  -c CONFIG        configuration file (default config/xchg.conf)\n"
+            "  --no-huge        do not use hugepages even when the host has them\n"
+            "  --pre-open       start instruments in PRE_OPEN instead of CONTINUOUS\n"
+            "  --daemon         detach once ready (the caller's exit status says if it started)\n"
+            "  --pidfile PATH   pid file (default STORAGE_DATA_DIR/xchgd.pid)\n"
+            "  --check-host     report the host's tuning for xchg (docs/tuning.md) and exit\n"
+            "  --json           --check-host prints JSON\n"
+            "  --host-root DIR  --check-host reads DIR/proc and DIR/sys (tests)\n");
 }
 
 static void parseArgs(int argc, char **argv, xdArgs *a)
@@ -239,7 +240,8 @@ static void setupPort(uint16_t port, uint16_t queues, wkWorker **workers, unsign
 }
 
 /* A refused start: the message on stderr and the log file, then exit(code). */
-static void startFail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void startFail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
 static void startFail(int code, const char *fmt, ...)
 {
     char msg[1024];
@@ -305,13 +307,15 @@ static ctlServer *startControl(const cfgConfig *cfg)
     if (cfg->control.socketOwner[0]) {
         const struct passwd *pw = getpwnam(cfg->control.socketOwner);
         if (!pw)
-            startFail(DMN_EXIT_CONFIG, "control.socket_owner: no user '%s'", cfg->control.socketOwner);
+            startFail(DMN_EXIT_CONFIG, "control.socket_owner: no user '%s'",
+                      cfg->control.socketOwner);
         o.owner = pw->pw_uid;
     }
     if (cfg->control.socketGroup[0]) {
         const struct group *gr = getgrnam(cfg->control.socketGroup);
         if (!gr)
-            startFail(DMN_EXIT_CONFIG, "control.socket_group: no group '%s'", cfg->control.socketGroup);
+            startFail(DMN_EXIT_CONFIG, "control.socket_group: no group '%s'",
+                      cfg->control.socketGroup);
         o.group = gr->gr_gid;
     }
     char err[256];

@@ -156,7 +156,7 @@ static void testHooks(void **state)
     assert_int_equal(dmnHookAdd(DMN_PHASES, "bad", hookA, "X"), -1);
     assert_int_equal(dmnHookAdd(DMN_BEFORE_STOP, "null", NULL, "X"), -1);
     assert_int_equal(dmnHooksRun(DMN_BEFORE_STOP), 0);
-    assert_string_equal(order, "FH"); /* registration order, this phase only */
+    assert_string_equal(order, "FH");                 /* registration order, this phase only */
     assert_int_equal(dmnHooksRun(DMN_AFTER_STOP), 1); /* a failure does not stop the rest */
     assert_string_equal(order, "FHCJ");
     logFlush();
@@ -166,7 +166,8 @@ static void testHooks(void **state)
     size_t n = fread(text, 1, sizeof text - 1, f);
     text[n] = 0;
     fclose(f);
-    assert_non_null(strstr(text, "shutdown hook checkpoint (after workers stopped) failed: disk full"));
+    assert_non_null(
+        strstr(text, "shutdown hook checkpoint (after workers stopped) failed: disk full"));
     assert_non_null(strstr(text, "shutdown hook feed end (before workers stop) done"));
     for (int i = 0; i < DMN_MAX_HOOKS - 2; i++)
         assert_int_equal(dmnHookAdd(DMN_BEFORE_STOP, "more", hookA, ""), 0);
@@ -196,7 +197,8 @@ static void testPorts(void **state)
     (void)state;
     char err[256];
     assert_int_equal(portCheck("net_af_packet0,iface=lo", err, sizeof err), 0);
-    assert_int_equal(portCheck("net_af_xdp0,start_queue=0,iface=lo,queue_count=1", err, sizeof err), 0);
+    assert_int_equal(portCheck("net_af_xdp0,start_queue=0,iface=lo,queue_count=1", err, sizeof err),
+                     0);
     assert_int_equal(portCheck("net_af_packet0,iface=xchgnone9", err, sizeof err), -1);
     assert_non_null(strstr(err, "port p0: network interface 'xchgnone9' does not exist"));
     assert_int_equal(portCheck("net_af_packet0,qpairs=1", err, sizeof err), -1);

@@ -124,7 +124,7 @@ static void testThisHostAndJson(void **state)
     (void)state;
     static hcReport r;
     hcRun("/", NULL, &r);
-    const char *names[] = {"isolcpus",   "nohz_full",    "rcu_nocbs",  "hugepages",
+    const char *names[] = {"isolcpus",     "nohz_full",  "rcu_nocbs",    "hugepages",
                            "irq_affinity", "irqbalance", "cpu_governor", "nic_queues"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         item(&r, names[i]);
