@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "control/cpulist.h"
 #include "control/hostcheck.h"
 
 #define HC_HUGE_NEED (512ull << 20) /* what xchgd needs free to use hugepages */
@@ -63,31 +64,7 @@ static void hcMaskString(const uint64_t *m, char *out, size_t len)
 
 int hcParseCpuList(const char *s, uint64_t mask[HC_MAX_CPUS / 64])
 {
-    memset(mask, 0, HC_MAX_CPUS / 8);
-    int n = 0;
-    while (s && *s && !isspace((unsigned char)*s)) {
-        size_t tl = strcspn(s, ", \t\n");
-        if (tl == 3 && strncmp(s, "all", 3) == 0) {
-            for (unsigned c = 0; c < HC_MAX_CPUS; c++)
-                hcSet(mask, c);
-            n = HC_MAX_CPUS;
-        } else if (tl > 0 && isdigit((unsigned char)*s)) {
-            char *end;
-            unsigned long a = strtoul(s, &end, 10), b = a;
-            if (*end == '-')
-                b = strtoul(end + 1, &end, 10);
-            if ((size_t)(end - s) != tl && *end != ':')
-                return -1;
-            for (unsigned long c = a; c <= b && c < HC_MAX_CPUS; c++, n++)
-                hcSet(mask, (unsigned)c);
-        } else if (tl > 0 && !isalpha((unsigned char)*s)) {
-            return -1; /* flags like "domain" and "managed_irq" are words; others are errors */
-        }
-        s += tl;
-        if (*s == ',')
-            s++;
-    }
-    return n;
+    return cpuListParse(s, mask);
 }
 
 /* ---- reading files ---------------------------------------------------------------- */

@@ -12,7 +12,7 @@
 
 #include "config/config.h"
 
-#define HC_MAX_CPUS  1024
+#define HC_MAX_CPUS  1024 /* = CPULIST_MAX */
 #define HC_MAX_ITEMS 16
 
 typedef enum { HC_OK = 0, HC_WARN = 1, HC_NA = 2 } hcStatus;
@@ -31,9 +31,8 @@ typedef struct {
     char workers[128];                     /* the same as a list, "1-3" */
 } hcReport;
 
-/* Parses a kernel CPU list ("0-3,8,10-11"; "all" = every CPU below
- * HC_MAX_CPUS) into mask. Flags such as isolcpus' "domain," or "managed_irq,"
- * are skipped. Returns the number of CPUs set, -1 on a malformed list. */
+/* Parses a kernel CPU list into mask: cpuListParse (control/cpulist.h).
+ * Returns the number of distinct CPUs set, -1 on a malformed list. */
 int hcParseCpuList(const char *s, uint64_t mask[HC_MAX_CPUS / 64]);
 
 /* Runs every check under root ("/" or a fixture directory). cfg gives the
