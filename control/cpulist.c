@@ -1,4 +1,5 @@
-/* cpulist.c -- the kernel's CPU list syntax, for --check-host (no other dependency: fuzzed alone). */
+/* cpulist.c -- the kernel's CPU list syntax, for --check-host (no other dependency: fuzzed alone).
+ */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>

@@ -315,7 +315,7 @@ static void hcNics(hcReport *r, const char *root, const cfgConfig *cfg)
     }
     for (uint32_t i = 0; i < cfg->portCount; i++) {
         const cfgPort *p = &cfg->ports[i];
-        char iface[64], dir[160], check[160];
+        char iface[32], dir[160], check[200];
         hcPortIface(p, iface, sizeof iface);
         if (!iface[0]) {
             snprintf(check, sizeof check, "ethtool -l <interface of %.40s>", p->devargs);

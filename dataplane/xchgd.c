@@ -390,6 +390,8 @@ int main(int argc, char **argv)
     static char pidfile[CFG_PATH_MAX + 32];
     checkStart(&cfg, &a, pidfile, sizeof pidfile);
     becomeServer(&cfg, &a, pidfile);
+    /* from here a signal stops the start-up gracefully instead of killing it */
+    dmnSignals(&quit, &reload);
     ctlServer *ctl = startControl(&cfg);
     char *eal[MAX_EAL_ARGS];
     static char store[3][256];
@@ -423,7 +425,6 @@ int main(int argc, char **argv)
             rte_exit(EXIT_FAILURE, "rte_eal_remote_launch(lcore %u) failed\n",
                      cfg.segments[i].lcore);
 
-    dmnSignals(&quit, &reload);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     cmdDaemon d = {.cfg = &cfg,
