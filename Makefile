@@ -136,6 +136,7 @@ bench: deps
 	@$(BUILD)/bin/bench_matcher --workload inserts
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh
 	@$(BUILD)/bin/bench_journal --dir $(BUILD)/bench-journal
+	@$(BUILD)/bin/bench_log
 
 # `make bench` saved to $(BENCH_OUT)/bench.jsonl, then the report with its
 # plots (docs/perf/report.md). BENCH_JSON=FILE makes the report from FILE

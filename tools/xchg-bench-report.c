@@ -22,6 +22,7 @@
  *                   segment preparation (bench_journal);
  *   matcher.svg     matcher per-operation latency percentiles per workload
  *                   (bench_matcher).
+ * bench_log's lines become a table (no plot).
  *
  * Exit 0 when the report was written (whatever data it had), 1 when a file
  * cannot be read or written or gnuplot fails, 2 on bad usage. */
@@ -72,6 +73,7 @@ typedef struct {
     char matchOps[BR_MAX_SERIES][32];
     json_t *summary;      /* bench_dataplane.sh's summary line, if any */
     json_t *jnThroughput; /* array of bench_journal throughput lines */
+    json_t *logCalls;     /* array of bench_log lines */
     long lines, used, notJson, unknown;
 } brData;
 
@@ -255,7 +257,11 @@ static void brLine(brData *d, const char *line)
         brDataplane(d, o);
     else if (bench && strcmp(bench, "journal") == 0)
         brJournal(d, o);
-    else if (!bench && json_is_string(json_object_get(o, "workload")))
+    else if (bench && strcmp(bench, "log") == 0) {
+        if (!d->logCalls)
+            d->logCalls = json_array();
+        json_array_append(d->logCalls, o);
+    } else if (!bench && json_is_string(json_object_get(o, "workload")))
         brMatcher(d, o);
     else
         d->unknown++;
@@ -563,6 +569,19 @@ static int brWrite(brData *d, const char *dir, int plots)
         brMdCurves(md, d->match, d->nMatch, " ops/s |", (char(*)[32])d->matchOps);
     else
         brMdNoData(md, "bench_matcher lines");
+    fprintf(md, "\n## Logging: cost of a call to the thread that makes it\n\n");
+    size_t nl = json_array_size(d->logCalls);
+    if (!nl)
+        brMdNoData(md, "bench_log lines");
+    else
+        fprintf(md, "| call | p50 ns | p99 ns | p99.9 ns | dropped |\n"
+                    "|------|-------:|-------:|---------:|--------:|\n");
+    for (size_t i = 0; i < nl; i++) {
+        const json_t *o = json_array_get(d->logCalls, i);
+        fprintf(md, "| %s | %.1f | %.1f | %.1f | %.0f |\n",
+                json_string_value(json_object_get(o, "call")) ?: "?", brNum(o, "p50_ns"),
+                brNum(o, "p99_ns"), brNum(o, "p999_ns"), brNum(o, "dropped"));
+    }
     fclose(md);
     if (!plots)
         return 0;
@@ -622,5 +641,6 @@ int main(int argc, char **argv)
            dir, d.lines, d.used, d.notJson, d.unknown, d.nLat, d.nInbox, d.nTp, d.nJn, d.nMatch);
     json_decref(d.summary);
     json_decref(d.jnThroughput);
+    json_decref(d.logCalls);
     return rc ? 1 : 0;
 }

@@ -85,6 +85,9 @@ want=$(grep "\"case\":\"latency\",\"server\":\"xchgd\",\"target_rate\":$r1\\." "
     awk '{v[NR] = $1} END {m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m / 1000}')
 check "latency table: xchgd $r1/s p50 = median of the sample's runs ($want µs)" \
     grep -q "^| xchgd $r1/s | $want |" "$W/r/report.md"
+lg=$(grep -c '"bench":"log"' "$SAMPLE")
+check "logging table: a row per bench_log call kind ($lg)" \
+    bash -c '[ "$1" -ge 1 ] && [ "$(grep -Ec "^\| (logMsg|logText|snprintf) \|" "$0")" = "$1" ]' "$W/r/report.md" "$lg"
 check "plot data written (.dat per series) and the gnuplot script kept" \
     bash -c "ls '$W/r'/lat_*.dat >/dev/null && [ -s '$W/r/report.gp' ]"
 
