@@ -114,6 +114,18 @@ typedef struct {
     uint16_t metricsPort;               /* on 127.0.0.1; 0 = no metrics server */
 } cfgControl;
 
+/* The XDP ingress allowlist filter (dataplane/xdp/, docs/xdp-filter.md). */
+typedef enum { CFG_XDP_AUTO = 0, CFG_XDP_NATIVE = 1, CFG_XDP_GENERIC = 2 } cfgXdpMode;
+
+#define CFG_IFNAME_MAX 15 /* IFNAMSIZ - 1 */
+
+typedef struct {
+    int enabled;                        /* load the filter at start (default 1) */
+    cfgXdpMode mode;                    /* front-filter attach mode (default auto) */
+    char program[CFG_PATH_MAX + 1];     /* BPF object; "" = next to xchgd */
+    char interface[CFG_IFNAME_MAX + 1]; /* "" = iface= of the port's devargs */
+} cfgFilter;
+
 typedef struct {
     int level;                          /* 0 error, 1 warning, 2 info, 3 debug (LOGL_*) */
     char destination[CFG_PATH_MAX + 1]; /* "stderr", "syslog" or a file path */
@@ -130,6 +142,7 @@ typedef struct {
     cfgRisk risk;
     cfgControl control;
     cfgLog log;
+    cfgFilter filter;
 } cfgConfig;
 
 /* Status of the decimal parsers. */

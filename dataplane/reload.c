@@ -37,6 +37,12 @@ static int rldSameControl(const cfgControl *a, const cfgControl *b)
            strcmp(a->socketGroup, b->socketGroup) == 0 && a->metricsPort == b->metricsPort;
 }
 
+static int rldSameFilter(const cfgFilter *a, const cfgFilter *b)
+{
+    return a->enabled == b->enabled && a->mode == b->mode && strcmp(a->program, b->program) == 0 &&
+           strcmp(a->interface, b->interface) == 0;
+}
+
 /* Logs every section of `next` that differs from `cur` and is not reloadable. */
 static void rldWarnFixed(const cfgConfig *cur, const cfgConfig *next)
 {
@@ -57,6 +63,7 @@ static void rldWarnFixed(const cfgConfig *cur, const cfgConfig *next)
         {"lcores", rldSame(&cur->lcores, &next->lcores, sizeof cur->lcores)},
         {"storage", rldSameStorage(&cur->storage, &next->storage)},
         {"control", rldSameControl(&cur->control, &next->control)},
+        {"filter", rldSameFilter(&cur->filter, &next->filter)},
         {"risk (other than throttle_msgs_per_sec)", rldSame(&r1, &r2, sizeof r1)},
     };
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)

@@ -28,6 +28,7 @@
 #include "dataplane/commands.h"
 #include "dataplane/reload.h"
 #include "dataplane/worker.h"
+#include "dataplane/xdp/xdpctl.h"
 
 #define RX_DESC           1024
 #define TX_DESC           1024
@@ -144,6 +145,7 @@ static uint64_t freeHugeBytes(uint64_t *total)
  * hugepages or not. The strings live in `store`. */
 static int buildEalArgs(const cfgConfig *cfg, const xdArgs *a, char **argv, char store[][256])
 {
+    static char devargs[CFG_MAX_PORTS][CFG_DEVARGS_MAX + 600]; /* + the XDP filter's xdp_prog= */
     int n = 0;
     argv[n++] = "xchgd";
     int len = snprintf(store[0], 256, "%u", cfg->lcores.control);
@@ -173,8 +175,9 @@ static int buildEalArgs(const cfgConfig *cfg, const xdArgs *a, char **argv, char
             argv[n++] = (char *)cfg->ports[i].devargs;
             allVirtual = 0;
         } else {
+            xdpCtlDevargs(cfg, &cfg->ports[i], devargs[i], sizeof devargs[i]);
             argv[n++] = "--vdev";
-            argv[n++] = (char *)cfg->ports[i].devargs;
+            argv[n++] = devargs[i];
         }
     }
     if (allVirtual)
@@ -419,7 +422,11 @@ int main(int argc, char **argv)
         if (!workers[i])
             rte_exit(EXIT_FAILURE, "%s\n", err);
     }
+    if (xdpCtlStart(&cfg, 0, err, sizeof err) != 0)
+        rte_exit(EXIT_FAILURE, "%s\n", err);
     setupPort(port, (uint16_t)cfg.segmentCount, workers, lcoreNode(cfg.segments[0].lcore));
+    if (xdpCtlStart(&cfg, 1, err, sizeof err) != 0)
+        rte_exit(EXIT_FAILURE, "%s\n", err);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         if (rte_eal_remote_launch(wkMain, workers[i], cfg.segments[i].lcore) != 0)
             rte_exit(EXIT_FAILURE, "rte_eal_remote_launch(lcore %u) failed\n",
@@ -434,7 +441,7 @@ int main(int argc, char **argv)
                    .tradingDay = tradingDayToday(),
                    .quit = &quit,
                    .nextSessionId = 1};
-    if (cmdRegisterAll(ctl, &d) != 0 ||
+    if (cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 ||
         cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0)
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
     struct rte_ether_addr mac;
@@ -472,6 +479,7 @@ int main(int argc, char **argv)
     dmnHooksRun(DMN_AFTER_STOP);
     rte_eth_dev_stop(port);
     rte_eth_dev_close(port);
+    xdpCtlStop();
     ctlServerDestroy(ctl);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         wkDestroy(workers[i]);

@@ -74,13 +74,14 @@ static void runKind(int kind, uint64_t *lat, uint64_t timer)
             logText(LOGL_INFO, "segment %u: port %u: %u frames dropped", seg, port, n);
             break;
         default:
-            sink += (size_t)snprintf(buf, sizeof buf, "segment %u: port %u: %u frames dropped",
-                                     seg, port, n);
+            sink += (size_t)snprintf(buf, sizeof buf, "segment %u: port %u: %u frames dropped", seg,
+                                     port, n);
         }
         uint64_t t1 = __rdtsc();
         lat[i] = t1 - t0 > timer ? t1 - t0 - timer : 0;
         if ((i + 1) % BURST == 0) {
-            struct timespec d = {0, 1000000}; /* 64 records a ms: below what a 1024-slot ring drained every 10 ms holds */
+            struct timespec d = {0, 1000000}; /* 64 records a ms: below what a 1024-slot ring
+                                                 drained every 10 ms holds */
             nanosleep(&d, NULL);
         }
     }

@@ -234,7 +234,7 @@ daemon_life() {
     check "SIGHUP: order_capacity change named as needing a restart (before the switch)" \
         grep -q "reload: segments changed in $c: takes effect at the next start" "$log.1"
     check "SIGHUP: nothing else named (storage, control, ports unchanged)" \
-        bash -c "! grep -Eq 'reload: (storage|control|ports|lcores|instruments|risk).* changed' '$log.1'"
+        bash -c "! grep -Eq 'reload: (storage|control|filter|ports|lcores|instruments|risk).* changed' '$log.1'"
     out=$(ctl "$sock" log.level)
     check "SIGHUP: log.level back to the config's info" grep -q '"level": *"info"' <<<"$out"
     # rotation with an unchanged path
