@@ -21,7 +21,7 @@
 #             mount namespace with a fake meminfo), and it still starts;
 #   unit      tools/xchgd.service passes systemd-analyze verify.
 #
-# Own names: interface xdm<pid>, namespace xdm-<pid>, work dir /tmp/xdm-<pid>.*,
+# Own names: interface xdm<pid><rnd>, namespace xdm-<pid><rnd>, work dir /tmp/xdm-<pid>.*,
 # DPDK file prefix xchgd<pid of each xchgd>. Always --no-huge except in the
 # hugepage case (which forces the same through the fake meminfo). Prints one
 # line per check and "N passed, M failed"; exit 1 when anything failed.
@@ -31,8 +31,10 @@ cd "$(dirname "$0")/../.." || exit 1
 BIN=build/bin
 NOTIFY=build/tests/itest_notify
 NETNS=tests/integration/netns.sh
-export XCHG_IF=xdm$$
-NS=xdm-$$
+# pid plus a random suffix: unique even if another run reuses our pid
+SFX=$$$(printf '%03x' $((RANDOM % 4096)))
+export XCHG_IF=xdm$SFX
+NS=xdm-$SFX
 PASS=0
 FAIL=0
 WORK=

@@ -234,7 +234,8 @@ run_phase()
     mkdir -p "$dir"
     SOCK=$dir/xchgd.sock
     say "== $mode / $phase"
-    local sedx=(-e "s/iface=xchg0/iface=$XCHG_IF/" -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|")
+    local sedx=(-e "s/iface=xchg0/iface=$XCHG_IF/" -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|"
+        -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$dir/data\";|") # own storage: xchgd locks it
     # xchgd's own L2/L3 checks need every frame to reach it: the XDP filter
     # (tested by tests/integration/xdp.sh) would drop the raw malformed ones
     sedx+=(-e "/^filter/,/^}/s/enabled = true;/enabled = false;/")
