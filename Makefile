@@ -15,7 +15,7 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 # DPDK_PROGS. Its -march=corei7 comes before ours so ours wins.
 DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null)
 DPDK_LIBS   := $(shell pkg-config --libs libdpdk 2>/dev/null) $(shell pkg-config --libs numa 2>/dev/null)
-DPDK_PROGS  := $(BUILD)/bin/dpdk_echo $(BUILD)/bin/xchgd
+DPDK_PROGS  := $(BUILD)/bin/dpdk_echo $(BUILD)/bin/xchgd $(BUILD)/bin/dpdk_mdbench
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 OPT     ?= -O2 -march=native -g
@@ -129,6 +129,9 @@ test: deps
 	@$(MAKE) --no-print-directory bench-report-test
 	@tests/integration/run.sh
 	@tests/integration/daemon.sh
+	@tests/integration/metrics.sh
+	@tests/integration/feed.sh
+	@tests/integration/md.sh
 	@tests/integration/xdp.sh
 
 # The feed decoded by Wireshark's dissectors (exit 77 = tshark missing).
@@ -150,9 +153,13 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@$(BUILD)/bin/bench_matcher --workload exchange-core
 	@$(BUILD)/bin/bench_matcher --workload inserts
+	@$(BUILD)/bin/bench_gateway --no-match-timing
+	@$(BUILD)/bin/bench_gateway
+	@$(BUILD)/bin/dpdk_mdbench
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh
 	@$(BUILD)/bin/bench_journal --dir $(BUILD)/bench-journal
 	@$(BUILD)/bin/bench_log
+	@BIN=$(BUILD)/bin perf/bench_feed.sh
 	@BIN=$(BUILD)/bin perf/bench_xdp_flood.sh
 
 # `make bench` saved to $(BENCH_OUT)/bench.jsonl, then the report with its

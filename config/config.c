@@ -847,8 +847,17 @@ static int cfgParseLcores(cfgCtx *c, const config_setting_t *root, cfgLcores *l)
 
 /* ---- segments ---- */
 
-static const char *const cfgSegmentKeys[] = {
-    "id", "lcore", "order_port", "feed_group", "feed_port", "order_capacity", "stp", NULL};
+static const char *const cfgSegmentKeys[] = {"id",
+                                             "lcore",
+                                             "order_port",
+                                             "feed_group",
+                                             "feed_port",
+                                             "feed_retransmit_port",
+                                             "feed_history",
+                                             "feed_heartbeat_ms",
+                                             "order_capacity",
+                                             "stp",
+                                             NULL};
 
 static int cfgFeedGroup(cfgCtx *c, const config_setting_t *g, uint32_t *out)
 {
@@ -866,13 +875,16 @@ static int cfgFeedGroup(cfgCtx *c, const config_setting_t *g, uint32_t *out)
 
 static int cfgParseSegment(cfgCtx *c, const config_setting_t *g, cfgSegment *seg)
 {
-    int64_t id, lcore, orderPort, feedPort, cap;
+    int64_t id, lcore, orderPort, feedPort, retrans, history, heartbeat, cap;
     int stp;
     if (cfgCheckKeys(c, g, cfgSegmentKeys) != 0 || cfgInt(c, g, "id", CFG_REQ, 0, 255, &id) != 0 ||
         cfgInt(c, g, "lcore", CFG_REQ, 0, CFG_MAX_LCORE, &lcore) != 0 ||
         cfgInt(c, g, "order_port", CFG_REQ, 1, 65535, &orderPort) != 0 ||
         cfgFeedGroup(c, g, &seg->feedGroup) != 0 ||
         cfgInt(c, g, "feed_port", CFG_REQ, 1, 65535, &feedPort) != 0 ||
+        cfgInt(c, g, "feed_retransmit_port", feedPort, 1, 65535, &retrans) != 0 ||
+        cfgInt(c, g, "feed_history", 65536, 0, 1 << 24, &history) != 0 ||
+        cfgInt(c, g, "feed_heartbeat_ms", 1000, 10, 60000, &heartbeat) != 0 ||
         cfgInt(c, g, "order_capacity", 1 << 20, 1, 1 << 26, &cap) != 0 ||
         cfgEnum(c, g, "stp", cfgStpNames, MT_STP_CANCEL_INCOMING, &stp) != 0)
         return -1;
@@ -880,6 +892,12 @@ static int cfgParseSegment(cfgCtx *c, const config_setting_t *g, cfgSegment *seg
     seg->lcore = (uint16_t)lcore;
     seg->orderPort = (uint16_t)orderPort;
     seg->feedPort = (uint16_t)feedPort;
+    if (history & (history - 1))
+        return cfgErrKey(c, g, "feed_history", "must be 0 or a power of two (got %lld)",
+                         (long long)history);
+    seg->retransPort = (uint16_t)retrans;
+    seg->feedHistory = (uint32_t)history;
+    seg->feedHeartbeatMs = (uint32_t)heartbeat;
     seg->orderCapacity = (uint32_t)cap;
     seg->stp = (mtStpPolicy)stp;
     return 0;
@@ -903,6 +921,15 @@ static int cfgSameGroup(const cfgSegment *a, const cfgSegment *b)
 {
     return a->feedGroup == b->feedGroup;
 }
+static int cfgSameRetrans(const cfgSegment *a, const cfgSegment *b)
+{
+    return a->retransPort == b->retransPort;
+}
+/* Either segment's retransmission port is the other's order-entry port. */
+static int cfgRetransIsOrder(const cfgSegment *a, const cfgSegment *b)
+{
+    return a->retransPort == b->orderPort || b->retransPort == a->orderPort;
+}
 
 static int cfgFindEarlier(const cfgSegment *segs, int i, cfgSameFn *same)
 {
@@ -920,16 +947,22 @@ static int cfgCheckSegment(cfgCtx *c, const config_setting_t *list, const cfgCon
     static const struct {
         const char *key, *what;
         cfgSameFn *same;
-    } rules[] = {{"id", "segment id", cfgSameId},
-                 {"lcore", "lcore", cfgSameLcore},
-                 {"order_port", "order-entry UDP port", cfgSamePort},
-                 {"feed_group", "feed multicast group", cfgSameGroup}};
+    } rules[] = {
+        {"id", "segment id", cfgSameId},
+        {"lcore", "lcore", cfgSameLcore},
+        {"order_port", "order-entry UDP port", cfgSamePort},
+        {"feed_group", "feed multicast group", cfgSameGroup},
+        {"feed_retransmit_port", "retransmission UDP port", cfgSameRetrans},
+        {"feed_retransmit_port", "UDP port (order entry and retransmission)", cfgRetransIsOrder}};
     for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
         int j = cfgFindEarlier(cfg->segments, i, rules[r].same);
         if (j >= 0)
             return cfgErrKey(c, g, rules[r].key, "%s already used by segments.[%d]", rules[r].what,
                              j);
     }
+    if (s->retransPort == s->orderPort)
+        return cfgErrKey(c, g, "feed_retransmit_port",
+                         "%u is also the order-entry port (default: feed_port)", s->retransPort);
     if (s->lcore == cfg->lcores.control)
         return cfgErrKey(c, g, "lcore",
                          "lcore %u is the control lcore; workers need their own core", s->lcore);
@@ -1271,6 +1304,76 @@ const char *cfgLogLevelName(int level)
     return level >= 0 && level <= 3 ? cfgLogLevelNames[level] : "?";
 }
 
+/* ---- market data ---- */
+
+static const char *const cfgMarketDataKeys[] = {
+    "trading_day_start", "utc_offset", "summary_group", "summary_port", "kline_history", NULL};
+
+/* "HH:MM" (00:00..23:59) as seconds after midnight; -1 if malformed. */
+static int32_t cfgParseClock(const char *v)
+{
+    if (strlen(v) != 5 || v[2] != ':')
+        return -1;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (v[i] < '0' || v[i] > '9'))
+            return -1;
+    int h = (v[0] - '0') * 10 + (v[1] - '0'), m = (v[3] - '0') * 10 + (v[4] - '0');
+    return h > 23 || m > 59 ? -1 : (int32_t)(h * 3600 + m * 60);
+}
+
+static int cfgClockKey(cfgCtx *c, const config_setting_t *g, const char *key, const char *def,
+                       int signedOffset, int32_t *out)
+{
+    const config_setting_t *s;
+    const char *v;
+    if (cfgStr(c, g, key, 0, &s, &v) != 0)
+        return -1;
+    const char *text = v ? v : def;
+    int sign = 1;
+    if (signedOffset) {
+        if (text[0] != '+' && text[0] != '-')
+            return cfgErr(c, s, NULL, "\"%s\" is not an offset such as \"+08:00\"", text);
+        sign = text[0] == '-' ? -1 : 1;
+        text++;
+    }
+    int32_t secs = cfgParseClock(text);
+    if (secs < 0 || (signedOffset && secs > 14 * 3600))
+        return cfgErr(c, s, NULL, "\"%s\" is not %s", v,
+                      signedOffset ? "an offset from -14:00 to +14:00 such as \"+08:00\""
+                                   : "a time of day HH:MM such as \"21:00\"");
+    *out = sign * secs;
+    return 0;
+}
+
+static int cfgParseMarketData(cfgCtx *c, const config_setting_t *root, cfgConfig *cfg)
+{
+    const config_setting_t *g, *s;
+    const char *v;
+    int64_t port, history;
+    cfgMarketData *md = &cfg->marketData;
+    if (cfgSection(c, root, "market_data", CONFIG_TYPE_GROUP, 0, &g) != 0)
+        return -1;
+    if (cfgCheckKeys(c, g, cfgMarketDataKeys) != 0 ||
+        cfgClockKey(c, g, "trading_day_start", "21:00", 0, &md->tradingDayStart) != 0 ||
+        cfgClockKey(c, g, "utc_offset", "+08:00", 1, &md->utcOffset) != 0 ||
+        cfgInt(c, g, "summary_port", 9200, 0, 65535, &port) != 0 ||
+        cfgInt(c, g, "kline_history", 1000, 1, 1000, &history) != 0 ||
+        cfgStr(c, g, "summary_group", 0, &s, &v) != 0)
+        return -1;
+    md->summaryPort = (uint16_t)port;
+    md->klineHistory = (uint32_t)history;
+    if (cfgParseIPv4(v ? v : "239.1.2.1", &md->summaryGroup) != 0)
+        return cfgErr(c, s, NULL, "\"%s\" is not an IPv4 address", v);
+    if ((md->summaryGroup >> 24) != 239)
+        return cfgErr(c, s, NULL, "%s is not in 239.0.0.0/8 (administratively scoped multicast)",
+                      v);
+    for (uint32_t i = 0; i < cfg->segmentCount; i++)
+        if (cfg->segments[i].feedGroup == md->summaryGroup)
+            return cfgErr(c, s ? s : g, s ? NULL : "summary_group",
+                          "summary group is the feed group of segment %u", cfg->segments[i].id);
+    return 0;
+}
+
 /* ---- filter ---- */
 
 static const char *const cfgFilterKeys[] = {"enabled", "mode", "program", "interface", NULL};
@@ -1317,6 +1420,7 @@ static const char *const cfgInstrumentKeys[] = {"id",
                                                 "limit_up",
                                                 "limit_down",
                                                 "pre_settlement",
+                                                "pre_close",
                                                 "min_lots",
                                                 "max_lots",
                                                 "close_rule",
@@ -1373,6 +1477,8 @@ static int cfgInstrumentPrices(cfgCtx *c, const config_setting_t *g, cfgInstrume
         cfgRate(c, g, "limit_down", CFG_REQ, 1, CFG_PPM, &ins->limitDown) != 0)
         return -1;
     ins->priceDecimals = cfgDecimalsOf(ins->tickSize);
+    if (cfgDecimal(c, g, "pre_close", ins->preSettlement, 4, 1, CFG_PRICE_MAX, &ins->preClose) != 0)
+        return -1;
     if (cfgPriceToTicks(ins->preSettlement, ins->tickSize, &ins->preSettlementTicks) != 0) {
         char pre[32], tick[32];
         cfgFormatDecimal(ins->preSettlement, 4, 0, pre, sizeof pre);
@@ -1495,8 +1601,9 @@ static int cfgCheckSegmentsUsed(cfgCtx *c, const config_setting_t *root, const c
 
 /* ==== public API ============================================================ */
 
-static const char *const cfgRootKeys[] = {"instruments", "segments", "ports",  "lcores", "storage",
-                                          "risk",        "control",  "filter", "log",    NULL};
+static const char *const cfgRootKeys[] = {"instruments", "segments", "ports",   "lcores",
+                                          "storage",     "risk",     "control", "market_data",
+                                          "filter",      "log",      NULL};
 
 static int cfgBuild(cfgCtx *c, const config_t *lc, cfgConfig *out)
 {
@@ -1504,7 +1611,7 @@ static int cfgBuild(cfgCtx *c, const config_t *lc, cfgConfig *out)
     if (cfgCheckKeys(c, root, cfgRootKeys) != 0 || cfgParseLcores(c, root, &out->lcores) != 0 ||
         cfgParseSegments(c, root, out) != 0 || cfgParsePorts(c, root, out) != 0 ||
         cfgParseStorage(c, root, &out->storage) != 0 || cfgParseRisk(c, root, &out->risk) != 0 ||
-        cfgParseControl(c, root, &out->control) != 0 ||
+        cfgParseControl(c, root, &out->control) != 0 || cfgParseMarketData(c, root, out) != 0 ||
         cfgParseFilter(c, root, &out->filter) != 0 || cfgParseLog(c, root, &out->log) != 0 ||
         cfgParseInstruments(c, root, out) != 0 || cfgCheckSegmentsUsed(c, root, out) != 0)
         return -1;

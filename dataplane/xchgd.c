@@ -25,7 +25,11 @@
 #include "control/daemon.h"
 #include "control/hostcheck.h"
 #include "control/log.h"
+#include "control/metrics.h"
+#include "control/prom.h"
 #include "dataplane/commands.h"
+#include "dataplane/dpmetrics.h"
+#include "dataplane/mdservice.h"
 #include "dataplane/reload.h"
 #include "dataplane/worker.h"
 #include "dataplane/xdp/xdpctl.h"
@@ -371,6 +375,57 @@ static void becomeServer(const cfgConfig *cfg, const xdArgs *a, const char *pidf
         startFail(DMN_EXIT_CANTDIR, "%s", err);
 }
 
+/* The Prometheus endpoint on 127.0.0.1 (control.metrics_port; 0 = none).
+ * Its render callback is the metrics registry; sources join it later. The
+ * endpoint is not on the trading path: when the port cannot be bound (taken
+ * by another process) xchgd says so and runs without it, rather than
+ * refusing to open the market over its monitoring (docs/operations/metrics.md). */
+static promServer *startMetrics(const cfgConfig *cfg)
+{
+    if (cfg->control.metricsPort == 0)
+        return NULL;
+    promServerOptions o = {.port = cfg->control.metricsPort, .render = metricsRender};
+    char err[256];
+    promServer *s = promServerCreate(&o, err, sizeof err);
+    if (!s)
+        fprintf(stderr,
+                "xchgd: warning: no metrics endpoint: control.metrics_port %u: %s; running "
+                "without /metrics\n",
+                cfg->control.metricsPort, err);
+    return s;
+}
+
+static uint64_t monoNs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* The control lcore's loop: control socket, metrics endpoint, market data
+ * service, the monitor's tick (host sample, interval window) once a second,
+ * and a SIGHUP reload when one is pending. */
+static void controlLoop(ctlServer *ctl, promServer *prom, dmMonitor *mon, mdsvService *md,
+                        cmdDaemon *d, cfgConfig *cfg)
+{
+    uint64_t next = monoNs() + 1000000000ULL;
+    while (!quit) {
+        if (unlikely(reload)) { /* SIGHUP: dataplane/reload.c */
+            reload = 0;
+            rldReload(d, cfg);
+        }
+        ctlServerPoll(ctl, prom ? 5 : 10);
+        if (prom)
+            promServerPoll(prom, 5);
+        mdsvPoll(md);
+        uint64_t now = monoNs();
+        if (now >= next) {
+            dmTick(mon);
+            next = now - next > 1000000000ULL ? now + 1000000000ULL : next + 1000000000ULL;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     logInit();
@@ -396,6 +451,7 @@ int main(int argc, char **argv)
     /* from here a signal stops the start-up gracefully instead of killing it */
     dmnSignals(&quit, &reload);
     ctlServer *ctl = startControl(&cfg);
+    promServer *prom = startMetrics(&cfg);
     char *eal[MAX_EAL_ARGS];
     static char store[3][256];
     int ealc = buildEalArgs(&cfg, &a, eal, store);
@@ -441,9 +497,27 @@ int main(int argc, char **argv)
                    .tradingDay = tradingDayToday(),
                    .quit = &quit,
                    .nextSessionId = 1};
+    dmOptions dmo = {
+        .cfg = &cfg, .workers = workers, .workerCount = cfg.segmentCount, .portId = port};
+    dmMonitor *mon = dmCreate(&dmo, err, sizeof err);
+    if (!mon || dmRegisterSources(mon, prom) != 0 || dmRegisterCommands(mon, ctl) != 0 ||
+        metricsAddSource("xdp", xdpCtlMetricsRender, NULL) != 0)
+        rte_exit(EXIT_FAILURE, "monitor: %s\n", mon ? "metrics sources or commands clash" : err);
+    d.monitor = mon;
     if (cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 ||
         cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0)
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
+    mdsvOptions mo = {.cfg = &cfg,
+                      .workers = workers,
+                      .workerCount = cfg.segmentCount,
+                      .portId = port,
+                      .ip = cfg.ports[0].address,
+                      .socketId = lcoreNode(cfg.lcores.control)};
+    mdsvService *md = mdsvCreate(&mo, err, sizeof err);
+    if (!md || mdsvRegister(md, ctl) != 0)
+        rte_exit(EXIT_FAILURE, "%s\n", md ? "market data commands could not be registered" : err);
+    if (prom)
+        printf("xchgd: metrics on http://127.0.0.1:%u/metrics\n", promServerPort(prom));
     struct rte_ether_addr mac;
     rte_eth_macaddr_get(port, &mac);
     /* the ready line stays on stdout: scripts wait for it (a daemon's parent
@@ -460,13 +534,7 @@ int main(int argc, char **argv)
             cfg.control.socketPath, cfg.storage.dataDir, pidfile);
     dmnReady();
 
-    while (!quit) {
-        ctlServerPoll(ctl, 10);
-        if (unlikely(reload)) {
-            reload = 0;
-            rldReload(&d, &cfg);
-        }
-    }
+    controlLoop(ctl, prom, mon, md, &d, &cfg);
 
     /* graceful stop: no new control requests are read from here on */
     dmnNotify("STOPPING=1");
@@ -481,8 +549,12 @@ int main(int argc, char **argv)
     rte_eth_dev_close(port);
     xdpCtlStop();
     ctlServerDestroy(ctl);
+    promServerDestroy(prom);
+    metricsReset();
+    dmDestroy(mon);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
-        wkDestroy(workers[i]);
+        wkDestroy(workers[i]); /* frees summary frames still queued: before their pool */
+    mdsvDestroy(md);
     free(workers);
     rte_eal_cleanup();
     removeRuntimeDir(store[2]);
