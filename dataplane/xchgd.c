@@ -445,13 +445,14 @@ int main(int argc, char **argv)
         return DMN_EXIT_CONFIG;
     }
     logAttach("control");
+    /* first: it only warns (a taken port), whatever refuses the start below */
+    promServer *prom = startMetrics(&cfg);
     static char pidfile[CFG_PATH_MAX + 32];
     checkStart(&cfg, &a, pidfile, sizeof pidfile);
     becomeServer(&cfg, &a, pidfile);
     /* from here a signal stops the start-up gracefully instead of killing it */
     dmnSignals(&quit, &reload);
     ctlServer *ctl = startControl(&cfg);
-    promServer *prom = startMetrics(&cfg);
     char *eal[MAX_EAL_ARGS];
     static char store[3][256];
     int ealc = buildEalArgs(&cfg, &a, eal, store);
