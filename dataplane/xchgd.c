@@ -222,6 +222,27 @@ static uint16_t findPort(const cfgPort *p)
     return id;
 }
 
+/* net_af_packet opens its sockets for every protocol and binds them to the
+ * interface only after their rings exist, so a ring can start with frames of
+ * any interface in the namespace (seen when tests run side by side). Nobody
+ * can have a session before we are ready, so whatever is queued now is
+ * dropped, and said, before the workers start. */
+static void discardEarlyFrames(uint16_t port, uint16_t queues)
+{
+    struct rte_mbuf *pkts[64];
+    uint64_t dropped = 0;
+    for (uint16_t q = 0; q < queues; q++) {
+        uint16_t n;
+        while ((n = rte_eth_rx_burst(port, q, pkts, RTE_DIM(pkts))) > 0) {
+            rte_pktmbuf_free_bulk(pkts, n);
+            dropped += n;
+        }
+    }
+    if (dropped)
+        printf("xchgd: discarded %" PRIu64 " frame(s) queued on port %u before start\n", dropped,
+               port);
+}
+
 static void setupPort(uint16_t port, uint16_t queues, wkWorker **workers, unsigned socket)
 {
     struct rte_eth_conf conf;
@@ -244,6 +265,7 @@ static void setupPort(uint16_t port, uint16_t queues, wkWorker **workers, unsign
     rc = rte_eth_dev_start(port);
     if (rc < 0)
         rte_exit(EXIT_FAILURE, "rte_eth_dev_start(port %u): %s\n", port, rte_strerror(-rc));
+    discardEarlyFrames(port, queues);
 }
 
 /* A refused start: the message on stderr and the log file, then exit(code). */
