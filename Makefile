@@ -160,6 +160,7 @@ bench: deps
 	@$(BUILD)/bin/bench_gateway --no-match-timing
 	@$(BUILD)/bin/bench_gateway
 	@$(BUILD)/bin/dpdk_mdbench
+	@$(BUILD)/bin/bench_accounts
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh
 	@$(BUILD)/bin/bench_journal --dir $(BUILD)/bench-journal
 	@$(BUILD)/bin/bench_log

@@ -241,6 +241,9 @@ static int cmdSessionAdd(void *ctx, json_t *args, json_t **data, ctlError *err)
     if (!json_is_integer(ja) || json_integer_value(ja) < 1 ||
         json_integer_value(ja) > UINT32_MAX - 1)
         return ctlErrorf(err, 1006, "args.account: a positive account number is required");
+    if (d->accountKnown && !d->accountKnown(d->accountCtx, (uint32_t)json_integer_value(ja)))
+        return ctlErrorf(err, 1006, "account %lld does not exist (account.open first)",
+                         (long long)json_integer_value(ja));
     uint32_t seg = 0, ip = 0;
     if (segmentIndexArg(d, args, &seg, err) || sourceArg(args, &ip, err))
         return -1;

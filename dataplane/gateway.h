@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "dataplane/credit.h"
 #include "dataplane/histogram.h"
 #include "matcher/matcher.h"
 #include "xchg/xoe.h"
@@ -57,6 +58,7 @@ typedef struct {
     gwTradeFn *onTrade; /* NULL: none */
     void *tradeCtx;
     const mtAllocator *allocator; /* NULL: mtDefaultAllocator() */
+    crRisk *risk;                 /* pre-trade risk and credit lines (not owned); NULL: none */
     gwCyclesFn *cycles;           /* NULL: no matcher-time histogram */
 } gwOptions;
 
@@ -162,6 +164,17 @@ int gwSetThrottle(gwGateway *gw, uint32_t msgsPerSec);
  * liquidation): its session gets Cancelled{ADMIN}. Returns MT_OK,
  * MT_ERR_ORDER_NOT_FOUND or MT_ERR_NOT_CANCELLABLE. Flushes. */
 int gwAdminCancel(gwGateway *gw, uint64_t orderId, uint64_t nowNs);
+
+/* Runs a NewOrder that dataplane/credit.c parked for a top-up again, for
+ * the session with internal index `session` (crParkedOrder.session); this
+ * time an uncovered order is rejected 1001. Reports are queued (gwFlush). */
+void gwResume(gwGateway *gw, uint32_t session, const xoeNewOrder *o, uint64_t nowNs);
+
+/* Enters an order for the control plane (force liquidation) under the
+ * first session of `account` on the segment, whose client gets the
+ * reports; the usual checks apply, a top-up is not waited for. Flushes.
+ * Returns 0, or -1 when the account has no session here. */
+int gwAdminOrder(gwGateway *gw, uint32_t account, const xoeNewOrder *o, uint64_t nowNs);
 
 /* Logs every session out with reason SHUTDOWN and flushes. */
 void gwShutdown(gwGateway *gw, uint64_t nowNs);

@@ -36,6 +36,7 @@ struct wkWorker {
     struct rte_mempool *pool;
     struct rte_ring *requests;
     gwGateway *gw;
+    crLink *credit;                         /* credit lines and their rings to the control core */
     fsServer *feed;                         /* the segment's market data (dataplane/feedsrv.h) */
     struct rte_ring *trades, *mdTx;         /* summary market data (wkTradeRing) */
     uint16_t insIndex[CFG_MAX_INSTRUMENTS]; /* book -> index in cfg->instruments */
@@ -481,6 +482,10 @@ int wkMain(void *arg)
         void *req;
         if (unlikely(rte_ring_sc_dequeue(w->requests, &req) == 0))
             wkServe(w, req, wkNowNs(w, t));
+        if (crlPoll(w->credit, w->gw, wkNowNs(w, t))) {
+            gwFlush(w->gw); /* orders a top-up let through */
+            wkTxFlush(w);
+        }
 
         uint16_t n = rte_eth_rx_burst(w->opt.portId, w->opt.queue, pkts, RX_BURST);
         if (n == 0) {
@@ -554,6 +559,14 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
         const cfgInstrument *ins = cfgFindBook(opt->cfg, opt->segment, b);
         w->insIndex[b] = ins ? (uint16_t)(ins - opt->cfg->instruments) : UINT16_MAX;
     }
+    const uint32_t refCap = opt->cfg->segments[opt->segment].orderCapacity + 4;
+    if (w->pool && w->requests)
+        w->credit =
+            crlCreate(opt->cfg, opt->segment, refCap, opt->socketId, &w->alloc, err, errlen);
+    if (!w->credit) {
+        wkDestroy(w);
+        return NULL;
+    }
     gwOptions go = {.cfg = opt->cfg,
                     .segment = opt->segment,
                     .maxSessions = opt->maxSessions,
@@ -565,6 +578,7 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
                     .onTrade = wkOnTrade,
                     .tradeCtx = w,
                     .allocator = &w->alloc,
+                    .risk = crlRisk(w->credit),
                     .cycles = wkCycles};
     fsOptions fo = {.cfg = opt->cfg,
                     .segment = opt->segment,
@@ -627,6 +641,7 @@ void wkDestroy(wkWorker *w)
     gwDestroy(w->gw);
     rte_free(w->snap);
     fsDestroy(w->feed);
+    crlDestroy(w->credit);
     rte_ring_free(w->requests);
     rte_ring_free(w->trades);
     if (w->mdTx) {
@@ -642,6 +657,11 @@ void wkDestroy(wkWorker *w)
 struct rte_mempool *wkPool(const wkWorker *w)
 {
     return w->pool;
+}
+
+crLink *wkCredit(const wkWorker *w)
+{
+    return w->credit;
 }
 
 struct rte_ring *wkTradeRing(const wkWorker *w)

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "dataplane/crlink.h"
 #include "dataplane/feedsrv.h"
 #include "dataplane/gateway.h"
 #include "dataplane/histogram.h"
@@ -184,5 +185,8 @@ struct rte_mempool *wkPool(const wkWorker *w);
  * of ready frames the control lcore hands to the worker's TX queue. */
 struct rte_ring *wkTradeRing(const wkWorker *w);
 struct rte_ring *wkSummaryTxRing(const wkWorker *w);
+
+/* The worker's credit link (rings to and from the control core). */
+crLink *wkCredit(const wkWorker *w);
 
 #endif

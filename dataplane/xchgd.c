@@ -25,6 +25,7 @@
 #include "control/daemon.h"
 #include "control/hostcheck.h"
 #include "control/log.h"
+#include "dataplane/accounts.h"
 #include "control/metrics.h"
 #include "control/prom.h"
 #include "dataplane/commands.h"
@@ -428,7 +429,7 @@ static uint64_t monoNs(void)
  * service, the monitor's tick (host sample, interval window) once a second,
  * and a SIGHUP reload when one is pending. */
 static void controlLoop(ctlServer *ctl, promServer *prom, dmMonitor *mon, mdsvService *md,
-                        cmdDaemon *d, cfgConfig *cfg)
+                        acdState *acd, cmdDaemon *d, cfgConfig *cfg)
 {
     uint64_t next = monoNs() + 1000000000ULL;
     while (!quit) {
@@ -436,9 +437,13 @@ static void controlLoop(ctlServer *ctl, promServer *prom, dmMonitor *mon, mdsvSe
             reload = 0;
             rldReload(d, cfg);
         }
-        ctlServerPoll(ctl, prom ? 5 : 10);
+        /* while the workers report fills nobody waits in poll (acdPoll naps
+         * 50 us instead), so an account follows its fills within microseconds;
+         * quiet, each poll waits up to 1 ms (docs/accounts.md) */
+        const int wait = acdPoll(acd) ? 0 : acdIdleMs(acd);
+        ctlServerPoll(ctl, wait);
         if (prom)
-            promServerPoll(prom, 5);
+            promServerPoll(prom, wait);
         mdsvPoll(md);
         uint64_t now = monoNs();
         if (now >= next) {
@@ -527,7 +532,11 @@ int main(int argc, char **argv)
         metricsAddSource("xdp", xdpCtlMetricsRender, NULL) != 0)
         rte_exit(EXIT_FAILURE, "monitor: %s\n", mon ? "metrics sources or commands clash" : err);
     d.monitor = mon;
-    if (cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 ||
+    acdState *acd = acdCreate(&cfg, workers, cfg.segmentCount, ctl, d.tradingDay);
+    d.accountKnown = acdAccountKnown;
+    d.accountCtx = acd;
+    if (!acd || acdRegister(ctl, acd) != 0 || cmdRegisterAll(ctl, &d) != 0 ||
+        xdpCtlRegister(ctl) != 0 ||
         cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0)
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
     mdsvOptions mo = {.cfg = &cfg,
@@ -557,7 +566,7 @@ int main(int argc, char **argv)
             cfg.control.socketPath, cfg.storage.dataDir, pidfile);
     dmnReady();
 
-    controlLoop(ctl, prom, mon, md, &d, &cfg);
+    controlLoop(ctl, prom, mon, md, acd, &d, &cfg);
 
     /* graceful stop: no new control requests are read from here on */
     dmnNotify("STOPPING=1");
@@ -575,6 +584,7 @@ int main(int argc, char **argv)
     promServerDestroy(prom);
     metricsReset();
     dmDestroy(mon);
+    acdDestroy(acd);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         wkDestroy(workers[i]); /* frees summary frames still queued: before their pool */
     mdsvDestroy(md);

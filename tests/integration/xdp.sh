@@ -203,6 +203,8 @@ expect_sent()
 session_add()
 {
     local out
+    # session.add refuses accounts never opened (1006); a second open is 2001
+    ctl account.open account="$1" init_cash=1000000000 >/dev/null 2>&1
     out=$(ctl session.add account="$1" source="$2") || return 1
     printf '%s' "$out" | grep -q '"filter":"allowed"' || return 1
     printf '%s:%s\n' "$(jnum session_id "$out")" \
