@@ -217,6 +217,8 @@ daemon_life() {
     check "log.level level=loud: refused with 9003" grep -q '9003' <<<"$out"
     wait_grep "log level info -> debug" "$log" 3
     check "log file: the level change is logged" grep -q "log level info -> debug (control socket)" "$log"
+    # session.add refuses accounts never opened
+    ctl "$sock" account.open account=1001 init_cash=1000000000000 >/dev/null 2>&1
     ctl "$sock" session.add account=1001 source=any >/dev/null
     check "a control command reaches the worker, which logs it (debug level on)" \
         wait_grep "\[worker1\] session 1 (account 1001): added" "$log" 3
