@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 BUILD   ?= build
 CC      ?= cc
-PKGS_CORE := libconfig jansson liburing libbpf liblz4 sqlite3
+PKGS_CORE := libconfig jansson liburing libbpf liblz4 sqlite3 libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS_CORE) cmocka 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS_CORE) 2>/dev/null) -lhugetlbfs -lpthread -lm
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -109,7 +109,7 @@ $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/itest_%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) -o $@
 
-.PHONY: all deps test unit-tests asan bench lint format run clean fuzz feed-tshark
+.PHONY: all deps test unit-tests asan bench bench-report lint format run clean fuzz feed-tshark bench-report-test
 all: $(LIBS) $(BUILD)/lib/pkgconfig/xchg-client.pc $(XCHGD) $(BPF_OBJS) $(PERF_BINS) $(TOOL_BINS) $(TEST_BINS) \
 	$(ITEST_BINS)
 
@@ -130,7 +130,9 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit-tests
 	@$(MAKE) --no-print-directory feed-tshark
+	@$(MAKE) --no-print-directory bench-report-test
 	@tests/integration/run.sh
+	@tests/integration/daemon.sh
 	@tests/integration/metrics.sh
 	@tests/integration/feed.sh
 	@tests/integration/md.sh
@@ -140,6 +142,11 @@ test: deps
 feed-tshark: $(BUILD)/tests/test_feed
 	@tests/unit/feed_tshark.sh $(BUILD)/tests/test_feed; rc=$$?; \
 	  [ $$rc -eq 0 ] || { [ $$rc -eq 77 ] && echo "feed-tshark skipped: tshark missing"; } || exit 1
+
+# xchg-bench-report on a recorded `make bench` run (exit 77 = gnuplot missing).
+bench-report-test: $(BUILD)/bin/xchg-bench-report
+	@tests/unit/bench_report.sh $(BUILD)/bin/xchg-bench-report; rc=$$?; \
+	  [ $$rc -eq 0 ] || { [ $$rc -eq 77 ] && echo "bench-report-test skipped: gnuplot missing"; } || exit 1
 
 # Same tests under AddressSanitizer and UBSan, in a separate build tree.
 asan: deps
@@ -155,9 +162,22 @@ bench: deps
 	@$(BUILD)/bin/dpdk_mdbench
 	@$(BUILD)/bin/bench_accounts
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh
+	@$(BUILD)/bin/bench_journal --dir $(BUILD)/bench-journal
+	@$(BUILD)/bin/bench_log
 	@BIN=$(BUILD)/bin perf/bench_feed.sh
 	@BIN=$(BUILD)/bin perf/bench_xdp_flood.sh
 	@$(BUILD)/bin/bench_sst
+
+# `make bench` saved to $(BENCH_OUT)/bench.jsonl, then the report with its
+# plots (docs/perf/report.md). BENCH_JSON=FILE makes the report from FILE
+# (a saved run) without running the benchmarks.
+BENCH_OUT ?= $(BUILD)/bench
+bench-report: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p $(BENCH_OUT)
+	@if [ -n "$(BENCH_JSON)" ]; then cp "$(BENCH_JSON)" $(BENCH_OUT)/bench.jsonl; \
+	  else $(MAKE) --no-print-directory bench | tee $(BENCH_OUT)/bench.jsonl; fi
+	@$(BUILD)/bin/xchg-bench-report -o $(BENCH_OUT)/report $(BENCH_OUT)/bench.jsonl
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_<name>.c with a seed corpus in
 # tests/fuzz/corpus_<name>/. FUZZ_SECONDS per target.

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "control/log.h"
 #include "dataplane/commands.h"
 #include "dataplane/feedjson.h"
 #include "dataplane/xdp/xdpctl.h"
@@ -454,5 +455,5 @@ int cmdRegisterAll(ctlServer *s, cmdDaemon *d)
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (ctlServerRegister(s, cmds[i].name, cmds[i].fn, d, cmds[i].help))
             return -1;
-    return 0;
+    return logRegisterCommands(s); /* log.level, control/log.c */
 }

@@ -1232,6 +1232,14 @@ void gwSetLogonsOpen(gwGateway *gw, int open)
     gw->logonsOpen = open != 0;
 }
 
+int gwSetThrottle(gwGateway *gw, uint32_t msgsPerSec)
+{
+    if (msgsPerSec < 1)
+        return -1;
+    gw->rate = msgsPerSec; /* buckets above the new capacity are clamped at their next refill */
+    return 0;
+}
+
 int gwAdminCancel(gwGateway *gw, uint64_t orderId, uint64_t nowNs)
 {
     gw->now = nowNs;

@@ -156,6 +156,10 @@ int gwSetState(gwGateway *gw, uint16_t instrument, mtState state, uint64_t nowNs
  * start-up and recovery). Open after gwCreate; gwShutdown closes it. */
 void gwSetLogonsOpen(gwGateway *gw, int open);
 
+/* Changes the per-session throttle (messages per second, >= 1) for every
+ * session from now on (SIGHUP reload). Returns 0, -1 for 0. */
+int gwSetThrottle(gwGateway *gw, uint32_t msgsPerSec);
+
 /* Cancels any order of the segment for the control plane (operator, force
  * liquidation): its session gets Cancelled{ADMIN}. Returns MT_OK,
  * MT_ERR_ORDER_NOT_FOUND or MT_ERR_NOT_CANCELLABLE. Flushes. */

@@ -1,4 +1,5 @@
 /* worker.c -- the worker lcore loop: rx burst, L2/L3, gateway, batched tx (l3fwd style). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +11,7 @@
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 
+#include "control/log.h"
 #include "dataplane/feedsrv.h"
 #include "control/mdsummary.h"
 #include "dataplane/worker.h"
@@ -415,9 +417,13 @@ static void wkServe(wkWorker *w, wkRequest *r, uint64_t nowNs)
     case WK_REQ_SESSION_ADD:
         r->rc = gwSessionAdd(w->gw, r->arg.sessionAdd.sessionId, r->arg.sessionAdd.token,
                              r->arg.sessionAdd.account, r->arg.sessionAdd.allowedIp);
+        logMsg(r->rc == 0 ? LOGL_INFO : LOGL_WARNING, "session %u (account %u): %s",
+               r->arg.sessionAdd.sessionId, r->arg.sessionAdd.account,
+               (uintptr_t)(r->rc == 0 ? "added" : "refused by the gateway"));
         break;
     case WK_REQ_SESSION_KICK:
         r->rc = gwSessionKick(w->gw, r->arg.sessionId, nowNs);
+        logMsg(LOGL_INFO, "session %u: kicked (rc %d)", r->arg.sessionId, r->rc);
         break;
     case WK_REQ_SESSION_LIST:
         r->out.sessions.n = gwSessionList(w->gw, r->out.sessions.s, WK_MAX_SESSIONS);
@@ -436,6 +442,10 @@ static void wkServe(wkWorker *w, wkRequest *r, uint64_t nowNs)
     case WK_REQ_SHUTDOWN:
         gwShutdown(w->gw, nowNs);
         r->rc = 0;
+        break;
+    case WK_REQ_SET_THROTTLE:
+        r->rc = gwSetThrottle(w->gw, r->arg.throttle);
+        logMsg(LOGL_INFO, "throttle now %u messages/s per session", r->arg.throttle);
         break;
     default:
         r->rc = -1;
@@ -456,6 +466,11 @@ int wkMain(void *arg)
     const uint64_t publishCycles = w->tscHz / 1000 * WK_PUBLISH_MS;
     uint64_t lastTimer = rte_rdtsc(), lastPublish = lastTimer;
     wkPublish(w, lastTimer, UINT32_MAX);
+    char logName[LOG_NAME_MAX];
+    snprintf(logName, sizeof logName, "worker%u", rte_lcore_id());
+    logAttach(logName); /* allocates its ring now, never in the loop */
+    logMsg(LOGL_INFO, "segment %u: worker running on lcore %u, queue %u", w->opt.segment,
+           rte_lcore_id(), w->opt.queue);
 
     fsStart(w->feed, wkNowNs(w, lastTimer));
     wkTxFlush(w);
@@ -516,6 +531,10 @@ int wkMain(void *arg)
     gwFlush(w->gw);
     fsClose(w->feed, wkNowNs(w, rte_rdtsc()));
     wkTxFlush(w);
+    logMsg(LOGL_INFO,
+           "segment %u: worker stopped, sessions logged out (%" PRIu64 " rx, %" PRIu64
+           " tx packets, %" PRIu64 " tx dropped)",
+           w->opt.segment, w->c.rxPackets, w->c.txPackets, w->c.txDropped);
     return 0;
 }
 

@@ -27,7 +27,8 @@ typedef enum {
     WK_REQ_BOOK,
     WK_REQ_SET_STATE,
     WK_REQ_STATS,
-    WK_REQ_SHUTDOWN
+    WK_REQ_SHUTDOWN,
+    WK_REQ_SET_THROTTLE
 } wkRequestType;
 
 /* Counters only the worker writes. */
@@ -106,6 +107,7 @@ typedef struct {
             uint8_t token[XOE_TOKEN_SIZE];
         } sessionAdd;
         uint32_t sessionId; /* kick */
+        uint32_t throttle;  /* messages per second per session */
         struct {
             uint16_t instrument;
             uint32_t depth;

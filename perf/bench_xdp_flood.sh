@@ -92,6 +92,7 @@ start()
         -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|" \
         -e "s/^\([[:space:]]*throttle_msgs_per_sec[[:space:]]*=\).*/\1 1000000;/" \
         -e "/^filter/,/^}/s/enabled = true;/enabled = $([ "$2" = on ] && echo true || echo false);/" \
+        -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$WORK/$1-$2.data\";|" \
         config/xchg.conf >"$conf"
     "$BIN/xchgd" -c "$conf" --no-huge >"$log" 2>&1 &
     XPID=$!

@@ -243,9 +243,11 @@ run_phase()
     # metrics_port 0: no metrics server (tests/integration/metrics.sh tests it on a free port)
     # summary_port 0: the summary channel's frames (every second) would race
     # the veth packet count check below; md.sh tests the channel
+    # data_dir: storage of our own (xchgd locks it)
     local sedx=(-e "s/iface=xchg0/iface=$XCHG_IF/" -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|"
         -e "s/^\([[:space:]]*metrics_port[[:space:]]*=\).*/\1 0;/"
-        -e "s/^\([[:space:]]*summary_port[[:space:]]*=\).*/\1 0;/")
+        -e "s/^\([[:space:]]*summary_port[[:space:]]*=\).*/\1 0;/"
+        -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$dir/data\";|")
     # the order-path cases send the largest orders the books take (cu: 500 lots
     # = 188,075,000 notional): above the default 10,000,000 order notional
     sedx+=(-e 's/^\([[:space:]]*max_order_notional[[:space:]]*=\).*/\1 "1000000000";/')

@@ -132,11 +132,14 @@ devargs()
 }
 
 # write_conf FILE DEVARGS [EXTRA-FILTER-KEYS]
+# Each config gets storage of its own (CONF.data): xchgd locks its storage,
+# so two instances on the default ./data would stop at the lock.
 write_conf()
 {
     sed -e "s|net_af_packet0,iface=xchg0|$2|" \
         -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|" \
         -e "/^filter/,/^}/s|^\([[:space:]]*\)enabled = true;|\1enabled = true; ${3:-}|" \
+        -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"${1%.conf}.data\";|" \
         config/xchg.conf >"$1"
     grep -q "$2" "$1" && grep -q "\"$SOCK\"" "$1"
 }
