@@ -43,6 +43,7 @@ typedef struct {
 typedef struct {
     char stock[ITCH_STOCK_LEN];
     uint32_t tickSize; /* 1e-4 price units */
+    uint32_t maxTicks; /* the largest price in ticks that fits ITCH_PRICE_MAX */
     int64_t preSettlementTicks;
     uint8_t defined;
     uint8_t state;     /* mtState, from STATE events */
@@ -54,6 +55,7 @@ struct fdFeed {
     char session[MOLD_SESSION_LEN + 1];
     uint8_t segmentId;
     uint16_t nInstruments;
+    uint16_t nLive; /* nInstruments, 0 once the session ended: events are checked against it */
     fdInstrument *ins;
     /* published book */
     fdOrder *orders;
@@ -75,8 +77,14 @@ struct fdFeed {
         int64_t price;
         uint64_t paired, filled;
     } cross;
-    /* packet being filled */
-    uint8_t *pkt;
+    /* Packets are built in place in the history ring (or, without history,
+     * in one packet buffer): each message is written once, as it goes on
+     * the wire, and the sent packets are the history. */
+    uint8_t *pkt; /* the packet being filled: ring + ringPhys */
+    uint8_t *ring;
+    size_t ringSize;   /* bytes */
+    size_t ringPhys;   /* where the packet being filled (or the next one) starts */
+    uint64_t ringVirt; /* the same position counted from the start, never wrapping */
     uint16_t maxPayload;
     uint16_t pktLen; /* bytes used, header included; 0 = no open packet */
     uint16_t pktCount;
@@ -85,6 +93,8 @@ struct fdFeed {
     fdSendFn *send;
     void *sendCtx;
     /* timer and session */
+    uint64_t midnightNs; /* fdTap: wall clock of ITCH time 0 */
+    int marketOpen;      /* fdTap sent System Event 'Q' */
     uint64_t heartbeatNs, lastActivityNs;
     int tickStarted, sentSinceTick, ended;
     uint8_t lastSystemEvent;
@@ -98,8 +108,10 @@ struct fdFeed {
         fdSendFn *send;
         void *ctx;
     } snap;
-    /* retransmission history */
-    uint8_t *history;
+    uint8_t *snapPkt; /* the snapshot's packet buffer (the ring is the history) */
+    /* retransmission history: per sequence number, the ring position
+     * (ringVirt count) of its block */
+    uint64_t *history;
     uint32_t historyMask; /* depth - 1; history == NULL when depth is 0 */
     fdStats stats;
     /* memory */
@@ -131,14 +143,22 @@ static uint32_t fdPrice(fdFeed *fd, const fdInstrument *ins, int64_t ticks)
         fd->stats.priceClipped++;
         return 0;
     }
-    if ((uint64_t)ticks > ITCH_PRICE_MAX / ins->tickSize) {
+    if ((uint64_t)ticks > ins->maxTicks) {
         fd->stats.priceClipped++;
         return ITCH_PRICE_MAX;
     }
     return (uint32_t)((uint64_t)ticks * ins->tickSize);
 }
 
-/* ---- published orders: open addressing, linear probing, backward-shift delete ---- */
+/* ---- published orders: open addressing, Robin Hood linear probing -------------------
+ *
+ * An order's home slot is its id's sequence number modulo the table size, so
+ * the resting orders of a busy day (recent ids) sit in long runs of
+ * consecutive slots, each at its home. Robin Hood keeps every run ordered by
+ * home, so a search stops at the first entry closer to its home than the
+ * searched id would be, and a delete shifts entries back only up to the next
+ * entry at its home: O(1) for that layout, where plain linear probing's
+ * delete walked the whole run. The table is at most half full. */
 
 static uint32_t ordHome(const fdFeed *fd, uint64_t orderId)
 {
@@ -146,31 +166,50 @@ static uint32_t ordHome(const fdFeed *fd, uint64_t orderId)
     return (uint32_t)(orderId & FD_SEQ_MASK) & fd->orderMask;
 }
 
+/* How far slot i is from the home of the id it holds. */
+static uint32_t ordDist(const fdFeed *fd, uint32_t i, uint64_t orderId)
+{
+    return (i - ordHome(fd, orderId)) & fd->orderMask;
+}
+
 static fdOrder *ordFind(fdFeed *fd, uint64_t orderId)
 {
     if (orderId == 0)
         return NULL;
-    for (uint32_t i = ordHome(fd, orderId);; i = (i + 1) & fd->orderMask) {
+    for (uint32_t i = ordHome(fd, orderId), d = 0;; i = (i + 1) & fd->orderMask, d++) {
         fdOrder *o = &fd->orders[i];
         if (o->orderId == orderId)
             return o;
-        if (o->orderId == 0)
+        if (o->orderId == 0 || ordDist(fd, i, o->orderId) < d)
             return NULL;
     }
 }
 
+/* The slot of orderId: the existing one, or a new one (zeroed but for the
+ * id). Entries it displaces move further on; pointers to other entries are
+ * not valid afterwards. NULL when the table holds its capacity. */
 static fdOrder *ordInsert(fdFeed *fd, uint64_t orderId)
 {
     if (fd->stats.ordersOpen >= fd->orderMask / 2 + 1 || orderId == 0)
         return NULL; /* more than the capacity: keep the load at 1/2 or less */
-    for (uint32_t i = ordHome(fd, orderId);; i = (i + 1) & fd->orderMask) {
+    fdOrder carry = {.orderId = orderId}, *placed = NULL;
+    for (uint32_t i = ordHome(fd, orderId), d = 0;; i = (i + 1) & fd->orderMask, d++) {
         fdOrder *o = &fd->orders[i];
-        if (o->orderId == orderId)
-            return o;
         if (o->orderId == 0) {
-            o->orderId = orderId;
+            *o = carry;
             fd->stats.ordersOpen++;
-            return o;
+            return placed ? placed : o;
+        }
+        if (!placed && o->orderId == orderId)
+            return o; /* found before the place it would take */
+        uint32_t od = ordDist(fd, i, o->orderId);
+        if (od < d) { /* the richer entry gives its slot up and moves on */
+            fdOrder t = *o;
+            *o = carry;
+            carry = t;
+            d = od;
+            if (!placed)
+                placed = o;
         }
     }
 }
@@ -179,14 +218,13 @@ static void ordDelete(fdFeed *fd, const fdOrder *o)
 {
     uint32_t mask = fd->orderMask;
     uint32_t i = (uint32_t)(o - fd->orders);
-    for (uint32_t j = (i + 1) & mask; fd->orders[j].orderId; j = (j + 1) & mask) {
-        uint32_t k = ordHome(fd, fd->orders[j].orderId);
-        /* entry j may fill the hole at i unless its home lies cyclically in (i, j] */
-        int stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-        if (!stays) {
-            fd->orders[i] = fd->orders[j];
-            i = j;
-        }
+    for (;;) {
+        uint32_t j = (i + 1) & mask;
+        const fdOrder *n = &fd->orders[j];
+        if (n->orderId == 0 || ordDist(fd, j, n->orderId) == 0)
+            break; /* the run ends, or the next entry is at home: nothing moves back */
+        fd->orders[i] = *n;
+        i = j;
     }
     memset(&fd->orders[i], 0, sizeof fd->orders[i]);
     fd->stats.ordersOpen--;
@@ -211,6 +249,11 @@ void fdFlush(fdFeed *fd)
     fd->pktLen = 0;
     fd->pktCount = 0;
     fdSendPacket(fd, fd->pkt, len);
+    if (fd->history) { /* the packet stays where it is, as history; the next follows it */
+        size_t used = ((size_t)len + 7) & ~(size_t)7;
+        fd->ringPhys += used;
+        fd->ringVirt += used;
+    }
 }
 
 /* A header-only packet: heartbeat (count 0) or end of session (0xFFFF). */
@@ -247,35 +290,93 @@ void fdTick(fdFeed *fd, uint64_t nowNs)
     fd->lastActivityNs = nowNs;
 }
 
-/* Sequences one message: encodes it into the open packet (sending the packet
- * first when it would not fit) and keeps a copy in the history. */
-static void snapEmit(fdFeed *fd, const itchMsg *m);
+_Static_assert((FD_MTU_MAX - MOLD_IP_UDP_OVERHEAD - MOLD_HEADER_SIZE) /
+                       (MOLD_BLOCK_HEADER + ITCH_SIZE_S) <
+                   MOLD_MAX_COUNT,
+               "a packet holds fewer messages than MoldUDP64's count limit");
 
-static void fdEmit(fdFeed *fd, const itchMsg *m)
+/* Big-endian stores of whole fields (one bswap and one store each). */
+static inline void fdSt16(uint8_t *p, uint16_t v)
 {
-    if (__builtin_expect(fd->snap.active, 0)) {
-        snapEmit(fd, m);
-        return;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap16(v);
+#endif
+    memcpy(p, &v, sizeof v);
+}
+
+static inline void fdSt32(uint8_t *p, uint32_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    memcpy(p, &v, sizeof v);
+}
+
+static inline void fdSt64(uint8_t *p, uint64_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    memcpy(p, &v, sizeof v);
+}
+
+/* Opens a packet in the ring: it must fit before the ring's end, else it
+ * starts over at the beginning (the tail stays unused). */
+static void fdOpenPacket(fdFeed *fd)
+{
+    if (fd->ringPhys + fd->maxPayload > fd->ringSize) {
+        fd->ringVirt += fd->ringSize - fd->ringPhys;
+        fd->ringPhys = 0;
     }
-    size_t n = itchSize(m->type);
-    if (fd->pktLen + MOLD_BLOCK_HEADER + n > fd->maxPayload || fd->pktCount == MOLD_MAX_COUNT)
+    fd->pkt = fd->ring + fd->ringPhys;
+    fd->pktLen = MOLD_HEADER_SIZE;
+    fd->pktFirstSeq = fd->nextSeq;
+}
+
+static uint8_t *snapReserve(fdFeed *fd, size_t n);
+
+/* Sequences one n-byte message of type `type` and returns where its bytes
+ * go: in the open packet (sent first when the message would not fit), whose
+ * bytes are also the history; or in the snapshot being written. */
+static inline uint8_t *fdReserve(fdFeed *fd, uint8_t type, uint16_t n)
+{
+    if (__builtin_expect(fd->snap.active, 0))
+        return snapReserve(fd, n);
+    /* (the count cannot reach MOLD_MAX_COUNT: see FD_MTU_MAX) */
+    if (fd->pktLen + MOLD_BLOCK_HEADER + n > fd->maxPayload)
         fdFlush(fd);
-    if (fd->pktCount == 0) {
-        fd->pktLen = MOLD_HEADER_SIZE;
-        fd->pktFirstSeq = fd->nextSeq;
-    }
+    if (fd->pktCount == 0)
+        fdOpenPacket(fd);
     uint8_t *p = fd->pkt + fd->pktLen;
-    itchPut16(p, (uint16_t)n);
-    itchEncode(m, p + MOLD_BLOCK_HEADER, n);
-    if (fd->history) {
-        uint8_t *slot = fd->history + (size_t)(fd->nextSeq & fd->historyMask) * FD_HISTORY_SLOT;
-        memcpy(slot, p, MOLD_BLOCK_HEADER + n);
-    }
+    fdSt16(p, n);
+    if (fd->history)
+        fd->history[fd->nextSeq & fd->historyMask] = fd->ringVirt + fd->pktLen;
     fd->pktLen = (uint16_t)(fd->pktLen + MOLD_BLOCK_HEADER + n);
     fd->pktCount++;
     fd->nextSeq++;
-    fd->stats.messages++;
-    fd->stats.byType[m->type - 'A']++;
+    fd->stats.byType[type - 'A']++; /* stats.messages is nextSeq - 1 (fdGetStats) */
+    return p + MOLD_BLOCK_HEADER;
+}
+
+/* Reserves a message and writes its common header (type, locate = the
+ * instrument, tracking = the segment id, 48-bit timestamp); the caller
+ * writes the rest of its fields. */
+static inline uint8_t *fdBegin(fdFeed *fd, uint8_t type, uint16_t n, uint16_t locate, uint64_t ns)
+{
+    uint8_t *p = fdReserve(fd, type, n);
+    p[ITCH_OFF_TYPE] = type;
+    fdSt16(p + ITCH_OFF_LOCATE, locate);
+    fdSt16(p + ITCH_OFF_TRACKING, fd->segmentId);
+    fdSt16(p + ITCH_OFF_TIMESTAMP, (uint16_t)(ns >> 32));
+    fdSt32(p + ITCH_OFF_TIMESTAMP + 2, (uint32_t)ns);
+    return p;
+}
+
+/* The less frequent messages (S, R, H, Q, I, P) through the codec. */
+static void fdEmit(fdFeed *fd, const itchMsg *m)
+{
+    uint16_t n = (uint16_t)itchSize(m->type);
+    itchEncode(m, fdReserve(fd, m->type, n), n);
 }
 
 static void fdMsgInit(const fdFeed *fd, itchMsg *m, uint8_t type, uint16_t locate, uint64_t ns)
@@ -293,74 +394,67 @@ static void emitAdd(fdFeed *fd, uint16_t instrument, uint64_t ref, uint8_t side,
                     int64_t price, uint64_t ns)
 {
     const fdInstrument *ins = &fd->ins[instrument];
-    itchMsg m;
-    fdMsgInit(fd, &m, ITCH_ADD_ORDER, instrument, ns);
-    m.u.addOrder.orderRef = ref;
-    m.u.addOrder.side = side == MT_BUY ? ITCH_BUY : ITCH_SELL;
-    m.u.addOrder.shares = shares;
-    memcpy(m.u.addOrder.stock, ins->stock, ITCH_STOCK_LEN);
-    m.u.addOrder.price = fdPrice(fd, ins, price);
-    fdEmit(fd, &m);
+    uint32_t px = fdPrice(fd, ins, price);
+    uint8_t *p = fdBegin(fd, ITCH_ADD_ORDER, ITCH_SIZE_A, instrument, ns);
+    fdSt64(p + ITCH_A_REF, ref);
+    p[ITCH_A_SIDE] = side == MT_BUY ? ITCH_BUY : ITCH_SELL;
+    fdSt32(p + ITCH_A_SHARES, shares);
+    memcpy(p + ITCH_A_STOCK, ins->stock, ITCH_STOCK_LEN);
+    fdSt32(p + ITCH_A_PRICE, px);
 }
 
 static void emitExecuted(fdFeed *fd, uint16_t instrument, uint64_t ref, uint32_t shares,
                          uint64_t match, uint64_t ns)
 {
-    itchMsg m;
-    fdMsgInit(fd, &m, ITCH_ORDER_EXECUTED, instrument, ns);
-    m.u.executed.orderRef = ref;
-    m.u.executed.shares = shares;
-    m.u.executed.matchNumber = match;
-    fdEmit(fd, &m);
+    uint8_t *p = fdBegin(fd, ITCH_ORDER_EXECUTED, ITCH_SIZE_E, instrument, ns);
+    fdSt64(p + ITCH_E_REF, ref);
+    fdSt32(p + ITCH_E_SHARES, shares);
+    fdSt64(p + ITCH_E_MATCH, match);
 }
 
 static void emitExecutedPrice(fdFeed *fd, uint16_t instrument, uint64_t ref, uint32_t shares,
                               uint64_t match, int64_t price, uint64_t ns)
 {
-    itchMsg m;
-    fdMsgInit(fd, &m, ITCH_ORDER_EXECUTED_PX, instrument, ns);
-    m.u.executed.orderRef = ref;
-    m.u.executed.shares = shares;
-    m.u.executed.matchNumber = match;
-    m.u.executed.printable = 'N'; /* the Cross Trade message prints the volume */
-    m.u.executed.price = fdPrice(fd, &fd->ins[instrument], price);
-    fdEmit(fd, &m);
+    uint32_t px = fdPrice(fd, &fd->ins[instrument], price);
+    uint8_t *p = fdBegin(fd, ITCH_ORDER_EXECUTED_PX, ITCH_SIZE_C, instrument, ns);
+    fdSt64(p + ITCH_E_REF, ref);
+    fdSt32(p + ITCH_E_SHARES, shares);
+    fdSt64(p + ITCH_E_MATCH, match);
+    p[ITCH_C_PRINTABLE] = 'N'; /* the Cross Trade message prints the volume */
+    fdSt32(p + ITCH_C_PRICE, px);
 }
 
 static void emitCancel(fdFeed *fd, uint16_t instrument, uint64_t ref, uint32_t shares, uint64_t ns)
 {
-    itchMsg m;
-    fdMsgInit(fd, &m, ITCH_ORDER_CANCEL, instrument, ns);
-    m.u.cancel.orderRef = ref;
-    m.u.cancel.shares = shares;
-    fdEmit(fd, &m);
+    uint8_t *p = fdBegin(fd, ITCH_ORDER_CANCEL, ITCH_SIZE_X, instrument, ns);
+    fdSt64(p + ITCH_X_REF, ref);
+    fdSt32(p + ITCH_X_SHARES, shares);
 }
 
 static void emitDelete(fdFeed *fd, uint16_t instrument, uint64_t ref, uint64_t ns)
 {
-    itchMsg m;
-    fdMsgInit(fd, &m, ITCH_ORDER_DELETE, instrument, ns);
-    m.u.del.orderRef = ref;
-    fdEmit(fd, &m);
+    uint8_t *p = fdBegin(fd, ITCH_ORDER_DELETE, ITCH_SIZE_D, instrument, ns);
+    fdSt64(p + ITCH_D_REF, ref);
 }
 
 static void emitReplace(fdFeed *fd, uint16_t instrument, uint64_t oldRef, uint64_t newRef,
                         uint32_t shares, int64_t price, uint64_t ns)
 {
-    itchMsg m;
-    fdMsgInit(fd, &m, ITCH_ORDER_REPLACE, instrument, ns);
-    m.u.replace.origRef = oldRef;
-    m.u.replace.newRef = newRef;
-    m.u.replace.shares = shares;
-    m.u.replace.price = fdPrice(fd, &fd->ins[instrument], price);
-    fdEmit(fd, &m);
+    uint32_t px = fdPrice(fd, &fd->ins[instrument], price);
+    uint8_t *p = fdBegin(fd, ITCH_ORDER_REPLACE, ITCH_SIZE_U, instrument, ns);
+    fdSt64(p + ITCH_U_ORIG_REF, oldRef);
+    fdSt64(p + ITCH_U_NEW_REF, newRef);
+    fdSt32(p + ITCH_U_SHARES, shares);
+    fdSt32(p + ITCH_U_PRICE, px);
 }
 
 /* An execution of an order the feed never published: printed as a Trade
  * (non-cross) message, order reference 0 and side 'B' as NASDAQ fills them,
  * so the volume is not lost. */
-static void emitTrade(fdFeed *fd, uint16_t instrument, uint32_t shares, int64_t price,
-                      uint64_t match, uint64_t ns)
+/* rare: out of line, so the hot path keeps a small frame */
+__attribute__((noinline, cold)) static void emitTrade(fdFeed *fd, uint16_t instrument,
+                                                      uint32_t shares, int64_t price,
+                                                      uint64_t match, uint64_t ns)
 {
     const fdInstrument *ins = &fd->ins[instrument];
     itchMsg m;
@@ -374,7 +468,8 @@ static void emitTrade(fdFeed *fd, uint16_t instrument, uint32_t shares, int64_t 
     fdEmit(fd, &m);
 }
 
-static void emitCross(fdFeed *fd, uint64_t ns)
+/* rare: out of line, so the hot path keeps a small frame */
+__attribute__((noinline, cold)) static void emitCross(fdFeed *fd, uint64_t ns)
 {
     const fdInstrument *ins = &fd->ins[fd->cross.instrument];
     itchMsg m;
@@ -445,7 +540,7 @@ static uint8_t priceVariation(int64_t near, int64_t reference)
 
 /* ---- events ---------------------------------------------------------------------------- */
 
-static void onAccepted(fdFeed *fd, const mtEvent *ev)
+__attribute__((noinline)) static void onAccepted(fdFeed *fd, const mtEvent *ev)
 {
     const mtAccepted *a = &ev->u.accepted;
     if (fd->pend.active)
@@ -458,6 +553,8 @@ static void onAccepted(fdFeed *fd, const mtEvent *ev)
     fd->pend.leaves = a->qty;
     fd->pend.instrument = ev->instrument;
     fd->pend.side = a->side;
+    /* its slot, if it rests, is written after matching: fetch it meanwhile */
+    __builtin_prefetch(&fd->orders[ordHome(fd, a->orderId)], 1);
 }
 
 /* The pending order ended without resting: a repriced order leaves the book. */
@@ -472,11 +569,12 @@ static void pendingGone(fdFeed *fd, uint64_t ns)
     fd->pend.active = 0;
 }
 
-static void onFill(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+/* An auction fill: both orders rest; the cross prints the volume. */
+__attribute__((noinline, cold)) static void onAuctionFill(fdFeed *fd, const mtEvent *ev,
+                                                          uint64_t ns)
 {
     const mtFill *f = &ev->u.fill;
-    if (f->aggressor == MT_AGGRESSOR_NONE) {
-        /* auction: both orders rest; the cross prints the volume */
+    {
         for (int s = MT_BUY; s <= MT_SELL; s++) {
             fdOrder *o = ordFind(fd, f->orderId[s]);
             if (!o) {
@@ -497,6 +595,14 @@ static void onFill(fdFeed *fd, const mtEvent *ev, uint64_t ns)
         } else {
             fd->stats.unexpected++;
         }
+    }
+}
+
+__attribute__((noinline)) static void onFill(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+{
+    const mtFill *f = &ev->u.fill;
+    if (__builtin_expect(f->aggressor == MT_AGGRESSOR_NONE, 0)) {
+        onAuctionFill(fd, ev, ns);
         return;
     }
     int maker = f->aggressor == MT_BUY ? MT_SELL : MT_BUY;
@@ -522,7 +628,7 @@ static void onFill(fdFeed *fd, const mtEvent *ev, uint64_t ns)
     }
 }
 
-static void onCancelled(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+__attribute__((noinline)) static void onCancelled(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     const mtCancelled *c = &ev->u.cancelled;
     if (fd->pend.active && fd->pend.orderId == c->orderId) {
@@ -540,7 +646,8 @@ static void onCancelled(fdFeed *fd, const mtEvent *ev, uint64_t ns)
     ordDelete(fd, o);
 }
 
-static void onReplaced(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+/* rare: out of line, so the hot path keeps a small frame */
+__attribute__((noinline, cold)) static void onReplaced(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     const mtReplaced *r = &ev->u.replaced;
     fdOrder *o = ordFind(fd, r->orderId);
@@ -580,7 +687,7 @@ static void onReplaced(fdFeed *fd, const mtEvent *ev, uint64_t ns)
     o->leaves = r->leaves;
 }
 
-static void onLevel(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+__attribute__((noinline)) static void onLevel(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     const mtLevel *l = &ev->u.level;
     if (!fd->pend.active || fd->pend.instrument != ev->instrument || fd->pend.side != l->side ||
@@ -612,7 +719,8 @@ static void onLevel(fdFeed *fd, const mtEvent *ev, uint64_t ns)
     fd->pend.active = 0;
 }
 
-static void onState(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+/* rare: out of line, so the hot path keeps a small frame */
+__attribute__((noinline, cold)) static void onState(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     fdInstrument *ins = &fd->ins[ev->instrument];
     ins->state = ev->u.state.state;
@@ -622,7 +730,8 @@ static void onState(fdFeed *fd, const mtEvent *ev, uint64_t ns)
     emitTradingAction(fd, ev->instrument, ns);
 }
 
-static void onUncross(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+/* rare: out of line, so the hot path keeps a small frame */
+__attribute__((noinline, cold)) static void onUncross(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     const mtAuction *a = &ev->u.auction;
     if (fd->cross.active) {
@@ -639,7 +748,8 @@ static void onUncross(fdFeed *fd, const mtEvent *ev, uint64_t ns)
     fd->cross.filled = 0;
 }
 
-static void onImbalance(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+/* rare: out of line, so the hot path keeps a small frame */
+__attribute__((noinline, cold)) static void onImbalance(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     const mtAuction *a = &ev->u.auction;
     const fdInstrument *ins = &fd->ins[ev->instrument];
@@ -666,18 +776,45 @@ static void onImbalance(fdFeed *fd, const mtEvent *ev, uint64_t ns)
     fdEmit(fd, &m);
 }
 
-void fdOnEvent(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+/* A cross that never reached its paired quantity: printed as it is. */
+__attribute__((noinline, cold)) static void crossCut(fdFeed *fd, uint64_t ns)
+{
+    fd->stats.unexpected++;
+    emitCross(fd, ns);
+}
+
+static inline void fdHandle(fdFeed *fd, const mtEvent *ev, uint64_t ns);
+
+/* A cross that never reached its paired quantity is printed as it is, then
+ * the event: out of line and a tail call, so the hot path saves no
+ * registers. */
+__attribute__((noinline, cold)) static void crossCutThen(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+{
+    crossCut(fd, ns);
+    fdHandle(fd, ev, ns);
+}
+
+static inline void fdDispatch(fdFeed *fd, const mtEvent *ev, uint64_t ns)
 {
     if (ev->type == MT_EV_REJECTED)
         return; /* nothing changed on the book */
-    if (fd->ended || ev->instrument >= fd->nInstruments || !fd->ins[ev->instrument].defined) {
+    if (__builtin_expect(ev->instrument >= fd->nLive || !fd->ins[ev->instrument].defined, 0)) {
         fd->stats.unexpected++;
         return;
     }
-    if (fd->cross.active && ev->type != MT_EV_FILL && ev->type != MT_EV_LEVEL) {
-        fd->stats.unexpected++; /* a cross that never reached its paired quantity */
-        emitCross(fd, ns);
+    if (ev->type == MT_EV_LEVEL && !fd->pend.active)
+        return; /* most LEVEL events: no order of this call may rest (onLevel) */
+    if (__builtin_expect(fd->cross.active, 0) && ev->type != MT_EV_FILL &&
+        ev->type != MT_EV_LEVEL) {
+        crossCutThen(fd, ev, ns);
+        return;
     }
+    fdHandle(fd, ev, ns);
+}
+
+/* Each kind of event to its handler (tail calls). */
+static inline void fdHandle(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+{
     switch (ev->type) {
     case MT_EV_ACCEPTED:
         onAccepted(fd, ev);
@@ -707,6 +844,42 @@ void fdOnEvent(fdFeed *fd, const mtEvent *ev, uint64_t ns)
         fd->stats.unexpected++;
         break;
     }
+}
+
+void fdOnEvent(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+{
+    fdDispatch(fd, ev, ns);
+}
+
+void fdSetMidnight(fdFeed *fd, uint64_t midnightNs)
+{
+    fd->midnightNs = midnightNs;
+}
+
+int fdMarketOpen(const fdFeed *fd)
+{
+    return fd->marketOpen;
+}
+
+/* Start of Market Hours before the first instrument trades continuously. */
+__attribute__((noinline, cold)) static void tapState(fdFeed *fd, const mtEvent *ev, uint64_t ns)
+{
+    if (!fd->marketOpen && !fd->ended && ev->u.state.state == MT_STATE_CONTINUOUS) {
+        fdSystemEvent(fd, ITCH_EVENT_START_OF_MARKET_HOURS, ns);
+        fd->marketOpen = 1;
+    }
+    fdDispatch(fd, ev, ns);
+}
+
+void fdTap(void *ctx, const mtEvent *ev, uint64_t nowNs)
+{
+    fdFeed *fd = ctx;
+    uint64_t ns = nowNs > fd->midnightNs ? nowNs - fd->midnightNs : 0;
+    if (__builtin_expect(ev->type == MT_EV_STATE, 0)) {
+        tapState(fd, ev, ns); /* a tail call: the hot path saves no registers */
+        return;
+    }
+    fdDispatch(fd, ev, ns);
 }
 
 /* ---- session ------------------------------------------------------------------------- */
@@ -770,6 +943,7 @@ void fdEndSession(fdFeed *fd, uint64_t ns)
     fdFlush(fd);
     fdSendEmpty(fd, MOLD_END_OF_SESSION);
     fd->ended = 1;
+    fd->nLive = 0; /* every later event is unexpected */
 }
 
 /* ---- snapshot ----------------------------------------------------------------------- */
@@ -778,15 +952,14 @@ static void snapFlush(fdFeed *fd)
 {
     if (fd->snap.count == 0)
         return;
-    moldPutHeader(fd->pkt, fd->session, fd->snap.first, fd->snap.count);
+    moldPutHeader(fd->snapPkt, fd->session, fd->snap.first, fd->snap.count);
     uint16_t len = fd->snap.len;
     fd->snap.len = 0;
     fd->snap.count = 0;
-    fd->snap.send(fd->snap.ctx, fd->pkt, len);
+    fd->snap.send(fd->snap.ctx, fd->snapPkt, len);
 }
 
-/* Room for one n-byte message in the snapshot's open packet (the incremental
- * packet buffer, empty while a snapshot is written). */
+/* Room for one n-byte message in the snapshot's open packet. */
 static uint8_t *snapReserve(fdFeed *fd, size_t n)
 {
     if (fd->snap.len + MOLD_BLOCK_HEADER + n > fd->maxPayload || fd->snap.count == MOLD_MAX_COUNT)
@@ -795,18 +968,12 @@ static uint8_t *snapReserve(fdFeed *fd, size_t n)
         fd->snap.len = MOLD_HEADER_SIZE;
         fd->snap.first = fd->snap.next;
     }
-    uint8_t *p = fd->pkt + fd->snap.len;
+    uint8_t *p = fd->snapPkt + fd->snap.len;
     itchPut16(p, (uint16_t)n);
     fd->snap.len = (uint16_t)(fd->snap.len + MOLD_BLOCK_HEADER + n);
     fd->snap.count++;
     fd->snap.next++;
     return p + MOLD_BLOCK_HEADER;
-}
-
-static void snapEmit(fdFeed *fd, const itchMsg *m)
-{
-    size_t n = itchSize(m->type);
-    itchEncode(m, snapReserve(fd, n), n);
 }
 
 /* One resting order of the engine, as the feed published it. */
@@ -866,13 +1033,18 @@ void fdHistoryRange(const fdFeed *fd, uint64_t *first, uint64_t *next)
     *next = sentNext;
 }
 
+/* Message seq's block (length, then the message) in the ring, or NULL. */
 static const uint8_t *historySlot(const fdFeed *fd, uint64_t seq)
 {
     uint64_t first, next;
     fdHistoryRange(fd, &first, &next);
     if (seq < first || seq >= next)
         return NULL;
-    return fd->history + (size_t)(seq & fd->historyMask) * FD_HISTORY_SLOT;
+    uint64_t pos = fd->history[seq & fd->historyMask];
+    /* the ring is sized for historyDepth messages (fdCreate): never true */
+    if (pos + fd->ringSize < fd->ringVirt + fd->maxPayload)
+        return NULL;
+    return fd->ring + (size_t)(pos % fd->ringSize);
 }
 
 int fdHistoryGet(const fdFeed *fd, uint64_t seq, uint8_t *out, size_t cap)
@@ -934,6 +1106,7 @@ const char *fdSession(const fdFeed *fd)
 void fdGetStats(const fdFeed *fd, fdStats *out)
 {
     *out = fd->stats;
+    out->messages = fd->nextSeq - 1;
     out->nextSequence = fd->nextSeq;
 }
 
@@ -989,9 +1162,18 @@ fdFeed *fdCreate(const fdOptions *opt)
 
     size_t offIns = align64(sizeof(fdFeed));
     size_t offOrders = offIns + align64((size_t)nIns * sizeof(fdInstrument) + 1);
-    size_t offPkt = offOrders + align64((size_t)slots * sizeof(fdOrder));
-    size_t offHist = offPkt + align64(mtu);
-    size_t total = offHist + (size_t)opt->historyDepth * FD_HISTORY_SLOT;
+    /* The ring holds the last historyDepth messages whatever their sizes:
+     * at most FD_HISTORY_SLOT bytes each (the largest block, a packet header
+     * of its own and 8-byte alignment), plus a packet being filled and the
+     * unused tail before a wrap. */
+    size_t maxPayload = (size_t)mtu - MOLD_IP_UDP_OVERHEAD;
+    size_t ringSize = opt->historyDepth
+                          ? (size_t)opt->historyDepth * FD_HISTORY_SLOT + 2 * align64(maxPayload)
+                          : align64(maxPayload);
+    size_t offSnap = offOrders + align64((size_t)slots * sizeof(fdOrder));
+    size_t offRing = offSnap + align64(maxPayload);
+    size_t offHist = offRing + align64(ringSize);
+    size_t total = offHist + (size_t)opt->historyDepth * sizeof(uint64_t);
     const mtAllocator *alloc = opt->allocator ? opt->allocator : mtDefaultAllocator();
     uint8_t *base = alloc->alloc(alloc->ctx, total);
     if (!base)
@@ -1003,12 +1185,16 @@ fdFeed *fdCreate(const fdOptions *opt)
     memcpy(fd->session, session, sizeof session);
     fd->segmentId = seg->id;
     fd->nInstruments = nIns;
+    fd->nLive = nIns;
     fd->ins = (fdInstrument *)(base + offIns);
     fd->orders = (fdOrder *)(base + offOrders);
     fd->orderMask = (uint32_t)(slots - 1);
-    fd->pkt = base + offPkt;
-    fd->maxPayload = (uint16_t)(mtu - MOLD_IP_UDP_OVERHEAD);
-    fd->history = opt->historyDepth ? base + offHist : NULL;
+    fd->snapPkt = base + offSnap;
+    fd->ring = base + offRing;
+    fd->ringSize = ringSize;
+    fd->pkt = fd->ring;
+    fd->maxPayload = (uint16_t)maxPayload;
+    fd->history = opt->historyDepth ? (uint64_t *)(base + offHist) : NULL;
     fd->historyMask = opt->historyDepth ? opt->historyDepth - 1 : 0;
     fd->nextSeq = 1;
     fd->send = opt->send;
@@ -1021,6 +1207,7 @@ fdFeed *fdCreate(const fdOptions *opt)
         fdInstrument *ins = &fd->ins[ci->book];
         itchPutAlpha((uint8_t *)ins->stock, ci->id, ITCH_STOCK_LEN);
         ins->tickSize = (uint32_t)ci->tickSize;
+        ins->maxTicks = ITCH_PRICE_MAX / ins->tickSize; /* no division per message */
         ins->preSettlementTicks = ci->preSettlementTicks;
         ins->state = MT_STATE_CLOSED; /* as mtEngineAddInstrument leaves it */
         ins->crossType = ITCH_CROSS_OPENING;

@@ -38,7 +38,9 @@ extern "C" {
 #define FD_MTU_MIN           100                  /* header + the largest message must fit */
 #define FD_MTU_MAX           9216                 /* jumbo frames */
 #define FD_HEARTBEAT_DEFAULT UINT64_C(1000000000) /* 1 s */
-#define FD_HISTORY_SLOT      64                   /* bytes per message kept for retransmission */
+/* Ring bytes per message of history: the largest block (2 + 50), a packet
+ * header of its own (20) and alignment (7), rounded; plus 8 bytes of index. */
+#define FD_HISTORY_SLOT 80
 /* Order references of replaced orders and match numbers of crosses are taken
  * from this namespace: (segment id << 56) | FD_DERIVED_BIT | n, n = 1, 2, ...
  * Exchange order ids and trade ids ((segment id << 56) | seq) never set it. */
@@ -107,6 +109,21 @@ void fdDestroy(fdFeed *fd);
  * stamps every message the event produces. Call it for every event of the
  * segment's engine, in order. */
 void fdOnEvent(fdFeed *fd, const mtEvent *ev, uint64_t ns);
+
+/* The gateway's event tap (gwEventTapFn, ctx = the fdFeed) straight into
+ * the builder: fdOnEvent with the time nowNs - the midnight fdSetMidnight
+ * set (0 before it), and System Event 'Q' (Start of Market Hours) before
+ * the first event that puts an instrument into continuous trading, once,
+ * unless the session ended. One call per event, no wrapper: the feed's
+ * share of the worker's per-order cost (docs/protocol/feed.md §9). */
+void fdTap(void *fd, const mtEvent *ev, uint64_t nowNs);
+
+/* Wall-clock nanoseconds (fdTap's clock) of the midnight ITCH time counts
+ * from. */
+void fdSetMidnight(fdFeed *fd, uint64_t midnightNs);
+
+/* 1 once fdTap sent System Event 'Q', else 0. */
+int fdMarketOpen(const fdFeed *fd);
 
 /* System Event message ('O', 'S', 'Q', 'M', 'E', 'C': ITCH_EVENT_*).
  * Returns 0, or -1 for another code or after fdEndSession. */

@@ -20,7 +20,6 @@ struct fsServer {
     uint32_t group;
     uint16_t feedPort;
     uint64_t midnightNs;
-    int marketOpen; /* System Event 'Q' sent */
     int closed;
     /* the snapshot being sent: packets as [u16 length][bytes], to snapIp:snapPort */
     uint32_t snapIp;
@@ -111,6 +110,7 @@ fsServer *fsCreate(const fsOptions *opt)
         a->free(a->ctx, fs, sizeof *fs + FS_SNAPSHOT_BYTES);
         return NULL;
     }
+    fdSetMidnight(fs->fd, fs->midnightNs);
     return fs;
 }
 
@@ -137,13 +137,7 @@ void fsStart(fsServer *fs, uint64_t nowNs)
 void fsOnEvent(void *ctx, const mtEvent *ev, uint64_t nowNs)
 {
     fsServer *fs = ctx;
-    uint64_t ns = fsItchNs(fs, nowNs);
-    if (__builtin_expect(ev->type == MT_EV_STATE, 0) && !fs->marketOpen && !fs->closed &&
-        ev->u.state.state == MT_STATE_CONTINUOUS) {
-        fdSystemEvent(fs->fd, ITCH_EVENT_START_OF_MARKET_HOURS, ns);
-        fs->marketOpen = 1;
-    }
-    fdOnEvent(fs->fd, ev, ns);
+    fdTap(fs->fd, ev, nowNs); /* 'Q' and the midnight are the builder's (fdTap) */
 }
 
 void fsFlush(fsServer *fs)
@@ -153,8 +147,11 @@ void fsFlush(fsServer *fs)
 
 void fsTick(fsServer *fs, uint64_t nowNs)
 {
-    while (nowNs >= fs->midnightNs + FS_DAY_NS)
-        fs->midnightNs += FS_DAY_NS; /* a session that runs past midnight restarts at 0 */
+    if (__builtin_expect(nowNs >= fs->midnightNs + FS_DAY_NS, 0)) {
+        while (nowNs >= fs->midnightNs + FS_DAY_NS)
+            fs->midnightNs += FS_DAY_NS; /* a session that runs past midnight restarts at 0 */
+        fdSetMidnight(fs->fd, fs->midnightNs);
+    }
     fdTick(fs->fd, nowNs);
 }
 
@@ -163,7 +160,7 @@ void fsClose(fsServer *fs, uint64_t nowNs)
     if (fs->closed)
         return;
     uint64_t ns = fsItchNs(fs, nowNs);
-    if (fs->marketOpen)
+    if (fdMarketOpen(fs->fd))
         fdSystemEvent(fs->fd, ITCH_EVENT_END_OF_MARKET_HOURS, ns);
     fdSystemEvent(fs->fd, ITCH_EVENT_END_OF_SYSTEM_HOURS, ns);
     fdEndSession(fs->fd, ns);

@@ -229,6 +229,98 @@ uint16_t netUdpHeaders(uint8_t *f, const uint8_t srcMac[NET_MAC_LEN],
     return (uint16_t)(NET_UDP_HLEN + payloadLen);
 }
 
+void netUdpFlowInit(netUdpFlow *fl, const uint8_t srcMac[NET_MAC_LEN],
+                    const uint8_t dstMac[NET_MAC_LEN], uint32_t srcIp, uint32_t dstIp,
+                    uint16_t srcPort, uint16_t dstPort)
+{
+    uint8_t *f = fl->hdr;
+    netUdpHeaders(f, srcMac, dstMac, srcIp, dstIp, srcPort, dstPort, 0);
+    uint8_t *ip = f + NET_ETH_HDR, *udp = ip + NET_IP_HDR;
+    wr16(ip + 2, 0);
+    wr16(ip + 10, 0);
+    wr16(udp + 4, 0);
+    wr16(udp + 6, 0);
+    fl->ipSum = csumAdd(0, ip, NET_IP_HDR);
+    fl->udpSum = csumAdd(csumAdd(0, ip + 12, 8), udp, NET_UDP_HDR) + IPPROTO_UDP_;
+}
+
+typedef uint64_t netV4u64 __attribute__((vector_size(32)));
+
+/* Copies len bytes and returns their ones' complement sum as big-endian
+ * words, folded to 16 bits, like csumAdd, in the same pass: 32 bytes a step
+ * into four 64-bit lanes (each adds its two 32-bit halves: no carry is
+ * lost), then 8, 4, 2, 1 bytes, in host order (RFC 1071 §2). */
+static uint32_t csumCopy(uint8_t *dst, const uint8_t *src, uint32_t len)
+{
+    uint64_t acc = 0;
+    if (len >= 32) {
+        netV4u64 vacc = {0};
+        for (; len >= 32; src += 32, dst += 32, len -= 32) {
+            netV4u64 v;
+            memcpy(&v, src, sizeof v);
+            memcpy(dst, &v, sizeof v);
+            vacc += (v & 0xFFFFFFFFu) + (v >> 32);
+        }
+        acc = vacc[0] + vacc[1] + vacc[2] + vacc[3];
+    }
+    for (; len >= 8; src += 8, dst += 8, len -= 8) {
+        uint64_t v;
+        memcpy(&v, src, sizeof v);
+        memcpy(dst, &v, sizeof v);
+        acc += (v >> 32) + (v & 0xFFFFFFFFu);
+    }
+    if (len >= 4) {
+        uint32_t v;
+        memcpy(&v, src, sizeof v);
+        memcpy(dst, &v, sizeof v);
+        acc += v;
+        src += 4, dst += 4, len -= 4;
+    }
+    if (len >= 2) {
+        uint16_t v;
+        memcpy(&v, src, sizeof v);
+        memcpy(dst, &v, sizeof v);
+        acc += v;
+        src += 2, dst += 2, len -= 2;
+    }
+    if (len) {
+        dst[0] = src[0];
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        acc += src[0]; /* the first byte of a little-endian word is its low byte */
+#else
+        acc += (uint64_t)src[0] << 8;
+#endif
+    }
+    /* fold 64 -> 16 bits without a loop: two 32-bit rounds leave at most
+     * 2^32, three 16-bit rounds then at most 0xFFFF */
+    acc = (acc & 0xFFFFFFFFu) + (acc >> 32);
+    acc = (acc & 0xFFFFFFFFu) + (acc >> 32);
+    acc = (acc & 0xFFFF) + (acc >> 16);
+    acc = (acc & 0xFFFF) + (acc >> 16);
+    acc = (acc & 0xFFFF) + (acc >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return __builtin_bswap16((uint16_t)acc);
+#else
+    return (uint16_t)acc;
+#endif
+}
+
+uint16_t netUdpFlowFrame(uint8_t *f, const netUdpFlow *fl, const uint8_t *payload,
+                         uint16_t payloadLen)
+{
+    uint16_t udpLen = (uint16_t)(NET_UDP_HDR + payloadLen);
+    uint32_t sum = csumCopy(f + NET_UDP_HLEN, payload, payloadLen);
+    memcpy(f, fl->hdr, NET_UDP_HLEN);
+    uint8_t *ip = f + NET_ETH_HDR, *udp = ip + NET_IP_HDR;
+    uint16_t ipLen = (uint16_t)(NET_IP_HDR + udpLen);
+    wr16(ip + 2, ipLen);
+    wr16(ip + 10, csumFold(fl->ipSum + ipLen));
+    wr16(udp + 4, udpLen);
+    uint16_t c = csumFold(fl->udpSum + 2u * udpLen + sum);
+    wr16(udp + 6, c ? c : 0xFFFF); /* 0 means "no checksum" on the wire */
+    return (uint16_t)(NET_UDP_HLEN + payloadLen);
+}
+
 const char *netKindName(netKind k)
 {
     static const char *const names[NET_KIND_COUNT] = {"udp",

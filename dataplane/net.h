@@ -61,6 +61,29 @@ uint16_t netUdpHeaders(uint8_t *frame, const uint8_t srcMac[NET_MAC_LEN],
                        const uint8_t dstMac[NET_MAC_LEN], uint32_t srcIp, uint32_t dstIp,
                        uint16_t srcPort, uint16_t dstPort, uint16_t payloadLen);
 
+/* One UDP flow's headers, prepared once (docs/protocol/feed.md §9): the
+ * market feed sends every packet to the same group and port, so only the
+ * lengths and the checksums change from packet to packet. */
+typedef struct {
+    uint8_t hdr[NET_UDP_HLEN]; /* Ethernet, IPv4, UDP; lengths and checksums 0 */
+    uint32_t ipSum;            /* ones' complement sum of the IPv4 header, unfolded */
+    uint32_t udpSum;           /* same, of the pseudo-header and UDP header */
+} netUdpFlow;
+
+/* Prepares the headers of the flow srcIp:srcPort -> dstIp:dstPort (host
+ * order) between the two MACs. Cannot fail. */
+void netUdpFlowInit(netUdpFlow *fl, const uint8_t srcMac[NET_MAC_LEN],
+                    const uint8_t dstMac[NET_MAC_LEN], uint32_t srcIp, uint32_t dstIp,
+                    uint16_t srcPort, uint16_t dstPort);
+
+/* Writes a frame of the flow: the headers, then `payloadLen` bytes copied
+ * from payload, summed for the UDP checksum as they are copied (one pass).
+ * The frame is byte for byte what netUdpHeaders would make. frame must hold
+ * NET_UDP_HLEN + payloadLen bytes and not overlap payload. Returns the
+ * frame length. */
+uint16_t netUdpFlowFrame(uint8_t *frame, const netUdpFlow *fl, const uint8_t *payload,
+                         uint16_t payloadLen);
+
 /* Name of a netKind for logs and metrics ("udp", "drop_ip_csum", ...). */
 const char *netKindName(netKind k);
 

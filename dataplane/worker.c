@@ -43,6 +43,7 @@ struct wkWorker {
     mtAllocator alloc;
     uint8_t mac[NET_MAC_LEN];
     uint16_t orderPort, retransPort;
+    netUdpFlow feedFlow; /* headers of the incremental feed's packets (to the group) */
     uint16_t ntx;
     struct rte_mbuf *tx[TX_BURST];
     wkArpEntry arp[ARP_SLOTS];
@@ -186,9 +187,17 @@ static void wkFeedSend(void *ctx, uint32_t ip, uint16_t port, const uint8_t *dat
 {
     wkWorker *w = ctx;
     if (likely((ip >> 28) == 0xE)) {
-        const uint8_t mac[NET_MAC_LEN] = {
-            0x01, 0x00, 0x5e, (uint8_t)(ip >> 16 & 0x7f), (uint8_t)(ip >> 8), (uint8_t)ip};
-        wkUdpOut(w, mac, (gwAddr){ip, port}, w->retransPort, data, len);
+        /* the segment's group (the only multicast the feed sends to): the
+         * prepared headers, payload copied and summed in one pass */
+        struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
+        uint8_t *f = m ? (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(NET_UDP_HLEN + len)) : NULL;
+        if (unlikely(!f)) {
+            rte_pktmbuf_free(m);
+            w->c.mbufFailed++;
+            return;
+        }
+        netUdpFlowFrame(f, &w->feedFlow, data, len);
+        wkTxQueue(w, m);
         return;
     }
     const wkArpEntry *e = wkArpSlot(w, ip);
@@ -574,7 +583,7 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
                     .tradingDay = opt->tradingDay,
                     .send = wkSend,
                     .sendCtx = w,
-                    .tap = fsOnEvent,
+                    .tap = fdTap, /* the feed's tap, straight into the builder */
                     .onTrade = wkOnTrade,
                     .tradeCtx = w,
                     .allocator = &w->alloc,
@@ -595,7 +604,7 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
         w->snap->instrumentCount = nins;
     if (w->pool && rings && w->snap)
         w->feed = fsCreate(&fo);
-    go.tapCtx = w->feed;
+    go.tapCtx = w->feed ? fsFeed(w->feed) : NULL;
     if (w->feed)
         w->gw = gwCreate(&go);
     if (!w->pool || !rings || !w->snap || !w->feed || !w->gw) {
@@ -612,6 +621,15 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
     struct rte_ether_addr mac;
     if (rte_eth_macaddr_get(opt->portId, &mac) == 0)
         memcpy(w->mac, mac.addr_bytes, NET_MAC_LEN);
+    const cfgSegment *seg = &opt->cfg->segments[opt->segment];
+    const uint8_t gmac[NET_MAC_LEN] = {0x01,
+                                       0x00,
+                                       0x5e,
+                                       (uint8_t)(seg->feedGroup >> 16 & 0x7f),
+                                       (uint8_t)(seg->feedGroup >> 8),
+                                       (uint8_t)seg->feedGroup};
+    netUdpFlowInit(&w->feedFlow, w->mac, gmac, opt->ip, seg->feedGroup, w->retransPort,
+                   seg->feedPort);
     return w;
 }
 

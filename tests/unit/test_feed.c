@@ -1159,6 +1159,53 @@ static void test_framing_mtu(void **state)
     sessionClose(&s);
 }
 
+/* The history is the sent packets, in a ring: across many wraps of a small
+ * ring, every message fdHistoryRange names is there, byte for byte as it was
+ * sent, and the range holds historyDepth messages once that many were sent. */
+static void test_history_ring_wraps(void **state)
+{
+    (void)state;
+    session s;
+    fdOptions o = {.mtu = 120, .historyDepth = 16};
+    assert_int_equal(sessionOpen(&s, &o, MT_STP_NONE, 10000), 0);
+    s.keepPackets = 1;
+    assert_int_equal(mtEngineSetState(s.eng, 0, MT_STATE_CONTINUOUS), MT_OK);
+    uint8_t out[64];
+    for (int i = 0; i < 600; i++) {
+        /* orders that rest and orders that trade: messages of several sizes */
+        limitOrder(&s, 0, i % 3 ? MT_SELL : MT_BUY, 19001 + i % 4, 1 + (uint32_t)(i % 5), 1);
+        if (i % 7 == 0)
+            fdFlush(s.fd);
+        uint64_t first, next;
+        fdHistoryRange(s.fd, &first, &next);
+        fdStats st;
+        fdGetStats(s.fd, &st);
+        if (st.nextSequence > 17)
+            assert_true(next - first >= 16 - (st.nextSequence - next));
+        /* each available message against the packet that carried it */
+        for (size_t k = 0; k < s.nPkts; k++) {
+            moldHeader h = {.sequence = 0};
+            assert_int_equal(moldParse(s.pkts[k], s.pktLens[k], &h), MOLD_OK);
+            size_t off = MOLD_HEADER_SIZE;
+            for (uint16_t m = 0; m < h.count; m++) {
+                size_t n = itchGet16(s.pkts[k] + off);
+                uint64_t seq = h.sequence + m;
+                int got = fdHistoryGet(s.fd, seq, out, sizeof out);
+                if (seq >= first && seq < next) {
+                    assert_int_equal(got, (int)n);
+                    assert_memory_equal(out, s.pkts[k] + off + 2, n);
+                } else {
+                    assert_int_equal(got, -1);
+                }
+                off += 2 + n;
+            }
+        }
+    }
+    assertBooksEqual(&s);
+    assertClean(&s);
+    sessionClose(&s);
+}
+
 static void test_framing_default_mtu(void **state)
 {
     (void)state;
@@ -2336,15 +2383,25 @@ int main(int argc, char **argv)
     gSeed = envU64("XCHG_FEED_SEED", gSeed);
     gOps = envU64("XCHG_FEED_OPS", gOps);
     const struct CMUnitTest tests[] = {
-        T(test_layouts),          T(test_decode_fields),
-        T(test_decode_errors),    T(test_big_endian),
-        T(test_mold_parse),       T(test_create_checks),
-        T(test_session_name),     T(test_default_config),
-        T(test_framing_mtu),      T(test_framing_default_mtu),
-        T(test_heartbeat),        T(test_end_of_session),
-        T(test_history),          T(test_scripted_continuous),
-        T(test_scripted_auction), T(test_unknown_order_trade),
-        T(test_demo_session),     T(test_random),
+        T(test_layouts),
+        T(test_decode_fields),
+        T(test_decode_errors),
+        T(test_big_endian),
+        T(test_mold_parse),
+        T(test_create_checks),
+        T(test_session_name),
+        T(test_default_config),
+        T(test_framing_mtu),
+        T(test_history_ring_wraps),
+        T(test_framing_default_mtu),
+        T(test_heartbeat),
+        T(test_end_of_session),
+        T(test_history),
+        T(test_scripted_continuous),
+        T(test_scripted_auction),
+        T(test_unknown_order_trade),
+        T(test_demo_session),
+        T(test_random),
     };
     return cmocka_run_group_tests_name("feed", tests, NULL, NULL) ? 1 : 0;
 }

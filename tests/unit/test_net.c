@@ -1131,6 +1131,45 @@ static void test_udp_headers_roundtrip(void **state)
     }
 }
 
+/* A prepared flow (the feed's packets) makes the same frames as
+ * netUdpHeaders, for every length and alignment, and a payload whose sum
+ * makes the checksum 0 is sent as 0xFFFF. */
+static void test_udp_flow_frame(void **state)
+{
+    (void)state;
+    static uint8_t want[MAX_FRAME + 64], got[MAX_FRAME + 64], payload[MAX_UDP + 8];
+    uint32_t x = 0x2545F491u;
+    for (unsigned i = 0; i < sizeof payload; i++) {
+        x = x * 1664525u + 1013904223u;
+        payload[i] = (uint8_t)(x >> 24);
+    }
+    const uint32_t group = 0xEF000001u; /* 239.0.0.1 */
+    const uint8_t gmac[NET_MAC_LEN] = {0x01, 0x00, 0x5e, 0x00, 0x00, 0x01};
+    netUdpFlow fl;
+    memset(&fl, 0, sizeof fl);
+    netUdpFlowInit(&fl, MY_MAC, gmac, MY_IP, group, 9101, 9100);
+    for (unsigned off = 0; off < 8; off++)
+        for (unsigned n = 0; n <= MAX_UDP; n += 1 + (n > 64) * 13) {
+            memset(want, 0xCC, sizeof want);
+            memset(got, 0xCC, sizeof got);
+            memcpy(want + NET_UDP_HLEN, payload + off, n);
+            uint16_t a = netUdpHeaders(want, MY_MAC, gmac, MY_IP, group, 9101, 9100, (uint16_t)n);
+            uint16_t b = netUdpFlowFrame(got, &fl, payload + off, (uint16_t)n);
+            assert_int_equal(a, b);
+            assert_memory_equal(want, got, a + 1u);
+        }
+    /* the payload that makes the sum 0xFFFF: checksum 0 becomes 0xFFFF */
+    uint8_t f[NET_UDP_HLEN + 2];
+    uint8_t p2[2] = {0, 0};
+    netUdpFlowFrame(f, &fl, p2, 2);
+    uint16_t c = get16(f + NET_UDP_HLEN - 2);
+    uint32_t s = (uint32_t)(~c & 0xFFFF); /* sum of everything but the payload */
+    put16(p2, (uint16_t)(~s & 0xFFFF));
+    netUdpFlowFrame(f, &fl, p2, 2);
+    assert_int_equal(get16(f + NET_UDP_HLEN - 2), 0xFFFF);
+    assert_int_equal(classifyAs(f, sizeof f, group, &(netFrame){0}), NET_UDP);
+}
+
 /* Our own reply to a received datagram: swap, rebuild, the sender accepts. */
 static void test_udp_headers_answer(void **state)
 {
@@ -1254,6 +1293,7 @@ int main(int argc, char **argv)
         T(test_icmp_reply),
         T(test_udp_headers_roundtrip),
         T(test_udp_headers_answer),
+        T(test_udp_flow_frame),
         T(test_kind_names),
     };
     return cmocka_run_group_tests_name("net", tests, NULL, NULL) ? 1 : 0;
