@@ -633,40 +633,62 @@ static int promError(promServer *s, promConn *c, int status, const char *reason,
     return promRespond(s, c, status, reason, extra, body, (size_t)n, head, now);
 }
 
-/* A complete request head is in c->in[0..end). */
-static int promHandle(promServer *s, promConn *c, size_t end, uint64_t now)
+/* Parses the request line of a complete head in in[0..end) (in[end] is
+ * writable: the line is cut with NULs in place). Returns the status to
+ * answer: 200 for GET or HEAD of /metrics (any query), 400 for a malformed
+ * line, 505 for a version other than HTTP/1.x, 405 for another method, 404
+ * for another path. *head says whether the method was HEAD (bodiless
+ * answers). Cannot fail otherwise; pure, so tests/fuzz/fuzz_prom.c drives
+ * it with arbitrary bytes. */
+static int promParseRequest(char *in, size_t end, bool *head)
 {
-    char *line = c->in;
+    char *line = in;
     char *eol = memchr(line, '\n', end);
     size_t n = eol ? (size_t)(eol - line) : end;
     if (n > 0 && line[n - 1] == '\r')
         n--;
     line[n] = '\0';
+    *head = false;
     char *sp1 = strchr(line, ' ');
     char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-    if (sp1 == NULL || sp2 == NULL || sp1 == line || sp2 == sp1 + 1 || strchr(sp2 + 1, ' ')) {
-        s->stats.badRequest++;
-        return promError(s, c, 400, "Bad Request", NULL, false, now);
-    }
+    if (sp1 == NULL || sp2 == NULL || sp1 == line || sp2 == sp1 + 1 || strchr(sp2 + 1, ' '))
+        return 400;
     *sp1 = *sp2 = '\0';
     const char *method = line, *target = sp1 + 1, *version = sp2 + 1;
-    if (strncmp(version, "HTTP/", 5) != 0) {
-        s->stats.badRequest++;
-        return promError(s, c, 400, "Bad Request", NULL, false, now);
-    }
-    if (strncmp(version, "HTTP/1.", 7) != 0) {
-        s->stats.badRequest++;
-        return promError(s, c, 505, "HTTP Version Not Supported", NULL, false, now);
-    }
-    bool head = strcmp(method, "HEAD") == 0;
-    if (!head && strcmp(method, "GET") != 0) {
-        s->stats.badRequest++;
-        return promError(s, c, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n", false, now);
+    if (strncmp(version, "HTTP/", 5) != 0)
+        return 400;
+    if (strncmp(version, "HTTP/1.", 7) != 0)
+        return 505;
+    *head = strcmp(method, "HEAD") == 0;
+    if (!*head && strcmp(method, "GET") != 0) {
+        *head = false;
+        return 405;
     }
     size_t plen = strcspn(target, "?");
-    if (plen != 8 || memcmp(target, "/metrics", 8) != 0) {
+    if (plen != 8 || memcmp(target, "/metrics", 8) != 0)
+        return 404;
+    return 200;
+}
+
+/* A complete request head is in c->in[0..end). */
+static int promHandle(promServer *s, promConn *c, size_t end, uint64_t now)
+{
+    bool head;
+    switch (promParseRequest(c->in, end, &head)) {
+    case 400:
+        s->stats.badRequest++;
+        return promError(s, c, 400, "Bad Request", NULL, false, now);
+    case 505:
+        s->stats.badRequest++;
+        return promError(s, c, 505, "HTTP Version Not Supported", NULL, false, now);
+    case 405:
+        s->stats.badRequest++;
+        return promError(s, c, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n", false, now);
+    case 404:
         s->stats.notFound++;
         return promError(s, c, 404, "Not Found", NULL, head, now);
+    default:
+        break;
     }
     promWriter w;
     promWriterInit(&w, s->body, s->maxBody);
@@ -694,6 +716,16 @@ static size_t promHeadEnd(const char *p, size_t n)
             return i + 3;
     }
     return 0;
+}
+
+/* Where the head ends in in[0..newLen) once bytes [oldLen, newLen) arrived
+ * after a scan of in[0..oldLen) found nothing: only the tail can hold the
+ * end (the blank line may straddle the reads). 0 if not yet. */
+static size_t promScanHead(const char *in, size_t oldLen, size_t newLen)
+{
+    size_t from = oldLen > 2 ? oldLen - 2 : 0;
+    size_t end = promHeadEnd(in + from, newLen - from);
+    return end ? from + end : 0;
 }
 
 /* Reads what is ready. Returns 1 if a response was started, 0 if more is
@@ -730,12 +762,11 @@ static int promConnRead(promServer *s, promConn *c, uint64_t now)
             return 0;
         if (n <= 0)
             return -1; /* closed before a complete request */
-        size_t from = c->inLen > 2 ? c->inLen - 2 : 0;
+        size_t end = promScanHead(c->in, c->inLen, c->inLen + (size_t)n);
         c->inLen += (size_t)n;
-        size_t end = promHeadEnd(c->in + from, c->inLen - from);
         if (end) {
             c->in[c->inLen] = '\0';
-            return promHandle(s, c, from + end, now) < 0 ? -1 : 1;
+            return promHandle(s, c, end, now) < 0 ? -1 : 1;
         }
     }
 }

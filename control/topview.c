@@ -381,6 +381,8 @@ int tvRenderTop(const json_t *top, const char *title, int width, int height, FIL
                        tvText(r, "available", av, sizeof av));
         }
         tvTableEmit(&t, &o);
+        if (json_array_size(acc) == 0)
+            tvLine(&o, "  (no accounts open)");
     } else {
         B(msg);
         tvLine(&o, "  %s", tvText(acc, "message", msg, sizeof msg));

@@ -40,6 +40,18 @@ int acdRegister(ctlServer *ctl, acdState *s);
 /* 1 when the account exists (session.add refuses unknown accounts, 1006). */
 int acdAccountKnown(void *state, uint32_t account);
 
+/* The live view's accounts (`top`, dataplane/dpmetrics.h dmSetAccounts):
+ * the limit accounts with the highest risk ratio, highest first, as the
+ * rows of risk.accounts with "account" for "user_id". A new reference,
+ * NULL when out of memory. Control lcore. */
+json_t *acdTopAccounts(void *state, uint32_t limit);
+
+/* Adds the "accounts" source to the metrics registry (control/metrics.h):
+ * accounts over the reject and liquidation levels, the ledger's counters
+ * and fill lag (docs/operations/metrics.md). Returns 0, or -1 when the
+ * registry refused it. */
+int acdRegisterMetrics(acdState *s);
+
 /* Internals shared with acctcmd.c. */
 struct acdState {
     const cfgConfig *cfg;

@@ -733,15 +733,14 @@ static int riskCmp(const void *x, const void *y)
                                : (a->index > b->index) - (a->index < b->index);
 }
 
-static int cmdRiskAccounts(void *ctx, json_t *args, json_t **data, ctlError *err)
+/* The accounts at or over threshold (ppm), highest risk ratio first, at most
+ * limit of them (0: all): the rows of risk.accounts. NULL when out of
+ * memory. */
+static json_t *riskList(acdState *s, uint32_t threshold, uint32_t limit)
 {
-    acdState *s = ctx;
-    uint32_t threshold = 0;
-    if (argRate(args, "threshold", &threshold, err) < 0)
-        return -1;
     riskRow *rows = malloc(sizeof *rows * (acctCount(s->book) + 1));
     if (!rows)
-        return ctlErrorf(err, 5000, "out of memory");
+        return NULL;
     uint32_t n = 0;
     for (uint32_t k = 0; k < acctCount(s->book); k++) {
         acctFigures f;
@@ -750,6 +749,8 @@ static int cmdRiskAccounts(void *ctx, json_t *args, json_t **data, ctlError *err
             rows[n++] = (riskRow){k, f.riskRatio};
     }
     qsort(rows, n, sizeof *rows, riskCmp);
+    if (limit && n > limit)
+        n = limit;
     json_t *list = json_array();
     for (uint32_t k = 0; k < n; k++) {
         json_t *o = accountRow(s, acctAt(s->book, rows[k].index));
@@ -757,8 +758,34 @@ static int cmdRiskAccounts(void *ctx, json_t *args, json_t **data, ctlError *err
         json_array_append_new(list, o);
     }
     free(rows);
+    return list;
+}
+
+static int cmdRiskAccounts(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    uint32_t threshold = 0;
+    if (argRate(args, "threshold", &threshold, err) < 0)
+        return -1;
+    json_t *list = riskList(s, threshold, 0);
+    if (!list)
+        return ctlErrorf(err, 5000, "out of memory");
     *data = json_pack("{s:o}", "accounts", list);
     return 0;
+}
+
+json_t *acdTopAccounts(void *state, uint32_t limit)
+{
+    json_t *list = limit ? riskList(state, 0, limit) : json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(list, i, r)
+    {
+        /* the live view names the column after what it is */
+        json_object_set(r, "account", json_object_get(r, "user_id"));
+        json_object_del(r, "user_id");
+    }
+    return list;
 }
 
 static int cmdRiskLimits(void *ctx, json_t *args, json_t **data, ctlError *err)

@@ -20,8 +20,9 @@
 #include "control/metrics.h"
 #include "dataplane/dpmetrics.h"
 
-#define DM_TOP_BOOKS_MAX 32
-#define DM_NS            1000000000ULL
+#define DM_TOP_BOOKS_MAX    32
+#define DM_TOP_ACCOUNTS_MAX 100
+#define DM_NS               1000000000ULL
 
 typedef struct {
     wkSnapshot *snap;
@@ -43,7 +44,9 @@ struct dmMonitor {
     int xstatCount;
     struct rte_eth_xstat_name *xstatNames;
     struct rte_eth_xstat *xstats;
-    histLog diff; /* scratch: one interval of a histogram */
+    histLog diff;           /* scratch: one interval of a histogram */
+    dmAccountsFn *accounts; /* top's accounts nearest liquidation, NULL: none */
+    void *accountsCtx;
 };
 
 static uint64_t dmMonoNs(void)
@@ -1191,6 +1194,10 @@ static int dmCmdTop(void *ctx, json_t *args, json_t **data, ctlError *err)
     json_int_t books = jb ? json_integer_value(jb) : 5;
     if ((jb && !json_is_integer(jb)) || books < 0 || books > DM_TOP_BOOKS_MAX)
         return ctlErrorf(err, 1008, "args.books: an integer from 0 to %d", DM_TOP_BOOKS_MAX);
+    json_t *ja = json_object_get(args, "accounts");
+    json_int_t accounts = ja ? json_integer_value(ja) : 5;
+    if ((ja && !json_is_integer(ja)) || accounts < 0 || accounts > DM_TOP_ACCOUNTS_MAX)
+        return ctlErrorf(err, 1008, "args.accounts: an integer from 0 to %d", DM_TOP_ACCOUNTS_MAX);
     uint64_t ns = m->ticks > 1 ? m->curNs - m->prevNs : 0;
     json_t *o = json_object();
     json_object_set_new(o, "interval_ms", json_integer((json_int_t)(ns / 1000000)));
@@ -1198,19 +1205,26 @@ static int dmCmdTop(void *ctx, json_t *args, json_t **data, ctlError *err)
     json_object_set_new(o, "rates", dmRatesJson(m, ns));
     json_object_set_new(o, "latency", dmTopLatencyJson(m));
     json_object_set_new(o, "books", dmBooksJson(m, (uint32_t)books, ns));
-    /* accounts live on the control lcore once the accounts work lands; until
-     * then the view says so instead of showing nothing */
+    json_t *acc = m->accounts ? m->accounts(m->accountsCtx, (uint32_t)accounts) : NULL;
     json_object_set_new(o, "accounts",
-                        json_pack("{s:b, s:s}", "available", 0, "message",
-                                  "accounts are not yet available in this build"));
+                        acc ? acc
+                            : json_pack("{s:b, s:s}", "available", 0, "message",
+                                        m->accounts ? "accounts could not be read (memory)"
+                                                    : "this daemon keeps no accounts"));
     json_object_set_new(o, "host", dmHostJson(m));
     *data = o;
     return 0;
 }
 
+void dmSetAccounts(dmMonitor *m, dmAccountsFn *fn, void *ctx)
+{
+    m->accounts = fn;
+    m->accountsCtx = ctx;
+}
+
 int dmRegisterCommands(dmMonitor *m, ctlServer *s)
 {
     return ctlServerRegister(s, "top", dmCmdTop, m,
-                             "[books=N]: live view data (xchgctl top): cores, rates, latency, "
-                             "busiest books, host");
+                             "[books=N] [accounts=N]: live view data (xchgctl top): cores, rates, "
+                             "latency, busiest books, accounts nearest liquidation, host");
 }

@@ -57,6 +57,14 @@ int dmAddRing(dmMonitor *m, const struct rte_ring *ring);
  * interval window on. Returns the number of host sources read (-1: none). */
 int dmTick(dmMonitor *m);
 
+/* The accounts `top` shows: at most limit rows, nearest liquidation first
+ * (a JSON array, a new reference), or NULL when they cannot be read. */
+typedef json_t *dmAccountsFn(void *ctx, uint32_t limit);
+
+/* Gives `top` its accounts (dataplane/accounts.h acdTopAccounts); without
+ * it the section says the daemon keeps none. Control lcore. */
+void dmSetAccounts(dmMonitor *m, dmAccountsFn *fn, void *ctx);
+
 /* Registers `top` (the live view's data, see docs/operations/metrics.md)
  * on the control socket. Returns 0, or -1 on a clash. */
 int dmRegisterCommands(dmMonitor *m, ctlServer *s);

@@ -11,6 +11,7 @@
 #include <rte_ring_elem.h>
 
 #include "control/mdsummary.h"
+#include "control/metrics.h"
 #include "dataplane/mdservice.h"
 
 #define MDSV_GRACE_NS   UINT64_C(100000000) /* bars close 100 ms after their end: fills in flight */
@@ -32,6 +33,7 @@ struct mdsvService {
     uint32_t sessionDay; /* trading day of the packer's session */
     wkRequest *req;      /* reused for book requests; replaced if a worker times out */
     uint64_t packets, packetsDropped, snapshots, bookTimeouts;
+    uint64_t received; /* trades taken off the workers' rings */
 };
 
 static uint64_t mdsvNowNs(void)
@@ -108,6 +110,7 @@ static void mdsvDrain(mdsvService *s)
         struct rte_ring *r = wkTradeRing(s->workers[w]);
         for (int b = 0; b < MDSV_MAX_BURSTS; b++) {
             unsigned n = rte_ring_sc_dequeue_burst_elem(r, t, sizeof t[0], MDSV_BURST, NULL);
+            s->received += n;
             for (unsigned i = 0; i < n; i++) {
                 mdsOnTrade(s->md, &t[i]);
                 mdsvSession(s);
@@ -380,6 +383,78 @@ int mdsvRegister(mdsvService *s, ctlServer *ctl)
                           "[instrument=ID]: daily statistics and summary counters"))
         return -1;
     return 0;
+}
+
+/* ---- metrics
+ * ---------------------------------------------------------------------------------------- */
+
+/* One counter family with one unlabelled sample. */
+static void mdsvCounter(promWriter *w, const char *name, const char *help, uint64_t v)
+{
+    promFamily(w, name, PROM_COUNTER, help);
+    promSampleU64(w, NULL, 0, v);
+}
+
+/* The workers' side of the trade rings (pushed, dropped because full) from
+ * their published snapshots: lock-free, a worker never waits. */
+static int mdsvRingCounters(mdsvService *s, promWriter *w)
+{
+    int rc = 0;
+    static const char *const names[2] = {"xchg_md_service_ring_trades_total",
+                                         "xchg_md_service_ring_dropped_total"};
+    static const char *const helps[2] = {
+        "fills a worker pushed to the summary service's ring",
+        "fills a worker could not push (ring full): missing from bars and statistics"};
+    for (int k = 0; k < 2; k++) {
+        promFamily(w, names[k], PROM_COUNTER, helps[k]);
+        for (uint32_t i = 0; i < s->workerCount; i++) {
+            wkSnapshot *snap = malloc(wkSnapshotSize(s->workers[i]));
+            if (!snap || wkSnapshotRead(s->workers[i], snap) != 0) {
+                free(snap);
+                rc = -1;
+                continue;
+            }
+            char seg[16];
+            snprintf(seg, sizeof seg, "%u", s->cfg->segments[i].id);
+            promLabel l = {"segment", seg};
+            promSampleU64(w, &l, 1, k ? snap->counters.mdDropped : snap->counters.mdTrades);
+            free(snap);
+        }
+    }
+    return rc;
+}
+
+static int mdsvMetricsRender(void *ctx, promWriter *w)
+{
+    mdsvService *s = ctx;
+    mdsStats st;
+    mdsGetStats(s->md, &st);
+    mdsvCounter(w, "xchg_md_service_trades_received_total",
+                "trades the summary service took off the workers' rings", s->received);
+    mdsvCounter(w, "xchg_md_service_trades_applied_total", "trades applied to bars and statistics",
+                st.trades);
+    mdsvCounter(w, "xchg_md_service_trades_rejected_total",
+                "trades refused (unknown instrument, zero quantity, bad price)", st.rejected);
+    mdsvCounter(w, "xchg_md_service_late_fills_total",
+                "trades older than a closed bar or day, applied at the clock", st.late);
+    mdsvCounter(w, "xchg_md_service_bars_total", "bars finished", st.barsFinished);
+    mdsvCounter(w, "xchg_md_service_rollovers_total", "trading days ended", st.rollovers);
+    mdsvCounter(w, "xchg_md_service_snapshots_total", "snapshots built for the channel",
+                s->snapshots);
+    mdsvCounter(w, "xchg_md_service_packets_total", "MoldUDP64 packets sent on the channel",
+                s->packets);
+    mdsvCounter(w, "xchg_md_service_packets_dropped_total",
+                "channel packets dropped (no mbuf or the worker's TX ring full)",
+                s->packetsDropped);
+    mdsvCounter(w, "xchg_md_service_book_timeouts_total",
+                "book requests a worker did not answer in time", s->bookTimeouts);
+    int rc = mdsvRingCounters(s, w);
+    return rc < 0 || w->overflow || w->invalid ? -1 : 0;
+}
+
+int mdsvRegisterMetrics(mdsvService *s)
+{
+    return metricsAddSource("md_service", mdsvMetricsRender, s);
 }
 
 /* ---- life

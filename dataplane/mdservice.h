@@ -34,6 +34,13 @@ mdsvService *mdsvCreate(const mdsvOptions *opt, char *err, size_t errlen);
 /* Registers md.snapshot, md.klines and md.daily. Returns 0, -1 on a clash. */
 int mdsvRegister(mdsvService *s, ctlServer *ctl);
 
+/* Adds the "md_service" source to the metrics registry (control/metrics.h):
+ * trades received, applied, rejected and late, bars, snapshots, packets
+ * sent and dropped, and per segment the fills pushed to and dropped from
+ * the workers' trade rings (docs/operations/metrics.md). Returns 0, or -1
+ * when the registry refused it. */
+int mdsvRegisterMetrics(mdsvService *s);
+
 /* Drains the fill rings, advances the clock (CLOCK_REALTIME) and, at each
  * whole second, builds and publishes the snapshots. Call every few ms. */
 void mdsvPoll(mdsvService *s);

@@ -535,8 +535,10 @@ int main(int argc, char **argv)
     acdState *acd = acdCreate(&cfg, workers, cfg.segmentCount, ctl, d.tradingDay);
     d.accountKnown = acdAccountKnown;
     d.accountCtx = acd;
-    if (!acd || acdRegister(ctl, acd) != 0 || cmdRegisterAll(ctl, &d) != 0 ||
-        xdpCtlRegister(ctl) != 0 ||
+    if (acd)
+        dmSetAccounts(mon, acdTopAccounts, acd);
+    if (!acd || acdRegister(ctl, acd) != 0 || acdRegisterMetrics(acd) != 0 ||
+        cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 ||
         cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0)
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
     mdsvOptions mo = {.cfg = &cfg,
@@ -546,7 +548,7 @@ int main(int argc, char **argv)
                       .ip = cfg.ports[0].address,
                       .socketId = lcoreNode(cfg.lcores.control)};
     mdsvService *md = mdsvCreate(&mo, err, sizeof err);
-    if (!md || mdsvRegister(md, ctl) != 0)
+    if (!md || mdsvRegister(md, ctl) != 0 || mdsvRegisterMetrics(md) != 0)
         rte_exit(EXIT_FAILURE, "%s\n", md ? "market data commands could not be registered" : err);
     if (prom)
         printf("xchgd: metrics on http://127.0.0.1:%u/metrics\n", promServerPort(prom));

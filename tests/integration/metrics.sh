@@ -22,8 +22,11 @@
 #      lie in [a, b] within the tolerances of docs/operations/metrics.md;
 #   5. `xchgctl stats` tables and `xchgctl top` under tmux (capture-pane): the
 #      view must show the cores, the rates, the latency, the book of IF2501
-#      with the resting bid, the accounts placeholder, the host; it must
-#      refresh (its clock line changes) and quit on `q`;
+#      with the resting bid, the accounts 1001 and 2002 with the margin of
+#      their positions, the host; it must refresh (its clock line changes)
+#      and quit on `q`; then account 3003 (small cash) buys one lot, rests
+#      at a risk ratio over a lowered reject level, and is the first row of
+#      `top` and counted in xchg_accounts_at_risk{level="reject"};
 #   6. every metric tools/grafana/xchg.json queries is one xchgd exports.
 #
 # Prints one line per check and "N passed, M failed" last. Logs stay in the
@@ -135,7 +138,7 @@ session()
 {
     local out id token
     # session.add refuses accounts never opened (1006; a second open is 2001)
-    ctl --json account.open account="$1" init_cash=1000000000000 >/dev/null 2>&1
+    ctl --json account.open account="$1" init_cash="${2:-1000000000000}" >/dev/null 2>&1
     ctl --json risk.limits max_order_notional=1000000000 >/dev/null 2>&1
     out=$(ctl --json session.add account="$1" source=any) || return 1
     id=$(printf '%s' "$out" | sed -n 's/.*"session_id": *\([0-9]*\).*/\1/p')
@@ -287,7 +290,9 @@ top_check()
         bash -c "grep -q 'in_box' '$pane' && grep -q 'matcher' '$pane'"
     check "top: IF2501 with its top of book (bid 3799.8 x 1, ask 3802 x 5)" \
         grep -Eq "IF2501 .* 1 +3799\.8 +3802(\.0)? +5\b" "$pane"
-    check "top: accounts placeholder" grep -q "accounts are not yet available" "$pane"
+    # both hold 2 lots of IF2501 (margin 2 x 3800 x 300 x 12% = 273600)
+    check "top: accounts 1001 and 2002 with the margin of their 2-lot positions" \
+        bash -c "grep -Eq '^ +1001 +0\.[0-9]{4} +[0-9.]+ +273600\.0000 +[0-9.]+\$' '$pane' && grep -Eq '^ +2002 +0\.[0-9]{4} +[0-9.]+ +273600\.0000 ' '$pane'"
     check "top: host CPU, memory and network" \
         bash -c "grep -q '^HOST' '$pane' && grep -Eq 'mem .*avail' '$pane' && grep -q 'lo ' '$pane'"
     local t1 t2
@@ -456,6 +461,28 @@ xa=$(value 'xchg_xdp_packets_total{reason="allowed"}' "$M")
 expect "$M" xchg_xdp_enabled 1
 check "metrics: XDP filter allowed every order-entry datagram ($xa; xchgd got $dg)" \
     test -n "$xa" -a "${xa:-0}" = "${dg:-x}"
+# the accounts' ledger and the summary market data service saw the same traffic
+check "metrics: xchg_ledger_fills_applied_total = $((2 * N_TRADES)) (both sides of $N_TRADES trades)" \
+    wait_value "$WORK/ledger.prom" xchg_ledger_fills_applied_total $((2 * N_TRADES))
+expect "$WORK/ledger.prom" xchg_ledger_orders_total "$N_ORDERS"
+expect "$WORK/ledger.prom" xchg_ledger_mismatches_total 0
+expect "$WORK/ledger.prom" xchg_ledger_liquidations_total 0
+expect "$WORK/ledger.prom" xchg_ledger_fill_lag_seconds_count $((2 * N_TRADES))
+expect "$WORK/ledger.prom" xchg_accounts 2
+expect "$WORK/ledger.prom" 'xchg_accounts_at_risk{level="reject"}' 0
+check "metrics: xchg_md_service_trades_applied_total = $N_TRADES" \
+    wait_value "$WORK/md.prom" xchg_md_service_trades_applied_total "$N_TRADES"
+expect "$WORK/md.prom" xchg_md_service_trades_received_total "$N_TRADES"
+expect "$WORK/md.prom" 'xchg_md_service_ring_trades_total{segment="0"}' "$N_TRADES"
+expect "$WORK/md.prom" 'xchg_md_service_ring_dropped_total{segment="0"}' 0
+expect "$WORK/md.prom" xchg_md_service_trades_rejected_total 0
+expect "$WORK/md.prom" xchg_md_service_late_fills_total 0
+mdj=$(ctl --json md.daily instrument=IF2501)
+mp=$(value xchg_md_service_packets_total "$WORK/md.prom")
+ms=$(value xchg_md_service_snapshots_total "$WORK/md.prom")
+check "metrics: md_service packets ($mp) and snapshots ($ms) counted, never more than md.daily says later" \
+    bash -c "[ \"\${1:-0}\" -gt 0 ] && [ \"\${2:-0}\" -gt 0 ] && p=\$(grep -o '\"packets\": *[0-9]*' <<<\"\$3\" | grep -o '[0-9]*\$') && [ \"\$p\" -ge \"\$1\" ]" \
+    _ "$mp" "$ms" "$mdj"
 if need promtool prometheus; then
     out=$(promtool check metrics <"$M" 2>&1)
     check "promtool check metrics after traffic: clean" test $? = 0 -a -z "$out"
@@ -476,6 +503,25 @@ check "xchgctl stats: HOST section" grep -q "^HOST" "$WORK/stats.txt"
 
 node_compare
 top_check
+
+# ---- an account near its reject level: first in top, counted at risk ----
+C=$(session 3003 300000)
+check "account 3003 (cash 300000) has a session" test -n "$C"
+# buys 1 lot of B's ask at 3802: margin 3802 x 300 x 12% = 136872, risk ~0.456
+# (under the 50% concentration limit)
+order "$C" buy 3802.0 1
+ctl --json risk.limits reject_ratio=40% >/dev/null
+check "metrics: xchg_accounts_at_risk{level=\"reject\"} = 1 once reject_ratio is 40% (3003 at ~0.456)" \
+    wait_value "$WORK/risk.prom" 'xchg_accounts_at_risk{level="reject"}' 1
+expect "$WORK/risk.prom" xchg_accounts 3
+expect "$WORK/risk.prom" 'xchg_accounts_at_risk{level="liquidation"}' 0
+"$BIN/xchgctl" --socket "$SOCK" top count=1 books=0 >"$WORK/top3.txt" 2>&1 </dev/null
+sed -n '/^ACCOUNTS/,/^HOST/p' "$WORK/top3.txt" | sed 's/^/     | /'
+check "top: account 3003 first (nearest liquidation, risk 0.45..) with margin 136872" \
+    bash -c "sed -n '/^ACCOUNT /{n;p}' '$WORK/top3.txt' | grep -Eq '^ +3003 +0\.45[0-9]+ +[0-9.]+ +136872\.0000 '"
+"$BIN/xchgctl" --socket "$SOCK" --json top count=1 >"$WORK/top3.json" 2>&1 </dev/null
+check "top --json: accounts as rows, 3003 first (account, risk_ratio, risk_level normal, margin)" \
+    jq -e '.accounts[0] | .account == 3003 and .risk_level == "normal" and .margin == "136872.0000" and (.risk_ratio | startswith("0.45"))' "$WORK/top3.json" >/dev/null
 
 # ---- xchgctl top without a terminal, and its failure paths ----
 "$BIN/xchgctl" --socket "$SOCK" top count=2 books=1 >"$WORK/top2.txt" 2>&1 </dev/null

@@ -133,6 +133,12 @@ static void test_top_missing_and_accounts(void **state)
     lineWith(t, "\n   1001        0.97  1000000  970000      30000\n");
     assert_null(strstr(t, "not yet available"));
     free(t);
+    /* a daemon with accounts but none open: the header and a note */
+    t = renderTop("{\"accounts\":[]}", 100, 100, &n);
+    lineWith(t,
+             "\nACCOUNTS (nearest liquidation)\nACCOUNT  RISK_RATIO  BALANCE  MARGIN  AVAILABLE\n"
+             "  (no accounts open)\n");
+    free(t);
 }
 
 static void test_stats_tables(void **state)
