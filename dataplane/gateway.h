@@ -134,6 +134,15 @@ void gwSetLogonsOpen(gwGateway *gw, int open);
  * MT_ERR_ORDER_NOT_FOUND or MT_ERR_NOT_CANCELLABLE. Flushes. */
 int gwAdminCancel(gwGateway *gw, uint64_t orderId, uint64_t nowNs);
 
+/* Storage failure (docs/storage/recovery.md): from now on NewOrder, Cancel
+ * and Replace are answered Rejected/CancelRejected{code} (5002) and not
+ * executed. 0 lifts it. */
+void gwSetStorageError(gwGateway *gw, uint16_t code);
+
+/* Time before which gwOnTimer does nothing (UINT64_MAX: no session needs
+ * it), so the journal records only the timer calls that act. */
+uint64_t gwTimerDue(const gwGateway *gw);
+
 /* Logs every session out with reason SHUTDOWN and flushes. */
 void gwShutdown(gwGateway *gw, uint64_t nowNs);
 

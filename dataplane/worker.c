@@ -10,6 +10,7 @@
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 
+#include "dataplane/wal.h"
 #include "dataplane/worker.h"
 
 #define RX_BURST    32
@@ -19,6 +20,8 @@
 #define POOL_CACHE  256
 #define RING_SIZE   64
 #define TIMER_PER_S 1000 /* gateway timer calls per second */
+/* journal room a burst may need: RX_BURST datagrams of the largest size */
+#define WAL_BURST_BYTES (RX_BURST * (24 + sizeof(walDatagramRec) + XOE_FRAME_MAX + 8))
 
 typedef struct {
     uint32_t ip;
@@ -39,6 +42,7 @@ struct wkWorker {
     wkCounters c;
     histLog inBox;  /* rx burst returned .. replies handed to the PMD, per order datagram */
     histLog txCall; /* rte_eth_tx_burst of those replies, per burst */
+    walLog *wal;    /* the segment's input journal and output gate, NULL: none */
     uint64_t tscHz, tsc0, wall0, nsMult; /* wall ns = wall0 + (tsc - tsc0) * nsMult >> 32 */
     uint32_t stop;
 };
@@ -106,6 +110,8 @@ static inline void wkArpLearn(wkWorker *w, uint32_t ip, const uint8_t mac[NET_MA
 static void wkSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
 {
     wkWorker *w = ctx;
+    if (unlikely(w->wal && walMuted(w->wal)))
+        return; /* replaying the journal: the frames went out before */
     const wkArpEntry *e = wkArpSlot(w, to.ip);
     if (unlikely(e->ip != to.ip)) {
         w->c.noArp++;
@@ -124,7 +130,21 @@ static void wkSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
     }
     memcpy(f + NET_UDP_HLEN, data, len);
     netUdpHeaders(f, w->mac, e->mac, w->opt.ip, to.ip, w->orderPort, to.port, len);
-    wkTxQueue(w, m);
+    if (w->wal)
+        walHold(w->wal, m); /* out once its inputs are durable (sync) */
+    else
+        wkTxQueue(w, m);
+}
+
+static void wkGateRelease(void *ctx, void *frame)
+{
+    wkTxQueue(ctx, frame);
+}
+
+static void wkGateDrop(void *ctx, void *frame)
+{
+    (void)ctx;
+    rte_pktmbuf_free(frame);
 }
 
 /* ---- receive ------------------------------------------------------------------- */
@@ -141,8 +161,10 @@ static int wkHandle(wkWorker *w, struct rte_mbuf *m, uint64_t nowNs)
         int orderEntry = nf.dstPort == w->orderPort;
         if (likely(orderEntry)) {
             wkArpLearn(w, nf.srcIp, nf.srcMac);
-            gwOnDatagram(w->gw, (gwAddr){nf.srcIp, nf.srcPort}, f + nf.payloadOff, nf.payloadLen,
-                         nowNs);
+            const gwAddr from = {nf.srcIp, nf.srcPort};
+            if (likely(!w->wal || walDatagram(w->wal, from, f + nf.payloadOff, nf.payloadLen,
+                                              nowNs) == WAL_APPLY))
+                gwOnDatagram(w->gw, from, f + nf.payloadOff, nf.payloadLen, nowNs);
         } else {
             w->c.udpOtherPort++;
         }
@@ -183,10 +205,57 @@ static void wkServeStats(wkWorker *w, wkRequest *r)
     r->rc = 0;
 }
 
+/* Journals a request that changes state before it is applied. Returns 0
+ * to apply it, else the code to answer (5002: the journal cannot take it). */
+static int wkJournalRequest(wkWorker *w, const wkRequest *r, uint64_t nowNs)
+{
+    walVerdict v = WAL_APPLY;
+    if (!w->wal)
+        return 0;
+    if (r->type == WK_REQ_SESSION_ADD) {
+        walSessionAddRec rec = {.nowNs = nowNs,
+                                .sessionId = r->arg.sessionAdd.sessionId,
+                                .account = r->arg.sessionAdd.account,
+                                .allowedIp = r->arg.sessionAdd.allowedIp};
+        memcpy(rec.token, r->arg.sessionAdd.token, XOE_TOKEN_SIZE);
+        v = walControl(w->wal, WAL_SESSION_ADD, &rec, sizeof rec);
+    } else if (r->type == WK_REQ_SESSION_KICK) {
+        const walSessionRec rec = {.nowNs = nowNs, .sessionId = r->arg.sessionId};
+        v = walControl(w->wal, WAL_SESSION_KICK, &rec, sizeof rec);
+    } else if (r->type == WK_REQ_SET_STATE) {
+        const walSetStateRec rec = {.nowNs = nowNs,
+                                    .instrument = r->arg.setState.instrument,
+                                    .state = r->arg.setState.state};
+        v = walControl(w->wal, WAL_SET_STATE, &rec, sizeof rec);
+    } else if (r->type == WK_REQ_SHUTDOWN) {
+        const walTimeRec rec = {.nowNs = nowNs};
+        walControl(w->wal, WAL_SHUTDOWN, &rec, sizeof rec); /* logouts happen anyway */
+    }
+    return v == WAL_APPLY ? 0 : XOE_CODE_STORAGE;
+}
+
+static void wkServeState(wkWorker *w, wkRequest *r)
+{
+    r->out.state.hash =
+        walStateHash(w->gw, w->opt.cfg->segments[w->opt.segment].instrumentCount);
+    r->out.state.lastSeq = r->out.state.durableSeq = 0;
+    r->out.state.storageErrno = 0;
+    r->out.state.held = 0;
+    if (w->wal) {
+        walPosition(w->wal, &r->out.state.lastSeq, &r->out.state.durableSeq);
+        r->out.state.storageErrno = walStatus(w->wal);
+        r->out.state.held = walHeld(w->wal);
+    }
+    r->rc = 0;
+}
+
 static void wkServe(wkWorker *w, wkRequest *r, uint64_t nowNs)
 {
     w->c.requests++;
-    switch (r->type) {
+    r->rc = wkJournalRequest(w, r, nowNs);
+    switch (r->rc ? -1 : r->type) {
+    case -1:
+        break;
     case WK_REQ_SESSION_ADD:
         r->rc = gwSessionAdd(w->gw, r->arg.sessionAdd.sessionId, r->arg.sessionAdd.token,
                              r->arg.sessionAdd.account, r->arg.sessionAdd.allowedIp);
@@ -212,10 +281,15 @@ static void wkServe(wkWorker *w, wkRequest *r, uint64_t nowNs)
         gwShutdown(w->gw, nowNs);
         r->rc = 0;
         break;
+    case WK_REQ_STATE_HASH:
+        wkServeState(w, r);
+        break;
     default:
         r->rc = -1;
     }
     gwFlush(w->gw);
+    if (w->wal)
+        walPoll(w->wal);
     wkTxFlush(w);
     __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
 }
@@ -232,9 +306,19 @@ int wkMain(void *arg)
     while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
         uint64_t t = rte_rdtsc();
         if (unlikely(t - lastTimer > timerCycles)) {
-            gwOnTimer(w->gw, wkNowNs(w, t));
+            const uint64_t now = wkNowNs(w, t);
+            if (!w->wal || walTimer(w->wal, now) == WAL_APPLY)
+                gwOnTimer(w->gw, now);
             wkTxFlush(w);
             lastTimer = t;
+        }
+        if (w->wal) {
+            walPoll(w->wal); /* frames whose inputs became durable */
+            wkTxFlush(w);
+            if (unlikely(!walRoom(w->wal, WAL_BURST_BYTES))) {
+                rte_pause(); /* input waits in the NIC until the journal catches up */
+                continue;
+            }
         }
         void *req;
         if (unlikely(rte_ring_sc_dequeue(w->requests, &req) == 0))
@@ -260,6 +344,8 @@ int wkMain(void *arg)
             orders += (uint32_t)wkHandle(w, pkts[i], nowNs);
         }
         gwFlush(w->gw);
+        if (w->wal)
+            walPoll(w->wal); /* publishes the burst's records; async: nothing held */
         uint64_t ready = rte_rdtsc();
         wkTxFlush(w);
         uint64_t done = rte_rdtsc();
@@ -269,8 +355,16 @@ int wkMain(void *arg)
         }
         w->c.busyCycles += done - t;
     }
-    gwShutdown(w->gw, wkNowNs(w, rte_rdtsc()));
+    const uint64_t end = wkNowNs(w, rte_rdtsc());
+    const walTimeRec rec = {.nowNs = end};
+    if (w->wal)
+        walControl(w->wal, WAL_SHUTDOWN, &rec, sizeof rec);
+    gwShutdown(w->gw, end);
     gwFlush(w->gw);
+    /* the last frames wait for their inputs like the others, a while at most */
+    for (uint64_t t0 = rte_rdtsc(); w->wal && walPoll(w->wal) + walHeld(w->wal) > 0 &&
+                                    !walStatus(w->wal) && rte_rdtsc() - t0 < w->tscHz * 2;)
+        wkTxFlush(w);
     wkTxFlush(w);
     return 0;
 }
@@ -352,6 +446,17 @@ void wkDestroy(wkWorker *w)
     rte_ring_free(w->requests);
     rte_mempool_free(w->pool);
     rte_free(w);
+}
+
+void wkAttachWal(wkWorker *w, walLog *wal)
+{
+    w->wal = wal;
+    walSetOutput(wal, wkGateRelease, wkGateDrop, w);
+}
+
+gwGateway *wkGateway(wkWorker *w)
+{
+    return w->gw;
 }
 
 struct rte_mempool *wkPool(const wkWorker *w)

@@ -23,6 +23,7 @@
 
 #include "control/ctl.h"
 #include "dataplane/commands.h"
+#include "dataplane/durable.h"
 #include "dataplane/worker.h"
 
 #define RX_DESC           1024
@@ -43,23 +44,27 @@ static void onSignal(int sig)
 
 typedef struct {
     const char *configPath;
-    int noHuge, preOpen;
+    int noHuge, preOpen, recoverToCorruption;
     char *extraEal[16];
     int extraCount;
 } xdArgs;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: xchgd [-c CONFIG] [--no-huge] [--pre-open] [-- EAL-ARGS...]\n"
+    fprintf(f, "usage: xchgd [-c CONFIG] [--no-huge] [--pre-open] [--recover-to-corruption] "
+               "[-- EAL-ARGS...]\n"
                "  -c CONFIG    configuration file (default config/xchg.conf)\n"
                "  --no-huge    do not use hugepages even when the host has them\n"
-               "  --pre-open   start instruments in PRE_OPEN instead of CONTINUOUS\n");
+               "  --pre-open   start instruments in PRE_OPEN instead of CONTINUOUS\n"
+               "  --recover-to-corruption  replay a damaged journal up to the damage and set\n"
+               "               the rest aside (docs/storage/recovery.md), instead of refusing\n");
 }
 
 static void parseArgs(int argc, char **argv, xdArgs *a)
 {
     static const struct option opts[] = {{"no-huge", no_argument, NULL, 'H'},
                                          {"pre-open", no_argument, NULL, 'P'},
+                                         {"recover-to-corruption", no_argument, NULL, 'R'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof *a);
@@ -75,6 +80,9 @@ static void parseArgs(int argc, char **argv, xdArgs *a)
             break;
         case 'P':
             a->preOpen = 1;
+            break;
+        case 'R':
+            a->recoverToCorruption = 1;
             break;
         case 'h':
             usage(stdout);
@@ -319,6 +327,10 @@ int main(int argc, char **argv)
         if (!workers[i])
             rte_exit(EXIT_FAILURE, "%s\n", err);
     }
+    const duOptions dopt = {.recoverToCorruption = a.recoverToCorruption};
+    duStore *durable = duOpen(&cfg, workers, cfg.segmentCount, &dopt, err, sizeof err);
+    if (!durable)
+        rte_exit(EXIT_FAILURE, "%s\n", err);
     setupPort(port, (uint16_t)cfg.segmentCount, workers, lcoreNode(cfg.segments[0].lcore));
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         if (rte_eal_remote_launch(wkMain, workers[i], cfg.segments[i].lcore) != 0)
@@ -335,9 +347,11 @@ int main(int argc, char **argv)
                    .startNs = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec,
                    .tradingDay = tradingDayToday(),
                    .quit = &quit,
-                   .nextSessionId = 1};
+                   .nextSessionId = duNextSessionId(durable)};
+    /* recovered trading states stand (an operator's halt survives a restart) */
     if (cmdRegisterAll(ctl, &d) != 0 ||
-        cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0)
+        (!duRecovered(durable) &&
+         cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0))
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
     struct rte_ether_addr mac;
     rte_eth_macaddr_get(port, &mac);
@@ -354,6 +368,7 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         wkStop(workers[i]);
     rte_eal_mp_wait_lcore();
+    duClose(durable);
     rte_eth_dev_stop(port);
     rte_eth_dev_close(port);
     ctlServerDestroy(ctl);

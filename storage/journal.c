@@ -833,6 +833,16 @@ void *jnReserve(jnJournal *j, uint16_t type, uint32_t len, uint64_t *seq)
     return rec + JN_REC_HDR;
 }
 
+int jnRoom(jnJournal *j, uint32_t bytes)
+{
+    /* a record may need the rest of the ring before the end as well */
+    uint64_t need = (uint64_t)bytes + j->p.maxPayload + JN_REC_HDR + 8;
+    if (j->p.head + need - j->p.tailCache <= j->p.ringBytes)
+        return 1;
+    j->p.tailCache = atomic_load_explicit(&j->tail, memory_order_acquire);
+    return j->p.head + need - j->p.tailCache <= j->p.ringBytes;
+}
+
 uint64_t jnAppend(jnJournal *j, uint16_t type, const void *payload, uint32_t len)
 {
     uint64_t seq;

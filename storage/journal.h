@@ -108,6 +108,12 @@ void jnClose(jnJournal *j);
  * never split across the ring's end. */
 void *jnReserve(jnJournal *j, uint16_t type, uint32_t len, uint64_t *seq);
 
+/* 1 if records of `bytes` bytes in all (each record takes 24 header bytes
+ * plus its payload rounded up to 8) can be reserved now, whatever the ring's wrap point, else 0.
+ * Producer thread; no syscall. For a producer that checks for room once
+ * per burst and leaves input unread rather than drop it. */
+int jnRoom(jnJournal *j, uint32_t bytes);
+
 /* Reserve + copy: appends one record. Returns its sequence, or 0 on the
  * conditions under which jnReserve returns NULL. */
 uint64_t jnAppend(jnJournal *j, uint16_t type, const void *payload, uint32_t len);
@@ -163,6 +169,22 @@ void *jnWriterMain(void *arg);
 
 /* Asks jnWriterMain to drain and return. Any thread. */
 void jnWriterStop(jnJournal *j);
+
+/* ---- one storage thread for several journals ---- */
+
+typedef struct jnGroup jnGroup;
+
+/* Starts a thread that drives the writers of js[0..n) (each journal's
+ * writer must run nowhere else), pinned to CPU `cpu` (-1: not pinned). It
+ * polls them in turn, sleeps in io_uring while commits are in flight and
+ * backs off up to idleSleepUs when idle, as jnWriterMain does. The array is
+ * copied. Returns NULL with errno set if the thread cannot start. */
+jnGroup *jnGroupStart(jnJournal *const *js, unsigned n, int cpu, uint32_t idleSleepUs);
+
+/* Stops the thread after it has made everything published durable (or the
+ * journals failed), joins it and frees the group; the journals stay open.
+ * NULL is a no-op. */
+void jnGroupStop(jnGroup *g);
 
 /* Counters kept by the writer; readable from any thread (relaxed). */
 typedef struct {
@@ -235,6 +257,15 @@ const jnReadReport *jnReaderReport(const jnReader *r);
 
 /* Closes the reader. NULL is a no-op. */
 void jnReaderClose(jnReader *r);
+
+/* Recovery up to a corruption the operator accepted to lose: in stream
+ * directory dir, cuts segment file `file` at `offset` (ftruncate; the file
+ * is renamed to <file>.damaged instead when offset is inside its header
+ * block or UINT64_MAX) and renames every later segment file to
+ * <name>.damaged, so the stream ends cleanly before the damage and jnOpen
+ * can append to it. The .damaged files stay for inspection. Returns the
+ * number of files set aside or cut, or -1 with *err. */
+int jnCutAt(const char *dir, const char *file, uint64_t offset, jnError *err);
 
 #ifdef __cplusplus
 }
