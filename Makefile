@@ -90,7 +90,7 @@ $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/itest_%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) -o $@
 
-.PHONY: all deps test unit-tests asan bench lint format run clean fuzz feed-tshark
+.PHONY: all deps test unit-tests asan bench lint format run clean fuzz feed-tshark soak
 all: $(LIBS) $(BUILD)/lib/pkgconfig/xchg-client.pc $(XCHGD) $(PERF_BINS) $(TOOL_BINS) $(TEST_BINS) \
 	$(ITEST_BINS)
 
@@ -112,6 +112,12 @@ test: deps
 	@$(MAKE) --no-print-directory unit-tests
 	@$(MAKE) --no-print-directory feed-tshark
 	@tests/integration/run.sh
+	@CRASH_ROUNDS=20 tests/integration/crash.sh
+
+# The kill -9 crash-recovery test at length (SOAK_ROUNDS rounds).
+SOAK_ROUNDS ?= 200
+soak: all
+	@CRASH_ROUNDS=$(SOAK_ROUNDS) tests/integration/crash.sh
 
 # The feed decoded by Wireshark's dissectors (exit 77 = tshark missing).
 feed-tshark: $(BUILD)/tests/test_feed

@@ -229,6 +229,11 @@ void walPosition(const walLog *w, uint64_t *lastSeq, uint64_t *durableSeq)
     *durableSeq = jnDurableSeq(w->j);
 }
 
+void walJournalStats(const walLog *w, jnStats *st)
+{
+    jnGetStats(w->j, st);
+}
+
 int walStatus(const walLog *w)
 {
     return jnStatus(w->j);

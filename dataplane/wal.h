@@ -151,6 +151,9 @@ uint32_t walHeld(const walLog *w);
 /* The journal's last sequence and durable sequence. */
 void walPosition(const walLog *w, uint64_t *lastSeq, uint64_t *durableSeq);
 
+/* The journal writer's counters (jnGetStats). Any thread. */
+void walJournalStats(const walLog *w, jnStats *st);
+
 /* 0, or the errno that stopped the journal. */
 int walStatus(const walLog *w);
 

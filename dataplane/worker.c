@@ -245,6 +245,11 @@ static void wkServeState(wkWorker *w, wkRequest *r)
         walPosition(w->wal, &r->out.state.lastSeq, &r->out.state.durableSeq);
         r->out.state.storageErrno = walStatus(w->wal);
         r->out.state.held = walHeld(w->wal);
+        jnStats js;
+        walJournalStats(w->wal, &js);
+        r->out.state.commits = js.commits;
+        r->out.state.lastCommitNs = js.lastCommitNs;
+        r->out.state.records = js.records;
     }
     r->rc = 0;
 }

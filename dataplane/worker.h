@@ -82,6 +82,7 @@ typedef struct {
             uint64_t hash, lastSeq, durableSeq;
             int storageErrno; /* 0 while the journal works */
             uint32_t held;    /* frames waiting for their inputs to be durable */
+            uint64_t commits, lastCommitNs, records;
         } state;
     } out;
     uint32_t done; /* set last, with release order */

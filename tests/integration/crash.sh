@@ -23,7 +23,8 @@
 # At the end xchgd gets SIGTERM and must exit 0. Prints one line per check
 # and "N passed, M failed"; exits 1 if anything failed. Logs stay in the
 # work directory on failure (or with ITEST_KEEP=1).
-# Environment: CRASH_ROUNDS (20), CRASH_SEED (random; printed), XCHG_IF.
+# Environment: CRASH_ROUNDS (20), CRASH_SEED (random; printed), XCHG_IF,
+# CRASH_DURABILITY (sync; "async" shows the test catching lost acknowledgements).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
@@ -134,7 +135,7 @@ sed -e "s/iface=xchg0/iface=$XCHG_IF/" \
     -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|" \
     -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$WORK/data\";|" \
     -e "s|^\([[:space:]]*wal_segment_size[[:space:]]*=\).*|\1 \"1M\";|" \
-    -e "s|^\([[:space:]]*durability[[:space:]]*=\).*|\1 \"sync\";|" config/xchg.conf >"$CONF"
+    -e "s|^\([[:space:]]*durability[[:space:]]*=\).*|\1 \"${CRASH_DURABILITY:-sync}\";|" config/xchg.conf >"$CONF"
 if ! grep -q "$WORK/data" "$CONF" || ! grep -q "iface=$XCHG_IF\"" "$CONF"; then
     fail "config copy (interface, socket, storage)"
     exit 1

@@ -7,7 +7,8 @@
  *
  * load: logs every session on (no replay of older reports) and trades until
  * killed: new orders on both sides of IF2501 around 3800 (so they rest,
- * fill, or partly fill), cancels and replaces of orders it knows to rest.
+ * fill, or partly fill), cancels and replaces of orders it knows to rest,
+ * until a session has had IC_ROUND_MAX reports (then it only listens).
  * Every application report it receives is appended to the log at once
  * (one write per line, so a SIGKILL of xchgd or of this program loses no
  * line): "R <session> <seq> <hex bytes of the message>". It prints
@@ -34,6 +35,7 @@
 #define IC_MAX_SESSIONS 8
 #define IC_MAX_LIVE     256
 #define IC_MAX_REPORTS  (1u << 20)
+#define IC_ROUND_MAX    3000 /* reports a session takes in a round, below the history */
 
 typedef struct {
     uint32_t id;
@@ -41,6 +43,7 @@ typedef struct {
     xclSession *s;
     uint64_t live[IC_MAX_LIVE]; /* resting order ids */
     unsigned nLive;
+    uint64_t reports; /* logged this round */
 } icSession;
 
 static struct {
@@ -155,7 +158,9 @@ static int icLoad(void)
             icSession *c = &opt.ss[i];
             xclInfo in;
             xclGetInfo(c->s, &in);
-            if (in.state == XCL_STATE_LOGGED_ON && in.unanswered < 32)
+            /* a round stays inside xchg's history of 4096 reports a session,
+                 * so verify can have all of them replayed */
+            if (in.state == XCL_STATE_LOGGED_ON && in.unanswered < 32 && c->reports < IC_ROUND_MAX)
                 icSend(c);
             xclReport r;
             while (xclPoll(c->s, 0, &r) == 1) {
@@ -163,6 +168,7 @@ static int icLoad(void)
                     continue;
                 icLogReport(f, c, &r);
                 icTrack(c, &r);
+                c->reports++;
             }
         }
         struct timespec ts = {0, 200000}; /* about 2,500 requests a second per session */
