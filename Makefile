@@ -113,6 +113,7 @@ test: deps
 	@$(MAKE) --no-print-directory feed-tshark
 	@tests/integration/run.sh
 	@CRASH_ROUNDS=20 tests/integration/crash.sh
+	@tests/integration/storage_fail.sh
 
 # The kill -9 crash-recovery test at length (SOAK_ROUNDS rounds).
 SOAK_ROUNDS ?= 200

@@ -88,6 +88,7 @@ static int cmdStorageStatus(cmdDaemon *d, uint32_t i, json_t *seg, ctlError *err
     json_object_set_new(seg, "journal_seq", json_integer((json_int_t)r->out.state.lastSeq));
     json_object_set_new(seg, "durable_seq", json_integer((json_int_t)r->out.state.durableSeq));
     json_object_set_new(seg, "storage_error", json_integer(r->out.state.storageErrno));
+    json_object_set_new(seg, "storage_full", json_integer(r->out.state.spaceErrno));
     json_object_set_new(seg, "frames_held", json_integer(r->out.state.held));
     json_object_set_new(seg, "journal_commits", json_integer((json_int_t)r->out.state.commits));
     json_object_set_new(seg, "journal_records", json_integer((json_int_t)r->out.state.records));

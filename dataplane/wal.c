@@ -24,13 +24,14 @@ struct walLog {
     jnJournal *j;
     gwGateway *gw;
     const mtAllocator *alloc;
-    int sync, muted, failed;
+    int sync, muted, failed, full;
     walOutFn *release, *drop;
     void *outCtx;
     walSlot *gate;
     uint32_t mask, head, tail; /* frames in [tail, head) */
     uint64_t durable;          /* last durable sequence seen */
     uint64_t published;        /* last sequence published */
+    uint64_t lastNs;           /* time of the last input journaled */
     walCounters c;
 };
 
@@ -131,6 +132,7 @@ walVerdict walDatagram(walLog *w, gwAddr from, const uint8_t *data, uint16_t len
     if (unlikely(!p))
         return walNoRoom(w);
     const walDatagramRec h = {.nowNs = nowNs, .ip = from.ip, .port = from.port, .len = len};
+    w->lastNs = nowNs;
     memcpy(p, &h, sizeof h);
     memcpy(p + sizeof h, data, len);
     return WAL_APPLY;
@@ -144,6 +146,7 @@ walVerdict walTimer(walLog *w, uint64_t nowNs)
     if (unlikely(!p))
         return walNoRoom(w);
     p->nowNs = nowNs;
+    w->lastNs = nowNs;
     return WAL_APPLY;
 }
 
@@ -158,9 +161,14 @@ walVerdict walControl(walLog *w, walType type, const void *payload, uint32_t len
     return WAL_APPLY;
 }
 
-void walHold(walLog *w, void *frame)
+void walHold(walLog *w, void *frame, int resend)
 {
     const uint64_t seq = jnLastSeq(w->j);
+    if (unlikely(w->failed && resend)) {
+        w->c.droppedAtFailure++;
+        w->drop(w->outCtx, frame);
+        return;
+    }
     if (!w->sync || w->failed || (w->head == w->tail && seq <= w->durable)) {
         w->release(w->outCtx, frame);
         return;
@@ -196,8 +204,23 @@ static void walFail(walLog *w)
     }
 }
 
+/* The disk is full: the current segment is all that is left. Orders get
+ * 5002 from the next input on, and the switch is an input itself, so a
+ * replay rejects the same orders. */
+static void walFull(walLog *w, uint64_t nowNs)
+{
+    const walStorageRec r = {.nowNs = nowNs, .code = XOE_CODE_STORAGE,
+                             .sysErrno = jnSpareError(w->j)};
+    if (walControl(w, WAL_STORAGE, &r, sizeof r) == WAL_APPLY) {
+        walApply(w->gw, WAL_STORAGE, &r, sizeof r);
+        w->full = 1;
+    }
+}
+
 uint32_t walPoll(walLog *w)
 {
+    if (unlikely(!w->full && jnSpareError(w->j)))
+        walFull(w, w->lastNs);
     const uint64_t last = jnLastSeq(w->j);
     if (last != w->published) {
         jnPublish(w->j);
@@ -234,6 +257,11 @@ void walJournalStats(const walLog *w, jnStats *st)
     jnGetStats(w->j, st);
 }
 
+int walSpaceError(const walLog *w)
+{
+    return jnSpareError(w->j);
+}
+
 int walStatus(const walLog *w)
 {
     return jnStatus(w->j);
@@ -262,6 +290,7 @@ int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
         walSessionRec s;
         walSetStateRec st;
         walAdminCancelRec ac;
+        walStorageRec sr;
     } u;
     switch (type) {
     case WAL_DATAGRAM:
@@ -302,6 +331,11 @@ int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
     case WAL_START:
         WAL_NEED(walTimeRec);
         gwSetLogonsOpen(gw, 1);
+        gwSetStorageError(gw, 0); /* a start has its storage checked afresh */
+        return 0;
+    case WAL_STORAGE:
+        WAL_NEED(walStorageRec);
+        gwSetStorageError(gw, u.sr.code);
         return 0;
     case WAL_ADMIN_CANCEL:
         WAL_NEED(walAdminCancelRec);

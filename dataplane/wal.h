@@ -40,6 +40,7 @@ typedef enum {
     WAL_START = 7,          /* walTimeRec: a start after recovery, logons open */
     WAL_ADMIN_CANCEL = 8,   /* walAdminCancelRec */
     WAL_SESSION_ENABLE = 9, /* walSessionRec */
+    WAL_STORAGE = 10,       /* walStorageRec: disk nearly full, orders get 5002 */
     WAL_TYPE_MAX = 63
 } walType;
 
@@ -77,6 +78,14 @@ typedef struct {
     uint64_t orderId;
 } walAdminCancelRec;
 
+typedef struct {
+    uint64_t nowNs;
+    uint16_t code; /* what orders are answered (5002), 0: normal again */
+    uint16_t reserved[3];
+    int32_t sysErrno; /* why (ENOSPC) */
+    uint32_t reserved2;
+} walStorageRec;
+
 /* What becomes of an input offered to the journal. */
 typedef enum {
     WAL_APPLY = 0, /* apply it: journaled, or not needing it, or storage failed */
@@ -91,7 +100,8 @@ typedef struct {
     uint64_t skipped;        /* inputs left unapplied for want of ring room */
     uint64_t held, released; /* frames through the gate */
     uint64_t gateFull;       /* frames dropped because the gate was full */
-    uint64_t droppedAtFailure; /* frames of inputs that never became durable */
+    uint64_t droppedAtFailure; /* frames of inputs that never became durable, and
+                                  resends refused after the storage failed */
     uint64_t heldMax;          /* most frames held at once */
 } walCounters;
 
@@ -136,12 +146,18 @@ walVerdict walTimer(walLog *w, uint64_t nowNs);
 walVerdict walControl(walLog *w, walType type, const void *payload, uint32_t len);
 
 /* A frame the gateway sends: out now (async, storage failed, or its inputs
- * are durable) or held until they are. */
-void walHold(walLog *w, void *frame);
+ * are durable) or held until they are. resend: the frame carries the
+ * XOE RETRANSMIT flag (a replay from the session's history); after a
+ * storage failure such frames are dropped, since the history may hold
+ * reports whose inputs never became durable. */
+void walHold(walLog *w, void *frame, int resend);
 
-/* Publishes what was journaled, notices a storage failure (then answers
- * orders with 5002 through the gateway and drops the frames whose inputs
- * will never be durable) and releases the frames that became durable.
+/* Publishes what was journaled; when the journal cannot make its next
+ * segment (disk full) journals and applies WAL_STORAGE, so orders are
+ * answered 5002 from then on, deterministically, while the current segment
+ * still takes the inputs; notices a hard storage failure (then drops the
+ * frames whose inputs will never be durable: the gate stays in order, no
+ * report of a lost input leaves); releases the frames that became durable.
  * Call every loop turn and after each burst. Returns frames released. */
 uint32_t walPoll(walLog *w);
 
@@ -153,6 +169,10 @@ void walPosition(const walLog *w, uint64_t *lastSeq, uint64_t *durableSeq);
 
 /* The journal writer's counters (jnGetStats). Any thread. */
 void walJournalStats(const walLog *w, jnStats *st);
+
+/* 0, or the errno with which the next segment could not be made (the
+ * segment answers orders 5002). */
+int walSpaceError(const walLog *w);
 
 /* 0, or the errno that stopped the journal. */
 int walStatus(const walLog *w);

@@ -130,8 +130,8 @@ static void wkSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
     }
     memcpy(f + NET_UDP_HLEN, data, len);
     netUdpHeaders(f, w->mac, e->mac, w->opt.ip, to.ip, w->orderPort, to.port, len);
-    if (w->wal)
-        walHold(w->wal, m); /* out once its inputs are durable (sync) */
+    if (w->wal) /* out once its inputs are durable (sync) */
+        walHold(w->wal, m, data[offsetof(xoeFrameHeader, flags)] & XOE_FLAG_RETRANSMIT);
     else
         wkTxQueue(w, m);
 }
@@ -239,11 +239,12 @@ static void wkServeState(wkWorker *w, wkRequest *r)
     r->out.state.hash =
         walStateHash(w->gw, w->opt.cfg->segments[w->opt.segment].instrumentCount);
     r->out.state.lastSeq = r->out.state.durableSeq = 0;
-    r->out.state.storageErrno = 0;
+    r->out.state.storageErrno = r->out.state.spaceErrno = 0;
     r->out.state.held = 0;
     if (w->wal) {
         walPosition(w->wal, &r->out.state.lastSeq, &r->out.state.durableSeq);
         r->out.state.storageErrno = walStatus(w->wal);
+        r->out.state.spaceErrno = walSpaceError(w->wal);
         r->out.state.held = walHeld(w->wal);
         jnStats js;
         walJournalStats(w->wal, &js);

@@ -81,6 +81,7 @@ typedef struct {
         struct {
             uint64_t hash, lastSeq, durableSeq;
             int storageErrno; /* 0 while the journal works */
+            int spaceErrno;   /* 0, or why the next journal segment cannot be made */
             uint32_t held;    /* frames waiting for their inputs to be durable */
             uint64_t commits, lastCommitNs, records;
         } state;

@@ -86,6 +86,7 @@ struct jnJournal {
     _Alignas(64) _Atomic uint64_t durable; /* writer -> everyone */
     _Alignas(64) _Atomic int status;       /* writer -> everyone, rarely written */
     _Atomic int stop;
+    _Atomic int spareErrPub; /* writer -> everyone: the next segment cannot be made */
     char statusMsg[JN_PATH_MAX + 256];
 
     /* writer only */
@@ -554,6 +555,7 @@ static void maybeSpare(jnJournal *j)
     jnSeg *s = segSlot(j);
     if (segCreateFile(j, s, j->nextIndex, &err)) {
         j->spareErr = err.sysErrno ? err.sysErrno : EIO;
+        atomic_store_explicit(&j->spareErrPub, j->spareErr, memory_order_release);
         return;
     }
     j->nextIndex++;
@@ -866,6 +868,11 @@ uint64_t jnDurableSeq(const jnJournal *j)
 uint64_t jnLastSeq(const jnJournal *j)
 {
     return j->p.nextSeq - 1;
+}
+
+int jnSpareError(const jnJournal *j)
+{
+    return atomic_load_explicit(&j->spareErrPub, memory_order_acquire);
 }
 
 int jnStatus(const jnJournal *j)

@@ -136,6 +136,13 @@ uint64_t jnLastSeq(const jnJournal *j);
  * thread (acquire load). */
 int jnStatus(const jnJournal *j);
 
+/* 0, or the errno (ENOSPC: disk full) with which the writer failed to
+ * create the next segment file. The journal still takes records until the
+ * current segment is full, then fails with that errno: a producer that
+ * sees it has the rest of the segment to wind down in (xchgd rejects new
+ * orders with 5002 from then on). Any thread (acquire load). */
+int jnSpareError(const jnJournal *j);
+
 /* Human-readable reason for a non-zero jnStatus ("" while 0). */
 const char *jnStatusMessage(const jnJournal *j);
 
@@ -259,10 +266,10 @@ const jnReadReport *jnReaderReport(const jnReader *r);
 void jnReaderClose(jnReader *r);
 
 /* Recovery up to a corruption the operator accepted to lose: in stream
- * directory dir, cuts segment file `file` at `offset` (ftruncate; the file
- * is renamed to <file>.damaged instead when offset is inside its header
- * block or UINT64_MAX) and renames every later segment file to
- * <name>.damaged, so the stream ends cleanly before the damage and jnOpen
+ * directory dir, cuts segment file `file` at `offset` (after copying it
+ * whole to <file>.damaged; the file is renamed to <file>.damaged instead
+ * when offset is inside its header block or UINT64_MAX) and renames every
+ * later segment file to <name>.damaged, so the stream ends cleanly before the damage and jnOpen
  * can append to it. The .damaged files stay for inspection. Returns the
  * number of files set aside or cut, or -1 with *err. */
 int jnCutAt(const char *dir, const char *file, uint64_t offset, jnError *err);

@@ -1,14 +1,16 @@
 /* itest_crash.c -- the client side of the kill -9 crash-recovery test (tests/integration/crash.sh).
  *
  *   itest_crash --phase load   --server IP --port N --local IP --log FILE [--seed N]
+ *               [--max-reports N]
  *               --session ID:TOKENHEX ...
  *   itest_crash --phase verify --server IP --port N --local IP --log FILE
- *               --session ID:TOKENHEX ...
+ *               [--storage-failed] --session ID:TOKENHEX ...
  *
  * load: logs every session on (no replay of older reports) and trades until
  * killed: new orders on both sides of IF2501 around 3800 (so they rest,
  * fill, or partly fill), cancels and replaces of orders it knows to rest,
- * until a session has had IC_ROUND_MAX reports (then it only listens).
+ * until a session has had --max-reports reports (IC_ROUND_MAX; then it only
+ * listens).
  * Every application report it receives is appended to the log at once
  * (one write per line, so a SIGKILL of xchgd or of this program loses no
  * line): "R <session> <seq> <hex bytes of the message>". It prints
@@ -20,9 +22,12 @@
  * a replay from the lowest sequence seen and compares each report up to the
  * highest. A report the client saw before the crash is an acknowledgement
  * xchg gave, so it must have survived (durability = sync). Prints one line
- * per session and exits 0 only when every report matched. */
+ * per session and exits 0 only when every report matched.
+ * --storage-failed (the disk-full test): the log must also hold reports
+ * Rejected/CancelRejected{5002}; they are compared like the others. */
 #define _GNU_SOURCE
 #include <getopt.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +40,8 @@
 #define IC_MAX_SESSIONS 8
 #define IC_MAX_LIVE     256
 #define IC_MAX_REPORTS  (1u << 20)
+#define IC_HISTORY      3500 /* reports compared at most: xchgd keeps 4096 a session, and
+                                 * may have sent more than the client read */
 #define IC_ROUND_MAX    3000 /* reports a session takes in a round, below the history */
 
 typedef struct {
@@ -43,16 +50,19 @@ typedef struct {
     xclSession *s;
     uint64_t live[IC_MAX_LIVE]; /* resting order ids */
     unsigned nLive;
-    uint64_t reports; /* logged this round */
+    uint64_t reports;      /* logged this round */
+    uint64_t lastReportMs; /* when the last one came */
 } icSession;
 
 static struct {
     const char *phase, *server, *local, *log;
     uint16_t port;
     unsigned seed;
+    int storageFailed; /* verify: reports from the first 5002 on need not survive */
+    uint64_t maxReports; /* load: a session stops sending after this many reports */
     icSession ss[IC_MAX_SESSIONS];
     unsigned n;
-} opt = {.port = 9000};
+} opt = {.port = 9000, .maxReports = IC_ROUND_MAX};
 
 static uint64_t rnd(void)
 {
@@ -63,6 +73,13 @@ static uint64_t rnd(void)
     x ^= x >> 7;
     x ^= x << 17;
     return x;
+}
+
+static uint64_t icNowMs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static xclSession *icOpen(icSession *c, uint64_t nextOutSeq)
@@ -160,7 +177,11 @@ static int icLoad(void)
             xclGetInfo(c->s, &in);
             /* a round stays inside xchg's history of 4096 reports a session,
                  * so verify can have all of them replayed */
-            if (in.state == XCL_STATE_LOGGED_ON && in.unanswered < 32 && c->reports < IC_ROUND_MAX)
+            /* unanswered requests whose answers never come (their inputs
+             * were not durable when the storage failed) do not stop it */
+            uint64_t now = icNowMs();
+            if (in.state == XCL_STATE_LOGGED_ON && c->reports < opt.maxReports &&
+                (in.unanswered < 32 || now - c->lastReportMs > 200))
                 icSend(c);
             xclReport r;
             while (xclPoll(c->s, 0, &r) == 1) {
@@ -169,6 +190,7 @@ static int icLoad(void)
                 icLogReport(f, c, &r);
                 icTrack(c, &r);
                 c->reports++;
+                c->lastReportMs = icNowMs();
             }
         }
         struct timespec ts = {0, 200000}; /* about 2,500 requests a second per session */
@@ -224,12 +246,41 @@ static icSeen *icReadLog(uint32_t id, size_t *n)
     return v;
 }
 
+/* 1 if the report is Rejected or CancelRejected with 5002 (storage). */
+static int icStorageReject(const icSeen *e)
+{
+    xoeMsgHeader h;
+    uint16_t code;
+    memcpy(&h, e->bytes, sizeof h);
+    if (h.type != XOE_MSG_REJECTED && h.type != XOE_MSG_CANCEL_REJECTED)
+        return 0;
+    memcpy(&code, e->bytes + (h.type == XOE_MSG_REJECTED ? offsetof(xoeRejected, code)
+                                                         : offsetof(xoeCancelRejected, code)),
+           sizeof code);
+    return code == XOE_CODE_STORAGE;
+}
+
 static int icVerifySession(icSession *c)
 {
     size_t n;
     icSeen *seen = icReadLog(c->id, &n);
     if (!seen)
         return 1;
+    if (opt.storageFailed) {
+        /* the disk filled up: orders were answered 5002, as journaled inputs */
+        size_t rejects = 0;
+        for (size_t i = 0; i < n; i++)
+            rejects += icStorageReject(&seen[i]);
+        printf("itest-crash: session %u: %zu of %zu reports were 5002\n", c->id, rejects, n);
+        if (rejects == 0) {
+            free(seen);
+            return 1;
+        }
+    }
+    if (n > IC_HISTORY) { /* older ones left xchg's history: not replayable over XOE */
+        memmove(seen, seen + (n - IC_HISTORY), IC_HISTORY * sizeof *seen);
+        n = IC_HISTORY;
+    }
     if (n == 0) {
         printf("itest-crash: session %u: no reports seen this round\n", c->id);
         free(seen);
@@ -240,7 +291,7 @@ static int icVerifySession(icSession *c)
         free(seen);
         return 1;
     }
-    size_t next = 0, same = 0, differ = 0;
+    size_t next = 0, same = 0, differ = 0, missing = 0;
     uint64_t last = seen[n - 1].seq;
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -252,8 +303,12 @@ static int icVerifySession(icSession *c)
             break;
         if (rc != 1 || r.seq == 0)
             continue;
-        while (next < n && seen[next].seq < r.seq)
-            next++; /* a sequence the client never saw: fine */
+        while (next < n && seen[next].seq < r.seq) {
+            if (missing++ < 5) /* the client saw it; xchg replayed past it */
+                printf("itest-crash: session %u: report %" PRIu64 " missing after recovery\n",
+                       c->id, seen[next].seq);
+            next++;
+        }
         if (next < n && seen[next].seq == r.seq) {
             if (seen[next].len == r.msg.length &&
                 !memcmp(seen[next].bytes, r.msg.u.raw, seen[next].len)) {
@@ -267,6 +322,9 @@ static int icVerifySession(icSession *c)
         }
         done = r.seq >= last;
     }
+    for (size_t i = next; i < n && missing++ < 5; i++)
+        printf("itest-crash: session %u: report %" PRIu64 " not replayed after recovery\n", c->id,
+               seen[i].seq);
     int ok = same == n && differ == 0;
     printf("itest-crash: session %u: %zu of %zu reports seen before the crash (seq %" PRIu64
            "..%" PRIu64 ") came back identical%s\n",
@@ -293,6 +351,8 @@ int main(int argc, char **argv)
                                        {"local", required_argument, NULL, 'l'},
                                        {"log", required_argument, NULL, 'L'},
                                        {"seed", required_argument, NULL, 'S'},
+                                       {"storage-failed", no_argument, NULL, 'F'},
+                                       {"max-reports", required_argument, NULL, 'M'},
                                        {"session", required_argument, NULL, 'x'},
                                        {NULL, 0, NULL, 0}};
     int c;
@@ -315,6 +375,12 @@ int main(int argc, char **argv)
             break;
         case 'S':
             opt.seed = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'F':
+            opt.storageFailed = 1;
+            break;
+        case 'M':
+            opt.maxReports = strtoull(optarg, NULL, 10);
             break;
         case 'x':
             if (opt.n == IC_MAX_SESSIONS ||

@@ -234,7 +234,8 @@ run_phase()
     mkdir -p "$dir"
     SOCK=$dir/xchgd.sock
     say "== $mode / $phase"
-    local sedx=(-e "s/iface=xchg0/iface=$XCHG_IF/" -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|")
+    local sedx=(-e "s/iface=xchg0/iface=$XCHG_IF/" -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|"
+        -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$dir/data\";|")
     if [ "$phase" = throttle ]; then
         throttle=2
         sedx+=(-e "s/^\([[:space:]]*throttle_msgs_per_sec[[:space:]]*=\).*/\1 $throttle;/")

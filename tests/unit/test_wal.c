@@ -99,7 +99,7 @@ static void onSendLive(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
     g->to = to;
     g->bytes = frameCopy(data, len);
     fx->produced++;
-    walHold(fx->wal, g);
+    walHold(fx->wal, g, data[offsetof(xoeFrameHeader, flags)] & XOE_FLAG_RETRANSMIT);
 }
 
 static void onSendReplay(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
