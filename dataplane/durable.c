@@ -13,7 +13,9 @@
 #include "dataplane/wal.h"
 #include "storage/journal.h"
 
-#define DU_GATE_SLOTS 16384 /* frames a segment may hold for durability */
+/* frames a segment may hold for durability: half of it (the point where the
+ * worker stops reading input) stays well below the worker's 8191 mbufs */
+#define DU_GATE_SLOTS 4096
 
 struct duStore {
     uint32_t n;
