@@ -442,13 +442,14 @@ measure()
     extra="\"background_busy_pct\":$bg,$extra,\"memory\":\"$MEM\",\"nice\":$NICE,\"client_spin\":$([ "$CLIENT_SPIN" = 1 ] && echo true || echo false)"
     if [ "$server" = xchgd ]; then
         stats=$("$BIN/xchgctl" -s "$SOCK" --json stats 2>/dev/null | tr -d ' \n')
-        local inbox gw
+        local inbox txcall gw
         inbox=$(sed -n 's/.*"in_box_latency":\({[^}]*}\).*/\1/p' <<<"$stats")
+        txcall=$(sed -n 's/.*"tx_call_latency":\({[^}]*}\).*/\1/p' <<<"$stats")
         gw="\"busy_permille\":$(jnum "$stats" busy_permille),\"rx_packets\":$(jnum "$stats" rx_packets)"
         gw="$gw,\"tx_packets\":$(jnum "$stats" tx_packets),\"tx_dropped\":$(jnum "$stats" tx_dropped)"
         gw="$gw,\"datagrams_in\":$(jnum "$stats" datagrams_in),\"orders_resting\":$(jnum "$stats" orders_resting)"
         gw="$gw,\"throttled\":$(jnum "$stats" throttled)"
-        extra="$extra,\"in_box_latency\":${inbox:-null},\"xchgd\":{$gw}"
+        extra="$extra,\"in_box_latency\":${inbox:-null},\"tx_call_latency\":${txcall:-null},\"xchgd\":{$gw}"
     fi
     inner=${client#\{}
     inner=${inner%\}}
@@ -460,14 +461,15 @@ measure()
 # echo's datagrams in and out.
 stop_echo()
 {
-    local kind=$SKIND out last ib
+    local kind=$SKIND out last ib tc
     out=$WORK/echo.out
     [ "$kind" = kernel ] && out=$WORK/kecho.out
     stop_server
     last=$(grep '^{' "$out" | grep -v '"event":"ready"' | tail -1)
     if [ "$kind" = dpdk ]; then
         ib=$(sed -n 's/.*"in_box_latency":\({[^}]*}\).*/\1/p' <<<"$last")
-        LINE="${LINE%\}},\"in_box_latency\":${ib:-null},\"dpdk_echo\":{\"busy_permille\":$(jnum "$last" busy_permille),\"rx_pkts\":$(jnum "$last" rx_pkts),\"tx_pkts\":$(jnum "$last" tx_pkts),\"imissed\":$(jnum "$last" imissed)}}"
+        tc=$(sed -n 's/.*"tx_call_latency":\({[^}]*}\).*/\1/p' <<<"$last")
+        LINE="${LINE%\}},\"in_box_latency\":${ib:-null},\"tx_call_latency\":${tc:-null},\"dpdk_echo\":{\"busy_permille\":$(jnum "$last" busy_permille),\"rx_pkts\":$(jnum "$last" rx_pkts),\"tx_pkts\":$(jnum "$last" tx_pkts),\"imissed\":$(jnum "$last" imissed)}}"
     else
         LINE="${LINE%\}},\"kernel_echo\":{\"rx\":$(jnum "$last" rx),\"tx\":$(jnum "$last" tx),\"spin\":$([ "$KERNEL_SPIN" = 1 ] && echo true || echo false)}}"
     fi
