@@ -103,7 +103,7 @@ struct gwGateway {
     uint64_t histMask;
     uint64_t rate; /* throttle, messages per second */
     uint64_t now;
-    uint64_t timerDueNs; /* no session needs the timer before this */
+    uint64_t timerDueNs;  /* no session needs the timer before this */
     uint16_t storageCode; /* non-zero: the journal failed, orders get this code */
     gwRequest cur;
     gwStats stats;

@@ -209,8 +209,8 @@ static void walFail(walLog *w)
  * replay rejects the same orders. */
 static void walFull(walLog *w, uint64_t nowNs)
 {
-    const walStorageRec r = {.nowNs = nowNs, .code = XOE_CODE_STORAGE,
-                             .sysErrno = jnSpareError(w->j)};
+    const walStorageRec r = {
+        .nowNs = nowNs, .code = XOE_CODE_STORAGE, .sysErrno = jnSpareError(w->j)};
     if (walControl(w, WAL_STORAGE, &r, sizeof r) == WAL_APPLY) {
         walApply(w->gw, WAL_STORAGE, &r, sizeof r);
         w->full = 1;
@@ -274,11 +274,11 @@ void walGetCounters(const walLog *w, walCounters *out)
 
 /* ---- replay ------------------------------------------------------------------ */
 
-#define WAL_NEED(type) \
-    do { \
-        if (len != sizeof(type)) \
-            return -1; \
-        memcpy(&u, payload, sizeof(type)); \
+#define WAL_NEED(type)                                                                             \
+    do {                                                                                           \
+        if (len != sizeof(type))                                                                   \
+            return -1;                                                                             \
+        memcpy(&u, payload, sizeof(type));                                                         \
     } while (0)
 
 int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
@@ -299,8 +299,8 @@ int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
         memcpy(&u.d, payload, sizeof u.d);
         if (u.d.len != len - sizeof u.d)
             return -1;
-        gwOnDatagram(gw, (gwAddr){u.d.ip, u.d.port}, (const uint8_t *)payload + sizeof u.d,
-                     u.d.len, u.d.nowNs);
+        gwOnDatagram(gw, (gwAddr){u.d.ip, u.d.port}, (const uint8_t *)payload + sizeof u.d, u.d.len,
+                     u.d.nowNs);
         gwFlush(gw);
         return 0;
     case WAL_TIMER:

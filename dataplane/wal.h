@@ -1,4 +1,5 @@
-/* wal.h -- a market segment's input journal: journaling in order, output gating, replay, state hash.
+/* wal.h -- a market segment's input journal: journaling in order, output gating, replay, state
+ * hash.
  *
  * The worker lcore is the single writer of its segment's state, and that
  * state is a deterministic function of the inputs it applies (DESIGN.md
@@ -96,10 +97,10 @@ typedef enum {
 typedef void walOutFn(void *ctx, void *frame);
 
 typedef struct {
-    uint64_t records;        /* inputs journaled */
-    uint64_t skipped;        /* inputs left unapplied for want of ring room */
-    uint64_t held, released; /* frames through the gate */
-    uint64_t gateFull;       /* frames dropped because the gate was full */
+    uint64_t records;          /* inputs journaled */
+    uint64_t skipped;          /* inputs left unapplied for want of ring room */
+    uint64_t held, released;   /* frames through the gate */
+    uint64_t gateFull;         /* frames dropped because the gate was full */
     uint64_t droppedAtFailure; /* frames of inputs that never became durable, and
                                   resends refused after the storage failed */
     uint64_t heldMax;          /* most frames held at once */

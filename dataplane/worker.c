@@ -236,8 +236,7 @@ static int wkJournalRequest(wkWorker *w, const wkRequest *r, uint64_t nowNs)
 
 static void wkServeState(wkWorker *w, wkRequest *r)
 {
-    r->out.state.hash =
-        walStateHash(w->gw, w->opt.cfg->segments[w->opt.segment].instrumentCount);
+    r->out.state.hash = walStateHash(w->gw, w->opt.cfg->segments[w->opt.segment].instrumentCount);
     r->out.state.lastSeq = r->out.state.durableSeq = 0;
     r->out.state.storageErrno = r->out.state.spaceErrno = 0;
     r->out.state.held = 0;

@@ -454,7 +454,8 @@ static int keepCopy(const char *path, jnError *err)
     if (rc == 0)
         rc = fsync(out);
     if (rc)
-        jnErrSet(err, JN_EIO, errno, path, UINT64_MAX, "cannot copy to %s: %s", to, strerror(errno));
+        jnErrSet(err, JN_EIO, errno, path, UINT64_MAX, "cannot copy to %s: %s", to,
+                 strerror(errno));
     if (in >= 0)
         close(in);
     if (out >= 0)

@@ -65,8 +65,8 @@ static int xrSegment(const cfgConfig *cfg, uint32_t i, const char *walDir, int r
     double secs = (double)best.ns / 1e9;
     printf("{\"segment\":%u,\"records\":%llu,\"last_seq\":%llu,\"state_hash\":\"%016llx\","
            "\"torn_tail\":%d,\"replay_s\":%.6f,\"records_per_s\":%.0f}\n",
-           cfg->segments[i].id, (unsigned long long)best.records,
-           (unsigned long long)best.lastSeq, (unsigned long long)hash, best.read.torn, secs,
+           cfg->segments[i].id, (unsigned long long)best.records, (unsigned long long)best.lastSeq,
+           (unsigned long long)hash, best.read.torn, secs,
            secs > 0 ? (double)best.records / secs : 0.0);
     return 0;
 }

@@ -40,9 +40,10 @@
 #define IC_MAX_SESSIONS 8
 #define IC_MAX_LIVE     256
 #define IC_MAX_REPORTS  (1u << 20)
-#define IC_HISTORY      3500 /* reports compared at most: xchgd keeps 4096 a session, and
-                                 * may have sent more than the client read */
-#define IC_ROUND_MAX    3000 /* reports a session takes in a round, below the history */
+#define IC_HISTORY                                                                                 \
+    3500                  /* reports compared at most: xchgd keeps 4096 a session, and             \
+                           * may have sent more than the client read */
+#define IC_ROUND_MAX 3000 /* reports a session takes in a round, below the history */
 
 typedef struct {
     uint32_t id;
@@ -58,7 +59,7 @@ static struct {
     const char *phase, *server, *local, *log;
     uint16_t port;
     unsigned seed;
-    int storageFailed; /* verify: reports from the first 5002 on need not survive */
+    int storageFailed;   /* verify: reports from the first 5002 on need not survive */
     uint64_t maxReports; /* load: a session stops sending after this many reports */
     icSession ss[IC_MAX_SESSIONS];
     unsigned n;
@@ -176,7 +177,7 @@ static int icLoad(void)
             xclInfo in;
             xclGetInfo(c->s, &in);
             /* a round stays inside xchg's history of 4096 reports a session,
-                 * so verify can have all of them replayed */
+             * so verify can have all of them replayed */
             /* unanswered requests whose answers never come (their inputs
              * were not durable when the storage failed) do not stop it */
             uint64_t now = icNowMs();
@@ -254,8 +255,9 @@ static int icStorageReject(const icSeen *e)
     memcpy(&h, e->bytes, sizeof h);
     if (h.type != XOE_MSG_REJECTED && h.type != XOE_MSG_CANCEL_REJECTED)
         return 0;
-    memcpy(&code, e->bytes + (h.type == XOE_MSG_REJECTED ? offsetof(xoeRejected, code)
-                                                         : offsetof(xoeCancelRejected, code)),
+    memcpy(&code,
+           e->bytes + (h.type == XOE_MSG_REJECTED ? offsetof(xoeRejected, code)
+                                                  : offsetof(xoeCancelRejected, code)),
            sizeof code);
     return code == XOE_CODE_STORAGE;
 }
@@ -345,16 +347,12 @@ static int icVerify(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {{"phase", required_argument, NULL, 'p'},
-                                       {"server", required_argument, NULL, 's'},
-                                       {"port", required_argument, NULL, 'P'},
-                                       {"local", required_argument, NULL, 'l'},
-                                       {"log", required_argument, NULL, 'L'},
-                                       {"seed", required_argument, NULL, 'S'},
-                                       {"storage-failed", no_argument, NULL, 'F'},
-                                       {"max-reports", required_argument, NULL, 'M'},
-                                       {"session", required_argument, NULL, 'x'},
-                                       {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {
+        {"phase", required_argument, NULL, 'p'},    {"server", required_argument, NULL, 's'},
+        {"port", required_argument, NULL, 'P'},     {"local", required_argument, NULL, 'l'},
+        {"log", required_argument, NULL, 'L'},      {"seed", required_argument, NULL, 'S'},
+        {"storage-failed", no_argument, NULL, 'F'}, {"max-reports", required_argument, NULL, 'M'},
+        {"session", required_argument, NULL, 'x'},  {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {

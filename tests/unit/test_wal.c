@@ -17,10 +17,10 @@
 #include "dataplane/wal.h"
 #include "storage/journal.h"
 
-#define T0  UINT64_C(1759714200000000000)
-#define MS  UINT64_C(1000000)
-#define SEC UINT64_C(1000000000)
-#define NS  3 /* sessions */
+#define T0         UINT64_C(1759714200000000000)
+#define MS         UINT64_C(1000000)
+#define SEC        UINT64_C(1000000000)
+#define NS         3 /* sessions */
 #define MAX_FRAMES 200000
 
 /* Frames the gateway sent, in order. */
@@ -319,8 +319,7 @@ static void testReplaySameStateAndOutputs(void **state)
     assert_int_equal(replayed.n, fx->live.n);
     for (size_t i = 0; i < replayed.n; i++) {
         assert_int_equal(replayed.len[i], fx->live.len[i]);
-        assert_memory_equal(replayed.data[i], fx->live.data[i],
-                            replayed.len[i] + sizeof(uint16_t));
+        assert_memory_equal(replayed.data[i], fx->live.data[i], replayed.len[i] + sizeof(uint16_t));
     }
     /* the state is not trivially equal: more input changes the hash */
     xoeNewOrder o = {.instrument = 0, .side = 0, .clOrdId = 9, .price = 18900 * 2000, .qty = 1};
