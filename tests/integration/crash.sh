@@ -165,6 +165,7 @@ T0=$SECONDS
 for ((round = 1; round <= ROUNDS; round++)); do
     rlog=$WORK/reports.$round
     : >"$rlog"
+    : >"$WORK/load.$round.out"
     ip netns exec "$NS" "$ITEST" --phase load --server "$SERVER" --port "$PORT" --local "$LOCAL" \
         --log "$rlog" --seed $((SEED + round)) "${SESS[@]}" >"$WORK/load.$round.out" 2>&1 &
     CPID=$!
