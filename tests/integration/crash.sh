@@ -28,7 +28,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
-BIN=build/bin
+BIN=${XCHG_BIN:-build/bin}
 ITEST=build/tests/itest_crash
 NETNS=tests/integration/netns.sh
 ROUNDS=${CRASH_ROUNDS:-20}
