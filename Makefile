@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 BUILD   ?= build
 CC      ?= cc
-PKGS_CORE := libconfig jansson liburing
+PKGS_CORE := libconfig jansson liburing libbpf
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS_CORE) cmocka 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS_CORE) 2>/dev/null) -lhugetlbfs -lpthread
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -41,12 +41,25 @@ $(BUILD)/lib/libxchgclient.a: $(CLIENT_OBJS)
 	@mkdir -p $(dir $@)
 	ar rcs $@ $^
 LIBS += $(BUILD)/lib/libxchgclient.a
+# the XDP filter's loader and control side (dataplane/xdp/, libbpf); the BPF
+# program itself (*.bpf.c) is built by clang for the BPF target, into bpf/
+XDP_SRCS := $(filter-out %.bpf.c,$(wildcard dataplane/xdp/*.c))
+XDP_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(XDP_SRCS))
+$(BUILD)/lib/libxchgxdp.a: $(XDP_OBJS)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+LIBS += $(BUILD)/lib/libxchgxdp.a
+BPF_OBJS := $(patsubst dataplane/xdp/%.bpf.c,$(BUILD)/bpf/xchg_%.bpf.o,$(wildcard dataplane/xdp/*.bpf.c))
+$(BUILD)/bpf/xchg_%.bpf.o: dataplane/xdp/%.bpf.c dataplane/xdp/filter_abi.h
+	@mkdir -p $(dir $@)
+	clang -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell $(CC) -dumpmachine) -c $< -o $@
 $(BUILD)/lib/pkgconfig/xchg-client.pc: tools/client/xchg-client.pc.in
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(CURDIR)|; s|@LIBDIR@|$(abspath $(BUILD))/lib|; s|@INCLUDEDIR@|$(CURDIR)/include|' $< > $@
 
 # link order: each library may use the ones after it
-LINK_LIBS = $(BUILD)/lib/libxchgclient.a $(BUILD)/lib/libxchgdataplane.a $(BUILD)/lib/libxchgcontrol.a \
+LINK_LIBS = $(BUILD)/lib/libxchgclient.a $(BUILD)/lib/libxchgdataplane.a $(BUILD)/lib/libxchgxdp.a \
+	$(BUILD)/lib/libxchgcontrol.a \
 	$(BUILD)/lib/libxchgstorage.a $(BUILD)/lib/libxchgconfig.a $(BUILD)/lib/libxchgmatcher.a
 $(BUILD)/obj/dataplane/%.o: DIR_CFLAGS = $(DPDK_CFLAGS)
 $(BUILD)/obj/perf/dpdk_%.o: DIR_CFLAGS = $(DPDK_CFLAGS)
@@ -81,6 +94,8 @@ $(XCHGD): $(BUILD)/obj/dataplane/xchgd.o $(LIBS)
 
 # test_hostmon runs xchg-hostmon
 $(BUILD)/tests/test_hostmon: $(BUILD)/bin/xchg-hostmon
+# test_xdp runs the compiled BPF program
+$(BUILD)/tests/test_xdp: $(BPF_OBJS)
 # test_ctl runs xchgctl against its server
 $(BUILD)/tests/test_ctl: $(BUILD)/bin/xchgctl
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
@@ -91,7 +106,7 @@ $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/itest_%.o $(LIBS)
 	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) -o $@
 
 .PHONY: all deps test unit-tests asan bench lint format run clean fuzz feed-tshark soak
-all: $(LIBS) $(BUILD)/lib/pkgconfig/xchg-client.pc $(XCHGD) $(PERF_BINS) $(TOOL_BINS) $(TEST_BINS) \
+all: $(LIBS) $(BUILD)/lib/pkgconfig/xchg-client.pc $(XCHGD) $(BPF_OBJS) $(PERF_BINS) $(TOOL_BINS) $(TEST_BINS) \
 	$(ITEST_BINS)
 
 deps:
@@ -112,6 +127,7 @@ test: deps
 	@$(MAKE) --no-print-directory unit-tests
 	@$(MAKE) --no-print-directory feed-tshark
 	@tests/integration/run.sh
+	@tests/integration/xdp.sh
 	@CRASH_ROUNDS=20 tests/integration/crash.sh
 	@tests/integration/storage_fail.sh
 
@@ -135,6 +151,7 @@ bench: deps
 	@$(BUILD)/bin/bench_matcher --workload exchange-core
 	@$(BUILD)/bin/bench_matcher --workload inserts
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh
+	@BIN=$(BUILD)/bin perf/bench_xdp_flood.sh
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_<name>.c with a seed corpus in
 # tests/fuzz/corpus_<name>/. FUZZ_SECONDS per target.

@@ -1239,6 +1239,39 @@ static int cfgParseControl(cfgCtx *c, const config_setting_t *root, cfgControl *
     return 0;
 }
 
+/* ---- filter ---- */
+
+static const char *const cfgFilterKeys[] = {"enabled", "mode", "program", "interface", NULL};
+static const char *const cfgXdpModeNames[] = {"auto", "native", "generic", NULL};
+
+static int cfgBool(cfgCtx *c, const config_setting_t *g, const char *key, int def, int *out)
+{
+    const config_setting_t *s = cfgGet(g, key);
+    *out = def;
+    if (s == NULL)
+        return 0;
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+        return cfgErr(c, s, NULL, "must be true or false (got %s)",
+                      cfgTypeName(config_setting_type(s)));
+    *out = config_setting_get_bool(s);
+    return 0;
+}
+
+static int cfgParseFilter(cfgCtx *c, const config_setting_t *root, cfgFilter *f)
+{
+    const config_setting_t *g;
+    int mode;
+    if (cfgSection(c, root, "filter", CONFIG_TYPE_GROUP, 0, &g) != 0)
+        return -1;
+    if (cfgCheckKeys(c, g, cfgFilterKeys) != 0 || cfgBool(c, g, "enabled", 1, &f->enabled) != 0 ||
+        cfgEnum(c, g, "mode", cfgXdpModeNames, CFG_XDP_AUTO, &mode) != 0 ||
+        cfgText(c, g, "program", "", CFG_PATH_MAX, f->program) != 0 ||
+        cfgText(c, g, "interface", "", CFG_IFNAME_MAX, f->interface) != 0)
+        return -1;
+    f->mode = (cfgXdpMode)mode;
+    return 0;
+}
+
 /* ---- instruments ---- */
 
 static const char *const cfgInstrumentKeys[] = {"id",
@@ -1430,8 +1463,8 @@ static int cfgCheckSegmentsUsed(cfgCtx *c, const config_setting_t *root, const c
 
 /* ==== public API ============================================================ */
 
-static const char *const cfgRootKeys[] = {"instruments", "segments", "ports",   "lcores",
-                                          "storage",     "risk",     "control", NULL};
+static const char *const cfgRootKeys[] = {"instruments", "segments", "ports",  "lcores", "storage",
+                                          "risk",        "control",  "filter", NULL};
 
 static int cfgBuild(cfgCtx *c, const config_t *lc, cfgConfig *out)
 {
@@ -1439,7 +1472,8 @@ static int cfgBuild(cfgCtx *c, const config_t *lc, cfgConfig *out)
     if (cfgCheckKeys(c, root, cfgRootKeys) != 0 || cfgParseLcores(c, root, &out->lcores) != 0 ||
         cfgParseSegments(c, root, out) != 0 || cfgParsePorts(c, root, out) != 0 ||
         cfgParseStorage(c, root, &out->storage) != 0 || cfgParseRisk(c, root, &out->risk) != 0 ||
-        cfgParseControl(c, root, &out->control) != 0 || cfgParseInstruments(c, root, out) != 0 ||
+        cfgParseControl(c, root, &out->control) != 0 ||
+        cfgParseFilter(c, root, &out->filter) != 0 || cfgParseInstruments(c, root, out) != 0 ||
         cfgCheckSegmentsUsed(c, root, out) != 0)
         return -1;
     return 0;

@@ -114,6 +114,18 @@ typedef struct {
     uint16_t metricsPort;               /* on 127.0.0.1; 0 = no metrics server */
 } cfgControl;
 
+/* The XDP ingress allowlist filter (dataplane/xdp/, docs/xdp-filter.md). */
+typedef enum { CFG_XDP_AUTO = 0, CFG_XDP_NATIVE = 1, CFG_XDP_GENERIC = 2 } cfgXdpMode;
+
+#define CFG_IFNAME_MAX 15 /* IFNAMSIZ - 1 */
+
+typedef struct {
+    int enabled;                        /* load the filter at start (default 1) */
+    cfgXdpMode mode;                    /* front-filter attach mode (default auto) */
+    char program[CFG_PATH_MAX + 1];     /* BPF object; "" = next to xchgd */
+    char interface[CFG_IFNAME_MAX + 1]; /* "" = iface= of the port's devargs */
+} cfgFilter;
+
 typedef struct {
     char source[CFG_PATH_MAX + 1]; /* the path the config was loaded from */
     cfgInstrument *instruments;    /* owned; cfgFree releases */
@@ -124,6 +136,7 @@ typedef struct {
     cfgStorage storage;
     cfgRisk risk;
     cfgControl control;
+    cfgFilter filter;
 } cfgConfig;
 
 /* Status of the decimal parsers. */

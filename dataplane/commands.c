@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "dataplane/commands.h"
+#include "dataplane/xdp/xdpctl.h"
 
 #define CMD_TIMEOUT_MS 2000
 #define VERSION        "0.1.0"
@@ -287,6 +288,9 @@ static int cmdSessionAdd(void *ctx, json_t *args, json_t **data, ctlError *err)
     *data = json_pack("{s:I, s:s, s:I, s:i, s:s}", "session_id", (json_int_t)d->nextSessionId,
                       "token", hex, "account", json_integer_value(ja), "segment",
                       d->cfg->segments[seg].id, "source", src ? src : "any");
+    json_object_set_new(
+        *data, "filter",
+        json_string(xdpCtlSessionAdded(d->nextSessionId, ip, d->cfg->segments[seg].orderPort)));
     d->nextSessionId++;
     return 0;
 }
@@ -306,6 +310,7 @@ static int cmdSessionKick(void *ctx, json_t *args, json_t **data, ctlError *err)
         int rc = r->rc;
         free(r);
         if (rc == 0) {
+            xdpCtlSessionRemoved((uint32_t)json_integer_value(js));
             *data =
                 json_pack("{s:I, s:s}", "session_id", json_integer_value(js), "state", "disabled");
             return 0;
@@ -429,7 +434,7 @@ static int cmdStats(void *ctx, json_t *args, json_t **data, ctlError *err)
         json_array_append_new(segs, segmentStatsJson(&d->cfg->segments[i], &r->out.stats));
         free(r);
     }
-    *data = json_pack("{s:o}", "segments", segs);
+    *data = json_pack("{s:o, s:o}", "segments", segs, "filter", xdpCtlStatsJson());
     return 0;
 }
 

@@ -197,6 +197,17 @@ uint32_t duNextSessionId(const duStore *d)
     return d->maxSessionId + 1;
 }
 
+void duForEachSession(const duStore *d, wkWorker **workers, duSessionFn *fn, void *ctx)
+{
+    static gwSessionInfo s[WK_MAX_SESSIONS];
+    for (uint32_t i = 0; i < d->n; i++) {
+        uint32_t k = gwSessionList(wkGateway(workers[i]), s, WK_MAX_SESSIONS);
+        for (uint32_t j = 0; j < k; j++)
+            if (s[j].state != GW_SESSION_DISABLED)
+                fn(ctx, i, &s[j]);
+    }
+}
+
 void duClose(duStore *d)
 {
     if (!d)

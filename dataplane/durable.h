@@ -38,6 +38,13 @@ int duRecovered(const duStore *d);
  * the journals (1 when there is none). */
 uint32_t duNextSessionId(const duStore *d);
 
+/* Calls fn for every session the journals brought back that is not
+ * disabled (kicked), with its segment index: for state kept outside the
+ * segments that follows sessions (the XDP allowlist). Before the workers
+ * run. */
+typedef void duSessionFn(void *ctx, uint32_t segIndex, const gwSessionInfo *s);
+void duForEachSession(const duStore *d, wkWorker **workers, duSessionFn *fn, void *ctx);
+
 /* After the workers stopped: makes everything durable, stops the storage
  * thread, closes the journals and frees d. NULL is a no-op. */
 void duClose(duStore *d);

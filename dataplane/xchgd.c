@@ -25,6 +25,7 @@
 #include "dataplane/commands.h"
 #include "dataplane/durable.h"
 #include "dataplane/worker.h"
+#include "dataplane/xdp/xdpctl.h"
 
 #define RX_DESC           1024
 #define TX_DESC           1024
@@ -119,6 +120,7 @@ static uint64_t freeHugeBytes(void)
  * hugepages or not. The strings live in `store`. */
 static int buildEalArgs(const cfgConfig *cfg, const xdArgs *a, char **argv, char store[][256])
 {
+    static char devargs[CFG_MAX_PORTS][CFG_DEVARGS_MAX + 600]; /* + the XDP filter's xdp_prog= */
     int n = 0;
     argv[n++] = "xchgd";
     int len = snprintf(store[0], 256, "%u", cfg->lcores.control);
@@ -147,8 +149,9 @@ static int buildEalArgs(const cfgConfig *cfg, const xdArgs *a, char **argv, char
             argv[n++] = (char *)cfg->ports[i].devargs;
             allVirtual = 0;
         } else {
+            xdpCtlDevargs(cfg, &cfg->ports[i], devargs[i], sizeof devargs[i]);
             argv[n++] = "--vdev";
-            argv[n++] = (char *)cfg->ports[i].devargs;
+            argv[n++] = devargs[i];
         }
     }
     if (allVirtual)
@@ -287,6 +290,14 @@ static ctlServer *startControl(const cfgConfig *cfg)
     return s;
 }
 
+/* A session recovered from the journal gets its filter entry back, as
+ * session.add gave it. */
+static void allowRecovered(void *ctx, uint32_t segIndex, const gwSessionInfo *s)
+{
+    const cfgConfig *cfg = ctx;
+    xdpCtlSessionAdded(s->sessionId, s->allowedIp, cfg->segments[segIndex].orderPort);
+}
+
 int main(int argc, char **argv)
 {
     xdArgs a;
@@ -331,7 +342,12 @@ int main(int argc, char **argv)
     duStore *durable = duOpen(&cfg, workers, cfg.segmentCount, &dopt, err, sizeof err);
     if (!durable)
         rte_exit(EXIT_FAILURE, "%s\n", err);
+    if (xdpCtlStart(&cfg, 0, err, sizeof err) != 0)
+        rte_exit(EXIT_FAILURE, "%s\n", err);
     setupPort(port, (uint16_t)cfg.segmentCount, workers, lcoreNode(cfg.segments[0].lcore));
+    if (xdpCtlStart(&cfg, 1, err, sizeof err) != 0)
+        rte_exit(EXIT_FAILURE, "%s\n", err);
+    duForEachSession(durable, workers, allowRecovered, &cfg);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         if (rte_eal_remote_launch(wkMain, workers[i], cfg.segments[i].lcore) != 0)
             rte_exit(EXIT_FAILURE, "rte_eal_remote_launch(lcore %u) failed\n",
@@ -349,7 +365,7 @@ int main(int argc, char **argv)
                    .quit = &quit,
                    .nextSessionId = duNextSessionId(durable)};
     /* recovered trading states stand (an operator's halt survives a restart) */
-    if (cmdRegisterAll(ctl, &d) != 0 ||
+    if (cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 ||
         (!duRecovered(durable) &&
          cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0))
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
@@ -371,6 +387,7 @@ int main(int argc, char **argv)
     duClose(durable);
     rte_eth_dev_stop(port);
     rte_eth_dev_close(port);
+    xdpCtlStop();
     ctlServerDestroy(ctl);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         wkDestroy(workers[i]);

@@ -10,8 +10,10 @@
 #   1. build/tests/itest_crash --phase load trades from the namespace and logs
 #      every report it receives (an acknowledgement it saw);
 #   2. after a random 0.1-0.9 s, xchgd gets SIGKILL (the client too, after);
-#   3. xchgd restarts on the same storage: it must print its recovery lines
-#      and become ready;
+#   3. the XDP filter the killed xchgd left on the interface is removed (the
+#      operator's step after a crash) and xchgd restarts on the same storage:
+#      it must print its recovery lines and become ready; the sessions it
+#      recovered get their filter entries back, or step 5 cannot log on;
 #   4. `xchgctl status` state_hash of the recovered xchgd must equal the hash
 #      `xchg-replay` computes by replaying the same journal from scratch, at
 #      the same journal sequence;
@@ -183,6 +185,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
     kill -KILL "$XPID"
     wait "$XPID" 2>/dev/null
     XPID=
+    # a killed xchgd leaves its XDP filter attached, and the next one will
+    # not replace a program it did not load (docs/xdp-filter.md): the
+    # operator's step after a crash, done here
+    ip link set dev "$XCHG_IF" xdp off 2>/dev/null
     stop_pid "$CPID"
     CPID=
     seen=$(grep -c '^R ' "$rlog")

@@ -207,6 +207,8 @@ static void testDefaultSystem(void **state)
     assert_string_equal(c.control.socketPath, "/tmp/xchg/xchgd.sock");
     assert_int_equal(c.control.socketMode, 0660);
     assert_int_equal(c.control.metricsPort, 9180);
+    assert_int_equal(c.filter.enabled, 1);
+    assert_int_equal(c.filter.mode, CFG_XDP_AUTO);
     cfgFree(&c);
     cfgFree(&c); /* a freed config is zeroed: freeing again is harmless */
     cfgFree(NULL);
@@ -241,6 +243,34 @@ static void testDefaultsApplied(void **state)
     assert_int_equal(c.risk.throttle, 10000);
     assert_int_equal(c.control.socketMode, 0660);
     assert_string_equal(c.control.socketOwner, "");
+    /* no filter section: the filter is on, auto attach, paths found at start */
+    assert_int_equal(c.filter.enabled, 1);
+    assert_int_equal(c.filter.mode, CFG_XDP_AUTO);
+    assert_string_equal(c.filter.program, "");
+    assert_string_equal(c.filter.interface, "");
+    cfgFree(&c);
+}
+
+/* Every filter key written out. */
+static void testFilterKeys(void **state)
+{
+    (void)state;
+    cfgConfig c;
+    char err[512];
+    const edit e[] = {{APPEND, "filter = { enabled = false; mode = \"generic\"; "
+                               "program = \"/opt/xchg/f.o\"; interface = \"ens5f0\"; };"}};
+    if (loadEdited(e, 1, &c, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(c.filter.enabled, 0);
+    assert_int_equal(c.filter.mode, CFG_XDP_GENERIC);
+    assert_string_equal(c.filter.program, "/opt/xchg/f.o");
+    assert_string_equal(c.filter.interface, "ens5f0");
+    cfgFree(&c);
+    const edit n[] = {{APPEND, "filter = { mode = \"native\"; };"}};
+    if (loadEdited(n, 1, &c, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(c.filter.enabled, 1);
+    assert_int_equal(c.filter.mode, CFG_XDP_NATIVE);
     cfgFree(&c);
 }
 
@@ -784,6 +814,27 @@ static const badCase badCases[] = {
           "devargs = \"net_af_packet0,iface=xchg1\"; address = \"198.18.1.1/24\"; } );"}},
      ":7: ports.[1].devargs: ",
      "device \"net_af_packet0\" already used by ports.[0]"},
+    {"filter not a group", {{APPEND, "filter = true;"}}, ":26: filter: ", "must be a group"},
+    {"filter unknown key",
+     {{APPEND, "filter = { enable = true; };"}},
+     ":26: filter.enable: ",
+     "unknown key (known keys: enabled, mode, program, interface)"},
+    {"filter enabled not a bool",
+     {{APPEND, "filter = { enabled = 1; };"}},
+     ":26: filter.enabled: ",
+     "must be true or false"},
+    {"filter bad mode",
+     {{APPEND, "filter = { mode = \"offload\"; };"}},
+     ":26: filter.mode: ",
+     "must be one of auto, native, generic (got \"offload\")"},
+    {"filter empty program",
+     {{APPEND, "filter = { program = \"\"; };"}},
+     ":26: filter.program: ",
+     "must not be empty"},
+    {"filter interface too long",
+     {{APPEND, "filter = { interface = \"abcdefghijklmnop\"; };"}},
+     ":26: filter.interface: ",
+     "longer than 15 bytes"},
     {"include refused",
      {{APPEND, "@include \"other.conf\""}},
      ":26: ",
@@ -823,7 +874,7 @@ int main(void)
         cmocka_unit_test(testPriceToTicks),       cmocka_unit_test(testParseDecimal),
         cmocka_unit_test(testParseRate),          cmocka_unit_test(testFormat),
         cmocka_unit_test(testMissingFile),        cmocka_unit_test(testSmallErrorBuffer),
-        cmocka_unit_test(testEmptyFile),
+        cmocka_unit_test(testEmptyFile),          cmocka_unit_test(testFilterKeys),
     };
     size_t nFixed = sizeof fixed / sizeof fixed[0];
     struct CMUnitTest *tests = calloc(nFixed + N_BAD, sizeof *tests);
