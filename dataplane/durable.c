@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <rte_lcore.h>
+
 #include "dataplane/durable.h"
 #include "dataplane/wal.h"
 #include "storage/journal.h"
@@ -143,6 +145,22 @@ static int duAttach(duStore *d, const cfgConfig *cfg, uint32_t i, const char *di
     return 0;
 }
 
+/* Warns when a worker lcore spins on the CPU that takes the disk's
+ * interrupts: every commit then waits for a scheduler tick or more. */
+static void duCheckPlacement(const cfgConfig *cfg, uint32_t n)
+{
+    int irq = jnDiskIrqCpu(cfg->storage.walDir);
+    for (uint32_t i = 0; irq >= 0 && i < n; i++) {
+        if ((int)rte_lcore_to_cpu_id((int)cfg->segments[i].lcore) != irq)
+            continue;
+        printf("xchgd: warning: the disk under %s takes its interrupts on CPU %d, where worker "
+               "lcore %u spins: journal commits will wait for scheduler ticks (ms, not us). Move "
+               "the interrupt to the storage lcore's CPU (/proc/irq/N/smp_affinity_list) or the "
+               "worker to another CPU (docs/storage/journal.md, \"Used by xchgd\")\n",
+               cfg->storage.walDir, irq, cfg->segments[i].lcore);
+    }
+}
+
 duStore *duOpen(const cfgConfig *cfg, wkWorker **workers, uint32_t n, const duOptions *opt,
                 char *err, size_t errlen)
 {
@@ -180,6 +198,7 @@ duStore *duOpen(const cfgConfig *cfg, wkWorker **workers, uint32_t n, const duOp
         duClose(d);
         return NULL;
     }
+    duCheckPlacement(cfg, n);
     printf("xchgd: storage: %u journal stream(s) in %s, durability %s, segments of %llu MiB\n", n,
            cfg->storage.walDir, cfgDurabilityName(cfg->storage.durability),
            (unsigned long long)(cfg->storage.walSegmentSize >> 20));

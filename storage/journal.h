@@ -193,6 +193,13 @@ jnGroup *jnGroupStart(jnJournal *const *js, unsigned n, int cpu, uint32_t idleSl
  * NULL is a no-op. */
 void jnGroupStop(jnGroup *g);
 
+/* The CPU that has taken most interrupts of the disk holding dir (virtio
+ * or NVMe queue names in /proc/interrupts), or -1 if it cannot tell. Part
+ * of each commit's completion runs there: the writer belongs on it, and a
+ * thread spinning on it (a worker lcore) delays every commit to the next
+ * scheduler tick (docs/storage/journal.md, "Where the writer runs"). */
+int jnDiskIrqCpu(const char *dir);
+
 /* Counters kept by the writer; readable from any thread (relaxed). */
 typedef struct {
     uint64_t commits;      /* batches made durable */
