@@ -15,7 +15,7 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 # DPDK_PROGS. Its -march=corei7 comes before ours so ours wins.
 DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null)
 DPDK_LIBS   := $(shell pkg-config --libs libdpdk 2>/dev/null) $(shell pkg-config --libs numa 2>/dev/null)
-DPDK_PROGS  := $(BUILD)/bin/dpdk_echo $(BUILD)/bin/xchgd
+DPDK_PROGS  := $(BUILD)/bin/dpdk_echo $(BUILD)/bin/xchgd $(BUILD)/bin/dpdk_mdbench
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 OPT     ?= -O2 -march=native -g
@@ -127,6 +127,7 @@ test: deps
 	@$(MAKE) --no-print-directory unit-tests
 	@$(MAKE) --no-print-directory feed-tshark
 	@tests/integration/run.sh
+	@tests/integration/md.sh
 	@tests/integration/xdp.sh
 	@CRASH_ROUNDS=20 tests/integration/crash.sh
 	@tests/integration/storage_fail.sh
@@ -150,6 +151,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@$(BUILD)/bin/bench_matcher --workload exchange-core
 	@$(BUILD)/bin/bench_matcher --workload inserts
+	@$(BUILD)/bin/dpdk_mdbench
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh
 	@BIN=$(BUILD)/bin perf/bench_xdp_flood.sh
 

@@ -1239,6 +1239,76 @@ static int cfgParseControl(cfgCtx *c, const config_setting_t *root, cfgControl *
     return 0;
 }
 
+/* ---- market data ---- */
+
+static const char *const cfgMarketDataKeys[] = {
+    "trading_day_start", "utc_offset", "summary_group", "summary_port", "kline_history", NULL};
+
+/* "HH:MM" (00:00..23:59) as seconds after midnight; -1 if malformed. */
+static int32_t cfgParseClock(const char *v)
+{
+    if (strlen(v) != 5 || v[2] != ':')
+        return -1;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (v[i] < '0' || v[i] > '9'))
+            return -1;
+    int h = (v[0] - '0') * 10 + (v[1] - '0'), m = (v[3] - '0') * 10 + (v[4] - '0');
+    return h > 23 || m > 59 ? -1 : (int32_t)(h * 3600 + m * 60);
+}
+
+static int cfgClockKey(cfgCtx *c, const config_setting_t *g, const char *key, const char *def,
+                       int signedOffset, int32_t *out)
+{
+    const config_setting_t *s;
+    const char *v;
+    if (cfgStr(c, g, key, 0, &s, &v) != 0)
+        return -1;
+    const char *text = v ? v : def;
+    int sign = 1;
+    if (signedOffset) {
+        if (text[0] != '+' && text[0] != '-')
+            return cfgErr(c, s, NULL, "\"%s\" is not an offset such as \"+08:00\"", text);
+        sign = text[0] == '-' ? -1 : 1;
+        text++;
+    }
+    int32_t secs = cfgParseClock(text);
+    if (secs < 0 || (signedOffset && secs > 14 * 3600))
+        return cfgErr(c, s, NULL, "\"%s\" is not %s", v,
+                      signedOffset ? "an offset from -14:00 to +14:00 such as \"+08:00\""
+                                   : "a time of day HH:MM such as \"21:00\"");
+    *out = sign * secs;
+    return 0;
+}
+
+static int cfgParseMarketData(cfgCtx *c, const config_setting_t *root, cfgConfig *cfg)
+{
+    const config_setting_t *g, *s;
+    const char *v;
+    int64_t port, history;
+    cfgMarketData *md = &cfg->marketData;
+    if (cfgSection(c, root, "market_data", CONFIG_TYPE_GROUP, 0, &g) != 0)
+        return -1;
+    if (cfgCheckKeys(c, g, cfgMarketDataKeys) != 0 ||
+        cfgClockKey(c, g, "trading_day_start", "21:00", 0, &md->tradingDayStart) != 0 ||
+        cfgClockKey(c, g, "utc_offset", "+08:00", 1, &md->utcOffset) != 0 ||
+        cfgInt(c, g, "summary_port", 9200, 0, 65535, &port) != 0 ||
+        cfgInt(c, g, "kline_history", 1000, 1, 1000, &history) != 0 ||
+        cfgStr(c, g, "summary_group", 0, &s, &v) != 0)
+        return -1;
+    md->summaryPort = (uint16_t)port;
+    md->klineHistory = (uint32_t)history;
+    if (cfgParseIPv4(v ? v : "239.1.2.1", &md->summaryGroup) != 0)
+        return cfgErr(c, s, NULL, "\"%s\" is not an IPv4 address", v);
+    if ((md->summaryGroup >> 24) != 239)
+        return cfgErr(c, s, NULL, "%s is not in 239.0.0.0/8 (administratively scoped multicast)",
+                      v);
+    for (uint32_t i = 0; i < cfg->segmentCount; i++)
+        if (cfg->segments[i].feedGroup == md->summaryGroup)
+            return cfgErr(c, s ? s : g, s ? NULL : "summary_group",
+                          "summary group is the feed group of segment %u", cfg->segments[i].id);
+    return 0;
+}
+
 /* ---- filter ---- */
 
 static const char *const cfgFilterKeys[] = {"enabled", "mode", "program", "interface", NULL};
@@ -1285,6 +1355,7 @@ static const char *const cfgInstrumentKeys[] = {"id",
                                                 "limit_up",
                                                 "limit_down",
                                                 "pre_settlement",
+                                                "pre_close",
                                                 "min_lots",
                                                 "max_lots",
                                                 "close_rule",
@@ -1341,6 +1412,8 @@ static int cfgInstrumentPrices(cfgCtx *c, const config_setting_t *g, cfgInstrume
         cfgRate(c, g, "limit_down", CFG_REQ, 1, CFG_PPM, &ins->limitDown) != 0)
         return -1;
     ins->priceDecimals = cfgDecimalsOf(ins->tickSize);
+    if (cfgDecimal(c, g, "pre_close", ins->preSettlement, 4, 1, CFG_PRICE_MAX, &ins->preClose) != 0)
+        return -1;
     if (cfgPriceToTicks(ins->preSettlement, ins->tickSize, &ins->preSettlementTicks) != 0) {
         char pre[32], tick[32];
         cfgFormatDecimal(ins->preSettlement, 4, 0, pre, sizeof pre);
@@ -1463,8 +1536,9 @@ static int cfgCheckSegmentsUsed(cfgCtx *c, const config_setting_t *root, const c
 
 /* ==== public API ============================================================ */
 
-static const char *const cfgRootKeys[] = {"instruments", "segments", "ports",  "lcores", "storage",
-                                          "risk",        "control",  "filter", NULL};
+static const char *const cfgRootKeys[] = {"instruments", "segments", "ports",   "lcores",
+                                          "storage",     "risk",     "control", "market_data",
+                                          "filter",      NULL};
 
 static int cfgBuild(cfgCtx *c, const config_t *lc, cfgConfig *out)
 {
@@ -1472,7 +1546,7 @@ static int cfgBuild(cfgCtx *c, const config_t *lc, cfgConfig *out)
     if (cfgCheckKeys(c, root, cfgRootKeys) != 0 || cfgParseLcores(c, root, &out->lcores) != 0 ||
         cfgParseSegments(c, root, out) != 0 || cfgParsePorts(c, root, out) != 0 ||
         cfgParseStorage(c, root, &out->storage) != 0 || cfgParseRisk(c, root, &out->risk) != 0 ||
-        cfgParseControl(c, root, &out->control) != 0 ||
+        cfgParseControl(c, root, &out->control) != 0 || cfgParseMarketData(c, root, out) != 0 ||
         cfgParseFilter(c, root, &out->filter) != 0 || cfgParseInstruments(c, root, out) != 0 ||
         cfgCheckSegmentsUsed(c, root, out) != 0)
         return -1;

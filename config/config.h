@@ -61,6 +61,7 @@ typedef struct {
     uint32_t limitDown;       /* ppm below it */
     int64_t preSettlement;    /* 1e-4 price units, on tick */
     int64_t preSettlementTicks;
+    int64_t preClose;   /* 1e-4 price units: change is quoted against it; default preSettlement */
     int64_t lowerTicks; /* daily band from cfgLimitBand, in ticks */
     int64_t upperTicks;
     uint32_t minLots, maxLots;
@@ -114,6 +115,16 @@ typedef struct {
     uint16_t metricsPort;               /* on 127.0.0.1; 0 = no metrics server */
 } cfgControl;
 
+/* Summary market data (docs/protocol/summary.md, docs/config.md). */
+typedef struct {
+    int32_t tradingDayStart; /* seconds after local midnight at which the next
+                                trading day begins (21:00 = 75600); 0 = the
+                                calendar day is the trading day */
+    int32_t utcOffset;       /* seconds east of UTC of the exchange's local time */
+    uint32_t summaryGroup;   /* IPv4 multicast group, host byte order */
+    uint16_t summaryPort;    /* UDP destination port of the summary channel; 0 = not sent */
+    uint32_t klineHistory;   /* bars kept per instrument and period, 1..1000 */
+} cfgMarketData;
 /* The XDP ingress allowlist filter (dataplane/xdp/, docs/xdp-filter.md). */
 typedef enum { CFG_XDP_AUTO = 0, CFG_XDP_NATIVE = 1, CFG_XDP_GENERIC = 2 } cfgXdpMode;
 
@@ -136,6 +147,7 @@ typedef struct {
     cfgStorage storage;
     cfgRisk risk;
     cfgControl control;
+    cfgMarketData marketData;
     cfgFilter filter;
 } cfgConfig;
 

@@ -87,6 +87,8 @@ struct gwGateway {
     size_t bytes; /* of the region this struct heads */
     gwSendFn *send;
     void *sendCtx;
+    gwTradeFn *onTrade;
+    void *tradeCtx;
     gwSession *sessions;
     uint32_t nSessions, maxSessions;
     uint32_t *index; /* session index + 1 by hashed id, 0 = empty */
@@ -377,9 +379,21 @@ static void gwOnRejected(gwGateway *gw, const mtEvent *ev)
                          rj->orderId);
 }
 
+/* The fill for the summary market data, before gwOnFill frees the refs. */
+static void gwTradeEvent(gwGateway *gw, const mtEvent *ev)
+{
+    const mtFill *f = &ev->u.fill;
+    const gwRef *b = gwRefGet(gw, f->userRef[0]), *s = gwRefGet(gw, f->userRef[1]);
+    const uint8_t offset[2] = {b ? b->offset : 0xFF, s ? s->offset : 0xFF};
+    gw->onTrade(gw->tradeCtx, ev->instrument, gwPrice(gw, ev->instrument, f->price), f->qty,
+                f->aggressor, offset, gw->now);
+}
+
 static void gwOnFill(gwGateway *gw, const mtEvent *ev)
 {
     const mtFill *f = &ev->u.fill;
+    if (gw->onTrade)
+        gwTradeEvent(gw, ev);
     for (unsigned side = 0; side < 2; side++) {
         const gwRef *r = gwRefGet(gw, f->userRef[side]);
         if (!r)
@@ -1325,6 +1339,8 @@ gwGateway *gwCreate(const gwOptions *opt)
     gw->bytes = l.total;
     gw->send = opt->send;
     gw->sendCtx = opt->sendCtx;
+    gw->onTrade = opt->onTrade;
+    gw->tradeCtx = opt->tradeCtx;
     gw->maxSessions = opt->maxSessions;
     gw->indexMask = indexSize - 1;
     gw->refCap = refCap;

@@ -31,6 +31,13 @@ typedef struct {
  * valid only during the call. */
 typedef void gwSendFn(void *ctx, gwAddr to, const uint8_t *data, uint16_t len);
 
+/* Called once per fill for the summary market data (docs/market-data.md):
+ * instrument index in the segment, price in 1e-4 units, the aggressor
+ * (MT_BUY, MT_SELL, MT_AGGRESSOR_NONE) and the xoeOffset of the buy [0] and
+ * sell [1] order (0xFF when unknown). Must not block. */
+typedef void gwTradeFn(void *ctx, uint16_t instrument, int64_t price, uint32_t qty,
+                       uint8_t aggressor, const uint8_t offset[2], uint64_t nowNs);
+
 typedef struct {
     const cfgConfig *cfg;
     uint16_t segment;      /* index into cfg->segments */
@@ -39,6 +46,8 @@ typedef struct {
     uint32_t tradingDay;   /* YYYYMMDD, told to clients at logon */
     gwSendFn *send;
     void *sendCtx;
+    gwTradeFn *onTrade; /* NULL: none */
+    void *tradeCtx;
     const mtAllocator *allocator; /* NULL: mtDefaultAllocator() */
 } gwOptions;
 

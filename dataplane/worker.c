@@ -10,6 +10,7 @@
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 
+#include "control/mdsummary.h"
 #include "dataplane/wal.h"
 #include "dataplane/worker.h"
 
@@ -19,7 +20,9 @@
 #define POOL_MBUFS  8191
 #define POOL_CACHE  256
 #define RING_SIZE   64
-#define TIMER_PER_S 1000 /* gateway timer calls per second */
+#define TIMER_PER_S 1000  /* gateway timer calls per second */
+#define MD_RING     16384 /* fills waiting for the control lcore */
+#define MD_TX_RING  256   /* summary frames waiting for the TX queue */
 /* journal room a burst may need: RX_BURST datagrams of the largest size */
 #define WAL_BURST_BYTES (RX_BURST * (24 + sizeof(walDatagramRec) + XOE_FRAME_MAX + 8))
 
@@ -33,6 +36,8 @@ struct wkWorker {
     struct rte_mempool *pool;
     struct rte_ring *requests;
     gwGateway *gw;
+    struct rte_ring *trades, *mdTx;         /* summary market data (wkTradeRing) */
+    uint16_t insIndex[CFG_MAX_INSTRUMENTS]; /* book -> index in cfg->instruments */
     mtAllocator alloc;
     uint8_t mac[NET_MAC_LEN];
     uint16_t orderPort;
@@ -145,6 +150,36 @@ static void wkGateDrop(void *ctx, void *frame)
 {
     (void)ctx;
     rte_pktmbuf_free(frame);
+}
+
+/* Gateway fill hook: one compact record to the control lcore; never blocks,
+ * a full ring drops and counts (docs/market-data.md). */
+static void wkOnTrade(void *ctx, uint16_t instrument, int64_t price, uint32_t qty,
+                      uint8_t aggressor, const uint8_t offset[2], uint64_t nowNs)
+{
+    wkWorker *w = ctx;
+    if (unlikely(w->wal && walMuted(w->wal)))
+        return; /* replaying the journal: these fills were summarised before */
+    mdsTrade t = {.timeNs = nowNs,
+                  .price = price,
+                  .qty = qty,
+                  .instrument = w->insIndex[instrument],
+                  .aggressor = aggressor,
+                  .offset = {offset[0], offset[1]}};
+    if (unlikely(rte_ring_sp_enqueue_elem(w->trades, &t, sizeof t) != 0))
+        w->c.mdDropped++;
+    else
+        w->c.mdTrades++;
+}
+
+/* Summary channel frames built by the control lcore go out on our queue. */
+static void wkSummaryTx(wkWorker *w)
+{
+    struct rte_mbuf *m[TX_BURST];
+    unsigned n = rte_ring_sc_dequeue_burst(w->mdTx, (void **)m, TX_BURST, NULL);
+    for (unsigned i = 0; i < n; i++)
+        wkTxQueue(w, m[i]);
+    w->c.mdTx += n;
 }
 
 /* ---- receive ------------------------------------------------------------------- */
@@ -314,6 +349,7 @@ int wkMain(void *arg)
             const uint64_t now = wkNowNs(w, t);
             if (!w->wal || walTimer(w->wal, now) == WAL_APPLY)
                 gwOnTimer(w->gw, now);
+            wkSummaryTx(w);
             wkTxFlush(w);
             lastTimer = t;
         }
@@ -393,6 +429,15 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
     snprintf(name, sizeof name, "wk%u_req", opt->segment);
     w->requests =
         rte_ring_create(name, RING_SIZE, (int)opt->socketId, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    snprintf(name, sizeof name, "wk%u_md", opt->segment);
+    w->trades = rte_ring_create_elem(name, sizeof(mdsTrade), MD_RING, (int)opt->socketId,
+                                     RING_F_SP_ENQ | RING_F_SC_DEQ);
+    snprintf(name, sizeof name, "wk%u_mdtx", opt->segment);
+    w->mdTx = rte_ring_create(name, MD_TX_RING, (int)opt->socketId, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    for (uint16_t b = 0; b < opt->cfg->segments[opt->segment].instrumentCount; b++) {
+        const cfgInstrument *ins = cfgFindBook(opt->cfg, opt->segment, b);
+        w->insIndex[b] = ins ? (uint16_t)(ins - opt->cfg->instruments) : UINT16_MAX;
+    }
     gwOptions go = {.cfg = opt->cfg,
                     .segment = opt->segment,
                     .maxSessions = opt->maxSessions,
@@ -400,14 +445,17 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
                     .tradingDay = opt->tradingDay,
                     .send = wkSend,
                     .sendCtx = w,
+                    .onTrade = wkOnTrade,
+                    .tradeCtx = w,
                     .allocator = &w->alloc};
-    if (w->pool && w->requests)
+    const int rings = w->requests && w->trades && w->mdTx;
+    if (w->pool && rings)
         w->gw = gwCreate(&go);
-    if (!w->pool || !w->requests || !w->gw) {
+    if (!w->pool || !rings || !w->gw) {
         snprintf(err, errlen, "worker %u: %s failed (%s)", opt->segment,
-                 !w->pool       ? "rte_pktmbuf_pool_create"
-                 : !w->requests ? "rte_ring_create"
-                                : "gateway creation (memory or config)",
+                 !w->pool ? "rte_pktmbuf_pool_create"
+                 : !rings ? "rte_ring_create"
+                          : "gateway creation (memory or config)",
                  rte_strerror(rte_errno));
         wkDestroy(w);
         return NULL;
@@ -449,6 +497,13 @@ void wkDestroy(wkWorker *w)
         return;
     gwDestroy(w->gw);
     rte_ring_free(w->requests);
+    rte_ring_free(w->trades);
+    if (w->mdTx) {
+        struct rte_mbuf *m;
+        while (rte_ring_sc_dequeue(w->mdTx, (void **)&m) == 0)
+            rte_pktmbuf_free(m);
+    }
+    rte_ring_free(w->mdTx);
     rte_mempool_free(w->pool);
     rte_free(w);
 }
@@ -467,4 +522,14 @@ gwGateway *wkGateway(wkWorker *w)
 struct rte_mempool *wkPool(const wkWorker *w)
 {
     return w->pool;
+}
+
+struct rte_ring *wkTradeRing(const wkWorker *w)
+{
+    return w->trades;
+}
+
+struct rte_ring *wkSummaryTxRing(const wkWorker *w)
+{
+    return w->mdTx;
 }

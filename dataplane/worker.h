@@ -36,6 +36,8 @@ typedef struct {
     uint64_t udpOtherPort;          /* UDP for us but not the order-entry port */
     uint64_t busyCycles, idleCycles;
     uint64_t requests;
+    uint64_t mdTrades, mdDropped; /* fills pushed to the summary ring / dropped: ring full */
+    uint64_t mdTx;                /* summary channel frames sent for the control lcore */
 } wkCounters;
 
 typedef struct {
@@ -130,5 +132,11 @@ gwGateway *wkGateway(wkWorker *w);
 
 /* The mbuf pool, for ports' RX queue set-up. */
 struct rte_mempool *wkPool(const wkWorker *w);
+
+/* Summary market data (dataplane/mdservice.c): the SPSC ring of mdsTrade
+ * records the worker fills (consumer: the control lcore), and the SPSC ring
+ * of ready frames the control lcore hands to the worker's TX queue. */
+struct rte_ring *wkTradeRing(const wkWorker *w);
+struct rte_ring *wkSummaryTxRing(const wkWorker *w);
 
 #endif

@@ -24,6 +24,7 @@
 #include "control/ctl.h"
 #include "dataplane/commands.h"
 #include "dataplane/durable.h"
+#include "dataplane/mdservice.h"
 #include "dataplane/worker.h"
 #include "dataplane/xdp/xdpctl.h"
 
@@ -369,6 +370,15 @@ int main(int argc, char **argv)
         (!duRecovered(durable) &&
          cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0))
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
+    mdsvOptions mo = {.cfg = &cfg,
+                      .workers = workers,
+                      .workerCount = cfg.segmentCount,
+                      .portId = port,
+                      .ip = cfg.ports[0].address,
+                      .socketId = lcoreNode(cfg.lcores.control)};
+    mdsvService *md = mdsvCreate(&mo, err, sizeof err);
+    if (!md || mdsvRegister(md, ctl) != 0)
+        rte_exit(EXIT_FAILURE, "%s\n", md ? "market data commands could not be registered" : err);
     struct rte_ether_addr mac;
     rte_eth_macaddr_get(port, &mac);
     printf("xchgd: ready: %u segment(s), port %s (" RTE_ETHER_ADDR_PRT_FMT
@@ -377,8 +387,10 @@ int main(int argc, char **argv)
            cfg.segments[0].orderPort, cfg.control.socketPath);
     fflush(stdout);
 
-    while (!quit)
+    while (!quit) {
         ctlServerPoll(ctl, 10);
+        mdsvPoll(md);
+    }
 
     printf("xchgd: stopping\n");
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
@@ -390,7 +402,8 @@ int main(int argc, char **argv)
     xdpCtlStop();
     ctlServerDestroy(ctl);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
-        wkDestroy(workers[i]);
+        wkDestroy(workers[i]); /* frees summary frames still queued: before their pool */
+    mdsvDestroy(md);
     free(workers);
     rte_eal_cleanup();
     removeRuntimeDir(store[2]);

@@ -49,4 +49,3 @@ int jnDiskIrqCpu(const char *dir)
     }
     return best;
 }
-

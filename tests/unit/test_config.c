@@ -204,6 +204,13 @@ static void testDefaultSystem(void **state)
     assert_int_equal(c.risk.concentration, 500000);
     assert_int_equal(c.risk.maxOrderNotional, 100000000000LL); /* 10M in 1e-4 */
     assert_int_equal(c.risk.throttle, 10000);
+    /* market_data: night session from 21:00 at +08:00, 239.1.2.1:9200 */
+    assert_int_equal(c.marketData.tradingDayStart, 21 * 3600);
+    assert_int_equal(c.marketData.utcOffset, 8 * 3600);
+    assert_int_equal(c.marketData.summaryGroup, 0xEF010201u);
+    assert_int_equal(c.marketData.summaryPort, 9200);
+    assert_int_equal(c.marketData.klineHistory, 1000);
+    assert_int_equal(cfgFindInstrument(&c, "IF2501")->preClose, 38000000); /* = pre_settlement */
     assert_string_equal(c.control.socketPath, "/tmp/xchg/xchgd.sock");
     assert_int_equal(c.control.socketMode, 0660);
     assert_int_equal(c.control.metricsPort, 9180);
@@ -215,6 +222,39 @@ static void testDefaultSystem(void **state)
 }
 
 /* The base file leaves most keys out: the documented defaults apply. */
+static void testMarketData(void **state)
+{
+    (void)state;
+    cfgConfig c;
+    char err[512];
+    const edit e[] = {{11, "    pre_settlement = \"3800.0\"; pre_close = \"3791.2\"; },"},
+                      {APPEND, "market_data = { trading_day_start = \"00:00\"; utc_offset = "
+                               "\"-05:30\"; summary_group = \"239.9.9.9\"; summary_port = 1; "
+                               "kline_history = 7; };"}};
+    if (loadEdited(e, 2, &c, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(cfgFindInstrument(&c, "IF2501")->preClose, 37912000);
+    assert_int_equal(c.marketData.tradingDayStart, 0);
+    assert_int_equal(c.marketData.utcOffset, -(5 * 3600 + 30 * 60));
+    assert_int_equal(c.marketData.summaryGroup, 0xEF090909u);
+    assert_int_equal(c.marketData.summaryPort, 1);
+    assert_int_equal(c.marketData.klineHistory, 7);
+    cfgFree(&c);
+    const edit late[] = {{APPEND, "market_data = { trading_day_start = \"23:59\"; utc_offset = "
+                                  "\"+14:00\"; };"}};
+    const edit off[] = {{APPEND, "market_data = { summary_port = 0; };"}};
+    if (loadEdited(off, 1, &c, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(c.marketData.summaryPort, 0); /* the channel off */
+    cfgFree(&c);
+    if (loadEdited(late, 1, &c, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(c.marketData.summaryPort, 9200);
+    assert_int_equal(c.marketData.tradingDayStart, 23 * 3600 + 59 * 60);
+    assert_int_equal(c.marketData.utcOffset, 14 * 3600);
+    cfgFree(&c);
+}
+
 static void testDefaultsApplied(void **state)
 {
     (void)state;
@@ -538,6 +578,46 @@ static void testEmptyFile(void **state)
 
 static const badCase badCases[] = {
     {"syntax error", {{14, "    segment = = 0;"}}, ":14: ", "syntax error"},
+    {"trading day start not a time",
+     {{APPEND, "market_data = { trading_day_start = \"24:00\"; };"}},
+     ":26: market_data.trading_day_start: ",
+     "a time of day HH:MM"},
+    {"trading day start without colon",
+     {{APPEND, "market_data = { trading_day_start = \"2100\"; };"}},
+     ":26: market_data.trading_day_start: ",
+     "a time of day HH:MM"},
+    {"utc offset without sign",
+     {{APPEND, "market_data = { utc_offset = \"08:00\"; };"}},
+     ":26: market_data.utc_offset: ",
+     "is not an offset"},
+    {"utc offset too large",
+     {{APPEND, "market_data = { utc_offset = \"+14:30\"; };"}},
+     ":26: market_data.utc_offset: ",
+     "from -14:00 to +14:00"},
+    {"summary group not multicast",
+     {{APPEND, "market_data = { summary_group = \"198.18.0.9\"; };"}},
+     ":26: market_data.summary_group: ",
+     "not in 239.0.0.0/8"},
+    {"summary group is a feed group",
+     {{APPEND, "market_data = { summary_group = \"239.1.1.1\"; };"}},
+     ":26: market_data.summary_group: ",
+     "feed group of segment 0"},
+    {"kline history above 1000",
+     {{APPEND, "market_data = { kline_history = 1001; };"}},
+     ":26: market_data.kline_history: ",
+     "between 1 and 1000"},
+    {"summary port too large",
+     {{APPEND, "market_data = { summary_port = 65536; };"}},
+     ":26: market_data.summary_port: ",
+     "between 0 and 65535"},
+    {"unknown market data key",
+     {{APPEND, "market_data = { snapshot_ms = 500; };"}},
+     ":26: market_data.snapshot_ms: ",
+     "unknown key"},
+    {"pre close zero",
+     {{11, "    pre_settlement = \"3800.0\"; pre_close = \"0\"; },"}},
+     ":11: instruments.[0].pre_close: ",
+     "must be between"},
     {"duplicate setting",
      {{15, "    tick_size = \"10\"; segment = 0;"}},
      ":15: ",
@@ -874,7 +954,8 @@ int main(void)
         cmocka_unit_test(testPriceToTicks),       cmocka_unit_test(testParseDecimal),
         cmocka_unit_test(testParseRate),          cmocka_unit_test(testFormat),
         cmocka_unit_test(testMissingFile),        cmocka_unit_test(testSmallErrorBuffer),
-        cmocka_unit_test(testEmptyFile),          cmocka_unit_test(testFilterKeys),
+        cmocka_unit_test(testEmptyFile),          cmocka_unit_test(testMarketData),
+        cmocka_unit_test(testFilterKeys),
     };
     size_t nFixed = sizeof fixed / sizeof fixed[0];
     struct CMUnitTest *tests = calloc(nFixed + N_BAD, sizeof *tests);

@@ -83,7 +83,30 @@ struct Fx {
     OutHook *hook;            /* set: messages go to it instead of the log */
     void *hookCtx;
     Cl cl[NCLIENTS];
+    struct {
+        uint16_t instrument;
+        int64_t price;
+        uint32_t qty;
+        uint8_t aggressor, offset[2];
+        uint64_t nowNs;
+    } trades[8]; /* what the gwTradeFn hook received */
+    int nTrades;
 };
+
+static void onTrade(void *ctx, uint16_t instrument, int64_t price, uint32_t qty, uint8_t aggressor,
+                    const uint8_t offset[2], uint64_t nowNs)
+{
+    Fx *fx = ctx;
+    if (fx->nTrades >= 8) /* other tests trade more: only the first 8 are kept */
+        return;
+    fx->trades[fx->nTrades].instrument = instrument;
+    fx->trades[fx->nTrades].price = price;
+    fx->trades[fx->nTrades].qty = qty;
+    fx->trades[fx->nTrades].aggressor = aggressor;
+    fx->trades[fx->nTrades].offset[0] = offset[0];
+    fx->trades[fx->nTrades].offset[1] = offset[1];
+    fx->trades[fx->nTrades++].nowNs = nowNs;
+}
 
 static void onSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
 {
@@ -143,7 +166,10 @@ static void fxBuild(Fx *fx, uint32_t historyDepth, uint32_t maxSessions)
                    .historyDepth = historyDepth,
                    .tradingDay = DAY,
                    .send = onSend,
-                   .sendCtx = fx};
+                   .sendCtx = fx,
+                   .onTrade = onTrade,
+                   .tradeCtx = fx};
+    fx->nTrades = 0;
     fx->gw = gwCreate(&o);
     assert_non_null(fx->gw);
     for (int i = 0; i < NCLIENTS; i++) {
@@ -893,6 +919,56 @@ static void test_auction_liquidity(void **state)
     const xoeExecuted *x = wantExec(fx, a, XOE_AUCTION, 1, 2, 1);
     wantExec(fx, b, XOE_AUCTION, 2, 2, 0);
     assert_int_equal(x->tradeId, TID(1));
+    wantNone(fx, a);
+    wantNone(fx, b);
+}
+
+/* The summary market data hook: one call per fill with price in 1e-4
+ * units, aggressor and both orders' offsets, also when the resting order
+ * leaves the book with that fill, and for auction fills. */
+static void test_trade_hook(void **state)
+{
+    Fx *fx = *state;
+    Cl *a = &fx->cl[A], *b = &fx->cl[B];
+    logonAll(fx);
+    tradeAll(fx);
+    assert_int_equal(fx->nTrades, 0);
+    place(fx, a, IF, XOE_BUY, PX(38002), 5, 1); /* OPEN */
+    assert_int_equal(fx->nTrades, 0);
+    advance(fx, SEC);
+    xoeNewOrder o = nord(IF, XOE_SELL, PX(38000), 2, 2);
+    o.offset = XOE_CLOSE_TODAY;
+    clSend(fx, b, XOE_MSG_NEW_ORDER, &o);
+    want(fx, b, XOE_MSG_ACCEPTED);
+    wantExec(fx, b, XOE_TAKER, 2, 2, 0);
+    wantExec(fx, a, XOE_MAKER, 1, 2, 3);
+    assert_int_equal(fx->nTrades, 1);
+    assert_int_equal(fx->trades[0].instrument, IF);
+    assert_int_equal(fx->trades[0].price, 38002000);
+    assert_int_equal(fx->trades[0].qty, 2);
+    assert_int_equal(fx->trades[0].aggressor, MT_SELL);
+    assert_int_equal(fx->trades[0].offset[0], XOE_OPEN);
+    assert_int_equal(fx->trades[0].offset[1], XOE_CLOSE_TODAY);
+    assert_int_equal(fx->trades[0].nowNs, fx->now);
+    o = nord(IF, XOE_SELL, PX(38002), 3, 3);
+    o.offset = XOE_CLOSE;
+    clSend(fx, b, XOE_MSG_NEW_ORDER, &o); /* fills the resting buy completely */
+    want(fx, b, XOE_MSG_ACCEPTED);
+    wantExec(fx, b, XOE_TAKER, 3, 3, 0);
+    wantExec(fx, a, XOE_MAKER, 1, 3, 0);
+    assert_int_equal(fx->nTrades, 2);
+    assert_int_equal(fx->trades[1].qty, 3);
+    assert_int_equal(fx->trades[1].offset[0], XOE_OPEN);
+    assert_int_equal(fx->trades[1].offset[1], XOE_CLOSE);
+    assert_int_equal(gwSetState(fx->gw, IF, MT_STATE_PRE_OPEN, fx->now), MT_OK);
+    place(fx, a, IF, XOE_BUY, PX(38004), 3, 4);
+    place(fx, b, IF, XOE_SELL, PX(38000), 2, 5);
+    assert_int_equal(gwSetState(fx->gw, IF, MT_STATE_CONTINUOUS, fx->now), MT_OK);
+    assert_int_equal(fx->nTrades, 3);
+    assert_int_equal(fx->trades[2].aggressor, MT_AGGRESSOR_NONE);
+    assert_int_equal(fx->trades[2].qty, 2);
+    wantExec(fx, a, XOE_AUCTION, 4, 2, 1);
+    wantExec(fx, b, XOE_AUCTION, 5, 2, 0);
     wantNone(fx, a);
     wantNone(fx, b);
 }
@@ -2040,6 +2116,7 @@ int main(void)
         T(test_market_and_volume_conditions),
         T(test_self_trade_prevention),
         T(test_auction_liquidity),
+        T(test_trade_hook),
         T(test_close_expires_gfd),
         T(test_cancel),
         T(test_replace_from_other_session_of_account),
