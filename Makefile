@@ -127,6 +127,8 @@ test: deps
 	@$(MAKE) --no-print-directory unit-tests
 	@$(MAKE) --no-print-directory feed-tshark
 	@tests/integration/run.sh
+	@tests/integration/metrics.sh
+	@tests/integration/feed.sh
 	@tests/integration/md.sh
 	@tests/integration/xdp.sh
 	@CRASH_ROUNDS=20 tests/integration/crash.sh
@@ -151,8 +153,11 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@$(BUILD)/bin/bench_matcher --workload exchange-core
 	@$(BUILD)/bin/bench_matcher --workload inserts
+	@$(BUILD)/bin/bench_gateway --no-match-timing
+	@$(BUILD)/bin/bench_gateway
 	@$(BUILD)/bin/dpdk_mdbench
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh
+	@BIN=$(BUILD)/bin perf/bench_feed.sh
 	@BIN=$(BUILD)/bin perf/bench_xdp_flood.sh
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_<name>.c with a seed corpus in

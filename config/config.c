@@ -847,8 +847,17 @@ static int cfgParseLcores(cfgCtx *c, const config_setting_t *root, cfgLcores *l)
 
 /* ---- segments ---- */
 
-static const char *const cfgSegmentKeys[] = {
-    "id", "lcore", "order_port", "feed_group", "feed_port", "order_capacity", "stp", NULL};
+static const char *const cfgSegmentKeys[] = {"id",
+                                             "lcore",
+                                             "order_port",
+                                             "feed_group",
+                                             "feed_port",
+                                             "feed_retransmit_port",
+                                             "feed_history",
+                                             "feed_heartbeat_ms",
+                                             "order_capacity",
+                                             "stp",
+                                             NULL};
 
 static int cfgFeedGroup(cfgCtx *c, const config_setting_t *g, uint32_t *out)
 {
@@ -866,13 +875,16 @@ static int cfgFeedGroup(cfgCtx *c, const config_setting_t *g, uint32_t *out)
 
 static int cfgParseSegment(cfgCtx *c, const config_setting_t *g, cfgSegment *seg)
 {
-    int64_t id, lcore, orderPort, feedPort, cap;
+    int64_t id, lcore, orderPort, feedPort, retrans, history, heartbeat, cap;
     int stp;
     if (cfgCheckKeys(c, g, cfgSegmentKeys) != 0 || cfgInt(c, g, "id", CFG_REQ, 0, 255, &id) != 0 ||
         cfgInt(c, g, "lcore", CFG_REQ, 0, CFG_MAX_LCORE, &lcore) != 0 ||
         cfgInt(c, g, "order_port", CFG_REQ, 1, 65535, &orderPort) != 0 ||
         cfgFeedGroup(c, g, &seg->feedGroup) != 0 ||
         cfgInt(c, g, "feed_port", CFG_REQ, 1, 65535, &feedPort) != 0 ||
+        cfgInt(c, g, "feed_retransmit_port", feedPort, 1, 65535, &retrans) != 0 ||
+        cfgInt(c, g, "feed_history", 65536, 0, 1 << 24, &history) != 0 ||
+        cfgInt(c, g, "feed_heartbeat_ms", 1000, 10, 60000, &heartbeat) != 0 ||
         cfgInt(c, g, "order_capacity", 1 << 20, 1, 1 << 26, &cap) != 0 ||
         cfgEnum(c, g, "stp", cfgStpNames, MT_STP_CANCEL_INCOMING, &stp) != 0)
         return -1;
@@ -880,6 +892,12 @@ static int cfgParseSegment(cfgCtx *c, const config_setting_t *g, cfgSegment *seg
     seg->lcore = (uint16_t)lcore;
     seg->orderPort = (uint16_t)orderPort;
     seg->feedPort = (uint16_t)feedPort;
+    if (history & (history - 1))
+        return cfgErrKey(c, g, "feed_history", "must be 0 or a power of two (got %lld)",
+                         (long long)history);
+    seg->retransPort = (uint16_t)retrans;
+    seg->feedHistory = (uint32_t)history;
+    seg->feedHeartbeatMs = (uint32_t)heartbeat;
     seg->orderCapacity = (uint32_t)cap;
     seg->stp = (mtStpPolicy)stp;
     return 0;
@@ -903,6 +921,15 @@ static int cfgSameGroup(const cfgSegment *a, const cfgSegment *b)
 {
     return a->feedGroup == b->feedGroup;
 }
+static int cfgSameRetrans(const cfgSegment *a, const cfgSegment *b)
+{
+    return a->retransPort == b->retransPort;
+}
+/* Either segment's retransmission port is the other's order-entry port. */
+static int cfgRetransIsOrder(const cfgSegment *a, const cfgSegment *b)
+{
+    return a->retransPort == b->orderPort || b->retransPort == a->orderPort;
+}
 
 static int cfgFindEarlier(const cfgSegment *segs, int i, cfgSameFn *same)
 {
@@ -920,16 +947,22 @@ static int cfgCheckSegment(cfgCtx *c, const config_setting_t *list, const cfgCon
     static const struct {
         const char *key, *what;
         cfgSameFn *same;
-    } rules[] = {{"id", "segment id", cfgSameId},
-                 {"lcore", "lcore", cfgSameLcore},
-                 {"order_port", "order-entry UDP port", cfgSamePort},
-                 {"feed_group", "feed multicast group", cfgSameGroup}};
+    } rules[] = {
+        {"id", "segment id", cfgSameId},
+        {"lcore", "lcore", cfgSameLcore},
+        {"order_port", "order-entry UDP port", cfgSamePort},
+        {"feed_group", "feed multicast group", cfgSameGroup},
+        {"feed_retransmit_port", "retransmission UDP port", cfgSameRetrans},
+        {"feed_retransmit_port", "UDP port (order entry and retransmission)", cfgRetransIsOrder}};
     for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
         int j = cfgFindEarlier(cfg->segments, i, rules[r].same);
         if (j >= 0)
             return cfgErrKey(c, g, rules[r].key, "%s already used by segments.[%d]", rules[r].what,
                              j);
     }
+    if (s->retransPort == s->orderPort)
+        return cfgErrKey(c, g, "feed_retransmit_port",
+                         "%u is also the order-entry port (default: feed_port)", s->retransPort);
     if (s->lcore == cfg->lcores.control)
         return cfgErrKey(c, g, "lcore",
                          "lcore %u is the control lcore; workers need their own core", s->lcore);

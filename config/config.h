@@ -69,12 +69,15 @@ typedef struct {
 } cfgInstrument;
 
 typedef struct {
-    uint8_t id;             /* top 8 bits of order and trade ids */
-    uint16_t lcore;         /* worker lcore */
-    uint16_t orderPort;     /* UDP order-entry port */
-    uint32_t feedGroup;     /* IPv4 multicast group, host byte order */
-    uint16_t feedPort;      /* UDP destination port of the feed */
-    uint32_t orderCapacity; /* live orders the segment's pool holds */
+    uint8_t id;               /* top 8 bits of order and trade ids */
+    uint16_t lcore;           /* worker lcore */
+    uint16_t orderPort;       /* UDP order-entry port */
+    uint32_t feedGroup;       /* IPv4 multicast group, host byte order */
+    uint16_t feedPort;        /* UDP destination port of the feed */
+    uint16_t retransPort;     /* UDP port of the retransmission/snapshot server */
+    uint32_t feedHistory;     /* messages kept for retransmission, power of two */
+    uint32_t feedHeartbeatMs; /* idle time before a heartbeat packet */
+    uint32_t orderCapacity;   /* live orders the segment's pool holds */
     mtStpPolicy stp;
     uint16_t instrumentCount; /* instruments traded here (their `book` < this) */
 } cfgSegment;

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "dataplane/commands.h"
+#include "dataplane/feedjson.h"
 #include "dataplane/xdp/xdpctl.h"
 
 #define CMD_TIMEOUT_MS 2000
@@ -420,6 +421,9 @@ static json_t *segmentStatsJson(const cfgSegment *seg, const wkStatsReply *s)
     json_object_set_new(o, "md_tx", json_integer((json_int_t)c->mdTx));
     json_object_set_new(o, "in_box_latency", latencyJson(&s->inBoxNs));
     json_object_set_new(o, "tx_call_latency", latencyJson(&s->txCallNs));
+    json_object_set_new(
+        o, "feed",
+        feedStatsJson(s->feedSession, &s->feed, &s->feedServer, &s->feedReqNs, &s->feedSnapNs));
     return o;
 }
 
@@ -438,6 +442,8 @@ static int cmdStats(void *ctx, json_t *args, json_t **data, ctlError *err)
         free(r);
     }
     *data = json_pack("{s:o, s:o}", "segments", segs, "filter", xdpCtlStatsJson());
+    if (d->monitor)
+        dmStatsAugment(d->monitor, *data); /* the workers just published (WK_REQ_STATS) */
     return 0;
 }
 

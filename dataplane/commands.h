@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 #include "control/ctl.h"
+#include "dataplane/dpmetrics.h"
 #include "dataplane/worker.h"
 
 typedef struct {
@@ -16,6 +17,7 @@ typedef struct {
     uint32_t tradingDay; /* YYYYMMDD */
     volatile int *quit;  /* set by the shutdown command */
     uint32_t nextSessionId;
+    dmMonitor *monitor; /* NULL: stats without the monitor's tables */
 } cmdDaemon;
 
 /* Registers every xchgd command on the server. Returns 0, -1 on a clash. */

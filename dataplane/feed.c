@@ -88,6 +88,16 @@ struct fdFeed {
     uint64_t heartbeatNs, lastActivityNs;
     int tickStarted, sentSinceTick, ended;
     uint8_t lastSystemEvent;
+    /* snapshot being written (fdSnapshot): messages go to its packets */
+    struct {
+        int active;
+        uint16_t len, count;
+        uint64_t first, next; /* snapshot-local message numbers, from 1 */
+        uint32_t mismatched;
+        uint64_t ns; /* timestamp of its messages */
+        fdSendFn *send;
+        void *ctx;
+    } snap;
     /* retransmission history */
     uint8_t *history;
     uint32_t historyMask; /* depth - 1; history == NULL when depth is 0 */
@@ -239,8 +249,14 @@ void fdTick(fdFeed *fd, uint64_t nowNs)
 
 /* Sequences one message: encodes it into the open packet (sending the packet
  * first when it would not fit) and keeps a copy in the history. */
+static void snapEmit(fdFeed *fd, const itchMsg *m);
+
 static void fdEmit(fdFeed *fd, const itchMsg *m)
 {
+    if (__builtin_expect(fd->snap.active, 0)) {
+        snapEmit(fd, m);
+        return;
+    }
     size_t n = itchSize(m->type);
     if (fd->pktLen + MOLD_BLOCK_HEADER + n > fd->maxPayload || fd->pktCount == MOLD_MAX_COUNT)
         fdFlush(fd);
@@ -707,10 +723,8 @@ int fdSystemEvent(fdFeed *fd, uint8_t code, uint64_t ns)
     return 0;
 }
 
-int fdDirectory(fdFeed *fd, uint64_t ns)
+static void emitDirectory(fdFeed *fd, uint64_t ns)
 {
-    if (fd->ended)
-        return -1;
     for (uint16_t i = 0; i < fd->nInstruments; i++) {
         const fdInstrument *ins = &fd->ins[i];
         if (!ins->defined)
@@ -737,6 +751,13 @@ int fdDirectory(fdFeed *fd, uint64_t ns)
     for (uint16_t i = 0; i < fd->nInstruments; i++)
         if (fd->ins[i].defined)
             emitTradingAction(fd, i, ns);
+}
+
+int fdDirectory(fdFeed *fd, uint64_t ns)
+{
+    if (fd->ended)
+        return -1;
+    emitDirectory(fd, ns);
     return 0;
 }
 
@@ -749,6 +770,84 @@ void fdEndSession(fdFeed *fd, uint64_t ns)
     fdFlush(fd);
     fdSendEmpty(fd, MOLD_END_OF_SESSION);
     fd->ended = 1;
+}
+
+/* ---- snapshot ----------------------------------------------------------------------- */
+
+static void snapFlush(fdFeed *fd)
+{
+    if (fd->snap.count == 0)
+        return;
+    moldPutHeader(fd->pkt, fd->session, fd->snap.first, fd->snap.count);
+    uint16_t len = fd->snap.len;
+    fd->snap.len = 0;
+    fd->snap.count = 0;
+    fd->snap.send(fd->snap.ctx, fd->pkt, len);
+}
+
+/* Room for one n-byte message in the snapshot's open packet (the incremental
+ * packet buffer, empty while a snapshot is written). */
+static uint8_t *snapReserve(fdFeed *fd, size_t n)
+{
+    if (fd->snap.len + MOLD_BLOCK_HEADER + n > fd->maxPayload || fd->snap.count == MOLD_MAX_COUNT)
+        snapFlush(fd);
+    if (fd->snap.count == 0) {
+        fd->snap.len = MOLD_HEADER_SIZE;
+        fd->snap.first = fd->snap.next;
+    }
+    uint8_t *p = fd->pkt + fd->snap.len;
+    itchPut16(p, (uint16_t)n);
+    fd->snap.len = (uint16_t)(fd->snap.len + MOLD_BLOCK_HEADER + n);
+    fd->snap.count++;
+    fd->snap.next++;
+    return p + MOLD_BLOCK_HEADER;
+}
+
+static void snapEmit(fdFeed *fd, const itchMsg *m)
+{
+    size_t n = itchSize(m->type);
+    itchEncode(m, snapReserve(fd, n), n);
+}
+
+/* One resting order of the engine, as the feed published it. */
+static void snapVisit(void *ctx, const mtOrderInfo *info)
+{
+    fdFeed *fd = ctx;
+    const fdOrder *o = ordFind(fd, info->orderId);
+    if (!o || o->leaves != info->leaves || o->price != info->price || o->side != info->side) {
+        fd->snap.mismatched++; /* cannot happen while unknownOrder and unexpected are 0 */
+        return;
+    }
+    emitAdd(fd, o->instrument, o->ref, o->side, o->leaves, o->price, fd->snap.ns);
+}
+
+int64_t fdSnapshot(fdFeed *fd, const mtEngine *e, uint64_t ns, fdSendFn *send, void *ctx)
+{
+    if (!e || !send || fd->pend.active || fd->cross.active)
+        return -1;
+    fdFlush(fd);
+    fd->snap.ns = ns;
+    fd->snap.active = 1;
+    fd->snap.len = fd->snap.count = 0;
+    fd->snap.next = 1;
+    fd->snap.mismatched = 0;
+    fd->snap.send = send;
+    fd->snap.ctx = ctx;
+    emitDirectory(fd, ns);
+    for (uint16_t i = 0; i < fd->nInstruments; i++)
+        if (fd->ins[i].defined) {
+            mtEngineForEachOrder(e, i, MT_BUY, snapVisit, fd);
+            mtEngineForEachOrder(e, i, MT_SELL, snapVisit, fd);
+        }
+    itchPutEndOfSnapshot(snapReserve(fd, ITCH_END_OF_SNAPSHOT_SIZE), fd->nextSeq);
+    snapFlush(fd);
+    fd->snap.active = 0;
+    fd->stats.snapshots++;
+    if (fd->snap.mismatched) {
+        fd->stats.snapshotMismatches += fd->snap.mismatched;
+        return -1;
+    }
+    return (int64_t)(fd->snap.next - 1);
 }
 
 /* ---- history --------------------------------------------------------------------------- */

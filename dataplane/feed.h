@@ -79,8 +79,10 @@ typedef struct {
      *   instrument, or after fdEndSession;
      * priceClipped: a price outside 0..429496.7295 (sent clipped). */
     uint64_t unknownOrder, unexpected, priceClipped;
-    uint32_t ordersOpen;   /* orders on the book the feed describes */
-    uint64_t nextSequence; /* sequence number of the next message */
+    uint64_t snapshots;          /* fdSnapshot calls that wrote a snapshot */
+    uint64_t snapshotMismatches; /* engine orders a snapshot could not describe (0) */
+    uint32_t ordersOpen;         /* orders on the book the feed describes */
+    uint64_t nextSequence;       /* sequence number of the next message */
 } fdStats;
 
 typedef struct fdFeed fdFeed;
@@ -149,6 +151,21 @@ int fdHistoryGet(const fdFeed *fd, uint64_t seq, uint8_t *out, size_t cap);
  * most `count`, as many as fit in min(cap, mtu - 28) bytes. Returns the
  * packet length, or 0 when seq is not available or count is 0. */
 size_t fdRetransmit(const fdFeed *fd, uint64_t seq, uint16_t count, uint8_t *out, size_t cap);
+
+/* Writes a snapshot of the segment's books (docs/protocol/feed.md §2.5):
+ * MoldUDP64 packets of this session numbered by the snapshot's own message
+ * numbers from 1, holding R and H for every instrument, an Add Order for
+ * every resting order of each instrument (bids then asks, each in priority
+ * order, with the references the incremental feed uses) and last the End
+ * of Snapshot 'G' carrying the incremental sequence number the image
+ * corresponds to: every message before it is reflected, none from it on.
+ * Flushes the incremental packet first. Each packet goes to `send` (not the
+ * feed's callback). Call between matcher calls, with the segment's engine.
+ * Returns the number of messages written, or -1 for bad arguments, in the
+ * middle of a matcher call, or when an engine order did not match the
+ * published one (then counted in snapshotMismatches; the packets were sent
+ * without it). Takes time linear in the resting orders. */
+int64_t fdSnapshot(fdFeed *fd, const mtEngine *e, uint64_t ns, fdSendFn *send, void *ctx);
 
 /* The session name as sent (10 bytes, space padded, NUL-terminated). */
 const char *fdSession(const fdFeed *fd);

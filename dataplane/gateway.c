@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "dataplane/gateway.h"
+#include "dataplane/histogram.h"
 
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -87,6 +88,8 @@ struct gwGateway {
     size_t bytes; /* of the region this struct heads */
     gwSendFn *send;
     void *sendCtx;
+    gwEventTapFn *tap;
+    void *tapCtx;
     gwTradeFn *onTrade;
     void *tradeCtx;
     gwSession *sessions;
@@ -97,7 +100,10 @@ struct gwGateway {
     uint32_t nDirty;
     gwRef *refs;
     uint32_t refCap, refFree;
-    int64_t *tick; /* tick size (1e-4 units) by instrument index; 0 = none */
+    int64_t *tick;               /* tick size (1e-4 units) by instrument index; 0 = none */
+    gwInstrumentStats *insStats; /* by instrument index */
+    gwCyclesFn *cycles;          /* NULL: the matcher is not timed */
+    histLog matchCycles;         /* per matcher call of a request */
     uint16_t instrumentCount;
     uint8_t segmentId;
     uint8_t logonsOpen;
@@ -126,6 +132,19 @@ typedef enum {
 static inline uint64_t gwElapsed(uint64_t now, uint64_t then)
 {
     return now > then ? now - then : 0; /* a clock step back is no time passing */
+}
+
+/* The matcher's time per request (docs/operations/metrics.md): read the
+ * cycle counter around the call when the worker gave us one. */
+static inline uint64_t gwCyclesNow(const gwGateway *gw)
+{
+    return gw->cycles ? gw->cycles() : 0;
+}
+
+static inline void gwMatchTimed(gwGateway *gw, uint64_t t0)
+{
+    if (gw->cycles)
+        histRecord(&gw->matchCycles, gw->cycles() - t0, 1);
 }
 
 static inline int gwAddrEq(gwAddr a, gwAddr b)
@@ -392,6 +411,10 @@ static void gwTradeEvent(gwGateway *gw, const mtEvent *ev)
 static void gwOnFill(gwGateway *gw, const mtEvent *ev)
 {
     const mtFill *f = &ev->u.fill;
+    if (likely(ev->instrument < gw->instrumentCount)) {
+        gw->insStats[ev->instrument].trades++;
+        gw->insStats[ev->instrument].tradedLots += f->qty;
+    }
     if (gw->onTrade)
         gwTradeEvent(gw, ev);
     for (unsigned side = 0; side < 2; side++) {
@@ -487,6 +510,8 @@ static void gwFeedEvent(gwGateway *gw, const mtEvent *ev)
 static void gwOnEngineEvent(void *ctx, const mtEvent *ev)
 {
     gwGateway *gw = ctx;
+    if (gw->tap)
+        gw->tap(gw->tapCtx, ev, gw->now);
     switch (ev->type) {
     case MT_EV_ACCEPTED:
         gwOnAccepted(gw, ev);
@@ -565,6 +590,7 @@ static void gwNewOrder(gwGateway *gw, gwSession *s, const xoeNewOrder *o)
         gwEmitRejected(gw, s, XOE_CODE_UNKNOWN_INSTRUMENT, o->instrument, o->clOrdId);
         return;
     }
+    gw->insStats[o->instrument].orders++;
     int64_t ticks = 0;
     int rc = 0;
     if (o->priceType == XOE_LIMIT)
@@ -589,7 +615,9 @@ static void gwNewOrder(gwGateway *gw, gwSession *s, const xoeNewOrder *o)
                            .account = s->account,
                            .userRef = ref};
     gw->cur.op = MT_OP_NEW;
+    const uint64_t t0 = gwCyclesNow(gw);
     mtEngineNewOrder(gw->engine, &no); /* its events free the ref if it is rejected */
+    gwMatchTimed(gw, t0);
 }
 
 static void gwCancel(gwGateway *gw, gwSession *s, const xoeCancel *c)
@@ -598,7 +626,9 @@ static void gwCancel(gwGateway *gw, gwSession *s, const xoeCancel *c)
     gw->cur.op = MT_OP_CANCEL;
     gw->cur.clOrdId = c->clOrdId;
     gw->cur.orderId = c->orderId;
+    const uint64_t t0 = gwCyclesNow(gw);
     mtEngineCancel(gw->engine, c->orderId, s->account, GW_REF_REQUEST);
+    gwMatchTimed(gw, t0);
 }
 
 static void gwReplace(gwGateway *gw, gwSession *s, const xoeReplace *rq)
@@ -630,7 +660,9 @@ static void gwReplace(gwGateway *gw, gwSession *s, const xoeReplace *rq)
     }
     gw->cur.oldRef = old ? (uint32_t)info.userRef : GW_NONE;
     gw->cur.newRef = ref;
+    const uint64_t t0 = gwCyclesNow(gw);
     mtEngineReplace(gw->engine, rq->orderId, s->account, ticks, rq->qty, ref);
+    gwMatchTimed(gw, t0);
     gwRefFree(gw, gw->cur.newRef); /* neither replaced nor rejected: never expected */
 }
 
@@ -1212,11 +1244,32 @@ void gwGetStats(const gwGateway *gw, gwStats *out)
     *out = gw->stats;
 }
 
+int gwGetInstrumentStats(const gwGateway *gw, uint16_t instrument, gwInstrumentStats *out)
+{
+    if (instrument >= gw->instrumentCount)
+        return -1;
+    *out = gw->insStats[instrument];
+    return 0;
+}
+
+const histLog *gwMatchHistogram(const gwGateway *gw)
+{
+    return &gw->matchCycles;
+}
+
+void gwSessionCounts(const gwGateway *gw, uint32_t counts[3])
+{
+    counts[0] = counts[1] = counts[2] = 0;
+    for (uint32_t k = 0; k < gw->nSessions; k++)
+        if (gw->sessions[k].state < 3)
+            counts[gw->sessions[k].state]++;
+}
+
 /* ---- creation ---------------------------------------------------------------------------- */
 
 /* Where each table sits in the one region gwCreate allocates. */
 typedef struct {
-    size_t sessions, index, dirty, tick, refs, frames, history, ranges, total;
+    size_t sessions, index, dirty, tick, insStats, refs, frames, history, ranges, total;
 } gwLayout;
 
 /* Reserves n items of size bytes, 64-byte aligned; -1 on overflow. */
@@ -1241,6 +1294,7 @@ static int gwLayoutCompute(gwLayout *l, uint32_t maxSessions, uint32_t indexSize
         gwReserve(l, indexSize, sizeof(uint32_t), &l->index) ||
         gwReserve(l, maxSessions, sizeof(uint32_t), &l->dirty) ||
         gwReserve(l, instruments, sizeof(int64_t), &l->tick) ||
+        gwReserve(l, instruments, sizeof(gwInstrumentStats), &l->insStats) ||
         gwReserve(l, refCap, sizeof(gwRef), &l->refs) ||
         gwReserve(l, maxSessions, XOE_FRAME_MAX, &l->frames) ||
         __builtin_mul_overflow((size_t)historyDepth, (size_t)XOE_MSG_MAX, &perSession) ||
@@ -1272,6 +1326,7 @@ static void gwWire(gwGateway *gw, uint8_t *base, const gwLayout *l, uint32_t his
     gw->index = (uint32_t *)(base + l->index);
     gw->dirty = (uint32_t *)(base + l->dirty);
     gw->tick = (int64_t *)(base + l->tick);
+    gw->insStats = (gwInstrumentStats *)(base + l->insStats);
     gw->refs = (gwRef *)(base + l->refs);
     for (uint32_t i = 0; i < gw->maxSessions; i++) {
         gwSession *s = &gw->sessions[i];
@@ -1339,6 +1394,9 @@ gwGateway *gwCreate(const gwOptions *opt)
     gw->bytes = l.total;
     gw->send = opt->send;
     gw->sendCtx = opt->sendCtx;
+    gw->cycles = opt->cycles;
+    gw->tap = opt->tap;
+    gw->tapCtx = opt->tapCtx;
     gw->onTrade = opt->onTrade;
     gw->tradeCtx = opt->tradeCtx;
     gw->maxSessions = opt->maxSessions;

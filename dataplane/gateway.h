@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "dataplane/histogram.h"
 #include "matcher/matcher.h"
 #include "xchg/xoe.h"
 
@@ -31,6 +32,11 @@ typedef struct {
  * valid only during the call. */
 typedef void gwSendFn(void *ctx, gwAddr to, const uint8_t *data, uint16_t len);
 
+/* A cycle counter (the worker passes rte_rdtsc); times the matcher. */
+typedef uint64_t gwCyclesFn(void);
+/* Called with every matcher event, before the gateway handles it, with the
+ * time of the request that caused it (the market data tap). */
+typedef void gwEventTapFn(void *ctx, const mtEvent *ev, uint64_t nowNs);
 /* Called once per fill for the summary market data (docs/market-data.md):
  * instrument index in the segment, price in 1e-4 units, the aggressor
  * (MT_BUY, MT_SELL, MT_AGGRESSOR_NONE) and the xoeOffset of the buy [0] and
@@ -46,9 +52,12 @@ typedef struct {
     uint32_t tradingDay;   /* YYYYMMDD, told to clients at logon */
     gwSendFn *send;
     void *sendCtx;
+    gwEventTapFn *tap; /* NULL: none */
+    void *tapCtx;
     gwTradeFn *onTrade; /* NULL: none */
     void *tradeCtx;
     const mtAllocator *allocator; /* NULL: mtDefaultAllocator() */
+    gwCyclesFn *cycles;           /* NULL: no matcher-time histogram */
 } gwOptions;
 
 typedef enum {
@@ -87,6 +96,13 @@ typedef struct {
     uint64_t unknownTypes;
     uint64_t orderRefs; /* live orders the gateway tracks (= the matcher's resting orders) */
 } gwStats;
+
+/* Per instrument of the segment (index = its book index). */
+typedef struct {
+    uint64_t orders;     /* NewOrders for the instrument that reached risk checks */
+    uint64_t trades;     /* fills (one per trade, not per side) */
+    uint64_t tradedLots; /* lots traded */
+} gwInstrumentStats;
 
 typedef struct gwGateway gwGateway;
 
@@ -160,5 +176,17 @@ const mtEngine *gwEngine(const gwGateway *gw);
 
 /* Copies the counters. */
 void gwGetStats(const gwGateway *gw, gwStats *out);
+
+/* Copies an instrument's counters. Returns 0, or -1 for an index outside
+ * the segment. */
+int gwGetInstrumentStats(const gwGateway *gw, uint16_t instrument, gwInstrumentStats *out);
+
+/* Time the matcher took per NewOrder, Cancel and Replace that reached it,
+ * in cycles of opt->cycles (its event callbacks, which queue the reports,
+ * included). Empty when no cycle counter was given. Owned by the gateway. */
+const histLog *gwMatchHistogram(const gwGateway *gw);
+
+/* Sessions by gwSessionState (idle, logged on, disabled). */
+void gwSessionCounts(const gwGateway *gw, uint32_t counts[3]);
 
 #endif

@@ -37,6 +37,22 @@ static inline void wr32(uint8_t *p, uint32_t v)
 /* Ones' complement sum of big-endian 16-bit words, not yet folded. */
 static uint32_t csumAdd(uint32_t sum, const uint8_t *p, uint32_t len)
 {
+    /* 8 bytes at a time in host order, folded and byte-swapped into the
+     * big-endian sum (RFC 1071 §2: the one's complement sum does not depend
+     * on byte order up to a swap): 4x fewer steps on full-size datagrams. */
+    uint64_t acc = 0;
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t v;
+        memcpy(&v, p, sizeof v);
+        acc += (v >> 32) + (v & 0xFFFFFFFFu);
+    }
+    while (acc >> 16)
+        acc = (acc & 0xFFFF) + (acc >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    sum += __builtin_bswap16((uint16_t)acc);
+#else
+    sum += (uint32_t)acc;
+#endif
     while (len > 1) {
         sum += rd16(p);
         p += 2;

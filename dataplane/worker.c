@@ -10,6 +10,7 @@
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 
+#include "dataplane/feedsrv.h"
 #include "control/mdsummary.h"
 #include "dataplane/wal.h"
 #include "dataplane/worker.h"
@@ -36,18 +37,26 @@ struct wkWorker {
     struct rte_mempool *pool;
     struct rte_ring *requests;
     gwGateway *gw;
+    fsServer *feed;                         /* the segment's market data (dataplane/feedsrv.h) */
     struct rte_ring *trades, *mdTx;         /* summary market data (wkTradeRing) */
     uint16_t insIndex[CFG_MAX_INSTRUMENTS]; /* book -> index in cfg->instruments */
     mtAllocator alloc;
     uint8_t mac[NET_MAC_LEN];
-    uint16_t orderPort;
+    uint16_t orderPort, retransPort;
     uint16_t ntx;
     struct rte_mbuf *tx[TX_BURST];
     wkArpEntry arp[ARP_SLOTS];
     wkCounters c;
-    histLog inBox;  /* rx burst returned .. replies handed to the PMD, per order datagram */
-    histLog txCall; /* rte_eth_tx_burst of those replies, per burst */
-    walLog *wal;    /* the segment's input journal and output gate, NULL: none */
+    histLog inBox;    /* rx burst returned .. replies handed to the PMD, per order datagram */
+    histLog txCall;   /* rte_eth_tx_burst of those replies, per burst */
+    wkSnapshot *snap; /* published copy, guarded by snapSeq */
+    size_t snapBytes;
+    uint32_t snapSeq;    /* seqlock: odd while the worker writes snap */
+    uint32_t snapCursor; /* next instrument whose book summary is refreshed */
+    uint64_t publishes;
+    histLog feedReq;  /* feed requests other than snapshots: answered from memory, queued for tx */
+    histLog feedSnap; /* snapshot requests: the same */
+    walLog *wal;      /* the segment's input journal and output gate, NULL: none */
     uint64_t tscHz, tsc0, wall0, nsMult; /* wall ns = wall0 + (tsc - tsc0) * nsMult >> 32 */
     uint32_t stop;
 };
@@ -64,6 +73,11 @@ static inline uint64_t wkNowNs(const wkWorker *w, uint64_t tsc)
     return w->wall0 + (uint64_t)(((unsigned __int128)(tsc - w->tsc0) * w->nsMult) >> 32);
 }
 
+static uint64_t wkCycles(void)
+{
+    return rte_rdtsc();
+}
+
 static void *wkAlloc(void *ctx, size_t bytes)
 {
     const wkWorker *w = ctx;
@@ -75,6 +89,28 @@ static void wkFree(void *ctx, void *p, size_t bytes)
     (void)ctx;
     (void)bytes;
     rte_free(p);
+}
+
+/* The TSC calibrated to the wall clock once (DESIGN.md §2). */
+static void wkClockInit(wkWorker *w)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    w->tscHz = rte_get_tsc_hz();
+    w->tsc0 = rte_rdtsc();
+    w->wall0 = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+    w->nsMult = (uint64_t)(((unsigned __int128)1000000000ULL << 32) / w->tscHz);
+}
+
+/* Wall-clock ns of the last local midnight before wallNs: ITCH timestamps
+ * count from it (docs/protocol/feed.md §3). */
+static uint64_t wkMidnight(uint64_t wallNs)
+{
+    time_t t = (time_t)(wallNs / 1000000000u);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    uint64_t sinceMidnight = (uint64_t)(tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec);
+    return (wallNs / 1000000000u - sinceMidnight) * 1000000000u;
 }
 
 /* ---- transmit ---------------------------------------------------------------- */
@@ -111,17 +147,11 @@ static inline void wkArpLearn(wkWorker *w, uint32_t ip, const uint8_t mac[NET_MA
     memcpy(e->mac, mac, NET_MAC_LEN);
 }
 
-/* Gateway output: one XOE frame to a client, wrapped in Ethernet/IPv4/UDP. */
-static void wkSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
+/* One UDP datagram from our address and srcPort, in an mbuf queued for tx;
+ * gated: through the durability gate (resend: it is an XOE retransmission). */
+static void wkUdpOut(wkWorker *w, const uint8_t dstMac[NET_MAC_LEN], gwAddr to, uint16_t srcPort,
+                     const uint8_t *data, uint16_t len, int gated, int resend)
 {
-    wkWorker *w = ctx;
-    if (unlikely(w->wal && walMuted(w->wal)))
-        return; /* replaying the journal: the frames went out before */
-    const wkArpEntry *e = wkArpSlot(w, to.ip);
-    if (unlikely(e->ip != to.ip)) {
-        w->c.noArp++;
-        return;
-    }
     struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
     if (unlikely(!m)) {
         w->c.mbufFailed++;
@@ -134,9 +164,9 @@ static void wkSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
         return;
     }
     memcpy(f + NET_UDP_HLEN, data, len);
-    netUdpHeaders(f, w->mac, e->mac, w->opt.ip, to.ip, w->orderPort, to.port, len);
-    if (w->wal) /* out once its inputs are durable (sync) */
-        walHold(w->wal, m, data[offsetof(xoeFrameHeader, flags)] & XOE_FLAG_RETRANSMIT);
+    netUdpHeaders(f, w->mac, dstMac, w->opt.ip, to.ip, srcPort, to.port, len);
+    if (gated && w->wal) /* out once its inputs are durable (sync) */
+        walHold(w->wal, m, resend);
     else
         wkTxQueue(w, m);
 }
@@ -150,6 +180,44 @@ static void wkGateDrop(void *ctx, void *frame)
 {
     (void)ctx;
     rte_pktmbuf_free(frame);
+}
+
+/* Gateway output: one XOE frame to a client, wrapped in Ethernet/IPv4/UDP. */
+static void wkSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
+{
+    wkWorker *w = ctx;
+    if (unlikely(w->wal && walMuted(w->wal)))
+        return; /* replaying the journal: the frames went out before */
+    const wkArpEntry *e = wkArpSlot(w, to.ip);
+    if (unlikely(e->ip != to.ip)) {
+        w->c.noArp++;
+        return;
+    }
+    wkUdpOut(w, e->mac, to, w->orderPort, data, len, 1,
+             data[offsetof(xoeFrameHeader, flags)] & XOE_FLAG_RETRANSMIT);
+}
+
+/* Feed output: a MoldUDP64 packet to the segment's multicast group (MAC
+ * 01:00:5e + the group's low 23 bits, RFC 1112) or, answering a request,
+ * to the requester. The source port is the retransmission port, so a
+ * receiver can send its requests back to where the packets come from. */
+static void wkFeedSend(void *ctx, uint32_t ip, uint16_t port, const uint8_t *data, uint16_t len)
+{
+    wkWorker *w = ctx;
+    if (unlikely(w->wal && walMuted(w->wal)))
+        return; /* replaying the journal: the feed's state is rebuilt, nothing sent */
+    if (likely((ip >> 28) == 0xE)) {
+        const uint8_t mac[NET_MAC_LEN] = {
+            0x01, 0x00, 0x5e, (uint8_t)(ip >> 16 & 0x7f), (uint8_t)(ip >> 8), (uint8_t)ip};
+        wkUdpOut(w, mac, (gwAddr){ip, port}, w->retransPort, data, len, 0, 0);
+        return;
+    }
+    const wkArpEntry *e = wkArpSlot(w, ip);
+    if (unlikely(e->ip != ip)) {
+        w->c.noArp++;
+        return;
+    }
+    wkUdpOut(w, e->mac, (gwAddr){ip, port}, w->retransPort, data, len, 0, 0);
 }
 
 /* Gateway fill hook: one compact record to the control lcore; never blocks,
@@ -184,7 +252,27 @@ static void wkSummaryTx(wkWorker *w)
 
 /* ---- receive ------------------------------------------------------------------- */
 
-/* Handles one received frame. Returns 1 if it was an order-entry datagram. */
+/* A retransmission or snapshot request, answered at once; the time from
+ * the request to its answers queued for tx (all in memory) is recorded. */
+static void wkFeedRequest(wkWorker *w, const netFrame *nf, const uint8_t *f, uint64_t nowNs)
+{
+    fsStats before, after;
+    fsGetStats(w->feed, &before);
+    uint64_t t0 = rte_rdtsc();
+    fsOnRequest(w->feed, nf->srcIp, nf->srcPort, f + nf->payloadOff, nf->payloadLen,
+                gwEngine(w->gw), nowNs);
+    uint64_t ns = wkCyclesToNs(w, rte_rdtsc() - t0);
+    fsGetStats(w->feed, &after);
+    if (after.snapshots != before.snapshots)
+        histRecord(&w->feedSnap, ns, 1);
+    else if (after.answered != before.answered)
+        histRecord(&w->feedReq, ns, 1);
+}
+
+/* Handles one received frame. Returns WK_ORDER for an order-entry datagram,
+ * WK_FEED_REQ for a feed request, else 0. */
+#define WK_ORDER    1
+#define WK_FEED_REQ 0x10000
 static int wkHandle(wkWorker *w, struct rte_mbuf *m, uint64_t nowNs)
 {
     uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
@@ -194,17 +282,22 @@ static int wkHandle(wkWorker *w, struct rte_mbuf *m, uint64_t nowNs)
     w->c.kinds[k]++;
     if (likely(k == NET_UDP)) {
         int orderEntry = nf.dstPort == w->orderPort;
+        int r = orderEntry;
         if (likely(orderEntry)) {
             wkArpLearn(w, nf.srcIp, nf.srcMac);
             const gwAddr from = {nf.srcIp, nf.srcPort};
             if (likely(!w->wal || walDatagram(w->wal, from, f + nf.payloadOff, nf.payloadLen,
                                               nowNs) == WAL_APPLY))
                 gwOnDatagram(w->gw, from, f + nf.payloadOff, nf.payloadLen, nowNs);
+        } else if (nf.dstPort == w->retransPort) {
+            wkArpLearn(w, nf.srcIp, nf.srcMac);
+            wkFeedRequest(w, &nf, f, nowNs);
+            r = WK_FEED_REQ;
         } else {
             w->c.udpOtherPort++;
         }
         rte_pktmbuf_free(m);
-        return orderEntry;
+        return r;
     }
     if (k == NET_ARP_REQUEST || k == NET_ICMP_ECHO) {
         wkArpLearn(w, nf.srcIp, nf.srcMac);
@@ -229,13 +322,106 @@ static void wkServeBook(wkWorker *w, wkRequest *r)
     r->rc = r->out.book.state < 0 ? MT_ERR_UNKNOWN_INSTRUMENT : 0;
 }
 
+/* ---- published snapshot ------------------------------------------------------- */
+
+static void wkSnapInstrument(const wkWorker *w, uint16_t i, wkInstrumentSnap *o)
+{
+    const mtEngine *e = gwEngine(w->gw);
+    mtDepthLevel lv[WK_SNAP_LEVELS];
+    o->state = mtEngineState(e, i);
+    uint32_t n = o->state < 0 ? 0 : mtEngineDepth(e, i, MT_BUY, lv, WK_SNAP_LEVELS);
+    o->bidLevels = n;
+    o->bidTicks = n ? lv[0].price : 0;
+    o->bidLots = n ? lv[0].qty : 0;
+    o->bidDepthLots = 0;
+    for (uint32_t k = 0; k < n; k++)
+        o->bidDepthLots += lv[k].qty;
+    n = o->state < 0 ? 0 : mtEngineDepth(e, i, MT_SELL, lv, WK_SNAP_LEVELS);
+    o->askLevels = n;
+    o->askTicks = n ? lv[0].price : 0;
+    o->askLots = n ? lv[0].qty : 0;
+    o->askDepthLots = 0;
+    for (uint32_t k = 0; k < n; k++)
+        o->askDepthLots += lv[k].qty;
+}
+
+/* Seqlock writer: the sequence is odd while the copy is inconsistent.
+ * The worker is the only writer, so it never waits. Counters and
+ * histograms are copied whole; the book summaries (a depth walk each) of at
+ * most `books` instruments, round robin, so a segment with thousands of
+ * instruments does not stall its worker for long at once. */
+static void wkPublish(wkWorker *w, uint64_t tsc, uint32_t books)
+{
+    wkSnapshot *s = w->snap;
+    __atomic_store_n(&w->snapSeq, w->snapSeq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    s->seq = ++w->publishes;
+    s->publishedNs = wkNowNs(w, tsc);
+    s->tscHz = w->tscHz;
+    s->counters = w->c;
+    gwGetStats(w->gw, &s->gateway);
+    mtEngineGetStats(gwEngine(w->gw), &s->matcher);
+    gwSessionCounts(w->gw, s->sessions);
+    s->requestRing = rte_ring_count(w->requests);
+    s->txPending = w->ntx;
+    s->inBoxNs = w->inBox;
+    s->txCallNs = w->txCall;
+    s->matchCycles = *gwMatchHistogram(w->gw);
+    fdGetStats(fsFeed(w->feed), &s->feed);
+    fsGetStats(w->feed, &s->feedServer);
+    s->feedReqNs = w->feedReq;
+    s->feedSnapNs = w->feedSnap;
+    const uint32_t n = s->instrumentCount;
+    for (uint32_t i = 0; i < n; i++)
+        gwGetInstrumentStats(w->gw, (uint16_t)i, &s->ins[i].counts);
+    for (uint32_t k = 0; k < books && k < n; k++) {
+        wkSnapInstrument(w, (uint16_t)w->snapCursor, &s->ins[w->snapCursor]);
+        w->snapCursor = w->snapCursor + 1 < n ? w->snapCursor + 1 : 0;
+    }
+    __atomic_store_n(&w->snapSeq, w->snapSeq + 1, __ATOMIC_RELEASE);
+}
+
+size_t wkSnapshotSize(const wkWorker *w)
+{
+    return w->snapBytes;
+}
+
+int wkSnapshotRead(const wkWorker *w, wkSnapshot *out)
+{
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        uint32_t before = __atomic_load_n(&w->snapSeq, __ATOMIC_ACQUIRE);
+        if (before == 0)
+            return -1;
+        if (before & 1) {
+            rte_pause();
+            continue;
+        }
+        memcpy(out, w->snap, w->snapBytes);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&w->snapSeq, __ATOMIC_RELAXED) == before)
+            return 0;
+    }
+    return -1;
+}
+
+const struct rte_ring *wkRequestRing(const wkWorker *w)
+{
+    return w->requests;
+}
+
 static void wkServeStats(wkWorker *w, wkRequest *r)
 {
+    wkPublish(w, rte_rdtsc(), UINT32_MAX); /* asked for: every book, exact now */
     r->out.stats.counters = w->c;
     gwGetStats(w->gw, &r->out.stats.gateway);
     mtEngineGetStats(gwEngine(w->gw), &r->out.stats.matcher);
     r->out.stats.inBoxNs = w->inBox;
     r->out.stats.txCallNs = w->txCall;
+    r->out.stats.feedReqNs = w->feedReq;
+    r->out.stats.feedSnapNs = w->feedSnap;
+    fdGetStats(fsFeed(w->feed), &r->out.stats.feed);
+    fsGetStats(w->feed, &r->out.stats.feedServer);
+    memcpy(r->out.stats.feedSession, fdSession(fsFeed(w->feed)), MOLD_SESSION_LEN + 1);
     r->out.stats.tscHz = w->tscHz;
     r->rc = 0;
 }
@@ -328,6 +514,7 @@ static void wkServe(wkWorker *w, wkRequest *r, uint64_t nowNs)
         r->rc = -1;
     }
     gwFlush(w->gw);
+    fsFlush(w->feed);
     if (w->wal)
         walPoll(w->wal);
     wkTxFlush(w);
@@ -341,17 +528,27 @@ int wkMain(void *arg)
     wkWorker *w = arg;
     struct rte_mbuf *pkts[RX_BURST];
     const uint64_t timerCycles = w->tscHz / TIMER_PER_S;
-    uint64_t lastTimer = rte_rdtsc();
+    const uint64_t publishCycles = w->tscHz / 1000 * WK_PUBLISH_MS;
+    uint64_t lastTimer = rte_rdtsc(), lastPublish = lastTimer;
+    wkPublish(w, lastTimer, UINT32_MAX);
 
+    fsStart(w->feed, wkNowNs(w, lastTimer));
+    wkTxFlush(w);
     while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
         uint64_t t = rte_rdtsc();
         if (unlikely(t - lastTimer > timerCycles)) {
             const uint64_t now = wkNowNs(w, t);
             if (!w->wal || walTimer(w->wal, now) == WAL_APPLY)
                 gwOnTimer(w->gw, now);
+            fsTick(w->feed, now);
+            fsPump(w->feed); /* a snapshot being sent: a few packets a millisecond */
             wkSummaryTx(w);
             wkTxFlush(w);
             lastTimer = t;
+            if (unlikely(t - lastPublish > publishCycles)) {
+                wkPublish(w, t, WK_SNAP_BOOKS);
+                lastPublish = t;
+            }
         }
         if (w->wal) {
             walPoll(w->wal); /* frames whose inputs became durable */
@@ -378,18 +575,20 @@ int wkMain(void *arg)
         uint64_t rx = rte_rdtsc();
         w->c.rxPackets += n;
         uint64_t nowNs = wkNowNs(w, rx);
-        uint32_t orders = 0;
+        uint32_t handled = 0;
         for (uint16_t i = 0; i < n; i++) {
             if (i + 1 < n)
                 rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-            orders += (uint32_t)wkHandle(w, pkts[i], nowNs);
+            handled += (uint32_t)wkHandle(w, pkts[i], nowNs);
         }
         gwFlush(w->gw);
+        fsFlush(w->feed);
         if (w->wal)
             walPoll(w->wal); /* publishes the burst's records; async: nothing held */
         uint64_t ready = rte_rdtsc();
         wkTxFlush(w);
         uint64_t done = rte_rdtsc();
+        uint32_t orders = handled & (WK_FEED_REQ - 1);
         if (orders) {
             histRecord(&w->inBox, wkCyclesToNs(w, ready - rx), orders);
             histRecord(&w->txCall, wkCyclesToNs(w, done - ready), 1);
@@ -406,6 +605,7 @@ int wkMain(void *arg)
     for (uint64_t t0 = rte_rdtsc(); w->wal && walPoll(w->wal) + walHeld(w->wal) > 0 &&
                                     !walStatus(w->wal) && rte_rdtsc() - t0 < w->tscHz * 2;)
         wkTxFlush(w);
+    fsClose(w->feed, wkNowNs(w, rte_rdtsc()));
     wkTxFlush(w);
     return 0;
 }
@@ -421,7 +621,9 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
     }
     w->opt = *opt;
     w->orderPort = opt->cfg->segments[opt->segment].orderPort;
+    w->retransPort = opt->cfg->segments[opt->segment].retransPort;
     w->alloc = (mtAllocator){wkAlloc, wkFree, w};
+    wkClockInit(w);
     char name[32];
     snprintf(name, sizeof name, "wk%u_pool", opt->segment);
     w->pool = rte_pktmbuf_pool_create(name, POOL_MBUFS, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
@@ -445,17 +647,36 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
                     .tradingDay = opt->tradingDay,
                     .send = wkSend,
                     .sendCtx = w,
+                    .tap = fsOnEvent,
                     .onTrade = wkOnTrade,
                     .tradeCtx = w,
+                    .allocator = &w->alloc,
+                    .cycles = wkCycles};
+    fsOptions fo = {.cfg = opt->cfg,
+                    .segment = opt->segment,
+                    .tradingDay = opt->tradingDay,
+                    .midnightNs = wkMidnight(w->wall0),
+                    .send = wkFeedSend,
+                    .sendCtx = w,
                     .allocator = &w->alloc};
     const int rings = w->requests && w->trades && w->mdTx;
-    if (w->pool && rings)
+    const uint32_t nins = opt->cfg->segments[opt->segment].instrumentCount;
+    w->snapBytes = sizeof(wkSnapshot) + (size_t)nins * sizeof(wkInstrumentSnap);
+    w->snap = rte_zmalloc_socket("xchg-snap", w->snapBytes, 64, (int)opt->socketId);
+    if (w->snap)
+        w->snap->instrumentCount = nins;
+    if (w->pool && rings && w->snap)
+        w->feed = fsCreate(&fo);
+    go.tapCtx = w->feed;
+    if (w->feed)
         w->gw = gwCreate(&go);
-    if (!w->pool || !rings || !w->gw) {
+    if (!w->pool || !rings || !w->snap || !w->feed || !w->gw) {
         snprintf(err, errlen, "worker %u: %s failed (%s)", opt->segment,
-                 !w->pool ? "rte_pktmbuf_pool_create"
-                 : !rings ? "rte_ring_create"
-                          : "gateway creation (memory or config)",
+                 !w->pool   ? "rte_pktmbuf_pool_create"
+                 : !rings   ? "rte_ring_create"
+                 : !w->snap ? "snapshot allocation"
+                 : !w->feed ? "feed creation (memory or config)"
+                            : "gateway creation (memory or config)",
                  rte_strerror(rte_errno));
         wkDestroy(w);
         return NULL;
@@ -463,12 +684,6 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
     struct rte_ether_addr mac;
     if (rte_eth_macaddr_get(opt->portId, &mac) == 0)
         memcpy(w->mac, mac.addr_bytes, NET_MAC_LEN);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    w->tscHz = rte_get_tsc_hz();
-    w->tsc0 = rte_rdtsc();
-    w->wall0 = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-    w->nsMult = (uint64_t)(((unsigned __int128)1000000000ULL << 32) / w->tscHz);
     return w;
 }
 
@@ -496,6 +711,8 @@ void wkDestroy(wkWorker *w)
     if (!w)
         return;
     gwDestroy(w->gw);
+    rte_free(w->snap);
+    fsDestroy(w->feed);
     rte_ring_free(w->requests);
     rte_ring_free(w->trades);
     if (w->mdTx) {

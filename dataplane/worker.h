@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "dataplane/feedsrv.h"
 #include "dataplane/gateway.h"
 #include "dataplane/histogram.h"
 #include "dataplane/net.h"
@@ -44,10 +45,58 @@ typedef struct {
     wkCounters counters;
     gwStats gateway;
     mtStats matcher;
-    histLog inBoxNs;  /* rx burst to replies handed to the PMD, per order datagram answered */
-    histLog txCallNs; /* the PMD's tx burst call for those replies, per burst */
+    histLog inBoxNs;    /* rx burst to replies handed to the PMD, per order datagram answered */
+    histLog txCallNs;   /* the PMD's tx burst call for those replies, per burst */
+    histLog feedReqNs;  /* retransmission request to its answers queued for tx (from memory) */
+    histLog feedSnapNs; /* snapshot request to its packets queued for tx */
+    fdStats feed;
+    fsStats feedServer;
+    char feedSession[MOLD_SESSION_LEN + 1];
     uint64_t tscHz;
 } wkStatsReply;
+
+/* Published snapshot of an instrument (index = its book index). */
+typedef struct {
+    gwInstrumentStats counts;
+    int32_t state;                       /* mtState, -1 when undefined */
+    int64_t bidTicks, askTicks;          /* best prices; 0 when that side is empty */
+    uint64_t bidLots, askLots;           /* quantity at the best price */
+    uint32_t bidLevels, askLevels;       /* non-empty levels, counted up to WK_SNAP_LEVELS */
+    uint64_t bidDepthLots, askDepthLots; /* quantity within those levels */
+} wkInstrumentSnap;
+
+#define WK_SNAP_LEVELS 10 /* depth the snapshot sums, per side */
+
+/* What a worker publishes for the control lcore (metrics, stats, top):
+ * every WK_PUBLISH_MS and when it serves WK_REQ_STATS. Counters are exact at
+ * each publication; the book summaries (best prices, levels, depth) of a
+ * segment with more than WK_SNAP_BOOKS instruments are refreshed
+ * WK_SNAP_BOOKS instruments per periodic publication, all of them on
+ * WK_REQ_STATS. Read with
+ * wkSnapshotRead, which never makes the worker wait (docs/operations/metrics.md). */
+typedef struct {
+    uint64_t seq;         /* publications so far */
+    uint64_t publishedNs; /* wall clock of the publication */
+    uint64_t tscHz;
+    wkCounters counters;
+    gwStats gateway;
+    mtStats matcher;
+    uint32_t sessions[3]; /* by gwSessionState */
+    uint32_t requestRing; /* requests waiting in the worker's mailbox */
+    uint32_t txPending;   /* frames queued for the next tx burst */
+    histLog inBoxNs;      /* rx burst to tx hand-over, per order datagram */
+    histLog txCallNs;     /* the tx burst call, per burst */
+    histLog matchCycles;  /* matcher time per request, in TSC cycles */
+    fdStats feed;         /* the segment's ITCH feed (dataplane/feed.h) */
+    fsStats feedServer;   /* its retransmission and snapshot server */
+    histLog feedReqNs;    /* worker time per retransmission request */
+    histLog feedSnapNs;   /* worker time per snapshot request */
+    uint32_t instrumentCount;
+    wkInstrumentSnap ins[]; /* instrumentCount entries */
+} wkSnapshot;
+
+#define WK_PUBLISH_MS 100
+#define WK_SNAP_BOOKS 64 /* book summaries refreshed per periodic publication */
 
 typedef struct {
     int type; /* wkRequestType */
@@ -129,6 +178,18 @@ void wkAttachWal(wkWorker *w, walLog *wal);
 
 /* The segment's gateway, for recovery before the lcore runs. */
 gwGateway *wkGateway(wkWorker *w);
+
+/* Bytes of this worker's wkSnapshot (its instruments included). */
+size_t wkSnapshotSize(const wkWorker *w);
+
+/* Copies the latest published snapshot into out (wkSnapshotSize bytes).
+ * Lock-free: retries while the worker is publishing, never blocks it.
+ * Returns 0, or -1 when nothing was published yet or the worker kept
+ * publishing through 1000 attempts. Any thread may call it. */
+int wkSnapshotRead(const wkWorker *w, wkSnapshot *out);
+
+/* The worker's request ring and segment index, for metrics. */
+const struct rte_ring *wkRequestRing(const wkWorker *w);
 
 /* The mbuf pool, for ports' RX queue set-up. */
 struct rte_mempool *wkPool(const wkWorker *w);

@@ -22,8 +22,11 @@
 #include <rte_lcore.h>
 
 #include "control/ctl.h"
+#include "control/metrics.h"
+#include "control/prom.h"
 #include "dataplane/commands.h"
 #include "dataplane/durable.h"
+#include "dataplane/dpmetrics.h"
 #include "dataplane/mdservice.h"
 #include "dataplane/worker.h"
 #include "dataplane/xdp/xdpctl.h"
@@ -299,6 +302,52 @@ static void allowRecovered(void *ctx, uint32_t segIndex, const gwSessionInfo *s)
     xdpCtlSessionAdded(s->sessionId, s->allowedIp, cfg->segments[segIndex].orderPort);
 }
 
+/* The Prometheus endpoint on 127.0.0.1 (control.metrics_port; 0 = none).
+ * Its render callback is the metrics registry; sources join it later. The
+ * endpoint is not on the trading path: when the port cannot be bound (taken
+ * by another process) xchgd says so and runs without it, rather than
+ * refusing to open the market over its monitoring (docs/operations/metrics.md). */
+static promServer *startMetrics(const cfgConfig *cfg)
+{
+    if (cfg->control.metricsPort == 0)
+        return NULL;
+    promServerOptions o = {.port = cfg->control.metricsPort, .render = metricsRender};
+    char err[256];
+    promServer *s = promServerCreate(&o, err, sizeof err);
+    if (!s)
+        fprintf(stderr,
+                "xchgd: warning: no metrics endpoint: control.metrics_port %u: %s; running "
+                "without /metrics\n",
+                cfg->control.metricsPort, err);
+    return s;
+}
+
+static uint64_t monoNs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* The control lcore's loop: control socket, metrics endpoint, market data
+ * service, and the monitor's tick (host sample, interval window) once a
+ * second. */
+static void controlLoop(ctlServer *ctl, promServer *prom, dmMonitor *mon, mdsvService *md)
+{
+    uint64_t next = monoNs() + 1000000000ULL;
+    while (!quit) {
+        ctlServerPoll(ctl, prom ? 5 : 10);
+        if (prom)
+            promServerPoll(prom, 5);
+        mdsvPoll(md);
+        uint64_t now = monoNs();
+        if (now >= next) {
+            dmTick(mon);
+            next = now - next > 1000000000ULL ? now + 1000000000ULL : next + 1000000000ULL;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     xdArgs a;
@@ -315,6 +364,7 @@ int main(int argc, char **argv)
         return 1;
     }
     ctlServer *ctl = startControl(&cfg);
+    promServer *prom = startMetrics(&cfg);
     char *eal[MAX_EAL_ARGS];
     static char store[3][256];
     int ealc = buildEalArgs(&cfg, &a, eal, store);
@@ -365,6 +415,13 @@ int main(int argc, char **argv)
                    .tradingDay = tradingDayToday(),
                    .quit = &quit,
                    .nextSessionId = duNextSessionId(durable)};
+    dmOptions dmo = {
+        .cfg = &cfg, .workers = workers, .workerCount = cfg.segmentCount, .portId = port};
+    dmMonitor *mon = dmCreate(&dmo, err, sizeof err);
+    if (!mon || dmRegisterSources(mon, prom) != 0 || dmRegisterCommands(mon, ctl) != 0 ||
+        metricsAddSource("xdp", xdpCtlMetricsRender, NULL) != 0)
+        rte_exit(EXIT_FAILURE, "monitor: %s\n", mon ? "metrics sources or commands clash" : err);
+    d.monitor = mon;
     /* recovered trading states stand (an operator's halt survives a restart) */
     if (cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 ||
         (!duRecovered(durable) &&
@@ -379,6 +436,8 @@ int main(int argc, char **argv)
     mdsvService *md = mdsvCreate(&mo, err, sizeof err);
     if (!md || mdsvRegister(md, ctl) != 0)
         rte_exit(EXIT_FAILURE, "%s\n", md ? "market data commands could not be registered" : err);
+    if (prom)
+        printf("xchgd: metrics on http://127.0.0.1:%u/metrics\n", promServerPort(prom));
     struct rte_ether_addr mac;
     rte_eth_macaddr_get(port, &mac);
     printf("xchgd: ready: %u segment(s), port %s (" RTE_ETHER_ADDR_PRT_FMT
@@ -387,10 +446,7 @@ int main(int argc, char **argv)
            cfg.segments[0].orderPort, cfg.control.socketPath);
     fflush(stdout);
 
-    while (!quit) {
-        ctlServerPoll(ctl, 10);
-        mdsvPoll(md);
-    }
+    controlLoop(ctl, prom, mon, md);
 
     printf("xchgd: stopping\n");
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
@@ -401,6 +457,9 @@ int main(int argc, char **argv)
     rte_eth_dev_close(port);
     xdpCtlStop();
     ctlServerDestroy(ctl);
+    promServerDestroy(prom);
+    metricsReset();
+    dmDestroy(mon);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         wkDestroy(workers[i]); /* frees summary frames still queued: before their pool */
     mdsvDestroy(md);

@@ -312,6 +312,7 @@ sed -e "s|devargs = \"net_af_packet0,iface=[^\"]*\"|devargs = \"$DEVARGS\"|" \
     -e "s|^\([[:space:]]*socket[[:space:]]*=[[:space:]]*\)\"[^\"]*\"|\1\"$SOCK\"|" \
     -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$WORK/data\";|" \
     -e "s|throttle_msgs_per_sec[[:space:]]*=[[:space:]]*[0-9]*|throttle_msgs_per_sec = $THROTTLE|" \
+    -e "s|^\([[:space:]]*metrics_port[[:space:]]*=\).*|\1 0;|" \
     "$CONFIG" >"$CONF" || die "cannot copy $CONFIG"
 if ! grep -q "iface=$XCHG_IF" "$CONF" || ! grep -q "\"$SOCK\"" "$CONF" ||
     ! grep -q "throttle_msgs_per_sec = $THROTTLE" "$CONF"; then

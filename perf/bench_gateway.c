@@ -3,7 +3,7 @@
  *
  *   bench_gateway [--config F] [--sessions N] [--batch K] [--burst B]
  *                 [--datagrams N] [--cross-pct P] [--levels N] [--max-resting N]
- *                 [--cold KB] [--pin CPU]
+ *                 [--cold KB] [--pin CPU] [--feed] [--no-match-timing]
  *
  * xchgd's worker (dataplane/worker.c) times each rx burst from before the
  * rx call to after the tx call and records that per order-entry datagram.
@@ -31,15 +31,30 @@
  * buffer between bursts (not timed), so each burst starts with colder
  * caches, closer to what the worker sees at moderate rates.
  *
+ * --feed adds the segment's market feed as xchgd's worker runs it: every
+ * matcher event goes through the gateway's tap to the feed (dataplane/
+ * feedsrv.h: ITCH messages, history, MoldUDP64 packets) and each finished
+ * packet is copied into a frame with its headers (multicast MAC), as the
+ * worker's feed send callback does minus the mbuf; the feed is flushed
+ * with the gateway at each burst. perf/bench_feed.sh runs this with and
+ * without --feed, interleaved, for the feed's cost per order.
+ *
  * Output: one JSON line,
  *   {"bench":"gateway","datagrams","orders_per_datagram","datagrams_per_burst",
  *    "sessions","requests","ns_per_datagram_mean","ns_per_request_mean",
  *    "in_box_ns":{"count","p50","p90","p99","p999","max"}, counters...}
  * in_box_ns uses the worker's histogram (dataplane/histogram.h): one value
- * per burst, recorded once per datagram of the burst, as xchgd does. */
+ * per burst, recorded once per datagram of the burst, as xchgd does.
+ * instructions_per_request counts user-space instructions of the same timed
+ * work (perf_event_open; 0 where perf events are not allowed): unlike the
+ * time it does not move with the load of a shared machine. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
@@ -49,6 +64,7 @@
 #include <x86intrin.h>
 
 #include "config/config.h"
+#include "dataplane/feedsrv.h"
 #include "dataplane/gateway.h"
 #include "dataplane/histogram.h"
 #include "dataplane/net.h"
@@ -87,7 +103,8 @@ typedef struct {
 } bgFrame;
 
 static struct {
-    unsigned sessions, batch, burst, levels, crossPct, maxResting, coldKb;
+    unsigned sessions, batch, burst, levels, crossPct, maxResting, coldKb, feed;
+    int noMatchTiming; /* xchgd times every matcher call; this leaves it out (baseline) */
     uint64_t datagrams;
     int pin;
     const char *config;
@@ -98,6 +115,7 @@ static struct {
     bgFrame out[BG_OUT_MAX];
     unsigned nOut;
     uint64_t framesOut, outBytes;
+    bgFrame feedFrame; /* the last feed packet, in its frame */
     /* counters of the answers */
     uint64_t accepted, rejected, executed, cancelled, cancelRejected, newOrders, cancels, other;
 } B;
@@ -129,6 +147,33 @@ static void bgSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
     bgFrame *f = &B.out[B.nOut++];
     memcpy(f->data + NET_UDP_HLEN, data, len);
     f->len = netUdpHeaders(f->data, B.mac, B.peerMac, BG_SERVER_IP, to.ip, BG_PORT, to.port, len);
+}
+
+/* The worker's feed send callback minus the mbuf. */
+static void bgFeedSend(void *ctx, uint32_t ip, uint16_t port, const uint8_t *data, uint16_t len)
+{
+    (void)ctx;
+    const uint8_t mac[NET_MAC_LEN] = {
+        0x01, 0x00, 0x5e, (uint8_t)(ip >> 16 & 0x7f), (uint8_t)(ip >> 8), (uint8_t)ip};
+    bgFrame *f = &B.feedFrame;
+    memcpy(f->data + NET_UDP_HLEN, data, len);
+    f->len = netUdpHeaders(f->data, B.mac, mac, BG_SERVER_IP, ip, 9101, port, len);
+}
+
+/* A user-space instruction counter enabled only around the timed work
+ * (the count does not depend on the machine's load, unlike the time).
+ * Returns the fd, or -1 when perf events are not available. */
+static int bgInsnOpen(void)
+{
+    struct perf_event_attr a;
+    memset(&a, 0, sizeof a);
+    a.type = PERF_TYPE_HARDWARE;
+    a.size = sizeof a;
+    a.config = PERF_COUNT_HW_INSTRUCTIONS;
+    a.disabled = 1;
+    a.exclude_kernel = 1;
+    a.exclude_hv = 1;
+    return (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
 }
 
 /* ---- the client (not timed) ------------------------------------------------------ */
@@ -253,12 +298,18 @@ static void bgAnswers(void)
 
 /* ---- main ------------------------------------------------------------------------- */
 
+/* The matcher-time clock xchgd's worker gives the gateway (rte_rdtsc). */
+static uint64_t bgCycles(void)
+{
+    return __rdtsc();
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: bench_gateway [--config F] [--sessions N (1-%d)] [--batch K (1-%d)]\n"
             "         [--burst B (1-%d)] [--datagrams N] [--cross-pct P] [--levels N]\n"
-            "         [--max-resting N] [--cold KB] [--pin CPU]\n",
+            "         [--max-resting N] [--cold KB] [--pin CPU] [--feed] [--no-match-timing]\n",
             BG_MAX_SESSIONS, BG_MAX_BATCH, BG_MAX_BURST);
 }
 
@@ -274,6 +325,8 @@ static int bgArgs(int argc, char **argv)
                                          {"max-resting", required_argument, NULL, 'm'},
                                          {"pin", required_argument, NULL, 'p'},
                                          {"cold", required_argument, NULL, 'C'},
+                                         {"feed", no_argument, NULL, 'f'},
+                                         {"no-match-timing", no_argument, NULL, 'T'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     B.config = "config/xchg.conf";
@@ -318,6 +371,12 @@ static int bgArgs(int argc, char **argv)
             break;
         case 'C':
             B.coldKb = (unsigned)v;
+            break;
+        case 'f':
+            B.feed = 1;
+            break;
+        case 'T':
+            B.noMatchTiming = 1;
             break;
         default:
             usage();
@@ -368,7 +427,21 @@ int main(int argc, char **argv)
                    .historyDepth = 4096, /* xchgd's HISTORY_DEPTH */
                    .tradingDay = 20251006,
                    .send = bgSend,
-                   .sendCtx = NULL};
+                   .sendCtx = NULL,
+                   .cycles = B.noMatchTiming ? NULL : bgCycles}; /* as xchgd's worker */
+    fsServer *fs = NULL;
+    if (B.feed) {
+        const fsOptions fo = {
+            .cfg = &cfg, .segment = 0, .tradingDay = 20251006, .send = bgFeedSend};
+        fs = fsCreate(&fo);
+        if (!fs) {
+            fprintf(stderr, "bench_gateway: fsCreate failed (memory or config)\n");
+            return 1;
+        }
+        o.tap = fsOnEvent;
+        o.tapCtx = fs;
+        fsStart(fs, monoNs());
+    }
     gwGateway *gw = gwCreate(&o);
     if (!gw) {
         fprintf(stderr, "bench_gateway: gwCreate failed (memory or config)\n");
@@ -415,6 +488,7 @@ int main(int argc, char **argv)
         return 1;
     }
     static histLog hist;
+    const int insnFd = bgInsnOpen();
     uint64_t busyTicks = 0, next = 0, lastTimer = now, warm = B.datagrams / 10;
     const uint64_t total = B.datagrams + warm;
     unsigned rr = 0;
@@ -432,9 +506,13 @@ int main(int argc, char **argv)
         if (now - lastTimer > 1000000) {
             gwOnTimer(gw, now);
             gwFlush(gw);
+            if (fs)
+                fsTick(fs, now);
             lastTimer = now;
         }
         /* the worker: what it does between rte_eth_rx_burst and rte_eth_tx_burst */
+        if (insnFd >= 0 && next >= warm)
+            ioctl(insnFd, PERF_EVENT_IOC_ENABLE, 0);
         const uint64_t t0 = __rdtsc();
         for (unsigned i = 0; i < n; i++) {
             netFrame nf;
@@ -443,7 +521,11 @@ int main(int argc, char **argv)
                              nf.payloadLen, now);
         }
         gwFlush(gw);
+        if (fs)
+            fsFlush(fs);
         const uint64_t t1 = __rdtsc();
+        if (insnFd >= 0 && next >= warm)
+            ioctl(insnFd, PERF_EVENT_IOC_DISABLE, 0);
         if (next >= warm) {
             histRecord(&hist, (uint64_t)((double)(t1 - t0) * 1e9 / hz), n);
             busyTicks += t1 - t0;
@@ -454,6 +536,12 @@ int main(int argc, char **argv)
 
     gwStats gs;
     gwGetStats(gw, &gs);
+    uint64_t insns = 0;
+    if (insnFd < 0 || read(insnFd, &insns, sizeof insns) != (ssize_t)sizeof insns)
+        insns = 0;
+    fdStats fst = {0};
+    if (fs)
+        fdGetStats(fsFeed(fs), &fst);
     const double busyNs = (double)busyTicks * 1e9 / hz;
     printf("{\"bench\":\"gateway\",\"datagrams\":%" PRIu64 ",\"orders_per_datagram\":%u,"
            "\"datagrams_per_burst\":%u,\"sessions\":%u,\"requests\":%" PRIu64
@@ -463,14 +551,18 @@ int main(int argc, char **argv)
            "\"new_orders\":%" PRIu64 ",\"cancels\":%" PRIu64 ",\"accepted\":%" PRIu64
            ",\"rejected\":%" PRIu64 ",\"executed\":%" PRIu64 ",\"cancelled\":%" PRIu64
            ",\"cancel_rejected\":%" PRIu64 ",\"throttled\":%" PRIu64 ",\"frames_out\":%" PRIu64
-           ",\"orders_resting\":%" PRIu64 ",\"cold_kb\":%u,\"tsc_hz\":%.0f,\"pin\":%d}\n",
+           ",\"orders_resting\":%" PRIu64 ",\"cold_kb\":%u,\"tsc_hz\":%.0f,\"pin\":%d,"
+           "\"match_timing\":%d,\"feed\":%u,\"feed_messages\":%" PRIu64 ",\"feed_packets\":%" PRIu64
+           ",\"feed_bytes\":%" PRIu64 ",\"busy_ns\":%.0f,\"instructions_per_request\":%.1f}\n",
            B.datagrams, B.batch, B.burst, B.sessions, B.datagrams * B.batch,
            busyNs / (double)B.datagrams, busyNs / (double)(B.datagrams * B.batch), hist.total,
            histQuantile(&hist, 1, 2), histQuantile(&hist, 9, 10), histQuantile(&hist, 99, 100),
            histQuantile(&hist, 999, 1000), hist.max, B.newOrders, B.cancels, B.accepted, B.rejected,
            B.executed, B.cancelled, B.cancelRejected, gs.throttled, B.framesOut, gs.orderRefs,
-           B.coldKb, hz, B.pin);
+           B.coldKb, hz, B.pin, !B.noMatchTiming, B.feed, fst.messages, fst.packets, fst.bytes,
+           busyNs, (double)insns / (double)(B.datagrams * B.batch));
     gwDestroy(gw);
+    fsDestroy(fs);
     for (unsigned i = 0; i < B.sessions; i++)
         free(B.sess[i].rest);
     cfgFree(&cfg);

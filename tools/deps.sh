@@ -4,7 +4,8 @@ set -euo pipefail
 PACKAGES=(build-essential pkg-config clang clang-format cppcheck
   libdpdk-dev libnuma-dev libhugetlbfs-dev libhugetlbfs-bin libbpf-dev
   liburing-dev libcmocka-dev libconfig-dev libjansson-dev libsqlite3-dev
-  iproute2 ethtool iputils-ping tcpdump tshark prometheus prometheus-node-exporter)
+  iproute2 ethtool iputils-ping tcpdump tshark prometheus prometheus-node-exporter
+  curl jq tmux)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,6 +2,7 @@
  *
  *   xchgctl [--socket PATH | -c CONFIG] [--json] [--timeout SEC] CMD [key=value ...]
  *   xchgctl [options] subscribe TOPIC...      (streams events until Ctrl-C)
+ *   xchgctl [options] top [books=N] [count=N] [interval=SEC]   (live view; q quits)
  *
  * Sends {"id":1,"cmd":CMD,"args":{...}} and prints the answer: with --json the
  * data object as one JSON line, otherwise tables for the known commands and a
@@ -22,12 +23,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
 #include <wchar.h>
 
 #include "config/config.h"
+#include "control/topview.h"
 
 #define EXIT_ERROR_ANSWER 1
 #define EXIT_USAGE        2
@@ -60,6 +65,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: xchgctl [--socket PATH | -c CONFIG] [--json] [--timeout SEC] CMD "
                "[key=value ...]\n"
                "       xchgctl [options] subscribe TOPIC...\n"
+               "       xchgctl [options] top [books=N] [count=N] [interval=SEC]\n"
                "\n"
                "  -s, --socket PATH   control socket (default: control.socket of -c CONFIG, else\n"
                "                      of " DEFAULT_CONFIG " if present, else " DEFAULT_SOCKET ")\n"
@@ -718,13 +724,41 @@ static void renderBook(json_t *data)
     freeCells(cells, rows * cols);
 }
 
+/* stats: the tables of control/topview.c, then every counter they do not
+ * show (the gateway's details, the feed, the XDP filter, ...) as sections,
+ * so nothing the daemon reports is hidden. */
+static void renderStats(const json_t *data)
+{
+    static const char *const shownTop[] = {"instruments", "port", "host"};
+    static const char *const shownSeg[] = {
+        "lcore",          "busy_permille",   "rx_packets",        "tx_packets",
+        "orders_resting", "request_ring",    "sessions_by_state", "drops",
+        "in_box_latency", "tx_call_latency", "matcher_latency"};
+    tvRenderStats(data, stdout);
+    json_t *rest = json_deep_copy(data);
+    for (size_t k = 0; k < sizeof shownTop / sizeof shownTop[0]; k++)
+        json_object_del(rest, shownTop[k]);
+    size_t i;
+    json_t *seg;
+    json_array_foreach(json_object_get(rest, "segments"), i, seg)
+    {
+        for (size_t k = 0; k < sizeof shownSeg / sizeof shownSeg[0]; k++)
+            json_object_del(seg, shownSeg[k]);
+    }
+    if (json_object_size(rest) > 0) {
+        putchar('\n');
+        renderObject(rest, "", true);
+    }
+    json_decref(rest);
+}
+
 static void renderAnswer(const ctlOptions *o, const json_t *req, json_t *data)
 {
     const json_t *args = json_object_get(req, "args");
     if (strcmp(o->cmd, "book.get") == 0 && json_is_object(data)) {
         renderBook(data);
     } else if (strcmp(o->cmd, "stats") == 0 && json_is_object(data)) {
-        renderObject(data, "", true);
+        renderStats(data);
     } else if (strcmp(o->cmd, "session.kick") == 0 && json_object_size(data) == 0) {
         char *id = cellText(json_object_get(args, "session_id"));
         printf("session %s kicked\n", id);
@@ -823,8 +857,155 @@ static int streamEvents(const ctlOptions *o, int fd, lineReader *r)
     }
 }
 
+/* ---- top: the live view ------------------------------------------------------------- */
+
+static volatile sig_atomic_t resized;
+
+static void onResize(int sig)
+{
+    (void)sig;
+    resized = 1;
+}
+
+typedef struct {
+    long books, count, intervalS;
+} topArgs;
+
+static int topParse(const ctlOptions *o, topArgs *t)
+{
+    *t = (topArgs){5, -1, 1};
+    for (int i = 0; i < o->argCount; i++) {
+        const char *a = o->args[i];
+        long *dst = !strncmp(a, "books=", 6)      ? &t->books
+                    : !strncmp(a, "count=", 6)    ? &t->count
+                    : !strncmp(a, "interval=", 9) ? &t->intervalS
+                                                  : NULL;
+        char *end;
+        const char *v = dst ? strchr(a, '=') + 1 : a;
+        long n = strtol(v, &end, 10);
+        if (!dst || end == v || *end || n < (dst == &t->books ? 0 : 1) || n > 3600)
+            return usageError("top: bad argument '%s' (books=N count=N interval=SEC)", a);
+        *dst = n;
+    }
+    return 0;
+}
+
+/* One frame: the answer rendered to the terminal's size. On a terminal the
+ * frame overwrites the previous one (cursor home, erase to end of line and
+ * of screen); elsewhere frames follow each other, separated by a blank line. */
+static void topFrame(const ctlOptions *o, const json_t *data, bool tty)
+{
+    struct winsize ws = {0};
+    int cols = 120, rows = 60;
+    if (tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col && ws.ws_row) {
+        cols = ws.ws_col;
+        rows = ws.ws_row;
+    }
+    char title[256], clock[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(clock, sizeof clock, "%Y-%m-%d %H:%M:%S", localtime_r(&now, &tm));
+    snprintf(title, sizeof title, "xchg top  %s  %s  interval %lld ms%s", clock, o->socketPath,
+             (long long)json_integer_value(json_object_get(data, "interval_ms")),
+             tty ? "  (q quits)" : "");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    if (!mem)
+        return;
+    tvRenderTop(data, title, cols, rows - (tty ? 1 : 0), mem);
+    fclose(mem);
+    if (tty) {
+        fputs("\x1b[H", stdout);
+        for (char *line = buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+            nl = strchr(line, '\n');
+            printf("%.*s\x1b[K\n", nl ? (int)(nl - line) : (int)strlen(line), line);
+        }
+        fputs("\x1b[J", stdout);
+    } else {
+        fputs(buf, stdout);
+        putchar('\n');
+    }
+    fflush(stdout);
+    free(buf);
+}
+
+/* Waits intervalMs for a key; returns true when the user asked to quit. */
+static bool topWait(long intervalMs, bool keys)
+{
+    struct pollfd p = {STDIN_FILENO, POLLIN, 0};
+    if (poll(&p, keys ? 1 : 0, (int)intervalMs) == 1) {
+        char c[16];
+        ssize_t n = read(STDIN_FILENO, c, sizeof c);
+        for (ssize_t i = 0; i < n; i++)
+            if (c[i] == 'q' || c[i] == 'Q' || c[i] == 3)
+                return true;
+    }
+    return false;
+}
+
+static int runTop(const ctlOptions *o)
+{
+    topArgs ta;
+    int fd = -1, rc = topParse(o, &ta);
+    if (rc == 0)
+        rc = connectTo(o, &fd);
+    if (rc)
+        return rc;
+    const bool tty = isatty(STDOUT_FILENO);
+    struct termios saved, raw;
+    const bool keys = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+    if (keys) {
+        raw = saved;
+        raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+        raw.c_cc[VMIN] = 0;
+        raw.c_cc[VTIME] = 0;
+        tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = onResize;
+    sigaction(SIGWINCH, &sa, NULL);
+    if (tty)
+        fputs("\x1b[?1049h\x1b[?25l\x1b[2J", stdout); /* alternate screen, no cursor */
+    lineReader r = {NULL, 0, 0, 0};
+    for (long n = 0; !interrupted && (ta.count < 0 || n < ta.count); n++) {
+        json_t *req = json_pack("{s:i, s:s, s:{s:i}}", "id", 1, "cmd", "top", "args", "books",
+                                (int)ta.books),
+               *answer = NULL;
+        sendRequest(fd, req);
+        json_decref(req);
+        rc = readAnswer(o, fd, &r, &answer);
+        if (rc == 0 && !json_is_true(json_object_get(answer, "ok")))
+            rc = reportError(o, answer);
+        else if (rc == 0 && o->json) {
+            char *s = json_dumps(json_object_get(answer, "data"), JSON_COMPACT);
+            puts(s ? s : "{}");
+            fflush(stdout);
+            free(s);
+        } else if (rc == 0)
+            topFrame(o, json_object_get(answer, "data"), tty);
+        json_decref(answer);
+        if (rc || (ta.count >= 0 && n + 1 >= ta.count))
+            break;
+        if (topWait(ta.intervalS * 1000, keys))
+            break;
+        resized = 0;
+    }
+    if (tty)
+        fputs("\x1b[?25h\x1b[?1049l", stdout);
+    fflush(stdout);
+    if (keys)
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    close(fd);
+    free(r.buf);
+    return interrupted ? 0 : rc;
+}
+
 static int run(const ctlOptions *o)
 {
+    if (strcmp(o->cmd, "top") == 0)
+        return runTop(o);
     json_t *req = NULL, *answer = NULL;
     lineReader r = {NULL, 0, 0, 0};
     int fd = -1;

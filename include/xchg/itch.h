@@ -781,6 +781,52 @@ static inline const char *moldErrorName(int err)
     }
 }
 
+/* ------------------------------------------------------------------------ */
+/* End of Snapshot (GLIMPSE 5.0 'G'), closing xchg's book snapshot          */
+
+/* The last message of a snapshot (docs/protocol/feed.md §2.5), as NASDAQ's
+ * GLIMPSE 5.0 defines it: type 'G' and the ITCH sequence number the
+ * snapshot corresponds to as 20 ASCII digits (right-justified, zero-filled
+ * here; GLIMPSE calls the field Alpha). It has no locate, tracking number
+ * or timestamp. A subscriber applies the incremental feed from that
+ * sequence number on. */
+#define ITCH_END_OF_SNAPSHOT      'G'
+#define ITCH_END_OF_SNAPSHOT_SIZE 21
+#define ITCH_SNAPSHOT_SEQ_DIGITS  20
+
+static inline void itchPutEndOfSnapshot(uint8_t *p, uint64_t sequence)
+{
+    p[0] = ITCH_END_OF_SNAPSHOT;
+    for (int i = ITCH_SNAPSHOT_SEQ_DIGITS; i >= 1; i--) {
+        p[i] = (uint8_t)('0' + sequence % 10);
+        sequence /= 10;
+    }
+}
+
+/* Reads an End of Snapshot message. Returns 0 with *sequence set, or -1
+ * for another type, another length, a non-digit (leading spaces are
+ * accepted) or a number above 64 bits. */
+static inline int itchGetEndOfSnapshot(const uint8_t *p, size_t len, uint64_t *sequence)
+{
+    if (len != ITCH_END_OF_SNAPSHOT_SIZE || p[0] != ITCH_END_OF_SNAPSHOT)
+        return -1;
+    uint64_t v = 0;
+    int digits = 0;
+    for (int i = 1; i <= ITCH_SNAPSHOT_SEQ_DIGITS; i++) {
+        uint8_t c = p[i];
+        if (c == ' ' && digits == 0)
+            continue;
+        if (c < '0' || c > '9' || v > (UINT64_MAX - (uint64_t)(c - '0')) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(c - '0');
+        digits++;
+    }
+    if (digits == 0)
+        return -1;
+    *sequence = v;
+    return 0;
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -234,6 +234,7 @@ run_phase()
     mkdir -p "$dir"
     SOCK=$dir/xchgd.sock
     say "== $mode / $phase"
+    # metrics_port 0: no metrics server (tests/integration/metrics.sh tests it on a free port)
     # summary_port 0: the summary channel's frames (every second) would race
     # the veth packet count check below; md.sh tests the channel.
     # durability async: the counts below assume the client library never
@@ -243,6 +244,7 @@ run_phase()
     local sedx=(-e "s/iface=xchg0/iface=$XCHG_IF/" -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|"
         -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$dir/data\";|"
         -e "s/^\([[:space:]]*durability[[:space:]]*=\).*/\1 \"async\";/"
+        -e "s/^\([[:space:]]*metrics_port[[:space:]]*=\).*/\1 0;/"
         -e "s/^\([[:space:]]*summary_port[[:space:]]*=\).*/\1 0;/")
     # xchgd's own L2/L3 checks need every frame to reach it: the XDP filter
     # (tested by tests/integration/xdp.sh) would drop the raw malformed ones

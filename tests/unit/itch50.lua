@@ -24,11 +24,11 @@
 local p = Proto("itch50", "NASDAQ TotalView-ITCH 5.0")
 
 local sizes = { S = 12, R = 39, H = 25, A = 36, F = 40, E = 31, C = 36, X = 23, D = 19,
-                U = 35, P = 44, Q = 40, I = 50 }
+                U = 35, P = 44, Q = 40, I = 50, G = 21 }
 local names = { S = "System Event", R = "Stock Directory", H = "Stock Trading Action",
                 A = "Add Order", F = "Add Order with MPID Attribution", E = "Order Executed",
                 C = "Order Executed With Price", X = "Order Cancel", D = "Order Delete",
-                U = "Order Replace", P = "Trade (Non-Cross)", Q = "Cross Trade",
+                U = "Order Replace", P = "Trade (Non-Cross)", Q = "Cross Trade", G = "End of Snapshot (GLIMPSE 5.0)",
                 I = "Net Order Imbalance Indicator" }
 
 local f = {
@@ -73,6 +73,7 @@ local f = {
     ref_price = ProtoField.uint32("itch50.ref_price", "Current Reference Price (1e-4)"),
     variation = ProtoField.string("itch50.variation", "Price Variation Indicator"),
     summary = ProtoField.string("itch50.summary", "Summary"),
+    snapshot_seq = ProtoField.string("itch50.snapshot_seq", "Sequence Number (incremental feed)"),
 }
 local list = {}
 for _, v in pairs(f) do list[#list + 1] = v end
@@ -108,6 +109,11 @@ function p.dissector(tvb, pinfo, tree)
         return len
     end
     t:append_text(", " .. names[ty])
+    if ty == "G" then -- xchg's snapshot ends with GLIMPSE's End of Snapshot: no common header
+        t:add(f.snapshot_seq, tvb(1, 20))
+        t:add(f.summary, tvb(), "G seq=" .. tonumber(tvb(1, 20):string())):set_generated()
+        return len
+    end
     local s = {}
     local function out(k, v) s[#s + 1] = k .. "=" .. tostring(v) end
     -- field helpers: add to the tree and return the value

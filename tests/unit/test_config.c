@@ -186,6 +186,9 @@ static void testDefaultSystem(void **state)
     assert_int_equal(s->orderPort, 9000);
     assert_int_equal(s->feedGroup, 0xEF010101u); /* 239.1.1.1 */
     assert_int_equal(s->feedPort, 9100);
+    assert_int_equal(s->retransPort, 9101);
+    assert_int_equal(s->feedHistory, 65536);
+    assert_int_equal(s->feedHeartbeatMs, 1000);
     assert_int_equal(s->orderCapacity, 1048576);
     assert_int_equal(s->stp, MT_STP_CANCEL_INCOMING);
     assert_int_equal(s->instrumentCount, 4);
@@ -273,6 +276,9 @@ static void testDefaultsApplied(void **state)
     assert_int_equal(i->commissionPerLot, 0);
     assert_int_equal(c.segments[0].stp, MT_STP_CANCEL_BOTH);
     assert_int_equal(c.segments[0].orderCapacity, 1u << 20);
+    assert_int_equal(c.segments[0].retransPort, 9100); /* default: feed_port */
+    assert_int_equal(c.segments[0].feedHistory, 65536);
+    assert_int_equal(c.segments[0].feedHeartbeatMs, 1000);
     assert_string_equal(c.storage.walDir, "./data/wal");
     assert_int_equal(c.storage.walSegmentSize, 64u << 20);
     assert_int_equal(c.storage.durability, CFG_DURABILITY_SYNC);
@@ -791,7 +797,8 @@ static const badCase badCases[] = {
      ":5: segments.[1].feed_group: ",
      "feed multicast group already used by segments.[0]"},
     {"segment without instruments",
-     {{5, SEG1("lcore = 2; order_port = 9001; feed_group = \"239.1.1.2\"; feed_port = 9100;")}},
+     {{5, SEG1("lcore = 2; order_port = 9001; feed_group = \"239.1.1.2\"; feed_port = 9100; "
+               "feed_retransmit_port = 9102;")}},
      ":5: segments.[1]: ",
      "segment 1 trades no instrument"},
     {"worker on the control lcore",
@@ -814,6 +821,31 @@ static const badCase badCases[] = {
      {{3, "  { id = 0; lcore = 1; order_port = 0; feed_group = \"239.1.1.1\";"}},
      ":3: segments.[0].order_port: ",
      "must be between 1 and 65535 (got 0)"},
+    {"feed history not a power of two",
+     {{4, "    feed_port = 9100; feed_history = 1000; }"}},
+     ":4: segments.[0].feed_history: ",
+     "must be 0 or a power of two (got 1000)"},
+    {"feed history too deep",
+     {{4, "    feed_port = 9100; feed_history = 33554432; }"}},
+     ":4: segments.[0].feed_history: ",
+     "must be between 0 and 16777216 (got 33554432)"},
+    {"heartbeat interval too short",
+     {{4, "    feed_port = 9100; feed_heartbeat_ms = 5; }"}},
+     ":4: segments.[0].feed_heartbeat_ms: ",
+     "must be between 10 and 60000 (got 5)"},
+    {"retransmission port on the order-entry port",
+     {{4, "    feed_port = 9100; feed_retransmit_port = 9000; }"}},
+     ":4: segments.[0].feed_retransmit_port: ",
+     "9000 is also the order-entry port"},
+    {"retransmission port of two segments",
+     {{5, SEG1("lcore = 2; order_port = 9001; feed_group = \"239.1.1.2\"; feed_port = 9100;")}},
+     ":5: segments.[1].feed_retransmit_port: ",
+     "retransmission UDP port already used by segments.[0]"},
+    {"retransmission port on another segment's order port",
+     {{5, SEG1("lcore = 2; order_port = 9001; feed_group = \"239.1.1.2\"; feed_port = 9102; "
+               "feed_retransmit_port = 9000;")}},
+     ":5: segments.[1].feed_retransmit_port: ",
+     "UDP port (order entry and retransmission) already used by segments.[0]"},
     {"bad stp policy",
      {{4, "    feed_port = 9100; stp = \"sometimes\"; }"}},
      ":4: segments.[0].stp: ",

@@ -169,9 +169,9 @@ static int hStats(void *ctx, json_t *args, json_t **data, ctlError *err)
     (void)ctx;
     (void)args;
     (void)err;
-    *data = json_pack("{s:[{s:i,s:i,s:i,s:{s:i,s:i}}],s:{s:i}}", "segments", "id", 0, "rx_packets",
-                      100, "tx_packets", 90, "latency_ns", "p50", 800, "p99", 2100, "control",
-                      "requests", 5);
+    *data = json_pack("{s:[{s:i,s:i,s:i,s:i,s:{s:i,s:i,s:i}}]}", "segments", "segment", 0, "lcore",
+                      1, "rx_packets", 100, "tx_packets", 90, "in_box_latency", "count", 3,
+                      "p50_ns", 800, "p99_ns", 2100);
     return 0;
 }
 
@@ -1381,7 +1381,10 @@ static void test_xchgctl_tables(void **state)
          {"session_id", "00112233445566778899aabbccddeeff", "any", "account"}},
         {{"session.list"}, {"SESSION_ID", "NEXT_OUT_SEQ", "198.18.0.2:40000", "logged_on"}},
         {{"session.kick", "session_id=7"}, {"session 7 kicked"}},
-        {{"stats"}, {"[segments.0]", "rx_packets", "[segments.0.latency_ns]", "[control]"}},
+        {{"stats"},
+         {"SEGMENT  LCORE  BUSY  RX_PACKETS  TX_PACKETS",
+          "\n0            1     -         100          90", "LATENCY (since start)",
+          "\n0        in_box      3  800ns    -  2.10us      -    -\n"}},
         {{"shutdown"}, {"shutting down"}},
         {{"help"}, {"CMD", "returns its args", "subscribe"}},
         {{"echo"}, {"ok"}},

@@ -43,6 +43,7 @@
 #include "config/config.h"
 #include "dataplane/feed.h"
 #include "matcher/matcher.h"
+#include "xchg/feedbook.h"
 #include "xchg/itch.h"
 
 #define T(f) cmocka_unit_test(f)
@@ -150,28 +151,17 @@ static void stockOf(int ins, char out[ITCH_STOCK_LEN])
 /* The client: a feed decoder that rebuilds the books from packets alone    */
 
 typedef struct {
-    uint64_t ref;    /* 0 = empty slot */
-    uint64_t origin; /* the exchange order id: the ref of the Add Order */
-    uint64_t prio;   /* sequence number of the Add Order or Order Replace */
-    uint32_t price, shares;
-    uint16_t locate;
-    uint8_t side; /* 'B' or 'S' */
-} clOrder;
-
-typedef struct {
     uint64_t seq;
     itchMsg m;
 } clLogged;
 
 typedef struct {
-    clOrder *tab;
-    size_t mask, n;
+    fbBook *book; /* the books, rebuilt by libxchg-client's feedbook */
     char session[MOLD_SESSION_LEN];
     int sessionSet, ended;
     uint64_t nextSeq, lastTs;
     uint64_t packets, heartbeats, eos, msgs, maxPacket;
     uint64_t byType[26];
-    uint64_t printed, crossPrinted, nonPrintable; /* E+P, Q, C with 'N' */
     char stock[NINS][ITCH_STOCK_LEN];
     int haveStock[NINS];
     int errors;
@@ -196,74 +186,18 @@ static void clFail(client *c, const char *fmt, ...)
 static void clInit(client *c, size_t slots)
 {
     memset(c, 0, sizeof *c);
-    c->tab = xcalloc(slots, sizeof *c->tab);
-    c->mask = slots - 1;
+    c->book = fbCreate(slots / 2);
+    if (!c->book)
+        abort();
     c->nextSeq = 1;
     c->tracking = SEG_ID;
 }
 
 static void clFree(client *c)
 {
-    free(c->tab);
+    fbDestroy(c->book);
     free(c->log);
     memset(c, 0, sizeof *c);
-}
-
-static size_t clHome(const client *c, uint64_t ref)
-{
-    uint64_t z = ref * UINT64_C(0x9E3779B97F4A7C15);
-    return (size_t)(z >> 20) & c->mask;
-}
-
-static clOrder *clFind(client *c, uint64_t ref)
-{
-    for (size_t i = clHome(c, ref);; i = (i + 1) & c->mask) {
-        if (c->tab[i].ref == ref)
-            return &c->tab[i];
-        if (c->tab[i].ref == 0)
-            return NULL;
-    }
-}
-
-static clOrder *clAdd(client *c, uint64_t ref)
-{
-    if (ref == 0 || clFind(c, ref)) {
-        clFail(c, "order reference %#" PRIx64 " added twice or zero", ref);
-        return NULL;
-    }
-    if (c->n * 2 >= c->mask) {
-        clFail(c, "client table full");
-        return NULL;
-    }
-    size_t i = clHome(c, ref);
-    while (c->tab[i].ref)
-        i = (i + 1) & c->mask;
-    c->tab[i].ref = ref;
-    c->n++;
-    return &c->tab[i];
-}
-
-static void clRemove(client *c, const clOrder *o)
-{
-    size_t i = (size_t)(o - c->tab);
-    for (size_t j = (i + 1) & c->mask; c->tab[j].ref; j = (j + 1) & c->mask) {
-        size_t k = clHome(c, c->tab[j].ref);
-        int stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-        if (!stays) {
-            c->tab[i] = c->tab[j];
-            i = j;
-        }
-    }
-    memset(&c->tab[i], 0, sizeof c->tab[i]);
-    c->n--;
-}
-
-static clOrder *clNeed(client *c, uint64_t seq, uint64_t ref, char type)
-{
-    clOrder *o = clFind(c, ref);
-    if (!o)
-        clFail(c, "seq %" PRIu64 " %c: unknown order reference %#" PRIx64, seq, type, ref);
-    return o;
 }
 
 static void clCheckStock(client *c, uint64_t seq, uint16_t locate, const char *stock)
@@ -300,7 +234,6 @@ static void clMessage(client *c, uint64_t seq, const uint8_t *p, size_t len)
         c->log[c->nLog].m = m;
         c->nLog++;
     }
-    clOrder *o;
     switch (m.type) {
     case ITCH_SYSTEM_EVENT:
         if (m.locate != 0)
@@ -318,83 +251,19 @@ static void clMessage(client *c, uint64_t seq, const uint8_t *p, size_t len)
     case ITCH_ADD_ORDER:
     case ITCH_ADD_ORDER_MPID:
         clCheckStock(c, seq, m.locate, m.u.addOrder.stock);
-        if (m.u.addOrder.shares == 0)
-            clFail(c, "seq %" PRIu64 ": add of 0 shares", seq);
-        o = clAdd(c, m.u.addOrder.orderRef);
-        if (o) {
-            o->origin = m.u.addOrder.orderRef;
-            o->prio = seq;
-            o->price = m.u.addOrder.price;
-            o->shares = m.u.addOrder.shares;
-            o->locate = m.locate;
-            o->side = m.u.addOrder.side;
-        }
         break;
-    case ITCH_ORDER_EXECUTED:
-    case ITCH_ORDER_EXECUTED_PX:
-        o = clNeed(c, seq, m.u.executed.orderRef, (char)m.type);
-        if (!o)
-            break;
-        if (o->locate != m.locate || m.u.executed.shares == 0 || m.u.executed.shares > o->shares) {
-            clFail(c, "seq %" PRIu64 ": bad execution of %#" PRIx64, seq, o->ref);
-            break;
-        }
-        o->shares -= m.u.executed.shares;
-        if (m.type == ITCH_ORDER_EXECUTED || m.u.executed.printable == 'Y')
-            c->printed += m.u.executed.shares;
-        else
-            c->nonPrintable += m.u.executed.shares;
-        if (o->shares == 0)
-            clRemove(c, o);
-        break;
-    case ITCH_ORDER_CANCEL:
-        o = clNeed(c, seq, m.u.cancel.orderRef, 'X');
-        if (!o)
-            break;
-        if (o->locate != m.locate || m.u.cancel.shares == 0 || m.u.cancel.shares >= o->shares) {
-            clFail(c, "seq %" PRIu64 ": bad partial cancel", seq);
-            break;
-        }
-        o->shares -= m.u.cancel.shares;
-        break;
-    case ITCH_ORDER_DELETE:
-        o = clNeed(c, seq, m.u.del.orderRef, 'D');
-        if (o && o->locate != m.locate)
-            clFail(c, "seq %" PRIu64 ": delete on the wrong locate", seq);
-        if (o)
-            clRemove(c, o);
-        break;
-    case ITCH_ORDER_REPLACE: {
-        o = clNeed(c, seq, m.u.replace.origRef, 'U');
-        if (!o)
-            break;
-        clOrder old = *o;
-        if (old.locate != m.locate || m.u.replace.shares == 0)
-            clFail(c, "seq %" PRIu64 ": bad replace", seq);
-        clRemove(c, o);
-        o = clAdd(c, m.u.replace.newRef);
-        if (o) {
-            o->origin = old.origin;
-            o->prio = seq;
-            o->price = m.u.replace.price;
-            o->shares = m.u.replace.shares;
-            o->locate = old.locate;
-            o->side = old.side;
-        }
-        break;
-    }
     case ITCH_TRADE:
         clCheckStock(c, seq, m.locate, m.u.trade.stock);
-        c->printed += m.u.trade.shares;
         break;
     case ITCH_CROSS_TRADE:
         clCheckStock(c, seq, m.locate, m.u.cross.stock);
-        c->crossPrinted += m.u.cross.shares;
         break;
     case ITCH_NOII:
         clCheckStock(c, seq, m.locate, m.u.noii.stock);
         break;
     }
+    if (fbApply(c->book, seq, p, len) != FB_OK)
+        clFail(c, "%s", fbLastError(c->book));
 }
 
 static void clPacket(client *c, const uint8_t *p, size_t len, uint16_t maxPayload)
@@ -441,30 +310,16 @@ static void clPacket(client *c, const uint8_t *p, size_t len, uint16_t maxPayloa
 }
 
 /* Live orders of one instrument and side, in priority order. */
-static int clCmpB(const void *a, const void *b)
+static size_t clSide(client *c, uint16_t locate, uint8_t side, fbOrder *out, size_t cap)
 {
-    const clOrder *x = a, *y = b;
-    if (x->price != y->price)
-        return x->price > y->price ? -1 : 1;
-    return x->prio < y->prio ? -1 : x->prio > y->prio;
+    return fbOrders(c->book, locate, side, out, cap);
 }
 
-static int clCmpS(const void *a, const void *b)
+static uint64_t clStat(const client *c, int which)
 {
-    const clOrder *x = a, *y = b;
-    if (x->price != y->price)
-        return x->price < y->price ? -1 : 1;
-    return x->prio < y->prio ? -1 : x->prio > y->prio;
-}
-
-static size_t clSide(const client *c, uint16_t locate, uint8_t side, clOrder *out)
-{
-    size_t n = 0;
-    for (size_t i = 0; i <= c->mask; i++)
-        if (c->tab[i].ref && c->tab[i].locate == locate && c->tab[i].side == side)
-            out[n++] = c->tab[i];
-    qsort(out, n, sizeof *out, side == ITCH_BUY ? clCmpB : clCmpS);
-    return n;
+    fbStats st;
+    fbGetStats(c->book, &st);
+    return which == 0 ? st.printed : which == 1 ? st.crossShares : st.nonPrintable;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -643,7 +498,9 @@ static int compareBooks(session *s, char *why, size_t whyLen)
     mtEngineGetStats(s->eng, &st);
     size_t cap = st.ordersResting + 1;
     mtOrderInfo *eo = xcalloc(cap, sizeof *eo);
-    clOrder *co = xcalloc(s->cl.n + 1, sizeof *co);
+    fbStats fst;
+    fbGetStats(s->cl.book, &fst);
+    fbOrder *co = xcalloc(fst.orders + 1, sizeof *co);
     mtDepthLevel *dl = xcalloc(cap, sizeof *dl);
     int bad = 0;
     size_t total = 0;
@@ -651,7 +508,7 @@ static int compareBooks(session *s, char *why, size_t whyLen)
         for (uint8_t side = MT_BUY; side <= MT_SELL && !bad; side++) {
             visitBuf v = {eo, 0};
             mtEngineForEachOrder(s->eng, i, (mtSide)side, visitOrder, &v);
-            size_t n = clSide(&s->cl, i, side == MT_BUY ? ITCH_BUY : ITCH_SELL, co);
+            size_t n = clSide(&s->cl, i, side == MT_BUY ? ITCH_BUY : ITCH_SELL, co, fst.orders + 1);
             total += n;
             if (n != v.n) {
                 snprintf(why, whyLen, "instrument %u side %u: feed %zu orders, engine %zu", i, side,
@@ -1842,9 +1699,9 @@ static void test_scripted_auction(void **state)
     assert_memory_equal(m->u.cross.stock, stock, 8);
     noMoreMsgs(&s);
     assertBooksEqual(&s);
-    assert_int_equal(s.cl.crossPrinted, 14);
-    assert_int_equal(s.cl.nonPrintable, 28);
-    assert_int_equal(s.cl.printed, 0);
+    assert_int_equal(clStat(&s.cl, 1), 14);
+    assert_int_equal(clStat(&s.cl, 2), 28);
+    assert_int_equal(clStat(&s.cl, 0), 0);
 
     /* halt, a crossed book cannot happen without pre-open; go through pre-open
      * from a halt: the cross type is H */
@@ -1912,7 +1769,7 @@ static void test_unknown_order_trade(void **state)
     fdGetStats(fd, &st);
     assert_int_equal(st.unknownOrder, 3);
     assert_int_equal(byType(st.byType, 'P'), 1);
-    assert_int_equal(s.cl.printed, 3);
+    assert_int_equal(clStat(&s.cl, 0), 3);
     sessionClose(&s);
 }
 
@@ -2031,9 +1888,9 @@ static void runRandom(mtStpPolicy stp, uint64_t seed, uint64_t ops, randomCounts
     rc->compares++;
     /* traded volume: continuous executions are printed once (E), auction
      * executions are non-printable on both sides and printed by the cross */
-    assert_int_equal(s.cl.printed, s.contFillQty);
-    assert_int_equal(s.cl.nonPrintable, 2 * s.auctionFillQty);
-    assert_int_equal(s.cl.crossPrinted, s.auctionFillQty);
+    assert_int_equal(clStat(&s.cl, 0), s.contFillQty);
+    assert_int_equal(clStat(&s.cl, 2), 2 * s.auctionFillQty);
+    assert_int_equal(clStat(&s.cl, 1), s.auctionFillQty);
     fdEndSession(s.fd, s.ns);
     assert_int_equal(s.cl.eos, 1);
     assertClean(&s);
@@ -2156,81 +2013,12 @@ static void writePcapHeader(FILE *f)
     fwrite(h, 1, 24, f);
 }
 
-static void alphaOut(FILE *f, const char *name, const char *s, size_t n)
-{
-    while (n && s[n - 1] == ' ')
-        n--;
-    fprintf(f, " %s=%.*s", name, (int)n, s);
-}
-
 /* One line per message, the format itch50.lua's summary field uses. */
 static void summaryOut(FILE *f, uint64_t seq, const itchMsg *m)
 {
-    fprintf(f, "msg %" PRIu64 " %c locate=%u tracking=%u ts=%" PRIu64, seq, m->type, m->locate,
-            m->tracking, m->timestamp);
-    switch (m->type) {
-    case 'S':
-        fprintf(f, " event=%c", m->u.systemEvent.eventCode);
-        break;
-    case 'R':
-        alphaOut(f, "stock", m->u.stockDirectory.stock, 8);
-        fprintf(f, " lot=%u class=%c auth=%c leverage=%u", m->u.stockDirectory.roundLotSize,
-                m->u.stockDirectory.issueClassification, m->u.stockDirectory.authenticity,
-                m->u.stockDirectory.etpLeverage);
-        break;
-    case 'H':
-        alphaOut(f, "stock", m->u.tradingAction.stock, 8);
-        fprintf(f, " state=%c", m->u.tradingAction.state);
-        alphaOut(f, "reason", m->u.tradingAction.reason, 4);
-        break;
-    case 'A':
-    case 'F':
-        fprintf(f, " ref=%" PRIu64 " side=%c shares=%u", m->u.addOrder.orderRef, m->u.addOrder.side,
-                m->u.addOrder.shares);
-        alphaOut(f, "stock", m->u.addOrder.stock, 8);
-        fprintf(f, " price=%u", m->u.addOrder.price);
-        if (m->type == 'F')
-            alphaOut(f, "mpid", m->u.addOrder.attribution, 4);
-        break;
-    case 'E':
-    case 'C':
-        fprintf(f, " ref=%" PRIu64 " shares=%u match=%" PRIu64, m->u.executed.orderRef,
-                m->u.executed.shares, m->u.executed.matchNumber);
-        if (m->type == 'C')
-            fprintf(f, " printable=%c price=%u", m->u.executed.printable, m->u.executed.price);
-        break;
-    case 'X':
-        fprintf(f, " ref=%" PRIu64 " shares=%u", m->u.cancel.orderRef, m->u.cancel.shares);
-        break;
-    case 'D':
-        fprintf(f, " ref=%" PRIu64, m->u.del.orderRef);
-        break;
-    case 'U':
-        fprintf(f, " orig=%" PRIu64 " new=%" PRIu64 " shares=%u price=%u", m->u.replace.origRef,
-                m->u.replace.newRef, m->u.replace.shares, m->u.replace.price);
-        break;
-    case 'P':
-        fprintf(f, " ref=%" PRIu64 " side=%c shares=%u", m->u.trade.orderRef, m->u.trade.side,
-                m->u.trade.shares);
-        alphaOut(f, "stock", m->u.trade.stock, 8);
-        fprintf(f, " price=%u match=%" PRIu64, m->u.trade.price, m->u.trade.matchNumber);
-        break;
-    case 'Q':
-        fprintf(f, " shares=%" PRIu64, m->u.cross.shares);
-        alphaOut(f, "stock", m->u.cross.stock, 8);
-        fprintf(f, " price=%u match=%" PRIu64 " cross=%c", m->u.cross.price, m->u.cross.matchNumber,
-                m->u.cross.crossType);
-        break;
-    case 'I':
-        fprintf(f, " paired=%" PRIu64 " imbalance=%" PRIu64 " dir=%c", m->u.noii.pairedShares,
-                m->u.noii.imbalanceShares, m->u.noii.direction);
-        alphaOut(f, "stock", m->u.noii.stock, 8);
-        fprintf(f, " far=%u near=%u refpx=%u cross=%c var=%c", m->u.noii.farPrice,
-                m->u.noii.nearPrice, m->u.noii.refPrice, m->u.noii.crossType,
-                m->u.noii.priceVariation);
-        break;
-    }
-    fputc('\n', f);
+    char line[512];
+    fbFormat(m, line, sizeof line);
+    fprintf(f, "msg %" PRIu64 " %s\n", seq, line);
 }
 
 static void writeExpect(session *s, const uint8_t *p, uint16_t len)

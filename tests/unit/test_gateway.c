@@ -156,6 +156,14 @@ static void tokenOf(uint32_t session, uint8_t *t)
         t[i] = (uint8_t)(session * 31u + (unsigned)i * 7u + 1u);
 }
 
+/* The gateway's cycle counter in these tests: every read advances it by
+ * 1000, so each timed matcher call measures exactly 1000 cycles. */
+static uint64_t fakeCycles;
+static uint64_t fakeCycleRead(void)
+{
+    return fakeCycles += 1000;
+}
+
 /* Builds the gateway from fx->use; adds clients A..E. */
 static void fxBuild(Fx *fx, uint32_t historyDepth, uint32_t maxSessions)
 {
@@ -168,7 +176,8 @@ static void fxBuild(Fx *fx, uint32_t historyDepth, uint32_t maxSessions)
                    .send = onSend,
                    .sendCtx = fx,
                    .onTrade = onTrade,
-                   .tradeCtx = fx};
+                   .tradeCtx = fx,
+                   .cycles = fakeCycleRead};
     fx->nTrades = 0;
     fx->gw = gwCreate(&o);
     assert_non_null(fx->gw);
@@ -823,6 +832,51 @@ static void test_order_accepted_and_executed(void **state)
     assert_int_equal(st.accepted, 2);
     assert_int_equal(st.executions, 2);
     assert_int_equal(st.orderRefs, 1);
+}
+
+/* The metrics counters: orders and trades per instrument, the matcher-time
+ * histogram (one observation per NewOrder/Cancel/Replace that reached the
+ * matcher, none for one refused before it) and sessions by state. */
+static void test_metrics_counters(void **state)
+{
+    Fx *fx = *state;
+    Cl *a = &fx->cl[A], *b = &fx->cl[B];
+    gwInstrumentStats is;
+    const histLog *h = gwMatchHistogram(fx->gw);
+    uint32_t counts[3];
+    gwSessionCounts(fx->gw, counts);
+    assert_int_equal(counts[GW_SESSION_IDLE], NCLIENTS);
+    assert_int_equal(counts[GW_SESSION_LOGGED_ON], 0);
+    logonAll(fx);
+    tradeAll(fx);
+    gwSessionCounts(fx->gw, counts);
+    assert_int_equal(counts[GW_SESSION_LOGGED_ON], NCLIENTS);
+    assert_int_equal(counts[GW_SESSION_IDLE] + counts[GW_SESSION_DISABLED], 0);
+    assert_int_equal(h->total, 0);
+    place(fx, a, IF, XOE_SELL, PX(38000), 3, 1);
+    const uint64_t resting = place(fx, a, IF, XOE_SELL, PX(38002), 4, 2);
+    clOrder(fx, b, IF, XOE_BUY, PX(38004), 10, 3); /* 2 trades, 7 lots; 3 rest */
+    skipAll(fx, a);
+    skipAll(fx, b);
+    place(fx, b, 1, XOE_BUY, PX(56000), 1, 4);       /* IC2501 */
+    clOrder(fx, b, 1, XOE_BUY, PX(56000) + 1, 1, 5); /* off tick: refused before the matcher */
+    wantRejected(fx, b, XOE_CODE_INVALID_PARAMS, 5);
+    clOrder(fx, b, 200, XOE_BUY, PX(56000), 1, 6); /* no such instrument */
+    clCancel(fx, a, resting, 7);                   /* already filled: the matcher says so */
+    assert_int_equal(gwGetInstrumentStats(fx->gw, IF, &is), 0);
+    assert_int_equal(is.orders, 3);
+    assert_int_equal(is.trades, 2);
+    assert_int_equal(is.tradedLots, 7);
+    assert_int_equal(gwGetInstrumentStats(fx->gw, 1, &is), 0);
+    assert_int_equal(is.orders, 2); /* the off-tick one counts: it was for IC2501 */
+    assert_int_equal(is.trades, 0);
+    assert_int_equal(gwGetInstrumentStats(fx->gw, CU, &is), 0);
+    assert_int_equal(is.orders + is.trades, 0);
+    assert_int_equal(gwGetInstrumentStats(fx->gw, 200, &is), -1);
+    assert_int_equal(stats(fx).newOrders, 6);
+    assert_int_equal(h->total, 5); /* 4 NewOrders and 1 Cancel reached the matcher */
+    assert_int_equal(h->max, 1000);
+    assert_int_equal(histQuantile(h, 1, 2), 1000);
 }
 
 static void test_partial_fills(void **state)
@@ -2112,6 +2166,7 @@ int main(void)
         T(test_logon_repeat_and_replay),
         T(test_logon_checks),
         T(test_order_accepted_and_executed),
+        T(test_metrics_counters),
         T(test_partial_fills),
         T(test_market_and_volume_conditions),
         T(test_self_trade_prevention),

@@ -1,0 +1,45 @@
+/* jnmetrics.h -- the journals' counters as a metrics source (xchg_journal_*).
+ *
+ * A daemon has several journal streams (one per segment, one for the control
+ * lcore: DESIGN.md §9). They are rendered by one source, so each family
+ * appears once with a `stream` label per journal. Everything is read
+ * without locks from the writer's published counters (jnGetStats, relaxed),
+ * jnDurableSeq (acquire) and jnStatus: a scrape never disturbs the writer
+ * or the producers. Wiring, once the journal runs inside xchgd:
+ *
+ *     static jmJournals journals;
+ *     jmAdd(&journals, "segment0", segmentJournal);
+ *     metricsAddSource("journal", jmRender, &journals);
+ *
+ * The producer's last sequence (jnLastSeq) belongs to the producer thread,
+ * so the durable lag (last - durable) is for the producer to publish with its
+ * own counters (a worker's snapshot); this source exports the durable side. */
+#ifndef XCHG_CONTROL_JNMETRICS_H
+#define XCHG_CONTROL_JNMETRICS_H
+
+#include <stdint.h>
+
+#include "control/prom.h"
+#include "storage/journal.h"
+
+#define JM_MAX_JOURNALS 16
+#define JM_NAME_MAX     32
+
+typedef struct {
+    uint32_t n;
+    char name[JM_MAX_JOURNALS][JM_NAME_MAX];
+    const jnJournal *j[JM_MAX_JOURNALS];
+} jmJournals;
+
+/* Adds a journal under a stream name (copied; a label value). Returns 0, or
+ * -1 when JM_MAX_JOURNALS are there, the name is empty or too long, or j is
+ * NULL. */
+int jmAdd(jmJournals *js, const char *name, const jnJournal *j);
+
+/* A metricsSourceFn (control/metrics.h): ctx is a jmJournals. Writes every
+ * family even with no journal (then without samples, i.e. nothing). Returns
+ * 0, or -1 when a journal has stopped (jnStatus != 0), which the registry
+ * counts as a source failure; its figures are written all the same. */
+int jmRender(void *ctx, promWriter *w);
+
+#endif
