@@ -209,7 +209,7 @@ static void wkFeedSend(void *ctx, uint32_t ip, uint16_t port, const uint8_t *dat
     if (likely((ip >> 28) == 0xE)) {
         const uint8_t mac[NET_MAC_LEN] = {
             0x01, 0x00, 0x5e, (uint8_t)(ip >> 16 & 0x7f), (uint8_t)(ip >> 8), (uint8_t)ip};
-        wkUdpOut(w, mac, (gwAddr){ip, port}, w->retransPort, data, len, 0, 0);
+        wkUdpOut(w, mac, (gwAddr){ip, port}, w->retransPort, data, len, 1, 0);
         return;
     }
     const wkArpEntry *e = wkArpSlot(w, ip);
@@ -217,7 +217,7 @@ static void wkFeedSend(void *ctx, uint32_t ip, uint16_t port, const uint8_t *dat
         w->c.noArp++;
         return;
     }
-    wkUdpOut(w, e->mac, (gwAddr){ip, port}, w->retransPort, data, len, 0, 0);
+    wkUdpOut(w, e->mac, (gwAddr){ip, port}, w->retransPort, data, len, 1, 0);
 }
 
 /* Gateway fill hook: one compact record to the control lcore; never blocks,
@@ -601,11 +601,12 @@ int wkMain(void *arg)
         walControl(w->wal, WAL_SHUTDOWN, &rec, sizeof rec);
     gwShutdown(w->gw, end);
     gwFlush(w->gw);
-    /* the last frames wait for their inputs like the others, a while at most */
+    fsClose(w->feed, wkNowNs(w, rte_rdtsc()));
+    /* the last frames (the feed's end of session too) wait for their inputs
+     * like the others, a while at most */
     for (uint64_t t0 = rte_rdtsc(); w->wal && walPoll(w->wal) + walHeld(w->wal) > 0 &&
                                     !walStatus(w->wal) && rte_rdtsc() - t0 < w->tscHz * 2;)
         wkTxFlush(w);
-    fsClose(w->feed, wkNowNs(w, rte_rdtsc()));
     wkTxFlush(w);
     return 0;
 }
