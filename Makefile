@@ -7,9 +7,9 @@ SHELL := /bin/bash
 
 BUILD   ?= build
 CC      ?= cc
-PKGS_CORE := libconfig jansson liburing libbpf
+PKGS_CORE := libconfig jansson liburing libbpf liblz4 sqlite3 libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS_CORE) cmocka 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS_CORE) 2>/dev/null) -lhugetlbfs -lpthread
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS_CORE) 2>/dev/null) -lhugetlbfs -lpthread -lm
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 # DPDK only where it is used: the dataplane objects and the programs in
 # DPDK_PROGS. Its -march=corei7 comes before ours so ours wins.
@@ -64,6 +64,8 @@ LINK_LIBS = $(BUILD)/lib/libxchgclient.a $(BUILD)/lib/libxchgdataplane.a $(BUILD
 $(BUILD)/obj/dataplane/%.o: DIR_CFLAGS = $(DPDK_CFLAGS)
 $(BUILD)/obj/perf/dpdk_%.o: DIR_CFLAGS = $(DPDK_CFLAGS)
 $(DPDK_PROGS): PKG_LIBS += $(DPDK_LIBS)
+# bench_sst compares the SSTables with RocksDB (its C API)
+$(BUILD)/bin/bench_sst: PKG_LIBS += $(shell pkg-config --libs rocksdb 2>/dev/null || echo -lrocksdb)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -98,6 +100,8 @@ $(BUILD)/tests/test_hostmon: $(BUILD)/bin/xchg-hostmon
 $(BUILD)/tests/test_xdp: $(BPF_OBJS)
 # test_ctl runs xchgctl against its server
 $(BUILD)/tests/test_ctl: $(BUILD)/bin/xchgctl
+# test_history runs xchgctl query
+$(BUILD)/tests/test_history: $(BUILD)/bin/xchgctl
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -o $@
@@ -105,7 +109,7 @@ $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/itest_%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) -o $@
 
-.PHONY: all deps test unit-tests asan bench lint format run clean fuzz feed-tshark soak
+.PHONY: all deps test unit-tests asan bench bench-report lint format run clean fuzz feed-tshark bench-report-test soak
 all: $(LIBS) $(BUILD)/lib/pkgconfig/xchg-client.pc $(XCHGD) $(BPF_OBJS) $(PERF_BINS) $(TOOL_BINS) $(TEST_BINS) \
 	$(ITEST_BINS)
 
@@ -126,7 +130,9 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit-tests
 	@$(MAKE) --no-print-directory feed-tshark
+	@$(MAKE) --no-print-directory bench-report-test
 	@tests/integration/run.sh
+	@tests/integration/daemon.sh
 	@tests/integration/metrics.sh
 	@tests/integration/feed.sh
 	@tests/integration/md.sh
@@ -144,6 +150,11 @@ feed-tshark: $(BUILD)/tests/test_feed
 	@tests/unit/feed_tshark.sh $(BUILD)/tests/test_feed; rc=$$?; \
 	  [ $$rc -eq 0 ] || { [ $$rc -eq 77 ] && echo "feed-tshark skipped: tshark missing"; } || exit 1
 
+# xchg-bench-report on a recorded `make bench` run (exit 77 = gnuplot missing).
+bench-report-test: $(BUILD)/bin/xchg-bench-report
+	@tests/unit/bench_report.sh $(BUILD)/bin/xchg-bench-report; rc=$$?; \
+	  [ $$rc -eq 0 ] || { [ $$rc -eq 77 ] && echo "bench-report-test skipped: gnuplot missing"; } || exit 1
+
 # Same tests under AddressSanitizer and UBSan, in a separate build tree.
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
@@ -156,19 +167,35 @@ bench: deps
 	@$(BUILD)/bin/bench_gateway --no-match-timing
 	@$(BUILD)/bin/bench_gateway
 	@$(BUILD)/bin/dpdk_mdbench
+	@$(BUILD)/bin/bench_accounts
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh
+	@$(BUILD)/bin/bench_journal --dir $(BUILD)/bench-journal
+	@$(BUILD)/bin/bench_log
 	@BIN=$(BUILD)/bin perf/bench_feed.sh
 	@BIN=$(BUILD)/bin perf/bench_xdp_flood.sh
+	@$(BUILD)/bin/bench_sst
+
+# `make bench` saved to $(BENCH_OUT)/bench.jsonl, then the report with its
+# plots (docs/perf/report.md). BENCH_JSON=FILE makes the report from FILE
+# (a saved run) without running the benchmarks.
+BENCH_OUT ?= $(BUILD)/bench
+bench-report: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p $(BENCH_OUT)
+	@if [ -n "$(BENCH_JSON)" ]; then cp "$(BENCH_JSON)" $(BENCH_OUT)/bench.jsonl; \
+	  else $(MAKE) --no-print-directory bench | tee $(BENCH_OUT)/bench.jsonl; fi
+	@$(BUILD)/bin/xchg-bench-report -o $(BENCH_OUT)/report $(BENCH_OUT)/bench.jsonl
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_<name>.c with a seed corpus in
 # tests/fuzz/corpus_<name>/. FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+$(BUILD)/fuzz/fuzz_sst: FUZZ_LIBS = -llz4
 $(BUILD)/fuzz/%: tests/fuzz/%.c
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -Iinclude -I. $< -o $@
+	  -Iinclude -I. $< -o $@ $(FUZZ_LIBS)
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; mkdir -p $(BUILD)/fuzz/work_$$n; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=1600 $(BUILD)/fuzz/work_$$n tests/fuzz/corpus_$$n || exit 1; done

@@ -1272,6 +1272,38 @@ static int cfgParseControl(cfgCtx *c, const config_setting_t *root, cfgControl *
     return 0;
 }
 
+/* ---- log ---- */
+
+static const char *const cfgLogKeys[] = {"level", "destination", NULL};
+/* the order of control/log.h's LOGL_* levels */
+static const char *const cfgLogLevelNames[] = {"error", "warning", "info", "debug", NULL};
+
+/* "stderr", "syslog", or a file path (anything else). */
+static int cfgParseLog(cfgCtx *c, const config_setting_t *root, cfgLog *log)
+{
+    const config_setting_t *g;
+    if (cfgSection(c, root, "log", CONFIG_TYPE_GROUP, 0, &g) != 0)
+        return -1;
+    if (cfgCheckKeys(c, g, cfgLogKeys) != 0 ||
+        cfgEnum(c, g, "level", cfgLogLevelNames, 2, &log->level) != 0 ||
+        cfgText(c, g, "destination", "stderr", CFG_PATH_MAX, log->destination) != 0)
+        return -1;
+    const char *d = log->destination;
+    if (strcmp(d, "stderr") != 0 && strcmp(d, "syslog") != 0 && strchr(d, '/') == NULL)
+        return cfgErrKey(c, g, "destination",
+                         "\"%s\" is neither stderr, syslog nor a file path (write ./%s for a "
+                         "file in the working directory)",
+                         d, d);
+    if (d[strlen(d) - 1] == '/')
+        return cfgErrKey(c, g, "destination", "\"%s\" names a directory, not a file", d);
+    return 0;
+}
+
+const char *cfgLogLevelName(int level)
+{
+    return level >= 0 && level <= 3 ? cfgLogLevelNames[level] : "?";
+}
+
 /* ---- market data ---- */
 
 static const char *const cfgMarketDataKeys[] = {
@@ -1571,7 +1603,7 @@ static int cfgCheckSegmentsUsed(cfgCtx *c, const config_setting_t *root, const c
 
 static const char *const cfgRootKeys[] = {"instruments", "segments", "ports",   "lcores",
                                           "storage",     "risk",     "control", "market_data",
-                                          "filter",      NULL};
+                                          "filter",      "log",      NULL};
 
 static int cfgBuild(cfgCtx *c, const config_t *lc, cfgConfig *out)
 {
@@ -1580,8 +1612,8 @@ static int cfgBuild(cfgCtx *c, const config_t *lc, cfgConfig *out)
         cfgParseSegments(c, root, out) != 0 || cfgParsePorts(c, root, out) != 0 ||
         cfgParseStorage(c, root, &out->storage) != 0 || cfgParseRisk(c, root, &out->risk) != 0 ||
         cfgParseControl(c, root, &out->control) != 0 || cfgParseMarketData(c, root, out) != 0 ||
-        cfgParseFilter(c, root, &out->filter) != 0 || cfgParseInstruments(c, root, out) != 0 ||
-        cfgCheckSegmentsUsed(c, root, out) != 0)
+        cfgParseFilter(c, root, &out->filter) != 0 || cfgParseLog(c, root, &out->log) != 0 ||
+        cfgParseInstruments(c, root, out) != 0 || cfgCheckSegmentsUsed(c, root, out) != 0)
         return -1;
     return 0;
 }

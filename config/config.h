@@ -141,6 +141,11 @@ typedef struct {
 } cfgFilter;
 
 typedef struct {
+    int level;                          /* 0 error, 1 warning, 2 info, 3 debug (LOGL_*) */
+    char destination[CFG_PATH_MAX + 1]; /* "stderr", "syslog" or a file path */
+} cfgLog;
+
+typedef struct {
     char source[CFG_PATH_MAX + 1]; /* the path the config was loaded from */
     cfgInstrument *instruments;    /* owned; cfgFree releases */
     cfgSegment *segments;          /* owned */
@@ -150,6 +155,7 @@ typedef struct {
     cfgStorage storage;
     cfgRisk risk;
     cfgControl control;
+    cfgLog log;
     cfgMarketData marketData;
     cfgFilter filter;
 } cfgConfig;
@@ -231,6 +237,7 @@ int cfgFormatPrice(const cfgInstrument *ins, int64_t ticks, char *buf, size_t le
 const char *cfgStpName(mtStpPolicy stp);
 const char *cfgCloseRuleName(cfgCloseRule rule);
 const char *cfgDurabilityName(cfgDurability d);
+const char *cfgLogLevelName(int level);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "control/log.h"
 #include "dataplane/commands.h"
 #include "dataplane/feedjson.h"
 #include "dataplane/xdp/xdpctl.h"
@@ -267,6 +268,9 @@ static int cmdSessionAdd(void *ctx, json_t *args, json_t **data, ctlError *err)
     if (!json_is_integer(ja) || json_integer_value(ja) < 1 ||
         json_integer_value(ja) > UINT32_MAX - 1)
         return ctlErrorf(err, 1006, "args.account: a positive account number is required");
+    if (d->accountKnown && !d->accountKnown(d->accountCtx, (uint32_t)json_integer_value(ja)))
+        return ctlErrorf(err, 1006, "account %lld does not exist (account.open first)",
+                         (long long)json_integer_value(ja));
     uint32_t seg = 0, ip = 0;
     if (segmentIndexArg(d, args, &seg, err) || sourceArg(args, &ip, err))
         return -1;
@@ -478,5 +482,5 @@ int cmdRegisterAll(ctlServer *s, cmdDaemon *d)
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (ctlServerRegister(s, cmds[i].name, cmds[i].fn, d, cmds[i].help))
             return -1;
-    return 0;
+    return logRegisterCommands(s); /* log.level, control/log.c */
 }

@@ -17,6 +17,8 @@ typedef struct {
     uint32_t tradingDay; /* YYYYMMDD */
     volatile int *quit;  /* set by the shutdown command */
     uint32_t nextSessionId;
+    int (*accountKnown)(void *ctx, uint32_t account); /* NULL: any account */
+    void *accountCtx;
     dmMonitor *monitor; /* NULL: stats without the monitor's tables */
 } cmdDaemon;
 

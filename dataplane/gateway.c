@@ -114,6 +114,8 @@ struct gwGateway {
     uint64_t timerDueNs;  /* no session needs the timer before this */
     uint16_t storageCode; /* non-zero: the journal failed, orders get this code */
     gwRequest cur;
+    crRisk *risk;      /* credit lines and positions; NULL = no pre-trade risk */
+    uint8_t allowPark; /* 0 while a parked order is retried */
     gwStats stats;
     uint8_t scratch[XOE_FRAME_MAX]; /* frames sent outside any session's pending frame */
 };
@@ -374,6 +376,8 @@ static void gwOnAccepted(gwGateway *gw, const mtEvent *ev)
                            .volumeCondition = a->volumeCondition,
                            .timestamp = gw->now};
     gw->stats.accepted++;
+    if (gw->risk)
+        crOnAccepted(gw->risk, (uint32_t)a->userRef, a->orderId, r->clOrdId, gw->now);
     gwEmit(gw, &gw->sessions[r->link], XOE_MSG_ACCEPTED, &m);
 }
 
@@ -385,6 +389,8 @@ static void gwOnRejected(gwGateway *gw, const mtEvent *ev)
         if (!r)
             return;
         gwEmitRejected(gw, &gw->sessions[r->link], rj->code, ev->instrument, r->clOrdId);
+        if (gw->risk)
+            crOnRejected(gw->risk, (uint32_t)rj->userRef);
         gwRefFree(gw, rj->userRef);
         return;
     }
@@ -424,18 +430,22 @@ static void gwOnFill(gwGateway *gw, const mtEvent *ev)
         const uint8_t liquidity = f->aggressor == MT_AGGRESSOR_NONE ? XOE_AUCTION
                                   : f->aggressor == side            ? XOE_TAKER
                                                                     : XOE_MAKER;
-        /* commission stays 0 until the accounts issue computes it from the
-         * instrument's rates (it will also charge it to the credit line) */
+        /* the commission the credit line was charged (0 without risk) */
+        const int64_t price = gwPrice(gw, ev->instrument, f->price);
+        const int64_t commission =
+            gw->risk ? crOnFill(gw->risk, (uint32_t)f->userRef[side], f->orderId[side], f->tradeId,
+                                price, f->qty, f->leaves[side], gw->now)
+                     : 0;
         const xoeExecuted m = {.instrument = ev->instrument,
                                .side = (uint8_t)side,
                                .liquidity = liquidity,
                                .clOrdId = r->clOrdId,
                                .orderId = f->orderId[side],
                                .tradeId = f->tradeId,
-                               .price = gwPrice(gw, ev->instrument, f->price),
+                               .price = price,
                                .qty = f->qty,
                                .leaves = f->leaves[side],
-                               .commission = 0,
+                               .commission = commission,
                                .timestamp = gw->now};
         gw->stats.executions++;
         gwEmit(gw, &gw->sessions[r->link], XOE_MSG_EXECUTED, &m);
@@ -469,6 +479,8 @@ static void gwOnCancelled(gwGateway *gw, const mtEvent *ev)
                             .qty = c->qty,
                             .timestamp = gw->now};
     gw->stats.cancelled++;
+    if (gw->risk)
+        crOnCancelled(gw->risk, (uint32_t)c->userRef, c->orderId, c->qty, gw->now);
     gwEmit(gw, &gw->sessions[r->link], XOE_MSG_CANCELLED, &m);
     if (gwAnswerRequester(gw, MT_OP_CANCEL, c->orderId, r->link))
         gwEmit(gw, &gw->sessions[gw->cur.session], XOE_MSG_CANCELLED, &m);
@@ -491,6 +503,9 @@ static void gwOnReplaced(gwGateway *gw, const mtEvent *ev)
                            .leaves = rp->leaves,
                            .timestamp = gw->now};
     gw->stats.replaced++;
+    if (gw->risk)
+        crOnReplaced(gw->risk, gw->cur.oldRef, (uint32_t)rp->userRef, rp->orderId, m.price, rp->qty,
+                     rp->leaves, gw->now);
     gwEmit(gw, &gw->sessions[r->link], XOE_MSG_REPLACED, &m);
     if (gwAnswerRequester(gw, MT_OP_REPLACE, rp->orderId, r->link))
         gwEmit(gw, &gw->sessions[gw->cur.session], XOE_MSG_REPLACED, &m);
@@ -547,30 +562,24 @@ static void gwRequestClear(gwGateway *gw)
 
 /* ---- application messages ------------------------------------------------------ */
 
-/* Pre-trade risk of a new order (DESIGN.md §7, docs/protocol/xoe.md §9): account
- * frozen 2002, credit line 1001, concentration 1002, notional 1003, risk ratio
- * 1004, position for CLOSE offsets 2005 (by o->offset). The risk issue fills
- * this in with the segment's credit lines and positions; until then every
- * order passes. Returns 0 or the reject code. */
-static int gwRiskNewOrder(gwGateway *gw, const gwSession *s, const xoeNewOrder *o, int64_t ticks)
+/* Pre-trade risk of a new order under ref (DESIGN.md §7, docs/protocol/xoe.md
+ * §9): dataplane/credit.c checks account 1006, lots/band 1008, frozen 2002,
+ * risk ratio 1004, notional 1003, position 2005, concentration 1002 and the
+ * credit line 1001, and reserves on success. Returns 0, CR_PARKED (a top-up
+ * was asked for: answer nothing now) or the reject code. */
+static int gwRiskNewOrder(gwGateway *gw, const gwSession *s, const xoeNewOrder *o, uint32_t ref)
 {
-    (void)gw;
-    (void)s;
-    (void)o;
-    (void)ticks;
-    return 0;
+    if (!gw->risk)
+        return 0;
+    return crCheckNew(gw->risk, ref, gwIndexOf(gw, s), s->account, o, gw->allowPark, gw->now);
 }
 
 /* Pre-trade risk of a replace (the same checks on the changed requirement). */
-static int gwRiskReplace(gwGateway *gw, const gwSession *s, const mtOrderInfo *o, int64_t ticks,
-                         uint32_t qty)
+static int gwRiskReplace(gwGateway *gw, const mtOrderInfo *o, int64_t price, uint32_t qty)
 {
-    (void)gw;
-    (void)s;
-    (void)o;
-    (void)ticks;
-    (void)qty;
-    return 0;
+    if (!gw->risk)
+        return 0;
+    return crCheckReplace(gw->risk, (uint32_t)o->userRef, price, qty, o->qty - o->leaves);
 }
 
 /* Converts a LIMIT price in 1e-4 units to ticks: 0, or 1008 when it is not
@@ -595,11 +604,15 @@ static void gwNewOrder(gwGateway *gw, gwSession *s, const xoeNewOrder *o)
     int rc = 0;
     if (o->priceType == XOE_LIMIT)
         rc = gwTicks(o->price, gw->tick[o->instrument], &ticks);
-    if (rc == 0)
-        rc = gwRiskNewOrder(gw, s, o, ticks);
     const uint32_t ref = rc ? GW_NONE : gwRefAlloc(gw, gwIndexOf(gw, s), o->clOrdId, o->offset);
     if (rc == 0 && ref == GW_NONE)
         rc = XOE_CODE_POOL_FULL; /* refs outnumber pool slots, so the pool is full too */
+    if (rc == 0)
+        rc = gwRiskNewOrder(gw, s, o, ref);
+    if (rc && ref != GW_NONE)
+        gwRefFree(gw, ref);
+    if (unlikely(rc == CR_PARKED))
+        return; /* answered when the control core has topped the line up */
     if (rc) {
         gwEmitRejected(gw, s, (uint16_t)rc, o->instrument, o->clOrdId);
         return;
@@ -646,7 +659,7 @@ static void gwReplace(gwGateway *gw, gwSession *s, const xoeReplace *rq)
     int64_t ticks = 0;
     int rc = gwTicks(rq->price, gw->tick[info.instrument], &ticks);
     if (rc == 0)
-        rc = gwRiskReplace(gw, s, &info, ticks, rq->qty);
+        rc = gwRiskReplace(gw, &info, rq->price, rq->qty);
     /* the order stays its owner's (another session of the account may own it) */
     const gwRef *old = gwRefGet(gw, info.userRef);
     const uint32_t owner = old ? old->link : gwIndexOf(gw, s);
@@ -664,6 +677,30 @@ static void gwReplace(gwGateway *gw, gwSession *s, const xoeReplace *rq)
     mtEngineReplace(gw->engine, rq->orderId, s->account, ticks, rq->qty, ref);
     gwMatchTimed(gw, t0);
     gwRefFree(gw, gw->cur.newRef); /* neither replaced nor rejected: never expected */
+}
+
+void gwResume(gwGateway *gw, uint32_t session, const xoeNewOrder *o, uint64_t nowNs)
+{
+    if (session >= gw->nSessions)
+        return;
+    gw->now = nowNs;
+    gwRequestClear(gw);
+    gw->allowPark = 0;
+    gwNewOrder(gw, &gw->sessions[session], o);
+    gw->allowPark = 1;
+    gwRequestClear(gw);
+}
+
+int gwAdminOrder(gwGateway *gw, uint32_t account, const xoeNewOrder *o, uint64_t nowNs)
+{
+    for (uint32_t i = 0; i < gw->nSessions; i++) {
+        if (gw->sessions[i].account == account) {
+            gwResume(gw, i, o, nowNs);
+            gwFlush(gw);
+            return 0;
+        }
+    }
+    return -1;
 }
 
 /* An application message of a type this version does not know (§6). */
@@ -887,13 +924,11 @@ static void gwLogonReject(gwGateway *gw, gwAddr to, uint32_t session, uint64_t s
     gwSendDirect(gw, to, session, seq, XOE_MSG_LOGON_REJECTED, &m);
 }
 
-/* The account issue checks that the session's account still exists
- * (LogonRejected{1006}); every account exists until then. */
+/* The session's account must be known to the segment's credit lines
+ * (LogonRejected{1006}); without risk every account exists. */
 static int gwAccountExists(const gwGateway *gw, const gwSession *s)
 {
-    (void)gw;
-    (void)s;
-    return 1;
+    return !gw->risk || crAccountExists(gw->risk, s->account);
 }
 
 static uint64_t gwHeartbeatNs(uint32_t ms)
@@ -1198,6 +1233,14 @@ void gwSetLogonsOpen(gwGateway *gw, int open)
     gw->logonsOpen = open != 0;
 }
 
+int gwSetThrottle(gwGateway *gw, uint32_t msgsPerSec)
+{
+    if (msgsPerSec < 1)
+        return -1;
+    gw->rate = msgsPerSec; /* buckets above the new capacity are clamped at their next refill */
+    return 0;
+}
+
 int gwAdminCancel(gwGateway *gw, uint64_t orderId, uint64_t nowNs)
 {
     gw->now = nowNs;
@@ -1227,6 +1270,11 @@ void gwShutdown(gwGateway *gw, uint64_t nowNs)
 void gwSetStorageError(gwGateway *gw, uint16_t code)
 {
     gw->storageCode = code;
+}
+
+crRisk *gwRisk(const gwGateway *gw)
+{
+    return gw->risk;
 }
 
 uint64_t gwTimerDue(const gwGateway *gw)
@@ -1409,6 +1457,8 @@ gwGateway *gwCreate(const gwOptions *opt)
     gw->histMask = opt->historyDepth - 1;
     gw->rate = opt->cfg->risk.throttle;
     gw->timerDueNs = UINT64_MAX;
+    gw->risk = opt->risk;
+    gw->allowPark = 1;
     gwWire(gw, base, &l, opt->historyDepth);
     gwRequestClear(gw);
     gw->engine = gwEngineCreate(gw, opt, seg);

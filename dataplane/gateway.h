@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "dataplane/credit.h"
 #include "dataplane/histogram.h"
 #include "matcher/matcher.h"
 #include "xchg/xoe.h"
@@ -57,6 +58,7 @@ typedef struct {
     gwTradeFn *onTrade; /* NULL: none */
     void *tradeCtx;
     const mtAllocator *allocator; /* NULL: mtDefaultAllocator() */
+    crRisk *risk;                 /* pre-trade risk and credit lines (not owned); NULL: none */
     gwCyclesFn *cycles;           /* NULL: no matcher-time histogram */
 } gwOptions;
 
@@ -154,6 +156,10 @@ int gwSetState(gwGateway *gw, uint16_t instrument, mtState state, uint64_t nowNs
  * start-up and recovery). Open after gwCreate; gwShutdown closes it. */
 void gwSetLogonsOpen(gwGateway *gw, int open);
 
+/* Changes the per-session throttle (messages per second, >= 1) for every
+ * session from now on (SIGHUP reload). Returns 0, -1 for 0. */
+int gwSetThrottle(gwGateway *gw, uint32_t msgsPerSec);
+
 /* Cancels any order of the segment for the control plane (operator, force
  * liquidation): its session gets Cancelled{ADMIN}. Returns MT_OK,
  * MT_ERR_ORDER_NOT_FOUND or MT_ERR_NOT_CANCELLABLE. Flushes. */
@@ -167,6 +173,20 @@ void gwSetStorageError(gwGateway *gw, uint16_t code);
 /* Time before which gwOnTimer does nothing (UINT64_MAX: no session needs
  * it), so the journal records only the timer calls that act. */
 uint64_t gwTimerDue(const gwGateway *gw);
+
+/* Runs a NewOrder that dataplane/credit.c parked for a top-up again, for
+ * the session with internal index `session` (crParkedOrder.session); this
+ * time an uncovered order is rejected 1001. Reports are queued (gwFlush). */
+void gwResume(gwGateway *gw, uint32_t session, const xoeNewOrder *o, uint64_t nowNs);
+
+/* Enters an order for the control plane (force liquidation) under the
+ * first session of `account` on the segment, whose client gets the
+ * reports; the usual checks apply, a top-up is not waited for. Flushes.
+ * Returns 0, or -1 when the account has no session here. */
+int gwAdminOrder(gwGateway *gw, uint32_t account, const xoeNewOrder *o, uint64_t nowNs);
+
+/* The gateway's crRisk (gwOptions.risk), NULL when it has none. */
+crRisk *gwRisk(const gwGateway *gw);
 
 /* Logs every session out with reason SHUTDOWN and flushes. */
 void gwShutdown(gwGateway *gw, uint64_t nowNs);

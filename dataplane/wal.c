@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "dataplane/wal.h"
+#include "dataplane/crlink.h"
 
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -281,6 +282,13 @@ void walGetCounters(const walLog *w, walCounters *out)
         memcpy(&u, payload, sizeof(type));                                                         \
     } while (0)
 
+walType walCreditType(const crCmd *c)
+{
+    return c->type == CR_CMD_CANCEL  ? WAL_LIQ_CANCEL
+           : c->type == CR_CMD_CLOSE ? WAL_LIQ_ORDER
+                                     : WAL_CREDIT;
+}
+
 int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
 {
     union {
@@ -291,6 +299,8 @@ int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
         walSetStateRec st;
         walAdminCancelRec ac;
         walStorageRec sr;
+        walCreditRec cr;
+        walThrottleRec th;
     } u;
     switch (type) {
     case WAL_DATAGRAM:
@@ -310,6 +320,19 @@ int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
     case WAL_SESSION_ADD:
         WAL_NEED(walSessionAddRec);
         gwSessionAdd(gw, u.sa.sessionId, u.sa.token, u.sa.account, u.sa.allowedIp);
+        return 0;
+    case WAL_CREDIT:
+    case WAL_LIQ_CANCEL:
+    case WAL_LIQ_ORDER:
+        WAL_NEED(walCreditRec);
+        if (walCreditType(&u.cr.cmd) != type)
+            return -1;
+        crlApply(gwRisk(gw), gw, &u.cr.cmd, u.cr.nowNs);
+        gwFlush(gw);
+        return 0;
+    case WAL_SET_THROTTLE:
+        WAL_NEED(walThrottleRec);
+        gwSetThrottle(gw, u.th.msgsPerSec);
         return 0;
     case WAL_SESSION_KICK:
         WAL_NEED(walSessionRec);
@@ -457,5 +480,7 @@ uint64_t walStateHash(const gwGateway *gw, uint16_t instrumentCount)
     walMix64(&h, st.ordersAccepted);
     walMix64(&h, st.ordersRejected);
     walMix64(&h, st.fills);
+    if (gwRisk(gw))
+        walMix64(&h, crStateHash(gwRisk(gw)));
     return h.h;
 }

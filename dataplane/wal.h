@@ -42,6 +42,12 @@ typedef enum {
     WAL_ADMIN_CANCEL = 8,   /* walAdminCancelRec */
     WAL_SESSION_ENABLE = 9, /* walSessionRec */
     WAL_STORAGE = 10,       /* walStorageRec: disk nearly full, orders get 5002 */
+    /* the control core's inputs, applied where crlPoll / wkServe apply them */
+    WAL_CREDIT = 32,       /* walCreditRec: account/grant, reclaim, top-up done (the parked
+                              order resumes), instrument rates, daily roll (crApply) */
+    WAL_LIQ_CANCEL = 33,   /* walCreditRec: force-liquidation cancel (gwAdminCancel) */
+    WAL_LIQ_ORDER = 34,    /* walCreditRec: force-liquidation closing order (gwAdminOrder) */
+    WAL_SET_THROTTLE = 35, /* walThrottleRec: gwSetThrottle (SIGHUP reload) */
     WAL_TYPE_MAX = 63
 } walType;
 
@@ -86,6 +92,20 @@ typedef struct {
     int32_t sysErrno; /* why (ENOSPC) */
     uint32_t reserved2;
 } walStorageRec;
+
+/* A control-core command as the worker dequeued it (dataplane/credit.h). */
+typedef struct {
+    uint64_t nowNs;
+    crCmd cmd;
+} walCreditRec;
+
+typedef struct {
+    uint64_t nowNs;
+    uint32_t msgsPerSec, reserved;
+} walThrottleRec;
+
+/* The record type of a control-core command (WAL_CREDIT..WAL_LIQ_ORDER). */
+walType walCreditType(const crCmd *c);
 
 /* What becomes of an input offered to the journal. */
 typedef enum {

@@ -1,4 +1,5 @@
 /* worker.c -- the worker lcore loop: rx burst, L2/L3, gateway, batched tx (l3fwd style). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +11,7 @@
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 
+#include "control/log.h"
 #include "dataplane/feedsrv.h"
 #include "control/mdsummary.h"
 #include "dataplane/wal.h"
@@ -26,6 +28,8 @@
 #define MD_TX_RING  256   /* summary frames waiting for the TX queue */
 /* journal room a burst may need: RX_BURST datagrams of the largest size */
 #define WAL_BURST_BYTES (RX_BURST * (24 + sizeof(walDatagramRec) + XOE_FRAME_MAX + 8))
+/* a crlPoll burst of control commands, journaled before each is applied */
+#define WAL_CREDIT_BYTES (CRL_BURST * (24 + sizeof(walCreditRec) + 8))
 
 typedef struct {
     uint32_t ip;
@@ -37,6 +41,7 @@ struct wkWorker {
     struct rte_mempool *pool;
     struct rte_ring *requests;
     gwGateway *gw;
+    crLink *credit;                         /* credit lines and their rings to the control core */
     fsServer *feed;                         /* the segment's market data (dataplane/feedsrv.h) */
     struct rte_ring *trades, *mdTx;         /* summary market data (wkTradeRing) */
     uint16_t insIndex[CFG_MAX_INSTRUMENTS]; /* book -> index in cfg->instruments */
@@ -448,11 +453,26 @@ static int wkJournalRequest(wkWorker *w, const wkRequest *r, uint64_t nowNs)
                                     .instrument = r->arg.setState.instrument,
                                     .state = r->arg.setState.state};
         v = walControl(w->wal, WAL_SET_STATE, &rec, sizeof rec);
+    } else if (r->type == WK_REQ_SET_THROTTLE) {
+        const walThrottleRec rec = {.nowNs = nowNs, .msgsPerSec = r->arg.throttle};
+        v = walControl(w->wal, WAL_SET_THROTTLE, &rec, sizeof rec);
     } else if (r->type == WK_REQ_SHUTDOWN) {
         const walTimeRec rec = {.nowNs = nowNs};
         walControl(w->wal, WAL_SHUTDOWN, &rec, sizeof rec); /* logouts happen anyway */
     }
     return v == WAL_APPLY ? 0 : XOE_CODE_STORAGE;
+}
+
+/* crlPoll's journal hook: each control-core command is journaled before
+ * it is applied, at its place among the worker's inputs (replay applies it
+ * there with the same crlApply). Nonzero: the journal refused it (storage
+ * failed), the command is dropped like the orders answered 5002. */
+static int wkJournalCredit(void *ctx, const crCmd *c, uint64_t nowNs)
+{
+    wkWorker *w = ctx;
+    walCreditRec rec = {.nowNs = nowNs};
+    rec.cmd = *c;
+    return walControl(w->wal, walCreditType(c), &rec, sizeof rec) != WAL_APPLY;
 }
 
 static void wkServeState(wkWorker *w, wkRequest *r)
@@ -485,9 +505,13 @@ static void wkServe(wkWorker *w, wkRequest *r, uint64_t nowNs)
     case WK_REQ_SESSION_ADD:
         r->rc = gwSessionAdd(w->gw, r->arg.sessionAdd.sessionId, r->arg.sessionAdd.token,
                              r->arg.sessionAdd.account, r->arg.sessionAdd.allowedIp);
+        logMsg(r->rc == 0 ? LOGL_INFO : LOGL_WARNING, "session %u (account %u): %s",
+               r->arg.sessionAdd.sessionId, r->arg.sessionAdd.account,
+               (uintptr_t)(r->rc == 0 ? "added" : "refused by the gateway"));
         break;
     case WK_REQ_SESSION_KICK:
         r->rc = gwSessionKick(w->gw, r->arg.sessionId, nowNs);
+        logMsg(LOGL_INFO, "session %u: kicked (rc %d)", r->arg.sessionId, r->rc);
         break;
     case WK_REQ_SESSION_LIST:
         r->out.sessions.n = gwSessionList(w->gw, r->out.sessions.s, WK_MAX_SESSIONS);
@@ -510,6 +534,10 @@ static void wkServe(wkWorker *w, wkRequest *r, uint64_t nowNs)
     case WK_REQ_STATE_HASH:
         wkServeState(w, r);
         break;
+    case WK_REQ_SET_THROTTLE:
+        r->rc = gwSetThrottle(w->gw, r->arg.throttle);
+        logMsg(LOGL_INFO, "throttle now %u messages/s per session", r->arg.throttle);
+        break;
     default:
         r->rc = -1;
     }
@@ -531,6 +559,11 @@ int wkMain(void *arg)
     const uint64_t publishCycles = w->tscHz / 1000 * WK_PUBLISH_MS;
     uint64_t lastTimer = rte_rdtsc(), lastPublish = lastTimer;
     wkPublish(w, lastTimer, UINT32_MAX);
+    char logName[LOG_NAME_MAX];
+    snprintf(logName, sizeof logName, "worker%u", rte_lcore_id());
+    logAttach(logName); /* allocates its ring now, never in the loop */
+    logMsg(LOGL_INFO, "segment %u: worker running on lcore %u, queue %u", w->opt.segment,
+           rte_lcore_id(), w->opt.queue);
 
     fsStart(w->feed, wkNowNs(w, lastTimer));
     wkTxFlush(w);
@@ -553,7 +586,7 @@ int wkMain(void *arg)
         if (w->wal) {
             walPoll(w->wal); /* frames whose inputs became durable */
             wkTxFlush(w);
-            if (unlikely(!walRoom(w->wal, WAL_BURST_BYTES))) {
+            if (unlikely(!walRoom(w->wal, WAL_BURST_BYTES + WAL_CREDIT_BYTES))) {
                 rte_pause(); /* input waits in the NIC until the journal catches up */
                 continue;
             }
@@ -561,6 +594,12 @@ int wkMain(void *arg)
         void *req;
         if (unlikely(rte_ring_sc_dequeue(w->requests, &req) == 0))
             wkServe(w, req, wkNowNs(w, t));
+        if (crlPoll(w->credit, w->gw, wkNowNs(w, t))) {
+            gwFlush(w->gw); /* orders a top-up let through */
+            if (w->wal)
+                walPoll(w->wal);
+            wkTxFlush(w);
+        }
 
         uint16_t n = rte_eth_rx_burst(w->opt.portId, w->opt.queue, pkts, RX_BURST);
         if (n == 0) {
@@ -608,6 +647,10 @@ int wkMain(void *arg)
                                     !walStatus(w->wal) && rte_rdtsc() - t0 < w->tscHz * 2;)
         wkTxFlush(w);
     wkTxFlush(w);
+    logMsg(LOGL_INFO,
+           "segment %u: worker stopped, sessions logged out (%" PRIu64 " rx, %" PRIu64
+           " tx packets, %" PRIu64 " tx dropped)",
+           w->opt.segment, w->c.rxPackets, w->c.txPackets, w->c.txDropped);
     return 0;
 }
 
@@ -641,6 +684,14 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
         const cfgInstrument *ins = cfgFindBook(opt->cfg, opt->segment, b);
         w->insIndex[b] = ins ? (uint16_t)(ins - opt->cfg->instruments) : UINT16_MAX;
     }
+    const uint32_t refCap = opt->cfg->segments[opt->segment].orderCapacity + CRL_REF_SPARE;
+    if (w->pool && w->requests)
+        w->credit =
+            crlCreate(opt->cfg, opt->segment, refCap, opt->socketId, &w->alloc, err, errlen);
+    if (!w->credit) {
+        wkDestroy(w);
+        return NULL;
+    }
     gwOptions go = {.cfg = opt->cfg,
                     .segment = opt->segment,
                     .maxSessions = opt->maxSessions,
@@ -652,6 +703,7 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
                     .onTrade = wkOnTrade,
                     .tradeCtx = w,
                     .allocator = &w->alloc,
+                    .risk = crlRisk(w->credit),
                     .cycles = wkCycles};
     fsOptions fo = {.cfg = opt->cfg,
                     .segment = opt->segment,
@@ -714,6 +766,7 @@ void wkDestroy(wkWorker *w)
     gwDestroy(w->gw);
     rte_free(w->snap);
     fsDestroy(w->feed);
+    crlDestroy(w->credit);
     rte_ring_free(w->requests);
     rte_ring_free(w->trades);
     if (w->mdTx) {
@@ -730,6 +783,7 @@ void wkAttachWal(wkWorker *w, walLog *wal)
 {
     w->wal = wal;
     walSetOutput(wal, wkGateRelease, wkGateDrop, w);
+    crlSetJournal(w->credit, wkJournalCredit, w);
 }
 
 gwGateway *wkGateway(wkWorker *w)
@@ -740,6 +794,11 @@ gwGateway *wkGateway(wkWorker *w)
 struct rte_mempool *wkPool(const wkWorker *w)
 {
     return w->pool;
+}
+
+crLink *wkCredit(const wkWorker *w)
+{
+    return w->credit;
 }
 
 struct rte_ring *wkTradeRing(const wkWorker *w)

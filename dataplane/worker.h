@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "dataplane/crlink.h"
 #include "dataplane/feedsrv.h"
 #include "dataplane/gateway.h"
 #include "dataplane/histogram.h"
@@ -27,6 +28,7 @@ typedef enum {
     WK_REQ_SET_STATE,
     WK_REQ_STATS,
     WK_REQ_SHUTDOWN,
+    WK_REQ_SET_THROTTLE,
     WK_REQ_STATE_HASH /* dataplane/wal.h: the segment's state hash and journal position */
 } wkRequestType;
 
@@ -106,6 +108,7 @@ typedef struct {
             uint8_t token[XOE_TOKEN_SIZE];
         } sessionAdd;
         uint32_t sessionId; /* kick */
+        uint32_t throttle;  /* messages per second per session */
         struct {
             uint16_t instrument;
             uint32_t depth;
@@ -199,5 +202,8 @@ struct rte_mempool *wkPool(const wkWorker *w);
  * of ready frames the control lcore hands to the worker's TX queue. */
 struct rte_ring *wkTradeRing(const wkWorker *w);
 struct rte_ring *wkSummaryTxRing(const wkWorker *w);
+
+/* The worker's credit link (rings to and from the control core). */
+crLink *wkCredit(const wkWorker *w);
 
 #endif

@@ -22,12 +22,17 @@
 #include <rte_lcore.h>
 
 #include "control/ctl.h"
+#include "control/daemon.h"
+#include "control/hostcheck.h"
+#include "control/log.h"
+#include "dataplane/accounts.h"
 #include "control/metrics.h"
 #include "control/prom.h"
 #include "dataplane/commands.h"
 #include "dataplane/durable.h"
 #include "dataplane/dpmetrics.h"
 #include "dataplane/mdservice.h"
+#include "dataplane/reload.h"
 #include "dataplane/worker.h"
 #include "dataplane/xdp/xdpctl.h"
 
@@ -39,37 +44,45 @@
 #define MAX_SESSIONS      64
 #define HISTORY_DEPTH     4096
 
-static volatile int quit;
-
-static void onSignal(int sig)
-{
-    (void)sig;
-    quit = 1;
-}
+static volatile int quit, reload;
 
 typedef struct {
     const char *configPath;
     int noHuge, preOpen, recoverToCorruption;
+    int daemon, checkHost, json;
+    const char *pidfile, *hostRoot;
     char *extraEal[16];
     int extraCount;
 } xdArgs;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: xchgd [-c CONFIG] [--no-huge] [--pre-open] [--recover-to-corruption] "
-               "[-- EAL-ARGS...]\n"
-               "  -c CONFIG    configuration file (default config/xchg.conf)\n"
-               "  --no-huge    do not use hugepages even when the host has them\n"
-               "  --pre-open   start instruments in PRE_OPEN instead of CONTINUOUS\n"
-               "  --recover-to-corruption  replay a damaged journal up to the damage and set\n"
-               "               the rest aside (docs/storage/recovery.md), instead of refusing\n");
+    fprintf(f,
+            "usage: xchgd [-c CONFIG] [--no-huge] [--pre-open] [--daemon] [--pidfile PATH]\n"
+            "             [--recover-to-corruption] [-- EAL-ARGS...]\n"
+            "       xchgd --check-host [-c CONFIG] [--json] [--host-root DIR]\n"
+            "  -c CONFIG        configuration file (default config/xchg.conf)\n"
+            "  --no-huge        do not use hugepages even when the host has them\n"
+            "  --pre-open       start instruments in PRE_OPEN instead of CONTINUOUS\n"
+            "  --daemon         detach once ready (the caller's exit status says if it started)\n"
+            "  --pidfile PATH   pid file (default STORAGE_DATA_DIR/xchgd.pid)\n"
+            "  --recover-to-corruption  replay a damaged journal up to the damage and set\n"
+            "                   the rest aside (docs/storage/recovery.md), instead of refusing\n"
+            "  --check-host     report the host's tuning for xchg (docs/tuning.md) and exit\n"
+            "  --json           --check-host prints JSON\n"
+            "  --host-root DIR  --check-host reads DIR/proc and DIR/sys (tests)\n");
 }
 
 static void parseArgs(int argc, char **argv, xdArgs *a)
 {
     static const struct option opts[] = {{"no-huge", no_argument, NULL, 'H'},
                                          {"pre-open", no_argument, NULL, 'P'},
-                                         {"recover-to-corruption", no_argument, NULL, 'R'},
+                                         {"recover-to-corruption", no_argument, NULL, 'X'},
+                                         {"daemon", no_argument, NULL, 'D'},
+                                         {"pidfile", required_argument, NULL, 'p'},
+                                         {"check-host", no_argument, NULL, 'C'},
+                                         {"json", no_argument, NULL, 'J'},
+                                         {"host-root", required_argument, NULL, 'R'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof *a);
@@ -86,37 +99,57 @@ static void parseArgs(int argc, char **argv, xdArgs *a)
         case 'P':
             a->preOpen = 1;
             break;
-        case 'R':
+        case 'X':
             a->recoverToCorruption = 1;
+            break;
+        case 'D':
+            a->daemon = 1;
+            break;
+        case 'p':
+            a->pidfile = optarg;
+            break;
+        case 'C':
+            a->checkHost = 1;
+            break;
+        case 'J':
+            a->json = 1;
+            break;
+        case 'R':
+            a->hostRoot = optarg;
             break;
         case 'h':
             usage(stdout);
             exit(0);
         default:
             usage(stderr);
-            exit(2);
+            exit(DMN_EXIT_USAGE);
         }
     }
     for (; optind < argc && a->extraCount < 16; optind++)
         a->extraEal[a->extraCount++] = argv[optind];
 }
 
-/* Free hugepage memory of the default size, from /proc/meminfo. */
-static uint64_t freeHugeBytes(void)
+/* Free hugepage memory of the default size, from /proc/meminfo; *total gets
+ * the reserved amount. */
+static uint64_t freeHugeBytes(uint64_t *total)
 {
     FILE *f = fopen("/proc/meminfo", "r");
     char line[128];
-    uint64_t pages = 0, kb = 0;
+    uint64_t pages = 0, kb = 0, all = 0;
+    *total = 0;
     if (!f)
         return 0;
     while (fgets(line, sizeof line, f)) {
         unsigned long long v;
         if (sscanf(line, "HugePages_Free: %llu", &v) == 1)
             pages = v;
+        if (sscanf(line, "HugePages_Total: %llu", &v) == 1)
+            all = v;
         if (sscanf(line, "Hugepagesize: %llu kB", &v) == 1)
             kb = v;
     }
     fclose(f);
+    *total = all * kb * 1024;
     return pages * kb * 1024;
 }
 
@@ -143,7 +176,8 @@ static int buildEalArgs(const cfgConfig *cfg, const xdArgs *a, char **argv, char
      * --in-memory"). Without hugepages there are no hugepage files to keep
      * out of the filesystem anyway; --no-shconf keeps the runtime config
      * out of /var/run/dpdk as --in-memory does. */
-    const int noHuge = a->noHuge || freeHugeBytes() < HUGE_MIN_BYTES;
+    uint64_t hugeTotal, hugeFree = freeHugeBytes(&hugeTotal);
+    const int noHuge = a->noHuge || hugeFree < HUGE_MIN_BYTES;
     argv[n++] = noHuge ? "--no-shconf" : "--in-memory";
     argv[n++] = "--log-level=lib.eal:warning";
     int allVirtual = 1;
@@ -161,11 +195,17 @@ static int buildEalArgs(const cfgConfig *cfg, const xdArgs *a, char **argv, char
     if (allVirtual)
         argv[n++] = "--no-pci";
     if (noHuge) {
-        if (!a->noHuge)
+        if (!a->noHuge) {
+            /* start-up: straight to stderr (the operator is watching), and to the log */
             fprintf(stderr,
-                    "xchgd: warning: fewer than %llu MiB of free hugepages; running with "
-                    "--no-huge (slower TLB behaviour). See docs/build.md to reserve them.\n",
+                    "xchgd: warning: hugepages missing: %llu MiB free of %llu MiB reserved, "
+                    "xchgd needs %llu MiB; running with --no-huge (4 KiB pages: more TLB "
+                    "misses, slower). Reserve them: see docs/tuning.md (xchgd --check-host).\n",
+                    (unsigned long long)(hugeFree >> 20), (unsigned long long)(hugeTotal >> 20),
                     HUGE_MIN_BYTES >> 20);
+            logText(LOGL_WARNING, "hugepages missing (%llu MiB free, %llu MiB needed): --no-huge",
+                    (unsigned long long)(hugeFree >> 20), HUGE_MIN_BYTES >> 20);
+        }
         argv[n++] = "--no-huge";
         argv[n++] = "-m";
         argv[n++] = NO_HUGE_MEMORY_MB;
@@ -190,6 +230,27 @@ static uint16_t findPort(const cfgPort *p)
     return id;
 }
 
+/* net_af_packet opens its sockets for every protocol and binds them to the
+ * interface only after their rings exist, so a ring can start with frames of
+ * any interface in the namespace (seen when tests run side by side). Nobody
+ * can have a session before we are ready, so whatever is queued now is
+ * dropped, and said, before the workers start. */
+static void discardEarlyFrames(uint16_t port, uint16_t queues)
+{
+    struct rte_mbuf *pkts[64];
+    uint64_t dropped = 0;
+    for (uint16_t q = 0; q < queues; q++) {
+        uint16_t n;
+        while ((n = rte_eth_rx_burst(port, q, pkts, RTE_DIM(pkts))) > 0) {
+            rte_pktmbuf_free_bulk(pkts, n);
+            dropped += n;
+        }
+    }
+    if (dropped)
+        printf("xchgd: discarded %" PRIu64 " frame(s) queued on port %u before start\n", dropped,
+               port);
+}
+
 static void setupPort(uint16_t port, uint16_t queues, wkWorker **workers, unsigned socket)
 {
     struct rte_eth_conf conf;
@@ -212,18 +273,23 @@ static void setupPort(uint16_t port, uint16_t queues, wkWorker **workers, unsign
     rc = rte_eth_dev_start(port);
     if (rc < 0)
         rte_exit(EXIT_FAILURE, "rte_eth_dev_start(port %u): %s\n", port, rte_strerror(-rc));
+    discardEarlyFrames(port, queues);
 }
 
-static void startFail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void startFail(const char *fmt, ...)
+/* A refused start: the message on stderr and the log file, then exit(code). */
+static void startFail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+static void startFail(int code, const char *fmt, ...)
 {
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "xchgd: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    exit(1);
+    fprintf(stderr, "xchgd: %s\n", msg);
+    logText(LOGL_ERROR, "start refused: %s", msg);
+    logStop();
+    exit(code);
 }
 
 /* The EAL leaves /var/run/dpdk/<file-prefix>/ behind; the prefix is
@@ -278,19 +344,21 @@ static ctlServer *startControl(const cfgConfig *cfg)
     if (cfg->control.socketOwner[0]) {
         const struct passwd *pw = getpwnam(cfg->control.socketOwner);
         if (!pw)
-            startFail("control.socket_owner: no user '%s'", cfg->control.socketOwner);
+            startFail(DMN_EXIT_CONFIG, "control.socket_owner: no user '%s'",
+                      cfg->control.socketOwner);
         o.owner = pw->pw_uid;
     }
     if (cfg->control.socketGroup[0]) {
         const struct group *gr = getgrnam(cfg->control.socketGroup);
         if (!gr)
-            startFail("control.socket_group: no group '%s'", cfg->control.socketGroup);
+            startFail(DMN_EXIT_CONFIG, "control.socket_group: no group '%s'",
+                      cfg->control.socketGroup);
         o.group = gr->gr_gid;
     }
     char err[256];
     ctlServer *s = ctlServerCreate(&o, err, sizeof err);
     if (!s)
-        startFail("%s", err);
+        startFail(strstr(err, "another server") ? DMN_EXIT_LOCKED : DMN_EXIT_CANTDIR, "%s", err);
     return s;
 }
 
@@ -300,6 +368,49 @@ static void allowRecovered(void *ctx, uint32_t segIndex, const gwSessionInfo *s)
 {
     const cfgConfig *cfg = ctx;
     xdpCtlSessionAdded(s->sessionId, s->allowedIp, cfg->segments[segIndex].orderPort);
+}
+
+/* Every check that can refuse a start before anything is touched: the
+ * directories xchgd writes, the ports, the log destination. Exits with the
+ * refusal's code (control/daemon.h). */
+static void checkStart(const cfgConfig *cfg, const xdArgs *a, char *pidfile, size_t pidlen)
+{
+    char err[512];
+    if (dmnCheckDir("storage.data_dir", cfg->storage.dataDir, err, sizeof err) != 0 ||
+        dmnCheckDir("storage.wal_dir", cfg->storage.walDir, err, sizeof err) != 0 ||
+        dmnCheckDir("storage.sst_dir", cfg->storage.sstDir, err, sizeof err) != 0)
+        startFail(DMN_EXIT_CANTDIR, "%s", err);
+    snprintf(pidfile, pidlen, "%s", a->pidfile ? a->pidfile : "");
+    if (!a->pidfile)
+        snprintf(pidfile, pidlen, "%s/xchgd.pid", cfg->storage.dataDir);
+    if (dmnCheckParentDir("--pidfile", pidfile, err, sizeof err) != 0)
+        startFail(DMN_EXIT_CANTDIR, "%s", err);
+    const char *dest = cfg->log.destination;
+    if (strcmp(dest, "stderr") != 0 && strcmp(dest, "syslog") != 0 &&
+        dmnCheckParentDir("log.destination", dest, err, sizeof err) != 0)
+        startFail(DMN_EXIT_CANTDIR, "%s", err);
+    if (a->daemon && strcmp(dest, "stderr") == 0) {
+        fprintf(stderr, "xchgd: log.destination is stderr, which a daemon closes: logging to "
+                        "syslog instead\n");
+        dest = "syslog";
+    }
+    if (logConfigure(cfg->log.level, dest, err, sizeof err) != 0)
+        startFail(DMN_EXIT_CANTDIR, "log.destination: %s", err);
+    if (dmnCheckPorts(cfg, err, sizeof err) != 0)
+        startFail(DMN_EXIT_NOPORT, "%s", err);
+}
+
+/* Detaches (--daemon), then takes the storage lock and writes the pidfile. */
+static void becomeServer(const cfgConfig *cfg, const xdArgs *a, const char *pidfile)
+{
+    char err[512];
+    int held;
+    if (a->daemon && dmnDaemonize(err, sizeof err) != 0)
+        startFail(DMN_EXIT_SETUP, "%s", err);
+    if (dmnLock(cfg->storage.dataDir, &held, err, sizeof err) != 0)
+        startFail(held ? DMN_EXIT_LOCKED : DMN_EXIT_CANTDIR, "%s", err);
+    if (dmnPidfileWrite(pidfile, err, sizeof err) != 0)
+        startFail(DMN_EXIT_CANTDIR, "%s", err);
 }
 
 /* The Prometheus endpoint on 127.0.0.1 (control.metrics_port; 0 = none).
@@ -330,15 +441,24 @@ static uint64_t monoNs(void)
 }
 
 /* The control lcore's loop: control socket, metrics endpoint, market data
- * service, and the monitor's tick (host sample, interval window) once a
- * second. */
-static void controlLoop(ctlServer *ctl, promServer *prom, dmMonitor *mon, mdsvService *md)
+ * service, the monitor's tick (host sample, interval window) once a second,
+ * and a SIGHUP reload when one is pending. */
+static void controlLoop(ctlServer *ctl, promServer *prom, dmMonitor *mon, mdsvService *md,
+                        acdState *acd, cmdDaemon *d, cfgConfig *cfg)
 {
     uint64_t next = monoNs() + 1000000000ULL;
     while (!quit) {
-        ctlServerPoll(ctl, prom ? 5 : 10);
+        if (unlikely(reload)) { /* SIGHUP: dataplane/reload.c */
+            reload = 0;
+            rldReload(d, cfg);
+        }
+        /* while the workers report fills nobody waits in poll (acdPoll naps
+         * 50 us instead), so an account follows its fills within microseconds;
+         * quiet, each poll waits up to 1 ms (docs/accounts.md) */
+        const int wait = acdPoll(acd) ? 0 : acdIdleMs(acd);
+        ctlServerPoll(ctl, wait);
         if (prom)
-            promServerPoll(prom, 5);
+            promServerPoll(prom, wait);
         mdsvPoll(md);
         uint64_t now = monoNs();
         if (now >= next) {
@@ -350,27 +470,39 @@ static void controlLoop(ctlServer *ctl, promServer *prom, dmMonitor *mon, mdsvSe
 
 int main(int argc, char **argv)
 {
+    logInit();
     xdArgs a;
     parseArgs(argc, argv, &a);
     static cfgConfig cfg;
     char err[512];
+    if (a.checkHost)
+        return hcMain(a.configPath, a.hostRoot, a.json, stdout);
     if (cfgLoad(a.configPath, &cfg, err, sizeof err) != 0) {
         fprintf(stderr, "xchgd: %s\n", err);
-        return 1;
+        return DMN_EXIT_CONFIG;
     }
     if (cfg.portCount != 1) {
         fprintf(stderr, "xchgd: %s: exactly one port is supported in this version (got %u)\n",
                 a.configPath, cfg.portCount);
-        return 1;
+        return DMN_EXIT_CONFIG;
     }
-    ctlServer *ctl = startControl(&cfg);
+    logAttach("control");
+    /* first: it only warns (a taken port), whatever refuses the start below */
     promServer *prom = startMetrics(&cfg);
+    static char pidfile[CFG_PATH_MAX + 32];
+    checkStart(&cfg, &a, pidfile, sizeof pidfile);
+    becomeServer(&cfg, &a, pidfile);
+    /* from here a signal stops the start-up gracefully instead of killing it */
+    dmnSignals(&quit, &reload);
+    ctlServer *ctl = startControl(&cfg);
     char *eal[MAX_EAL_ARGS];
     static char store[3][256];
     int ealc = buildEalArgs(&cfg, &a, eal, store);
     if (rte_eal_init(ealc, eal) < 0)
         rte_exit(EXIT_FAILURE, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
-
+    /* after the EAL: the logger thread inherits the control lcore's affinity */
+    if (logStart(err, sizeof err) != 0)
+        rte_exit(EXIT_FAILURE, "%s\n", err);
     uint16_t port = findPort(&cfg.ports[0]);
     wkWorker **workers = calloc(cfg.segmentCount, sizeof *workers);
     if (!workers)
@@ -404,8 +536,6 @@ int main(int argc, char **argv)
             rte_exit(EXIT_FAILURE, "rte_eal_remote_launch(lcore %u) failed\n",
                      cfg.segments[i].lcore);
 
-    signal(SIGINT, onSignal);
-    signal(SIGTERM, onSignal);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     cmdDaemon d = {.cfg = &cfg,
@@ -422,8 +552,12 @@ int main(int argc, char **argv)
         metricsAddSource("xdp", xdpCtlMetricsRender, NULL) != 0)
         rte_exit(EXIT_FAILURE, "monitor: %s\n", mon ? "metrics sources or commands clash" : err);
     d.monitor = mon;
+    acdState *acd = acdCreate(&cfg, workers, cfg.segmentCount, ctl, d.tradingDay);
+    d.accountKnown = acdAccountKnown;
+    d.accountCtx = acd;
     /* recovered trading states stand (an operator's halt survives a restart) */
-    if (cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 ||
+    if (!acd || acdRegister(ctl, acd) != 0 || cmdRegisterAll(ctl, &d) != 0 ||
+        xdpCtlRegister(ctl) != 0 ||
         (!duRecovered(durable) &&
          cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0))
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
@@ -440,19 +574,32 @@ int main(int argc, char **argv)
         printf("xchgd: metrics on http://127.0.0.1:%u/metrics\n", promServerPort(prom));
     struct rte_ether_addr mac;
     rte_eth_macaddr_get(port, &mac);
+    /* the ready line stays on stdout: scripts wait for it (a daemon's parent
+     * exits 0 instead, systemd gets READY=1) */
     printf("xchgd: ready: %u segment(s), port %s (" RTE_ETHER_ADDR_PRT_FMT
            "), order entry on UDP %u, control socket %s\n",
            cfg.segmentCount, cfg.ports[0].devargs, RTE_ETHER_ADDR_BYTES(&mac),
            cfg.segments[0].orderPort, cfg.control.socketPath);
     fflush(stdout);
+    logText(LOGL_INFO,
+            "ready: pid %d, %u segment(s), port %s, order entry on UDP %u, control socket %s, "
+            "storage lock %s/xchgd.lock, pidfile %s",
+            (int)getpid(), cfg.segmentCount, cfg.ports[0].devargs, cfg.segments[0].orderPort,
+            cfg.control.socketPath, cfg.storage.dataDir, pidfile);
+    dmnReady();
 
-    controlLoop(ctl, prom, mon, md);
+    controlLoop(ctl, prom, mon, md, acd, &d, &cfg);
 
+    /* graceful stop: no new control requests are read from here on */
+    dmnNotify("STOPPING=1");
     printf("xchgd: stopping\n");
+    logText(LOGL_INFO, "stopping");
+    dmnHooksRun(DMN_BEFORE_STOP);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         wkStop(workers[i]);
     rte_eal_mp_wait_lcore();
     duClose(durable);
+    dmnHooksRun(DMN_AFTER_STOP);
     rte_eth_dev_stop(port);
     rte_eth_dev_close(port);
     xdpCtlStop();
@@ -460,12 +607,17 @@ int main(int argc, char **argv)
     promServerDestroy(prom);
     metricsReset();
     dmDestroy(mon);
+    acdDestroy(acd);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         wkDestroy(workers[i]); /* frees summary frames still queued: before their pool */
     mdsvDestroy(md);
     free(workers);
     rte_eal_cleanup();
     removeRuntimeDir(store[2]);
+    logText(LOGL_INFO, "stopped");
+    logStop();
+    dmnPidfileRemove();
+    dmnUnlock();
     cfgFree(&cfg);
     printf("xchgd: stopped\n");
     return 0;

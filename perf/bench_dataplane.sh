@@ -147,6 +147,11 @@ stop_server()
 {
     [ -n "$SPID" ] || return 0
     if [ "$SKIND" = xchgd ]; then
+        # the control core's side of the run: fills applied to the accounts
+        # and the worker-fill to account-update lag (docs/perf/accounts.md)
+        local ls
+        ls=$("$BIN/xchgctl" -s "$SOCK" --json ledger.stats 2>/dev/null) &&
+            printf '{"bench":"accounts_live","ledger":%s}\n' "$ls"
         kill -TERM "$SPID" 2>/dev/null
     else
         kill -INT "$SPID" 2>/dev/null
@@ -306,12 +311,14 @@ else
 fi
 DEVARGS="net_af_packet0,iface=$XCHG_IF$AFP_ARGS"
 
-# Our copy of the config: our interface, our control socket, no throttle.
+# Our copy of the config: our interface, our control socket, no throttle, our
+# storage (xchgd locks it: `make run` may hold ./data).
 CONF=$WORK/xchg.conf
 sed -e "s|devargs = \"net_af_packet0,iface=[^\"]*\"|devargs = \"$DEVARGS\"|" \
     -e "s|^\([[:space:]]*socket[[:space:]]*=[[:space:]]*\)\"[^\"]*\"|\1\"$SOCK\"|" \
     -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$WORK/data\";|" \
     -e "s|throttle_msgs_per_sec[[:space:]]*=[[:space:]]*[0-9]*|throttle_msgs_per_sec = $THROTTLE|" \
+    -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$WORK/data\";|" \
     -e "s|^\([[:space:]]*metrics_port[[:space:]]*=\).*|\1 0;|" \
     "$CONFIG" >"$CONF" || die "cannot copy $CONFIG"
 if ! grep -q "iface=$XCHG_IF" "$CONF" || ! grep -q "\"$SOCK\"" "$CONF" ||
@@ -348,6 +355,9 @@ start_xchgd()
     wait_ready "$WORK/xchgd.log" "xchgd: ready" || die "xchgd did not start"
     : >"$WORK/sessions"
     for ((i = 1; i <= n; i++)); do
+        # session.add refuses unknown accounts: open each with plenty of money
+        "$BIN/xchgctl" -s "$SOCK" --json account.open account=$((1000 + i)) \
+            init_cash=100000000000 >/dev/null || die "xchgctl account.open failed"
         out=$("$BIN/xchgctl" -s "$SOCK" --json session.add account=$((1000 + i)) source=$CLIENT_IP) ||
             die "xchgctl session.add failed: $out"
         id=$(sed -n 's/.*"session_id": *\([0-9]*\).*/\1/p' <<<"$out")

@@ -92,6 +92,7 @@ start()
         -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|" \
         -e "s/^\([[:space:]]*throttle_msgs_per_sec[[:space:]]*=\).*/\1 1000000;/" \
         -e "/^filter/,/^}/s/enabled = true;/enabled = $([ "$2" = on ] && echo true || echo false);/" \
+        -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$WORK/$1-$2.data\";|" \
         config/xchg.conf >"$conf"
     "$BIN/xchgd" -c "$conf" --no-huge >"$log" 2>&1 &
     XPID=$!
@@ -102,6 +103,7 @@ start()
     done
     grep -q "xchgd: ready" "$log" || { echo "{\"bench\":\"xdp_flood\",\"error\":\"xchgd did not start ($1, filter $2)\"}"; cat "$log" >&2; return 1; }
     MAC=$(sed -n 's/^xchgd: ready.*(\([0-9A-Fa-f:]\{17\}\)).*/\1/p' "$log")
+    ctl account.open account=1001 init_cash=1000000000 >/dev/null 2>&1 # session.add needs it
     out=$(ctl session.add account=1001 source="$LOCAL") || return 1
     SESSION=$(jnum session_id "$out"):$(printf '%s' "$out" | sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
     ip netns exec "$NS" ping -c 1 -W 2 "$SERVER" >/dev/null 2>&1

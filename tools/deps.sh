@@ -3,9 +3,9 @@
 set -euo pipefail
 PACKAGES=(build-essential pkg-config clang clang-format cppcheck
   libdpdk-dev libnuma-dev libhugetlbfs-dev libhugetlbfs-bin libbpf-dev
-  liburing-dev libcmocka-dev libconfig-dev libjansson-dev libsqlite3-dev
+  liburing-dev libcmocka-dev libconfig-dev libjansson-dev libsqlite3-dev liblz4-dev librocksdb-dev
   iproute2 ethtool iputils-ping tcpdump tshark prometheus prometheus-node-exporter
-  curl jq tmux)
+  libsystemd-dev gnuplot-nox curl jq tmux)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

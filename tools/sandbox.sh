@@ -71,6 +71,11 @@ session()
     token=$(printf '%s' "$out" | sed -n 's/.*"token": *"\([0-9a-f]*\)".*/\1/p')
     [ -n "$id" ] && [ -n "$token" ] && echo "$id:$token"
 }
+# Accounts first (session.add refuses unknown accounts): 10,000,000 each.
+for a in 1001 2002; do
+    "$BIN/xchgctl" -c "$CONF" --json account.open account=$a name=demo$a init_cash=10000000 \
+        >/dev/null || { echo "account.open $a failed" >&2; exit 1; }
+done
 S1=$(session 1001) && S2=$(session 2002) || { echo "session.add failed" >&2; exit 1; }
 echo "sessions: $S1 (account 1001) and $S2 (account 2002)"
 echo
@@ -78,6 +83,8 @@ ip netns exec "$NS" "$BIN/xchg-demo" --server 198.18.0.1 --port 9000 --session "
     { echo "xchg-demo failed" >&2; exit 1; }
 echo
 "$BIN/xchgctl" -c "$CONF" book.get instrument=IF2501 depth=5
+echo
+"$BIN/xchgctl" -c "$CONF" account.list
 echo
 if [ -n "${XCHG_RUN_ONCE:-}" ]; then
     exit 0 # cleanup stops xchgd

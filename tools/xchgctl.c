@@ -33,6 +33,7 @@
 
 #include "config/config.h"
 #include "control/topview.h"
+#include "storage/hist_query.h"
 
 #define EXIT_ERROR_ANSWER 1
 #define EXIT_USAGE        2
@@ -48,6 +49,7 @@ typedef struct {
     const char *cmd;
     char **args;
     int argCount;
+    const char *queryConfig; /* query: the config naming the history directory */
 } ctlOptions;
 
 typedef struct {
@@ -66,6 +68,8 @@ static void usage(FILE *f)
                "[key=value ...]\n"
                "       xchgctl [options] subscribe TOPIC...\n"
                "       xchgctl [options] top [books=N] [count=N] [interval=SEC]\n"
+               "       xchgctl [-c CONFIG] [--json] query [--dir DIR] [--format table|csv|json] "
+               "\"SQL\"\n"
                "\n"
                "  -s, --socket PATH   control socket (default: control.socket of -c CONFIG, else\n"
                "                      of " DEFAULT_CONFIG " if present, else " DEFAULT_SOCKET ")\n"
@@ -163,6 +167,10 @@ static int parseOptions(int argc, char **argv, ctlOptions *o)
     o->cmd = argv[optind];
     o->args = argv + optind + 1;
     o->argCount = argc - optind - 1;
+    if (strcmp(o->cmd, "query") == 0) { /* answered here from the history files */
+        o->queryConfig = conf ? conf : access(DEFAULT_CONFIG, R_OK) == 0 ? DEFAULT_CONFIG : NULL;
+        return 0;
+    }
     if (sock)
         return setSocketPath(o, sock, "--socket");
     if (conf)
@@ -1046,6 +1054,8 @@ int main(int argc, char **argv)
     int rc = parseOptions(argc, argv, &o);
     if (rc)
         return rc < 0 ? 0 : rc;
+    if (strcmp(o.cmd, "query") == 0) /* SQL over the history SSTables, no daemon needed */
+        return hqMain(o.argCount, o.args, o.queryConfig, o.json);
     installSignals();
     rc = run(&o);
     if (fflush(stdout) != 0)

@@ -156,6 +156,9 @@ fi
 ok "xchgd ready on an empty storage directory"
 SESS=()
 for acct in 1001 2002; do
+    # session.add refuses accounts never opened; the grant that opening
+    # sends to the worker is journaled (WAL_CREDIT) and replayed
+    ctl account.open account=$acct init_cash=1000000000000 >/dev/null 2>&1
     out=$(ctl session.add account=$acct source=any)
     id=$(jnum session_id "$out")
     token=$(jstr token "$out")

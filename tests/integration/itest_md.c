@@ -496,12 +496,14 @@ int main(int argc, char **argv)
     check(rx.haveSnap && rx.lastSnap.volume == 0 && rx.lastSnap.lastPrice == PX(3780),
           "summary channel: snapshot before any trade: volume 0, last = pre_close 3780.0");
     xclSession *A = s[0], *B = s[1];
+    /* offsets follow the positions (xchgd refuses a close of lots not held,
+     * 2005): A ends short 1, B long 1, open interest 1 */
     int ok = order(A, B, XOE_SELL, XOE_OPEN, PX(3800), 5, 0) == 0 &&
              order(B, A, XOE_BUY, XOE_OPEN, PX(3800), 2, 1) == 1 &&
-             order(B, A, XOE_BUY, XOE_CLOSE, PX(3801), 3, 1) == 1 &&
-             order(B, A, XOE_BUY, XOE_CLOSE, PX(3790), 1, 0) == 0 &&
-             order(A, B, XOE_SELL, XOE_CLOSE, PX(3790), 1, 1) == 1 &&
-             order(A, B, XOE_BUY, XOE_OPEN, PX(3802), 4, 0) == 0 &&
+             order(B, A, XOE_BUY, XOE_OPEN, PX(3801), 3, 1) == 1 &&
+             order(A, B, XOE_BUY, XOE_CLOSE, PX(3790), 1, 0) == 0 &&
+             order(B, A, XOE_SELL, XOE_CLOSE, PX(3790), 1, 1) == 1 &&
+             order(A, B, XOE_BUY, XOE_CLOSE, PX(3802), 4, 0) == 0 &&
              order(B, A, XOE_SELL, XOE_CLOSE_TODAY, PX(3802), 1, 1) == 1 &&
              order(B, A, XOE_SELL, XOE_CLOSE, PX(3802), 2, 1) == 1 &&
              order(A, B, XOE_SELL, XOE_OPEN, PX(3806), 2, 0) == 0 &&

@@ -134,6 +134,9 @@ ctl() { "$BIN/xchgctl" --socket "$SOCK" "$@"; }
 session()
 {
     local out id token
+    # session.add refuses accounts never opened (1006; a second open is 2001)
+    ctl --json account.open account="$1" init_cash=1000000000000 >/dev/null 2>&1
+    ctl --json risk.limits max_order_notional=1000000000 >/dev/null 2>&1
     out=$(ctl --json session.add account="$1" source=any) || return 1
     id=$(printf '%s' "$out" | sed -n 's/.*"session_id": *\([0-9]*\).*/\1/p')
     token=$(printf '%s' "$out" | sed -n 's/.*"token": *"\([0-9a-f]*\)".*/\1/p')

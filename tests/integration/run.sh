@@ -25,6 +25,11 @@
 # cases count as checks); exits 1 when anything failed. Logs stay in the work
 # directory it names when something failed (or with ITEST_KEEP=1).
 #
+# Then, once: build/tests/itest_accounts against a fresh xchgd (--no-huge):
+# accounts, credit lines, every risk/account/settlement code over XOE and
+# the control socket, force liquidation, settlement (ITEST_NO_ACCOUNTS=1
+# skips it).
+#
 # Environment: ITEST_MODES ("huge nohuge"), ITEST_FUZZ (1000000), ITEST_SEED
 # (random; printed, it reproduces the fuzz), ITEST_FUZZ_WINDOW (192: fuzz
 # datagrams in flight at most, below net_af_packet's ring of 512 frames; 0
@@ -39,6 +44,7 @@ cd "$(dirname "$0")/../.." || exit 1
 
 BIN=build/bin
 ITEST=build/tests/itest_xchgd
+ITEST_ACCOUNTS=build/tests/itest_accounts
 NETNS=tests/integration/netns.sh
 MODES=${ITEST_MODES:-huge nohuge}
 FUZZ=${ITEST_FUZZ:-1000000}
@@ -241,11 +247,15 @@ run_phase()
     # sends a datagram of its own; with sync acks and the million-datagram
     # fuzz flooding the CPU the storage thread shares, acks can wait seconds
     # here and the library resends (crash.sh and storage_fail.sh test sync)
+    # data_dir: storage of our own (xchgd locks it)
     local sedx=(-e "s/iface=xchg0/iface=$XCHG_IF/" -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|"
         -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$dir/data\";|"
         -e "s/^\([[:space:]]*durability[[:space:]]*=\).*/\1 \"async\";/"
         -e "s/^\([[:space:]]*metrics_port[[:space:]]*=\).*/\1 0;/"
         -e "s/^\([[:space:]]*summary_port[[:space:]]*=\).*/\1 0;/")
+    # the order-path cases send the largest orders the books take (cu: 500 lots
+    # = 188,075,000 notional): above the default 10,000,000 order notional
+    sedx+=(-e 's/^\([[:space:]]*max_order_notional[[:space:]]*=\).*/\1 "1000000000";/')
     # xchgd's own L2/L3 checks need every frame to reach it: the XDP filter
     # (tested by tests/integration/xdp.sh) would drop the raw malformed ones
     sedx+=(-e "/^filter/,/^}/s/enabled = true;/enabled = false;/")
@@ -306,6 +316,10 @@ run_phase()
         roles="T:1001:any W:2002:$LOCAL"
     fi
     local r role acct src s ok=1 wspec=
+    # accounts first: session.add refuses an account that was never opened (1006)
+    for acct in 1001 2002 3003; do
+        ctl account.open account=$acct name=itest$acct init_cash=1000000000 >/dev/null || ok=0
+    done
     for r in $roles; do
         IFS=: read -r role acct src <<<"$r"
         if s=$(session "$acct" "$src"); then
@@ -397,6 +411,59 @@ run_phase()
     say "   $mode/$phase took $((SECONDS - t0)) s"
 }
 
+# ---- accounts: build/tests/itest_accounts against a fresh xchgd (no-huge, one run) ---
+
+run_accounts()
+{
+    local t0=$SECONDS dir=$WORK/accounts
+    local conf=$dir/xchg.conf log=$dir/xchgd.log out=$dir/itest.out
+    mkdir -p "$dir"
+    SOCK=$dir/xchgd.sock
+    say "== accounts"
+    sed -e "s/iface=xchg0/iface=$XCHG_IF/" -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|" \
+        -e "/^filter/,/^}/s/enabled = true;/enabled = false;/" config/xchg.conf >"$conf"
+    if ! bash "$NETNS" up "$NS" >"$dir/netns.log" 2>&1; then
+        fail "accounts: test network"
+        return
+    fi
+    NS_UP=1
+    "$BIN/xchgd" -c "$conf" --no-huge >"$log" 2>&1 &
+    XPID=$!
+    if ! ready_wait "$log"; then
+        fail "accounts: xchgd ready"
+        cat "$log"
+        stop_pid "$XPID"
+        XPID=
+        net_down
+        return
+    fi
+    timeout 120 ip netns exec "$NS" "$ITEST_ACCOUNTS" --server "$SERVER" --port "$PORT" \
+        --ctl "$SOCK" --local "$LOCAL" >"$out" 2>&1
+    local rc=$? p f
+    sed 's/^/  /' "$out"
+    p=$(sed -n 's/^itest: summary \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$out")
+    f=$(sed -n 's/^itest: summary \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$out")
+    PASS=$((PASS + ${p:-0}))
+    FAIL=$((FAIL + ${f:-0}))
+    if [ -z "$p" ] || [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then
+        fail "accounts: itest_accounts exited $rc without a summary of failures"
+    fi
+    local ts=$SECONDS
+    kill -TERM "$XPID"
+    if exits_within "$XPID" 5; then
+        wait "$XPID"
+        rc=$?
+        check "accounts: SIGTERM: xchgd exits 0 within 5 s (rc $rc, $((SECONDS - ts)) s)" test "$rc" = 0
+    else
+        fail "accounts: SIGTERM: xchgd still running after 5 s"
+        stop_pid "$XPID"
+    fi
+    dpdk_dir_rm "$XPID"
+    XPID=
+    net_down
+    say "   accounts took $((SECONDS - t0)) s"
+}
+
 # ---- main ---------------------------------------------------------------------------
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -404,7 +471,7 @@ if [ "$(id -u)" -ne 0 ]; then
     say "0 passed, 1 failed"
     exit 1
 fi
-for f in "$BIN/xchgd" "$BIN/xchgctl" "$ITEST"; do
+for f in "$BIN/xchgd" "$BIN/xchgctl" "$ITEST" "$ITEST_ACCOUNTS"; do
     if [ ! -x "$f" ]; then
         say "tests/integration/run.sh: $f is missing: run make first" >&2
         say "0 passed, 1 failed"
@@ -421,6 +488,7 @@ for mode in $MODES; do
     done
     say "== mode $mode: $((SECONDS - tm)) s"
 done
+[ -z "${ITEST_NO_ACCOUNTS:-}" ] && run_accounts
 say "== all modes: $((SECONDS - T_ALL)) s"
 say "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

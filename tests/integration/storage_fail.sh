@@ -131,6 +131,9 @@ sessions()
     local out acct
     SESS=()
     for acct in 1001 2002; do
+        # session.add refuses accounts never opened (a restart on a fresh
+        # directory starts with none)
+        ctl account.open account=$acct init_cash=1000000000000 >/dev/null 2>&1
         out=$(ctl session.add account=$acct source=any)
         SESS+=(--session "$(jnum session_id "$out"):$(jstr token "$out")")
     done

@@ -132,6 +132,8 @@ devargs()
 }
 
 # write_conf FILE DEVARGS [EXTRA-FILTER-KEYS]
+# Each config gets storage of its own (CONF.data): xchgd locks its storage,
+# so two instances on the default ./data would stop at the lock.
 write_conf()
 {
     rm -rf "$1.data" # a fresh journal (docs/storage/recovery.md) per config copy
@@ -139,6 +141,7 @@ write_conf()
         -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|" \
         -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$1.data\";|" \
         -e "/^filter/,/^}/s|^\([[:space:]]*\)enabled = true;|\1enabled = true; ${3:-}|" \
+        -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"${1%.conf}.data\";|" \
         config/xchg.conf >"$1"
     grep -q "$2" "$1" && grep -q "\"$SOCK\"" "$1"
 }
@@ -202,6 +205,8 @@ expect_sent()
 session_add()
 {
     local out
+    # session.add refuses accounts never opened (1006); a second open is 2001
+    ctl account.open account="$1" init_cash=1000000000 >/dev/null 2>&1
     out=$(ctl session.add account="$1" source="$2") || return 1
     printf '%s' "$out" | grep -q '"filter":"allowed"' || return 1
     printf '%s:%s\n' "$(jnum session_id "$out")" \

@@ -289,6 +289,8 @@ static void testDefaultsApplied(void **state)
     assert_int_equal(c.risk.throttle, 10000);
     assert_int_equal(c.control.socketMode, 0660);
     assert_string_equal(c.control.socketOwner, "");
+    assert_int_equal(c.log.level, 2); /* info */
+    assert_string_equal(c.log.destination, "stderr");
     /* no filter section: the filter is on, auto attach, paths found at start */
     assert_int_equal(c.filter.enabled, 1);
     assert_int_equal(c.filter.mode, CFG_XDP_AUTO);
@@ -318,6 +320,36 @@ static void testFilterKeys(void **state)
     assert_int_equal(c.filter.enabled, 1);
     assert_int_equal(c.filter.mode, CFG_XDP_NATIVE);
     cfgFree(&c);
+}
+
+/* The log section: every level name, and the three kinds of destination. */
+static void testLogSection(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line;
+        int level;
+        const char *dest;
+    } ok[] = {
+        {"log = { level = \"error\"; destination = \"syslog\"; };", 0, "syslog"},
+        {"log = { level = \"warning\"; destination = \"/var/log/xchg/xchgd.log\"; };", 1,
+         "/var/log/xchg/xchgd.log"},
+        {"log = { level = \"debug\"; destination = \"./xchgd.log\"; };", 3, "./xchgd.log"},
+        {"log = { destination = \"stderr\"; };", 2, "stderr"},
+    };
+    for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++) {
+        cfgConfig c;
+        char err[512];
+        const edit e[] = {{APPEND, ok[k].line}};
+        if (loadEdited(e, 1, &c, err, sizeof err) != 0)
+            fail_msg("%s: %s", ok[k].line, err);
+        assert_int_equal(c.log.level, ok[k].level);
+        assert_string_equal(c.log.destination, ok[k].dest);
+        assert_string_equal(cfgLogLevelName(c.log.level), cfgLogLevelName(ok[k].level));
+        cfgFree(&c);
+    }
+    assert_string_equal(cfgLogLevelName(3), "debug");
+    assert_string_equal(cfgLogLevelName(4), "?");
 }
 
 /* Values written in the other accepted forms. */
@@ -926,6 +958,19 @@ static const badCase badCases[] = {
           "devargs = \"net_af_packet0,iface=xchg1\"; address = \"198.18.1.1/24\"; } );"}},
      ":7: ports.[1].devargs: ",
      "device \"net_af_packet0\" already used by ports.[0]"},
+    {"bad log level",
+     {{APPEND, "log = { level = \"loud\"; };"}},
+     ":26: log.level: ",
+     "must be one of error, warning, info, debug (got \"loud\")"},
+    {"log destination neither keyword nor path",
+     {{APPEND, "log = { destination = \"xchgd.log\"; };"}},
+     ":26: log.destination: ",
+     "is neither stderr, syslog nor a file path"},
+    {"log destination a directory",
+     {{APPEND, "log = { destination = \"/var/log/\"; };"}},
+     ":26: log.destination: ",
+     "names a directory"},
+    {"unknown log key", {{APPEND, "log = { file = \"/tmp/x\"; };"}}, ":26: log", "file"},
     {"filter not a group", {{APPEND, "filter = true;"}}, ":26: filter: ", "must be a group"},
     {"filter unknown key",
      {{APPEND, "filter = { enable = true; };"}},
@@ -986,8 +1031,8 @@ int main(void)
         cmocka_unit_test(testPriceToTicks),       cmocka_unit_test(testParseDecimal),
         cmocka_unit_test(testParseRate),          cmocka_unit_test(testFormat),
         cmocka_unit_test(testMissingFile),        cmocka_unit_test(testSmallErrorBuffer),
-        cmocka_unit_test(testEmptyFile),          cmocka_unit_test(testMarketData),
-        cmocka_unit_test(testFilterKeys),
+        cmocka_unit_test(testEmptyFile),          cmocka_unit_test(testLogSection),
+        cmocka_unit_test(testMarketData),         cmocka_unit_test(testFilterKeys),
     };
     size_t nFixed = sizeof fixed / sizeof fixed[0];
     struct CMUnitTest *tests = calloc(nFixed + N_BAD, sizeof *tests);

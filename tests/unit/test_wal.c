@@ -1,6 +1,8 @@
 /* test_wal.c -- unit tests of dataplane/wal.c: journaled inputs replay to the same state and
  * outputs, output gating in sync and async modes, journaled timers, unknown records, and
- * recovery up to a corruption (jnCutAt). Real journal files in a temporary directory. */
+ * recovery up to a corruption (jnCutAt), and the control core's inputs (credit grants, top-ups
+ * with parked orders resumed, reclaims, liquidation cancels and orders, throttle changes)
+ * replayed with the credit lines. Real journal files in a temporary directory. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +15,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "dataplane/crlink.h"
 #include "dataplane/gateway.h"
 #include "dataplane/wal.h"
 #include "storage/journal.h"
@@ -42,6 +45,10 @@ typedef struct {
     size_t dropped;
     uint64_t now;
     uint64_t inSeq[NS + 1];
+    crRisk *risk;     /* credit lines of the live gateway, NULL: none */
+    crEvent ev[4096]; /* its events, as the control core would read them */
+    uint32_t nEv;
+    uint64_t cmdSeq;
 } Fx;
 
 static uint8_t *frameCopy(const uint8_t *d, uint16_t len)
@@ -107,6 +114,46 @@ static void onSendReplay(void *ctx, gwAddr to, const uint8_t *data, uint16_t len
     framesAdd(ctx, to, frameCopy(data, len));
 }
 
+static void onEmit(void *ctx, const crEvent *ev)
+{
+    Fx *fx = ctx;
+    assert_true(fx->nEv < sizeof fx->ev / sizeof fx->ev[0]);
+    fx->ev[fx->nEv++] = *ev;
+}
+
+static void onEmitReplay(void *ctx, const crEvent *ev)
+{
+    (*(uint64_t *)ctx)++;
+    (void)ev;
+}
+
+/* A crRisk sized as the worker's (dataplane/crlink.c). */
+static crRisk *newRisk(Fx *fx, crEmitFn *emit, void *ctx)
+{
+    crOptions o;
+    crlRiskOptions(&o, &fx->cfg, 0, fx->cfg.segments[0].orderCapacity + CRL_REF_SPARE, NULL);
+    o.emit = emit;
+    o.emitCtx = ctx;
+    crRisk *r = crCreate(&o);
+    assert_non_null(r);
+    return r;
+}
+
+static gwGateway *newGatewayRisk(Fx *fx, gwSendFn *send, void *ctx, crRisk *risk)
+{
+    gwOptions o = {.cfg = &fx->cfg,
+                   .segment = 0,
+                   .maxSessions = 16,
+                   .historyDepth = 1024,
+                   .tradingDay = 20251006,
+                   .risk = risk,
+                   .send = send,
+                   .sendCtx = ctx};
+    gwGateway *gw = gwCreate(&o);
+    assert_non_null(gw);
+    return gw;
+}
+
 static gwGateway *newGateway(Fx *fx, gwSendFn *send, void *ctx)
 {
     gwOptions o = {.cfg = &fx->cfg,
@@ -157,6 +204,7 @@ static int teardown(void **state)
     walDestroy(fx->wal);
     jnClose(fx->j);
     gwDestroy(fx->gw);
+    crDestroy(fx->risk);
     framesFree(&fx->live);
     cfgFree(&fx->cfg);
     char cmd[128];
@@ -190,12 +238,45 @@ static void tokenOf(unsigned s, uint8_t *t)
         t[i] = (uint8_t)(s * 17 + (unsigned)i);
 }
 
+static void drainEvents(Fx *fx);
+
 static void datagram(Fx *fx, gwAddr from, const uint8_t *d, uint16_t len)
 {
     if (walDatagram(fx->wal, from, d, len, fx->now) == WAL_APPLY)
         gwOnDatagram(fx->gw, from, d, len, fx->now);
     gwFlush(fx->gw);
     walPoll(fx->wal);
+    if (fx->risk)
+        drainEvents(fx);
+}
+
+/* A control-core command reaching the worker: journaled, then applied by
+ * crlApply, as crlPoll does with the worker's journal hook. */
+static void command(Fx *fx, crCmd c)
+{
+    c.seq = ++fx->cmdSeq;
+    walCreditRec rec = {.nowNs = fx->now, .cmd = c};
+    assert_int_equal(walControl(fx->wal, walCreditType(&c), &rec, sizeof rec), WAL_APPLY);
+    crlApply(fx->risk, fx->gw, &c, fx->now);
+    gwFlush(fx->gw);
+    walPoll(fx->wal);
+}
+
+/* The control core's answer to a parked order (dataplane/ledger.c): a
+ * grant that covers it, then TOPUP_DONE for its park slot. */
+static void drainEvents(Fx *fx)
+{
+    while (fx->nEv) {
+        const crEvent ev = fx->ev[0];
+        memmove(fx->ev, fx->ev + 1, sizeof ev * --fx->nEv);
+        if (ev.type != CR_EV_TOPUP)
+            continue;
+        command(fx, (crCmd){.type = CR_CMD_ACCOUNT,
+                            .account = ev.account,
+                            .amount = ev.price,
+                            .concCap = INT64_MAX});
+        command(fx, (crCmd){.type = CR_CMD_TOPUP_DONE, .account = ev.account, .parked = ev.qty});
+    }
 }
 
 static void sendMsg(Fx *fx, unsigned s, uint8_t type, const void *msg)
@@ -240,11 +321,43 @@ static void addSessions(Fx *fx)
     control(fx, WAL_SET_STATE, &st, sizeof st);
 }
 
+/* The control core's other inputs, now and then: a reclaim, a force
+ * liquidation (cancel of an order, a closing order), a throttle change. */
+static void controlTraffic(Fx *fx, unsigned i, uint64_t x)
+{
+    switch ((i / 97) % 4) {
+    case 0:
+        command(fx, (crCmd){.type = CR_CMD_RECLAIM, .account = 1001, .amount = 1000000});
+        break;
+    case 1:
+        command(fx, (crCmd){.type = CR_CMD_CANCEL, .amount = (int64_t)(1 + (x >> 8) % (i + 1))});
+        break;
+    case 2:
+        command(fx, (crCmd){.type = CR_CMD_CLOSE,
+                            .account = 1001 + (uint32_t)(x % 2),
+                            .book = 0,
+                            .side = (uint8_t)(x >> 40 & 1),
+                            .offset = XOE_CLOSE,
+                            .parked = 1});
+        break;
+    default: {
+        const walThrottleRec t = {.nowNs = fx->now, .msgsPerSec = 500 + (uint32_t)(x % 1000)};
+        control(fx, WAL_SET_THROTTLE, &t, sizeof t);
+    }
+    }
+    drainEvents(fx);
+}
+
 /* A day in the life: orders that rest and cross, cancels of live ids,
  * timers (heartbeats, a timeout), a kick, a malformed datagram. */
 static void workload(Fx *fx, unsigned orders)
 {
     uint64_t x = 88172645463325252ull;
+    for (unsigned s = 1; fx->risk && s <= NS; s++) /* session 3's account: a thin line */
+        command(fx, (crCmd){.type = CR_CMD_ACCOUNT,
+                            .account = 1000 + s,
+                            .amount = s == 3 ? 50000000 : INT64_C(100000000000000),
+                            .concCap = INT64_MAX});
     addSessions(fx);
     for (unsigned i = 0; i < orders; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -264,6 +377,8 @@ static void workload(Fx *fx, unsigned orders)
         }
         if (i % 50 == 0)
             timer(fx);
+        if (fx->risk && i % 97 == 5)
+            controlTraffic(fx, i, x);
         if (i == orders / 2) {
             const uint8_t junk[40] = {1, 2, 3};
             datagram(fx, addrOf(9), junk, sizeof junk); /* not journaled */
@@ -330,6 +445,64 @@ static void testReplaySameStateAndOutputs(void **state)
     sendMsg(fx, 1, XOE_MSG_NEW_ORDER, &o);
     assert_true(live != walStateHash(fx->gw, instruments(fx)));
     gwDestroy(gw);
+    framesFree(&replayed);
+}
+
+/* A run with credit traffic: the replay rebuilds the credit lines (their
+ * digest is in the state hash), the parked orders resumed by top-ups, the
+ * liquidations and the throttle, with the same frames. */
+static void testReplayWithCredit(void **state)
+{
+    Fx *fx = *state;
+    fx->j = openJournal(fx->dir);
+    fx->risk = newRisk(fx, onEmit, fx);
+    fx->gw = newGatewayRisk(fx, onSendLive, fx, fx->risk);
+    fx->wal = walCreate(fx->j, fx->gw, 0, 1u << 16, NULL);
+    assert_non_null(fx->wal);
+    walSetOutput(fx->wal, onRelease, onDrop, fx);
+    walSetMuted(fx->wal, 0);
+    workload(fx, 3000);
+    walPoll(fx->wal);
+    assert_int_equal(jnFlush(fx->j), 0);
+    const uint64_t live = walStateHash(fx->gw, instruments(fx));
+    crStats cs;
+    crGetStats(fx->risk, &cs);
+    assert_true(cs.parked > 0 && cs.resumed > 0); /* top-ups ran parked orders again */
+    assert_true(cs.reclaims > 0 && cs.grants > NS);
+    mtStats ms;
+    mtEngineGetStats(gwEngine(fx->gw), &ms);
+    assert_true(ms.fills > 100 && ms.cancels > 10);
+    uint64_t last, durable;
+    walPosition(fx->wal, &last, &durable);
+
+    static Frames replayed;
+    uint64_t events = 0;
+    crRisk *risk = newRisk(fx, onEmitReplay, &events);
+    gwGateway *gw = newGatewayRisk(fx, onSendReplay, &replayed, risk);
+    walReplayReport rep;
+    jnError e;
+    assert_int_equal(walReplay(fx->dir, 0, 0, gw, NULL, NULL, &rep, &e), 0);
+    assert_int_equal(rep.lastSeq, last);
+    assert_true(live == walStateHash(gw, instruments(fx)));
+    crStats rs;
+    crGetStats(risk, &rs);
+    assert_int_equal(rs.parked, cs.parked);
+    assert_int_equal(rs.resumed, cs.resumed);
+    assert_int_equal(rs.grants, cs.grants);
+    assert_int_equal(rs.reclaims, cs.reclaims);
+    assert_int_equal(crLine(risk, 1003), crLine(fx->risk, 1003));
+    assert_int_equal(events, cs.events);
+    assert_int_equal(replayed.n, fx->live.n);
+    for (size_t i = 0; i < replayed.n; i++) {
+        assert_int_equal(replayed.len[i], fx->live.len[i]);
+        assert_memory_equal(replayed.data[i], fx->live.data[i], replayed.len[i] + sizeof(uint16_t));
+    }
+    /* the credit lines are in the hash: a grant alone changes it */
+    command(fx,
+            (crCmd){.type = CR_CMD_ACCOUNT, .account = 1002, .amount = 1, .concCap = INT64_MAX});
+    assert_true(live != walStateHash(fx->gw, instruments(fx)));
+    gwDestroy(gw);
+    crDestroy(risk);
     framesFree(&replayed);
 }
 
@@ -505,6 +678,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(testReplaySameStateAndOutputs, setup, teardown),
+        cmocka_unit_test_setup_teardown(testReplayWithCredit, setup, teardown),
         cmocka_unit_test_setup_teardown(testSyncHoldsUntilDurable, setup, teardown),
         cmocka_unit_test_setup_teardown(testAsyncReleasesAtOnce, setup, teardown),
         cmocka_unit_test_setup_teardown(testTimerJournaledWhenDue, setup, teardown),

@@ -1,0 +1,890 @@
+/* acctcmd.c -- control socket commands for accounts, instruments, settlement, orders and risk.
+ *
+ * Money and prices are read as decimal strings ("1000.5") or integers (whole
+ * units) and written as exact decimal strings; rates as "12%" or "0.12".
+ * Errors carry the reference codes (docs/accounts.md). Handlers run on the
+ * control lcore; what a worker must apply goes through the credit rings
+ * (ledger) or a worker request (trading state). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/settle.h"
+#include "dataplane/accounts.h"
+
+#define ACMD_TIMEOUT_MS 2000
+
+/* ---- arguments ---------------------------------------------------------------------- */
+
+static int argAccount(json_t *args, uint32_t *id, ctlError *err)
+{
+    json_t *j = json_object_get(args, "account");
+    if (!j)
+        j = json_object_get(args, "user_id");
+    if (!json_is_integer(j) || json_integer_value(j) < 1 || json_integer_value(j) >= UINT32_MAX)
+        return ctlErrorf(err, 1008, "args.account: an account number from 1 to %u is required",
+                         UINT32_MAX - 1);
+    *id = (uint32_t)json_integer_value(j);
+    return 0;
+}
+
+/* A decimal ("1000.5", 4 decimals at most) or an integer, in 1e-4 units. */
+static int argDecimal(json_t *args, const char *key, int64_t *out, int required, ctlError *err)
+{
+    json_t *j = json_object_get(args, key);
+    if (!j) {
+        if (required)
+            return ctlErrorf(err, 1008, "args.%s is required", key);
+        return 1;
+    }
+    if (json_is_integer(j)) {
+        const json_int_t v = json_integer_value(j);
+        if (v < 0 || v > INT64_MAX / 10000 / 16)
+            return ctlErrorf(err, 1008, "args.%s: out of range", key);
+        *out = (int64_t)v * 10000;
+        return 0;
+    }
+    const char *s = json_string_value(j);
+    int rc = s ? cfgParseDecimal(s, 4, INT64_MAX / 16, out) : CFG_DEC_SYNTAX;
+    if (rc != CFG_DEC_OK)
+        return ctlErrorf(err, 1008, "args.%s: %s (a decimal with at most 4 decimals)", key,
+                         s ? cfgDecimalError(rc) : "not a number");
+    return 0;
+}
+
+static int argRate(json_t *args, const char *key, uint32_t *out, ctlError *err)
+{
+    json_t *j = json_object_get(args, key);
+    if (!j)
+        return 1;
+    if (json_is_integer(j) && (json_integer_value(j) == 0 || json_integer_value(j) == 1)) {
+        *out = (uint32_t)json_integer_value(j) * ACCT_PPM;
+        return 0;
+    }
+    const char *s = json_string_value(j);
+    int rc = s ? cfgParseRate(s, 10 * ACCT_PPM, out) : CFG_DEC_SYNTAX;
+    if (rc != CFG_DEC_OK)
+        return ctlErrorf(err, 1008, "args.%s: a rate like \"12%%\" or \"0.12\"", key);
+    return 0;
+}
+
+static int argInstrument(acdState *s, json_t *args, uint16_t *out, ctlError *err)
+{
+    const char *id = json_string_value(json_object_get(args, "instrument"));
+    if (!id)
+        id = json_string_value(json_object_get(args, "instrument_id"));
+    if (!id)
+        return ctlErrorf(err, 1008, "args.instrument: an instrument id is required");
+    int i = instFind(s->book, id);
+    if (i < 0)
+        return ctlErrorf(err, 1007, "unknown instrument '%s'", id);
+    *out = (uint16_t)i;
+    return 0;
+}
+
+static const char *acmdMessage(int code)
+{
+    switch (code) {
+    case ACCT_ERR_NO_ACCOUNT:
+        return "account does not exist";
+    case ACCT_ERR_NO_INSTRUMENT:
+        return "instrument does not exist or is delisted";
+    case ACCT_ERR_PARAMS:
+        return "invalid parameters";
+    case ACCT_ERR_EXISTS:
+        return "account exists";
+    case ACCT_ERR_FROZEN:
+        return "account frozen";
+    case ACCT_ERR_DEPOSIT:
+        return "deposit failed: the amount must be positive";
+    case ACCT_ERR_WITHDRAW:
+        return "withdraw failed: the amount must be positive and at most the available money";
+    case ACCT_ERR_NO_ORDER:
+        return "order not found";
+    case ACCT_ERR_PRICE_MISSING:
+        return "settlement price not set";
+    case ACCT_ERR_SETTLED:
+        return "settlement already run for that date";
+    default:
+        return "failed";
+    }
+}
+
+static int acmdFail(ctlError *err, int code)
+{
+    return ctlErrorf(err, code, "%s", acmdMessage(code));
+}
+
+/* ---- accounts ------------------------------------------------------------------------- */
+
+static json_t *accountFull(acdState *s, const acctAccount *a)
+{
+    json_t *o = lgAccountJson(s->book, a);
+    json_t *pos = json_array();
+    uint32_t it = 0;
+    uint16_t ins;
+    const posPosition *p;
+    while ((p = acctNextPosition(s->book, a, &it, &ins)) != NULL)
+        if (!posEmpty(p))
+            json_array_append_new(pos, lgPositionJson(s->book, a->id, ins, p));
+    json_object_set_new(o, "positions", pos);
+    return o;
+}
+
+static int cmdOpen(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    uint32_t id;
+    int64_t cash = 0;
+    if (argAccount(args, &id, err) || argDecimal(args, "init_cash", &cash, 0, err) < 0)
+        return -1;
+    const char *name = json_string_value(json_object_get(args, "name"));
+    if (!name)
+        name = json_string_value(json_object_get(args, "user_name"));
+    const char *type = json_string_value(json_object_get(args, "type"));
+    if (!type)
+        type = json_string_value(json_object_get(args, "account_type"));
+    uint8_t t = ACCT_INDIVIDUAL;
+    if (type && !strcmp(type, "institutional"))
+        t = ACCT_INSTITUTIONAL;
+    else if (type && strcmp(type, "individual") != 0)
+        return ctlErrorf(err, 1008, "args.type: individual or institutional");
+    if (acctCount(s->book) >= ACD_MAX_ACCOUNTS)
+        return ctlErrorf(err, 5001, "the workers' account tables hold %u accounts: all taken",
+                         ACD_MAX_ACCOUNTS);
+    int rc = acctOpen(s->book, id, name ? name : "", t, cash, acdNowNs());
+    if (rc == ACCT_ERR_EXISTS)
+        return ctlErrorf(err, rc, "account %u exists", id);
+    if (rc)
+        return acmdFail(err, rc);
+    lgSync(s->lg, id);
+    *data = lgAccountJson(s->book, acctGet(s->book, id));
+    return 0;
+}
+
+static int cmdDeposit(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    uint32_t id;
+    int64_t amount;
+    if (argAccount(args, &id, err))
+        return -1;
+    if (argDecimal(args, "amount", &amount, 1, err))
+        return ctlErrorf(err, ACCT_ERR_DEPOSIT, "deposit failed: %s", err->message);
+    int rc = acctDeposit(s->book, id, amount);
+    if (rc)
+        return acmdFail(err, rc);
+    lgSync(s->lg, id);
+    *data = lgAccountJson(s->book, acctGet(s->book, id));
+    return 0;
+}
+
+/* The workers may be freezing the money right now: take it back from the
+ * lines first, then withdraw what is still available. */
+static int cmdWithdraw(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    uint32_t id;
+    int64_t amount;
+    if (argAccount(args, &id, err))
+        return -1;
+    if (argDecimal(args, "amount", &amount, 1, err))
+        return ctlErrorf(err, ACCT_ERR_WITHDRAW, "withdraw failed: %s", err->message);
+    const acctAccount *a = acctGet(s->book, id);
+    if (!a)
+        return acmdFail(err, ACCT_ERR_NO_ACCOUNT);
+    if (a->frozen)
+        return acmdFail(err, ACCT_ERR_FROZEN);
+    acctFigures f;
+    acctCompute(s->book, a, &f);
+    if (amount <= 0 || amount > f.available)
+        return acmdFail(err, ACCT_ERR_WITHDRAW);
+    lgSetHold(s->lg, id, amount);
+    acdWaitReclaims(s, id, ACMD_TIMEOUT_MS);
+    int rc = acctWithdraw(s->book, id, amount);
+    lgSetHold(s->lg, id, 0);
+    if (rc)
+        return acmdFail(err, rc);
+    *data = lgAccountJson(s->book, acctGet(s->book, id));
+    return 0;
+}
+
+static int cmdGet(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    uint32_t id;
+    if (argAccount(args, &id, err))
+        return -1;
+    const acctAccount *a = acctGet(s->book, id);
+    if (!a)
+        return acmdFail(err, ACCT_ERR_NO_ACCOUNT);
+    *data = accountFull(s, a);
+    return 0;
+}
+
+static json_t *accountRow(acdState *s, const acctAccount *a)
+{
+    acctFigures f;
+    acctCompute(s->book, a, &f);
+    json_t *o = json_object();
+    json_object_set_new(o, "user_id", json_integer(a->id));
+    json_object_set_new(o, "name", json_string(a->name));
+    json_object_set_new(o, "status", json_string(a->frozen ? "frozen" : "active"));
+    json_object_set_new(o, "balance", lgMoney(f.balance));
+    json_object_set_new(o, "available", lgMoney(f.available));
+    json_object_set_new(o, "margin", lgMoney(a->margin));
+    char r[32];
+    cfgFormatDecimal(f.riskRatio, 6, 4, r, sizeof r);
+    json_object_set_new(o, "risk_ratio", json_string(r));
+    return o;
+}
+
+static int cmdList(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    (void)args;
+    (void)err;
+    json_t *list = json_array();
+    for (uint32_t i = 0; i < acctCount(s->book); i++)
+        json_array_append_new(list, accountRow(s, acctAt(s->book, i)));
+    *data = json_pack("{s:o}", "accounts", list);
+    return 0;
+}
+
+static int setFrozen(acdState *s, json_t *args, json_t **data, ctlError *err, int frozen)
+{
+    uint32_t id;
+    if (argAccount(args, &id, err))
+        return -1;
+    int rc = acctSetFrozen(s->book, id, frozen);
+    if (rc)
+        return acmdFail(err, rc);
+    lgSync(s->lg, id);
+    *data =
+        json_pack("{s:I, s:s}", "user_id", (json_int_t)id, "status", frozen ? "frozen" : "active");
+    return 0;
+}
+
+static int cmdFreeze(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    return setFrozen(ctx, args, data, err, 1);
+}
+
+static int cmdUnfreeze(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    return setFrozen(ctx, args, data, err, 0);
+}
+
+/* ---- instruments ----------------------------------------------------------------------- */
+
+static const char *const statusNames[] = {"Trading", "Suspended", "Delisted"};
+
+static json_t *rateJson(uint32_t ppm)
+{
+    char b[32];
+    cfgFormatDecimal(ppm, 6, 1, b, sizeof b);
+    return json_string(b);
+}
+
+static json_t *instrumentJson(acdState *s, uint16_t i)
+{
+    const acctInstrument *in = instAt(s->book, i);
+    char tick[32], pre[32], last[32], settle[32];
+    cfgFormatDecimal(in->spec.tickSize, 4, 1, tick, sizeof tick);
+    cfgFormatDecimal(in->spec.preSettlement, 4, in->spec.priceDecimals, pre, sizeof pre);
+    cfgFormatDecimal(in->lastPrice, 4, in->spec.priceDecimals, last, sizeof last);
+    cfgFormatDecimal(in->settlePrice, 4, in->spec.priceDecimals, settle, sizeof settle);
+    json_t *o = json_object();
+    json_object_set_new(o, "instrument_id", json_string(in->spec.id));
+    json_object_set_new(o, "instrument_name", json_string(in->spec.name));
+    json_object_set_new(o, "status", json_string(statusNames[in->status % 3]));
+    json_object_set_new(o, "segment", json_integer(s->cfg->segments[in->spec.segIndex].id));
+    json_object_set_new(o, "price_tick", json_string(tick));
+    json_object_set_new(o, "contract_multiplier", json_integer(in->spec.multiplier));
+    json_object_set_new(o, "margin_rate", rateJson(in->spec.marginRate));
+    json_object_set_new(o, "commission_rate", rateJson(in->spec.commissionRate));
+    json_object_set_new(o, "commission_per_lot", lgMoney(in->spec.commissionPerLot));
+    json_object_set_new(o, "limit_up_rate", rateJson(in->spec.limitUp));
+    json_object_set_new(o, "limit_down_rate", rateJson(in->spec.limitDown));
+    json_object_set_new(o, "min_lots", json_integer(in->spec.minLots));
+    json_object_set_new(o, "max_lots", json_integer(in->spec.maxLots));
+    json_object_set_new(o, "close_rule", json_string(cfgCloseRuleName(in->spec.closeRule)));
+    json_object_set_new(o, "pre_settlement", json_string(pre));
+    json_object_set_new(o, "last_price", json_string(last));
+    json_object_set_new(o, "settlement_price", json_string(in->settlePrice ? settle : ""));
+    return o;
+}
+
+static int cmdInstGet(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    if (json_object_get(args, "instrument")) {
+        uint16_t i;
+        if (argInstrument(s, args, &i, err))
+            return -1;
+        *data = instrumentJson(s, i);
+        return 0;
+    }
+    json_t *list = json_array();
+    for (uint32_t i = 0; i < instCount(s->book); i++)
+        json_array_append_new(list, instrumentJson(s, (uint16_t)i));
+    *data = json_pack("{s:o}", "instruments", list);
+    return 0;
+}
+
+static int cmdInstAdd(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    (void)data;
+    const char *id = json_string_value(json_object_get(args, "instrument"));
+    if (id && instFind(s->book, id) >= 0)
+        return ctlErrorf(err, 1008, "Instrument %s already exists", id);
+    /* a segment's matcher, feed directory and credit tables are sized at
+     * start: instruments are added in the config file (docs/accounts.md) */
+    return ctlErrorf(err, 5001,
+                     "instruments are added in the config file and take effect at restart; "
+                     "a running segment's books are fixed");
+}
+
+static int cmdInstUpdate(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    uint16_t i;
+    if (argInstrument(s, args, &i, err))
+        return -1;
+    instUpdate u = {0};
+    int rc;
+    if ((rc = argRate(args, "margin_rate", &u.marginRate, err)) < 0)
+        return -1;
+    u.hasMarginRate = rc == 0;
+    if ((rc = argRate(args, "commission_rate", &u.commissionRate, err)) < 0)
+        return -1;
+    u.hasCommissionRate = rc == 0;
+    if ((rc = argDecimal(args, "commission_per_lot", &u.commissionPerLot, 0, err)) < 0)
+        return -1;
+    u.hasCommissionPerLot = rc == 0;
+    json_t *mn = json_object_get(args, "min_lots"), *mx = json_object_get(args, "max_lots");
+    if (mn || mx) {
+        const cfgInstrument *cur = &instAt(s->book, i)->spec;
+        u.hasLots = 1;
+        u.minLots = mn ? (uint32_t)json_integer_value(mn) : cur->minLots;
+        u.maxLots = mx ? (uint32_t)json_integer_value(mx) : cur->maxLots;
+        if ((mn && !json_is_integer(mn)) || (mx && !json_is_integer(mx)) ||
+            u.maxLots > cur->maxLots)
+            return ctlErrorf(err, 1008,
+                             "args.min_lots/max_lots: integers, max_lots at most %u (the "
+                             "matcher's limit from the config)",
+                             cur->maxLots);
+    }
+    if (json_object_get(args, "limit_up") || json_object_get(args, "limit_down"))
+        return ctlErrorf(err, 1008,
+                         "price limits follow the settlement price (set in the config); the "
+                         "running books' bands are fixed for the day");
+    rc = instSetParams(s->book, i, &u);
+    if (rc)
+        return ctlErrorf(err, rc, "%s", rc == 1008 ? "a value is out of range" : acmdMessage(rc));
+    lgInstrumentChanged(s->lg, i);
+    *data = instrumentJson(s, i);
+    return 0;
+}
+
+/* Moves a book's trading state through its worker. */
+static int setBookState(acdState *s, uint16_t i, mtState st, ctlError *err)
+{
+    const cfgInstrument *in = &instAt(s->book, i)->spec;
+    wkRequest *r = calloc(1, sizeof *r);
+    if (!r)
+        return ctlErrorf(err, 5000, "out of memory");
+    r->type = WK_REQ_SET_STATE;
+    r->arg.setState.instrument = in->book;
+    r->arg.setState.state = (uint8_t)st;
+    if (wkCall(s->workers[in->segIndex], r, ACMD_TIMEOUT_MS) != 0)
+        return ctlErrorf(err, 5000, "segment did not answer"); /* r stays allocated */
+    free(r);
+    return 0;
+}
+
+static int setStatus(acdState *s, json_t *args, json_t **data, ctlError *err, instStatus st)
+{
+    uint16_t i;
+    if (argInstrument(s, args, &i, err))
+        return -1;
+    int rc = instSetStatus(s->book, i, st);
+    if (rc)
+        return acmdFail(err, rc);
+    if (setBookState(s, i, st == INST_SUSPENDED ? MT_STATE_HALTED : MT_STATE_CONTINUOUS, err))
+        return -1;
+    *data = instrumentJson(s, i);
+    return 0;
+}
+
+static int cmdSuspend(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    return setStatus(ctx, args, data, err, INST_SUSPENDED);
+}
+
+static int cmdResume(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    return setStatus(ctx, args, data, err, INST_TRADING);
+}
+
+static int cmdDelist(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    uint16_t i;
+    if (argInstrument(s, args, &i, err))
+        return -1;
+    uint32_t holders[16], n = 0;
+    int rc = instDelist(s->book, i, holders, 16, &n);
+    if (rc == ACCT_ERR_PARAMS) {
+        char list[200] = "";
+        size_t len = 0;
+        for (uint32_t k = 0; k < n && k < 16 && len < sizeof list - 16; k++)
+            len +=
+                (size_t)snprintf(list + len, sizeof list - len, "%s%u", k ? ", " : "", holders[k]);
+        return ctlErrorf(err, rc,
+                         "Cannot delist %s: %u account(s) have open positions or orders. "
+                         "Accounts: %s%s",
+                         instAt(s->book, i)->spec.id, n, list, n > 16 ? ", ..." : "");
+    }
+    if (rc)
+        return acmdFail(err, rc);
+    if (setBookState(s, i, MT_STATE_CLOSED, err))
+        return -1;
+    *data = instrumentJson(s, i);
+    return 0;
+}
+
+/* ---- settlement ------------------------------------------------------------------------ */
+
+static int setOnePrice(acdState *s, const char *id, json_t *v, ctlError *err)
+{
+    int i = instFind(s->book, id);
+    if (i < 0)
+        return ctlErrorf(err, 1007, "unknown instrument '%s'", id);
+    json_t *tmp = json_pack("{s:O}", "price", v);
+    int64_t price;
+    int rc = argDecimal(tmp, "price", &price, 1, err);
+    json_decref(tmp);
+    if (rc)
+        return -1;
+    rc = settleSetPrice(s->book, (uint16_t)i, price);
+    if (rc)
+        return ctlErrorf(err, rc, "%s: %s", id,
+                         rc == 1008 ? "the price must be positive and on the tick"
+                                    : acmdMessage(rc));
+    return 0;
+}
+
+static int cmdSetPrice(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    uint16_t i;
+    if (argInstrument(s, args, &i, err))
+        return -1;
+    json_t *v = json_object_get(args, "price");
+    if (!v)
+        v = json_object_get(args, "settlement_price");
+    if (!v)
+        return ctlErrorf(err, 1008, "args.price is required");
+    if (setOnePrice(s, instAt(s->book, i)->spec.id, v, err))
+        return -1;
+    *data = instrumentJson(s, i);
+    return 0;
+}
+
+static int cmdSetPrices(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    json_t *prices = json_object_get(args, "prices");
+    if (!json_is_object(prices) || json_object_size(prices) == 0)
+        return ctlErrorf(err, 1008, "args.prices: an object {\"ID\": price, ...}");
+    const char *id;
+    json_t *v;
+    json_object_foreach(prices, id, v)
+    {
+        if (setOnePrice(s, id, v, err))
+            return -1; /* the ones before stay set */
+    }
+    *data = json_pack("{s:i}", "set", (int)json_object_size(prices));
+    return 0;
+}
+
+static json_t *resultJson(acdState *s, const settleResult *r, int details)
+{
+    json_t *fc = json_array();
+    json_t *acc = details ? json_array() : NULL;
+    for (uint32_t k = 0; k < r->totalAccounts; k++) {
+        const settleAccount *d = settleDetailAt(s->book, r->firstDetail + k);
+        if (d->forceClose)
+            json_array_append_new(fc, json_integer(d->account));
+        if (!acc)
+            continue;
+        char rr[32];
+        cfgFormatDecimal(d->riskRatio, 6, 4, rr, sizeof rr);
+        json_array_append_new(
+            acc, json_pack("{s:I, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:b}",
+                           "user_id", (json_int_t)d->account, "date", (int)d->date, "pre_balance",
+                           lgMoney(d->preBalance), "deposit", lgMoney(d->deposit), "withdraw",
+                           lgMoney(d->withdraw), "close_profit", lgMoney(d->closeProfit),
+                           "position_profit", lgMoney(d->positionProfit), "commission",
+                           lgMoney(d->commission), "balance", lgMoney(d->balance), "margin",
+                           lgMoney(d->margin), "risk_ratio", rr, "force_close", d->forceClose));
+    }
+    json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:o, s:o, s:o}", "settlement_date", (int)r->date,
+                          "total_accounts", (int)r->totalAccounts, "settled_accounts",
+                          (int)r->settledAccounts, "failed_accounts", (int)r->failedAccounts,
+                          "force_closed_accounts", fc, "total_commission",
+                          lgMoney(r->totalCommission), "total_profit", lgMoney(r->totalProfit));
+    if (acc)
+        json_object_set_new(o, "accounts", acc);
+    return o;
+}
+
+/* Closes every book (GFD orders expire), lets the workers' last events in,
+ * settles, rolls the workers' positions and rechecks risk. The books stay
+ * closed: the operator opens the next session (instrument.state). */
+static int cmdSettle(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    json_t *jd = json_object_get(args, "date");
+    uint32_t date = s->tradingDay;
+    if (jd && (!json_is_integer(jd) || json_integer_value(jd) < 19700101 ||
+               json_integer_value(jd) > 99991231))
+        return ctlErrorf(err, 1008, "args.date: YYYYMMDD");
+    if (jd)
+        date = (uint32_t)json_integer_value(jd);
+    int missing = -1;
+    int rc = settleCheck(s->book, date, &missing);
+    if (rc == ACCT_ERR_SETTLED)
+        return ctlErrorf(err, rc, "settlement already run for %u (or a later date)", date);
+    if (rc == ACCT_ERR_PRICE_MISSING)
+        return ctlErrorf(err, rc, "settlement price not set for %s",
+                         instAt(s->book, (uint16_t)missing)->spec.id);
+    for (uint32_t i = 0; i < instCount(s->book); i++)
+        if (instAt(s->book, (uint16_t)i)->status != INST_DELISTED &&
+            setBookState(s, (uint16_t)i, MT_STATE_CLOSED, err))
+            return -1;
+    acdQuiesce(s, 20, ACMD_TIMEOUT_MS);
+    rc = settleRun(s->book, date, acdNowNs(), &missing);
+    if (rc == ACCT_ERR_PRICE_MISSING)
+        return ctlErrorf(err, rc, "settlement price not set for %s",
+                         instAt(s->book, (uint16_t)missing)->spec.id);
+    if (rc)
+        return acmdFail(err, rc);
+    for (uint32_t i = 0; i < instCount(s->book); i++)
+        lgRoll(s->lg, (uint16_t)i, instAt(s->book, (uint16_t)i)->lastPrice);
+    s->lastScanNs = 0; /* recheck risk and lines at once */
+    *data = resultJson(s, settleAt(s->book, settleCount(s->book) - 1), 0);
+    return 0;
+}
+
+static int cmdHistory(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    (void)err;
+    json_t *js = json_object_get(args, "start_date"), *je = json_object_get(args, "end_date");
+    json_t *list = json_array();
+    for (uint32_t i = 0; i < settleCount(s->book); i++) {
+        const settleResult *r = settleAt(s->book, i);
+        if ((js && (json_int_t)r->date < json_integer_value(js)) ||
+            (je && (json_int_t)r->date > json_integer_value(je)))
+            continue;
+        json_array_append_new(list, resultJson(s, r, 0));
+    }
+    *data = json_pack("{s:o}", "settlements", list);
+    return 0;
+}
+
+static int cmdDetail(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    json_t *jd = json_object_get(args, "date");
+    if (!json_is_integer(jd))
+        return ctlErrorf(err, 1008, "args.date: YYYYMMDD");
+    const settleResult *r = settleFind(s->book, (uint32_t)json_integer_value(jd));
+    if (!r)
+        return ctlErrorf(err, 6002, "no settlement for %lld", (long long)json_integer_value(jd));
+    *data = resultJson(s, r, 1);
+    return 0;
+}
+
+/* ---- orders, trades, positions -------------------------------------------------------- */
+
+static int cmdOrderGet(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    json_t *j = json_object_get(args, "order_id");
+    if (!json_is_integer(j))
+        return ctlErrorf(err, 1008, "args.order_id: an exchange order id is required");
+    const acctOrder *o = acctOrderGet(s->book, (uint64_t)json_integer_value(j));
+    if (!o)
+        return ctlErrorf(err, 3001, "order %lld not found", (long long)json_integer_value(j));
+    *data = lgOrderJson(s->book, o);
+    return 0;
+}
+
+static int optAccount(json_t *args, uint32_t *id, ctlError *err)
+{
+    if (!json_object_get(args, "account") && !json_object_get(args, "user_id")) {
+        *id = 0;
+        return 0;
+    }
+    return argAccount(args, id, err);
+}
+
+static int cmdOrderList(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    uint32_t id;
+    if (optAccount(args, &id, err))
+        return -1;
+    const char *st = json_string_value(json_object_get(args, "status"));
+    int want = -1;
+    for (int k = 0; st && k < 4; k++)
+        if (!strcasecmp(st, lgOrderStatusName((uint8_t)k)))
+            want = k;
+    if (st && !strcasecmp(st, "live"))
+        want = 4;
+    if (st && want < 0)
+        return ctlErrorf(err, 1008,
+                         "args.status: ALIVE, PARTIALLY_FILLED, FILLED, CANCELLED or live");
+    json_t *list = json_array();
+    for (uint32_t i = 0; i < acctOrderCount(s->book); i++) {
+        const acctOrder *o = acctOrderAt(s->book, i);
+        if ((id && o->account != id) || (want >= 0 && want < 4 && o->status != want) ||
+            (want == 4 && o->status >= ACCT_ORDER_FILLED))
+            continue;
+        json_array_append_new(list, lgOrderJson(s->book, o));
+    }
+    *data = json_pack("{s:o}", "orders", list);
+    return 0;
+}
+
+static int cmdTradeList(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    uint32_t id;
+    if (optAccount(args, &id, err))
+        return -1;
+    int ins = -1;
+    if (json_object_get(args, "instrument")) {
+        uint16_t i;
+        if (argInstrument(s, args, &i, err))
+            return -1;
+        ins = i;
+    }
+    json_t *list = json_array();
+    for (uint32_t i = 0; i < acctTradeCount(s->book); i++) {
+        const acctTrade *t = acctTradeAt(s->book, i);
+        if ((id && t->account != id) || (ins >= 0 && t->instrument != ins))
+            continue;
+        json_array_append_new(list, lgTradeJson(s->book, t));
+    }
+    *data = json_pack("{s:o}", "trades", list);
+    return 0;
+}
+
+static int cmdPositionList(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    uint32_t id;
+    if (optAccount(args, &id, err))
+        return -1;
+    if (id && !acctGet(s->book, id))
+        return acmdFail(err, ACCT_ERR_NO_ACCOUNT);
+    json_t *list = json_array();
+    for (uint32_t k = 0; k < acctCount(s->book); k++) {
+        const acctAccount *a = acctAt(s->book, k);
+        if (id && a->id != id)
+            continue;
+        uint32_t it = 0;
+        uint16_t ins;
+        const posPosition *p;
+        while ((p = acctNextPosition(s->book, a, &it, &ins)) != NULL)
+            if (!posEmpty(p))
+                json_array_append_new(list, lgPositionJson(s->book, a->id, ins, p));
+    }
+    *data = json_pack("{s:o}", "positions", list);
+    return 0;
+}
+
+/* ---- risk -------------------------------------------------------------------------------- */
+
+/* The reference's levels: Normal < 50%, Warning 50-80%, High 80-100%, Critical >= 100%. */
+static const char *riskLevel(int64_t ppm)
+{
+    return ppm >= 1000000  ? "critical"
+           : ppm >= 800000 ? "high"
+           : ppm >= 500000 ? "warning"
+                           : "normal";
+}
+
+typedef struct {
+    uint32_t index;
+    int64_t risk;
+} riskRow;
+
+static int riskCmp(const void *x, const void *y)
+{
+    const riskRow *a = x, *b = y;
+    return a->risk < b->risk   ? 1
+           : a->risk > b->risk ? -1
+                               : (a->index > b->index) - (a->index < b->index);
+}
+
+static int cmdRiskAccounts(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    uint32_t threshold = 0;
+    if (argRate(args, "threshold", &threshold, err) < 0)
+        return -1;
+    riskRow *rows = malloc(sizeof *rows * (acctCount(s->book) + 1));
+    if (!rows)
+        return ctlErrorf(err, 5000, "out of memory");
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < acctCount(s->book); k++) {
+        acctFigures f;
+        acctCompute(s->book, acctAt(s->book, k), &f);
+        if (f.riskRatio >= (int64_t)threshold)
+            rows[n++] = (riskRow){k, f.riskRatio};
+    }
+    qsort(rows, n, sizeof *rows, riskCmp);
+    json_t *list = json_array();
+    for (uint32_t k = 0; k < n; k++) {
+        json_t *o = accountRow(s, acctAt(s->book, rows[k].index));
+        json_object_set_new(o, "risk_level", json_string(riskLevel(rows[k].risk)));
+        json_array_append_new(list, o);
+    }
+    free(rows);
+    *data = json_pack("{s:o}", "accounts", list);
+    return 0;
+}
+
+static int cmdRiskLimits(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    acctLimits l = *acctGetLimits(s->book);
+    int changed = 0, rc;
+    if ((rc = argRate(args, "reject_ratio", &l.rejectRatio, err)) < 0)
+        return -1;
+    changed |= rc == 0;
+    if ((rc = argRate(args, "liquidation_ratio", &l.liquidationRatio, err)) < 0)
+        return -1;
+    changed |= rc == 0;
+    if ((rc = argRate(args, "concentration", &l.concentration, err)) < 0)
+        return -1;
+    changed |= rc == 0;
+    if ((rc = argDecimal(args, "max_order_notional", &l.maxOrderNotional, 0, err)) < 0)
+        return -1;
+    changed |= rc == 0;
+    if (changed) {
+        if (acctSetLimits(s->book, &l) != 0)
+            return ctlErrorf(err, 1008,
+                             "limits refused: ratios above 0, reject_ratio at most "
+                             "liquidation_ratio, concentration at most 100%%");
+        s->lastScanNs = 0; /* lines, caps and blocks follow at the next poll */
+    }
+    *data = json_pack("{s:o, s:o, s:o, s:o}", "reject_ratio", rateJson(l.rejectRatio),
+                      "liquidation_ratio", rateJson(l.liquidationRatio), "concentration",
+                      rateJson(l.concentration), "max_order_notional", lgMoney(l.maxOrderNotional));
+    return 0;
+}
+
+static int cmdLiquidations(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    uint32_t id;
+    if (optAccount(args, &id, err))
+        return -1;
+    json_t *list = json_array();
+    for (uint32_t i = 0; i < acctLiquidationCount(s->book); i++) {
+        const acctLiquidation *q = acctLiquidationAt(s->book, i);
+        if (id && q->account != id)
+            continue;
+        char rr[32];
+        cfgFormatDecimal(q->riskRatio, 6, 4, rr, sizeof rr);
+        json_array_append_new(list,
+                              json_pack("{s:I, s:I, s:s, s:o, s:o, s:i}", "user_id",
+                                        (json_int_t)q->account, "time", (json_int_t)q->ns,
+                                        "risk_ratio", rr, "balance", lgMoney(q->balance), "margin",
+                                        lgMoney(q->margin), "closing_orders", (int)q->orders));
+    }
+    *data = json_pack("{s:o}", "liquidations", list);
+    return 0;
+}
+
+static int cmdLedgerStats(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    acdState *s = ctx;
+    (void)args;
+    (void)err;
+    lgStats st;
+    lgGetStats(s->lg, &st);
+    json_t *segs = json_array();
+    for (uint32_t w = 0; w < s->nWorkers; w++) {
+        crlStats c;
+        crlGetStats(wkCredit(s->workers[w]), &c);
+        json_array_append_new(
+            segs, json_pack("{s:I, s:I, s:I, s:I, s:I}", "events", (json_int_t)c.events, "spilled",
+                            (json_int_t)c.spilled, "lost", (json_int_t)c.lost, "commands",
+                            (json_int_t)c.commands, "liquidations_no_session",
+                            (json_int_t)c.liquidationsNoSession));
+    }
+    json_t *lag =
+        json_pack("{s:I, s:I, s:I, s:I}", "count", (json_int_t)st.lagNs.total, "p50_ns",
+                  (json_int_t)histQuantile(&st.lagNs, 1, 2), "p99_ns",
+                  (json_int_t)histQuantile(&st.lagNs, 99, 100), "max_ns", (json_int_t)st.lagNs.max);
+    *data = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "events",
+                      (json_int_t)st.events, "fills", (json_int_t)st.fills, "orders",
+                      (json_int_t)st.orders, "cancels", (json_int_t)st.cancels, "topups",
+                      (json_int_t)st.topups, "grants", (json_int_t)st.grants, "reclaims",
+                      (json_int_t)st.reclaims, "mismatches", (json_int_t)st.mismatches,
+                      "send_failed", (json_int_t)st.sendFailed, "liquidations",
+                      (json_int_t)st.liquidations, "fill_lag", lag, "segments", segs);
+    return 0;
+}
+
+int acdRegister(ctlServer *ctl, acdState *s)
+{
+    static const struct {
+        const char *name;
+        ctlHandler *fn;
+        const char *help;
+    } cmds[] = {
+        {"account.open", cmdOpen,
+         "account=N [name=S] [type=individual|institutional] [init_cash=MONEY]"},
+        {"account.deposit", cmdDeposit, "account=N amount=MONEY"},
+        {"account.withdraw", cmdWithdraw, "account=N amount=MONEY (at most available)"},
+        {"account.get", cmdGet, "account=N: QIFI figures and positions"},
+        {"account.list", cmdList, "every account's balance, available, margin, risk"},
+        {"account.freeze", cmdFreeze, "account=N: no trading, no withdrawal"},
+        {"account.unfreeze", cmdUnfreeze, "account=N"},
+        {"instrument.get", cmdInstGet, "[instrument=ID]: rates, limits and status"},
+        {"instrument.add", cmdInstAdd, "instruments are added in the config (see docs)"},
+        {"instrument.update", cmdInstUpdate,
+         "instrument=ID [margin_rate=R] [commission_rate=R] [commission_per_lot=MONEY] "
+         "[min_lots=N] [max_lots=N]"},
+        {"instrument.suspend", cmdSuspend, "instrument=ID: halt trading"},
+        {"instrument.resume", cmdResume, "instrument=ID: continuous trading again"},
+        {"instrument.delist", cmdDelist, "instrument=ID: refused while positions/orders remain"},
+        {"settlement.set_price", cmdSetPrice, "instrument=ID price=PRICE"},
+        {"settlement.set_prices", cmdSetPrices, "prices:='{\"ID\":\"PRICE\",...}'"},
+        {"settlement.run", cmdSettle, "[date=YYYYMMDD]: close, settle, roll"},
+        {"settlement.history", cmdHistory, "[start_date=D] [end_date=D]"},
+        {"settlement.detail", cmdDetail, "date=YYYYMMDD: per-account results"},
+        {"order.get", cmdOrderGet, "order_id=N"},
+        {"order.list", cmdOrderList, "[account=N] [status=ALIVE|PARTIALLY_FILLED|FILLED|...|live]"},
+        {"trade.list", cmdTradeList, "[account=N] [instrument=ID]"},
+        {"position.list", cmdPositionList, "[account=N]"},
+        {"risk.accounts", cmdRiskAccounts, "[threshold=R]: accounts by risk ratio, highest first"},
+        {"risk.limits", cmdRiskLimits,
+         "[reject_ratio=R] [liquidation_ratio=R] [concentration=R] [max_order_notional=MONEY]"},
+        {"risk.liquidations", cmdLiquidations, "[account=N]: force liquidation records"},
+        {"ledger.stats", cmdLedgerStats, "credit-line traffic and fill-to-account lag"},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (ctlServerRegister(ctl, cmds[i].name, cmds[i].fn, s, cmds[i].help))
+            return -1;
+    return 0;
+}
