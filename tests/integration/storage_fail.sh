@@ -161,9 +161,10 @@ case_unwritable()
     [ "$rc" = 0 ] && stop
     check "unwritable storage directory: xchgd refuses to start (exit ${XRC:-0})" \
         test "$rc" = 1 -a "${XRC:-0}" != 0
-    say "     $(grep -m1 "storage directory" "$WORK/unwritable.log")"
+    # the start-up checks (control/daemon.c dmnCheckDir) refuse it before duOpen
+    say "     $(grep -m1 "storage.data_dir" "$WORK/unwritable.log")"
     check "unwritable storage directory: the message names it and the reason" \
-        grep -q "storage directory $ro/data.*Read-only file system" "$WORK/unwritable.log"
+        grep -q "storage.data_dir $ro/data.*Read-only file system" "$WORK/unwritable.log"
 }
 
 # The last written segment of DIR and where its data ends (8-aligned).
