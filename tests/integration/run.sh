@@ -420,7 +420,10 @@ run_accounts()
     mkdir -p "$dir"
     SOCK=$dir/xchgd.sock
     say "== accounts"
+    # data_dir of our own, empty: the journal replays credit lines and
+    # positions (WAL_CREDIT), so a shared ./data would carry a former run's
     sed -e "s/iface=xchg0/iface=$XCHG_IF/" -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|" \
+        -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$dir/data\";|" \
         -e "/^filter/,/^}/s/enabled = true;/enabled = false;/" config/xchg.conf >"$conf"
     if ! bash "$NETNS" up "$NS" >"$dir/netns.log" 2>&1; then
         fail "accounts: test network"
