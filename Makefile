@@ -109,7 +109,7 @@ $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/itest_%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $< $(LINK_LIBS) $(PKG_LIBS) -o $@
 
-.PHONY: all deps test unit-tests asan bench bench-report lint format run clean fuzz feed-tshark bench-report-test
+.PHONY: all deps test unit-tests asan bench bench-report lint format run clean fuzz feed-tshark bench-report-test soak
 all: $(LIBS) $(BUILD)/lib/pkgconfig/xchg-client.pc $(XCHGD) $(BPF_OBJS) $(PERF_BINS) $(TOOL_BINS) $(TEST_BINS) \
 	$(ITEST_BINS)
 
@@ -137,6 +137,13 @@ test: deps
 	@tests/integration/feed.sh
 	@tests/integration/md.sh
 	@tests/integration/xdp.sh
+	@CRASH_ROUNDS=20 tests/integration/crash.sh
+	@tests/integration/storage_fail.sh
+
+# The kill -9 crash-recovery test at length (SOAK_ROUNDS rounds).
+SOAK_ROUNDS ?= 200
+soak: all
+	@CRASH_ROUNDS=$(SOAK_ROUNDS) tests/integration/crash.sh
 
 # The feed decoded by Wireshark's dissectors (exit 77 = tshark missing).
 feed-tshark: $(BUILD)/tests/test_feed

@@ -79,6 +79,28 @@ static int64_t loggedOn(cmdDaemon *d, uint32_t seg, ctlError *err)
     return n;
 }
 
+/* The segment's state hash and journal position (dataplane/wal.h) into seg. */
+static int cmdStorageStatus(cmdDaemon *d, uint32_t i, json_t *seg, ctlError *err)
+{
+    wkRequest q = {.type = WK_REQ_STATE_HASH}, *r;
+    if (cmdCall(d, i, &q, &r, err))
+        return -1;
+    char hash[17];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)r->out.state.hash);
+    json_object_set_new(seg, "state_hash", json_string(hash));
+    json_object_set_new(seg, "journal_seq", json_integer((json_int_t)r->out.state.lastSeq));
+    json_object_set_new(seg, "durable_seq", json_integer((json_int_t)r->out.state.durableSeq));
+    json_object_set_new(seg, "storage_error", json_integer(r->out.state.storageErrno));
+    json_object_set_new(seg, "storage_full", json_integer(r->out.state.spaceErrno));
+    json_object_set_new(seg, "frames_held", json_integer(r->out.state.held));
+    json_object_set_new(seg, "journal_commits", json_integer((json_int_t)r->out.state.commits));
+    json_object_set_new(seg, "journal_records", json_integer((json_int_t)r->out.state.records));
+    json_object_set_new(seg, "journal_last_commit_us",
+                        json_integer((json_int_t)(r->out.state.lastCommitNs / 1000)));
+    free(r);
+    return 0;
+}
+
 static int cmdStatus(void *ctx, json_t *args, json_t **data, ctlError *err)
 {
     cmdDaemon *d = ctx;
@@ -92,11 +114,16 @@ static int cmdStatus(void *ctx, json_t *args, json_t **data, ctlError *err)
             return -1;
         }
         const cfgSegment *s = &d->cfg->segments[i];
-        json_array_append_new(segs, json_pack("{s:i, s:i, s:i, s:I, s:I}", "id", s->id, "lcore",
-                                              s->lcore, "order_port", s->orderPort, "sessions",
-                                              (json_int_t)sessions, "orders_resting",
-                                              (json_int_t)r->out.stats.matcher.ordersResting));
+        json_t *seg = json_pack("{s:i, s:i, s:i, s:I, s:I}", "id", s->id, "lcore", s->lcore,
+                                "order_port", s->orderPort, "sessions", (json_int_t)sessions,
+                                "orders_resting", (json_int_t)r->out.stats.matcher.ordersResting);
         free(r);
+        if (cmdStorageStatus(d, i, seg, err)) {
+            json_decref(seg);
+            json_decref(segs);
+            return -1;
+        }
+        json_array_append_new(segs, seg);
     }
     *data = json_pack("{s:s, s:s, s:i, s:I, s:o}", "version", VERSION, "state", "running",
                       "trading_day", d->tradingDay, "uptime_s",

@@ -659,3 +659,42 @@ int crApply(crRisk *r, const crCmd *c, crParkedOrder *resume, uint64_t nowNs)
         return 0;
     }
 }
+
+/* ---- state digest ------------------------------------------------------------------ */
+
+static void crMix(uint64_t *h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        *h = (*h ^ b[i]) * 0x100000001b3ull;
+}
+
+static void crMix64(uint64_t *h, uint64_t v)
+{
+    crMix(h, &v, sizeof v);
+}
+
+uint64_t crStateHash(const crRisk *r)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (uint32_t i = 0; i <= r->accMask; i++) {
+        const crAccount *a = &r->acc[i];
+        if (!a->id)
+            continue;
+        crMix64(&h, ((uint64_t)a->id << 16) | ((uint64_t)a->frozen << 8) | a->blocked);
+        crMix64(&h, (uint64_t)a->credit);
+        crMix64(&h, (uint64_t)a->concCap);
+    }
+    for (uint32_t i = 0; i <= r->posMask; i++) {
+        const crPos *p = &r->pos[i];
+        if (!p->key)
+            continue;
+        crMix64(&h, ((uint64_t)p->key << 32) | p->acct);
+        crMix64(&h, ((uint64_t)p->book << 32));
+        crMix64(&h, (uint64_t)p->frozenMargin);
+        crMix(&h, &p->p, sizeof p->p); /* integers only, no padding */
+    }
+    for (uint32_t i = 0; i < CR_MAX_PARK; i++)
+        crMix64(&h, r->park[i].used ? ((uint64_t)r->park[i].account << 1) | 1 : 0);
+    return h;
+}

@@ -154,6 +154,11 @@ int64_t crLine(const crRisk *r, uint32_t account); /* -1: unknown account */
 const posPosition *crPosition(const crRisk *r, uint32_t account, uint16_t book);
 void crGetStats(const crRisk *r, crStats *out);
 
+/* A 64-bit FNV-1a digest of the credit state (accounts, lines, positions,
+ * parked orders), folded into dataplane/wal.h walStateHash so a replay
+ * proves it rebuilt the credit lines too. Same inputs, same digest. */
+uint64_t crStateHash(const crRisk *r);
+
 /* Index in crStats.rejects of a reject code. */
 int crRejectSlot(int code);
 

@@ -8,10 +8,8 @@
 
 #include "dataplane/crlink.h"
 
-#define CRL_RING                (1u << 16) /* events or commands in flight per direction */
-#define CRL_SPILL               (1u << 16) /* events held when the ring is full */
-#define CRL_BURST               32
-#define ACD_MAX_ACCOUNTS_WORKER 65536 /* = ACD_MAX_ACCOUNTS (dataplane/accounts.h) */
+#define CRL_RING  (1u << 16) /* events or commands in flight per direction */
+#define CRL_SPILL (1u << 16) /* events held when the ring is full */
 
 struct crLink {
     crRisk *risk;
@@ -20,6 +18,8 @@ struct crLink {
     crEvent *spill;
     uint32_t spillHead, spillCount;
     crlStats stats;
+    crlJournalFn *journal; /* the worker's journal hook, NULL: none */
+    void *journalCtx;
 };
 
 static void crlEmit(void *ctx, const crEvent *ev)
@@ -53,15 +53,10 @@ crLink *crlCreate(const cfgConfig *cfg, uint16_t segment, uint32_t refCap, unsig
     l->toWorker = rte_ring_create_elem(name, sizeof(crCmd), CRL_RING, (int)socket,
                                        RING_F_SP_ENQ | RING_F_SC_DEQ);
     l->spill = rte_zmalloc_socket("xchg-crspill", sizeof(crEvent) * CRL_SPILL, 64, (int)socket);
-    const uint32_t accounts = ACD_MAX_ACCOUNTS_WORKER;
-    crOptions o = {.cfg = cfg,
-                   .segment = segment,
-                   .maxAccounts = accounts,
-                   .maxPositions = 4 * accounts,
-                   .refCap = refCap,
-                   .emit = crlEmit,
-                   .emitCtx = l,
-                   .allocator = alloc};
+    crOptions o;
+    crlRiskOptions(&o, cfg, segment, refCap, alloc);
+    o.emit = crlEmit;
+    o.emitCtx = l;
     if (l->toControl && l->toWorker && l->spill)
         l->risk = crCreate(&o);
     if (!l->risk) {
@@ -102,6 +97,12 @@ static void crlFlushSpill(crLink *l)
     }
 }
 
+void crlSetJournal(crLink *l, crlJournalFn *fn, void *ctx)
+{
+    l->journal = fn;
+    l->journalCtx = ctx;
+}
+
 uint32_t crlPoll(crLink *l, gwGateway *gw, uint64_t nowNs)
 {
     if (unlikely(l->spillCount))
@@ -110,24 +111,12 @@ uint32_t crlPoll(crLink *l, gwGateway *gw, uint64_t nowNs)
     const uint32_t n =
         rte_ring_sc_dequeue_burst_elem(l->toWorker, cmds, sizeof(crCmd), CRL_BURST, NULL);
     for (uint32_t i = 0; i < n; i++) {
-        const crCmd *c = &cmds[i];
-        crParkedOrder po;
-        if (unlikely(c->type == CR_CMD_CANCEL)) {
-            gwAdminCancel(gw, (uint64_t)c->amount, nowNs);
-        } else if (unlikely(c->type == CR_CMD_CLOSE)) {
-            const xoeNewOrder o = {.instrument = c->book,
-                                   .side = c->side,
-                                   .offset = c->offset,
-                                   .clOrdId = UINT64_MAX - c->seq, /* marks a liquidation */
-                                   .qty = c->parked,
-                                   .priceType = XOE_MARKET,
-                                   .timeCondition = XOE_IOC,
-                                   .volumeCondition = XOE_VOL_ANY};
-            if (gwAdminOrder(gw, c->account, &o, nowNs) != 0)
-                l->stats.liquidationsNoSession++;
-        } else if (crApply(l->risk, c, &po, nowNs)) {
-            gwResume(gw, po.session, &po.order, nowNs);
+        if (unlikely(l->journal && l->journal(l->journalCtx, &cmds[i], nowNs))) {
+            l->stats.unjournaled++;
+            continue;
         }
+        if (unlikely(crlApply(l->risk, gw, &cmds[i], nowNs) != 0))
+            l->stats.liquidationsNoSession++;
     }
     l->stats.commands += n;
     return n;

@@ -18,9 +18,12 @@
 
 typedef struct crLink crLink;
 
+#define CRL_BURST 32 /* commands crlPoll applies at most per call */
+
 typedef struct {
     uint64_t events, spilled, lost, commands;
     uint64_t liquidationsNoSession; /* closing orders with no session of the account here */
+    uint64_t unjournaled;           /* commands dropped: the journal refused them */
 } crlStats;
 
 /* Creates the rings and the segment's crRisk on NUMA node `socket`, with
@@ -31,6 +34,31 @@ void crlDestroy(crLink *l);
 
 /* The worker's crRisk, for gwOptions.risk. */
 crRisk *crlRisk(crLink *l);
+
+/* The crOptions of a segment's crRisk (emit left NULL: the caller sets
+ * it). Replay builds its crRisk with them so its tables have the live
+ * ones' sizes (walStateHash walks them in slot order). */
+void crlRiskOptions(crOptions *o, const cfgConfig *cfg, uint16_t segment, uint32_t refCap,
+                    const mtAllocator *alloc);
+
+/* A segment's order refs: the matcher's capacity and these spares. */
+#define CRL_REF_SPARE 4
+
+/* Applies one control command to a segment: credit lines (crApply, with
+ * the parked order a top-up lets through run again by gwResume), force
+ * liquidation cancels (gwAdminCancel) and closing orders (gwAdminOrder).
+ * crlPoll calls it for each command, the journal's replay (dataplane/wal.c)
+ * for each recorded one, so both apply them alike. Returns 0, or -1 when a
+ * closing order found no session of its account. Reports are queued
+ * (gwFlush). In dataplane/crapply.c: no DPDK, so replay tools link it. */
+int crlApply(crRisk *risk, gwGateway *gw, const crCmd *c, uint64_t nowNs);
+
+/* Called by crlPoll before each command is applied (the worker journals it
+ * there: dataplane/wal.h WAL_CREDIT..WAL_LIQ_ORDER). Nonzero: the command
+ * is not applied (the journal refused it after a storage failure; counted
+ * in crlStats.unjournaled). */
+typedef int crlJournalFn(void *ctx, const crCmd *c, uint64_t nowNs);
+void crlSetJournal(crLink *l, crlJournalFn *fn, void *ctx);
 
 /* Worker lcore: flushes spilled events and applies up to a burst of
  * control commands (parked orders are run again through gw). Returns the

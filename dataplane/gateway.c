@@ -111,7 +111,8 @@ struct gwGateway {
     uint64_t histMask;
     uint64_t rate; /* throttle, messages per second */
     uint64_t now;
-    uint64_t timerDueNs; /* no session needs the timer before this */
+    uint64_t timerDueNs;  /* no session needs the timer before this */
+    uint16_t storageCode; /* non-zero: the journal failed, orders get this code */
     gwRequest cur;
     crRisk *risk;      /* credit lines and positions; NULL = no pre-trade risk */
     uint8_t allowPark; /* 0 while a parked order is retried */
@@ -733,23 +734,21 @@ static int gwThrottleTake(gwGateway *gw, gwSession *s)
     return 1;
 }
 
-static void gwThrottledAnswer(gwGateway *gw, gwSession *s, const xoeMsg *m)
+static void gwRefuse(gwGateway *gw, gwSession *s, const xoeMsg *m, uint16_t code)
 {
     const uint64_t clOrdId = m->u.newOrder.clOrdId; /* offset 8 in every type */
     switch (m->type) {
     case XOE_MSG_CANCEL:
-        gwEmitCancelRejected(gw, s, XOE_CODE_THROTTLED, XOE_OP_CANCEL, clOrdId,
-                             m->u.cancel.orderId);
+        gwEmitCancelRejected(gw, s, code, XOE_OP_CANCEL, clOrdId, m->u.cancel.orderId);
         break;
     case XOE_MSG_REPLACE:
-        gwEmitCancelRejected(gw, s, XOE_CODE_THROTTLED, XOE_OP_REPLACE, clOrdId,
-                             m->u.replace.orderId);
+        gwEmitCancelRejected(gw, s, code, XOE_OP_REPLACE, clOrdId, m->u.replace.orderId);
         break;
     case XOE_MSG_NEW_ORDER:
-        gwEmitRejected(gw, s, XOE_CODE_THROTTLED, m->u.newOrder.instrument, clOrdId);
+        gwEmitRejected(gw, s, code, m->u.newOrder.instrument, clOrdId);
         break;
     default:
-        gwEmitRejected(gw, s, XOE_CODE_THROTTLED, 0, clOrdId);
+        gwEmitRejected(gw, s, code, 0, clOrdId);
         break;
     }
 }
@@ -762,7 +761,9 @@ static void gwProcessApp(gwGateway *gw, gwSession *s, const xoeMsg *m)
     gwRequestClear(gw);
     gw->cur.session = gwIndexOf(gw, s);
     if (!gwThrottleTake(gw, s))
-        gwThrottledAnswer(gw, s, m);
+        gwRefuse(gw, s, m, XOE_CODE_THROTTLED);
+    else if (unlikely(gw->storageCode))
+        gwRefuse(gw, s, m, gw->storageCode);
     else if (m->type == XOE_MSG_NEW_ORDER)
         gwNewOrder(gw, s, &m->u.newOrder);
     else if (m->type == XOE_MSG_CANCEL)
@@ -1264,6 +1265,21 @@ void gwShutdown(gwGateway *gw, uint64_t nowNs)
             gwSessionEnd(gw, s, XOE_LOGOUT_SHUTDOWN, GW_SESSION_IDLE);
     }
     gwFlush(gw);
+}
+
+void gwSetStorageError(gwGateway *gw, uint16_t code)
+{
+    gw->storageCode = code;
+}
+
+crRisk *gwRisk(const gwGateway *gw)
+{
+    return gw->risk;
+}
+
+uint64_t gwTimerDue(const gwGateway *gw)
+{
+    return gw->timerDueNs;
 }
 
 const mtEngine *gwEngine(const gwGateway *gw)

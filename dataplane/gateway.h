@@ -165,6 +165,15 @@ int gwSetThrottle(gwGateway *gw, uint32_t msgsPerSec);
  * MT_ERR_ORDER_NOT_FOUND or MT_ERR_NOT_CANCELLABLE. Flushes. */
 int gwAdminCancel(gwGateway *gw, uint64_t orderId, uint64_t nowNs);
 
+/* Storage failure (docs/storage/recovery.md): from now on NewOrder, Cancel
+ * and Replace are answered Rejected/CancelRejected{code} (5002) and not
+ * executed. 0 lifts it. */
+void gwSetStorageError(gwGateway *gw, uint16_t code);
+
+/* Time before which gwOnTimer does nothing (UINT64_MAX: no session needs
+ * it), so the journal records only the timer calls that act. */
+uint64_t gwTimerDue(const gwGateway *gw);
+
 /* Runs a NewOrder that dataplane/credit.c parked for a top-up again, for
  * the session with internal index `session` (crParkedOrder.session); this
  * time an uncovered order is rejected 1001. Reports are queued (gwFlush). */
@@ -175,6 +184,9 @@ void gwResume(gwGateway *gw, uint32_t session, const xoeNewOrder *o, uint64_t no
  * reports; the usual checks apply, a top-up is not waited for. Flushes.
  * Returns 0, or -1 when the account has no session here. */
 int gwAdminOrder(gwGateway *gw, uint32_t account, const xoeNewOrder *o, uint64_t nowNs);
+
+/* The gateway's crRisk (gwOptions.risk), NULL when it has none. */
+crRisk *gwRisk(const gwGateway *gw);
 
 /* Logs every session out with reason SHUTDOWN and flushes. */
 void gwShutdown(gwGateway *gw, uint64_t nowNs);

@@ -14,6 +14,7 @@
 #include "control/log.h"
 #include "dataplane/feedsrv.h"
 #include "control/mdsummary.h"
+#include "dataplane/wal.h"
 #include "dataplane/worker.h"
 
 #define RX_BURST    32
@@ -25,6 +26,10 @@
 #define TIMER_PER_S 1000  /* gateway timer calls per second */
 #define MD_RING     16384 /* fills waiting for the control lcore */
 #define MD_TX_RING  256   /* summary frames waiting for the TX queue */
+/* journal room a burst may need: RX_BURST datagrams of the largest size */
+#define WAL_BURST_BYTES (RX_BURST * (24 + sizeof(walDatagramRec) + XOE_FRAME_MAX + 8))
+/* a crlPoll burst of control commands, journaled before each is applied */
+#define WAL_CREDIT_BYTES (CRL_BURST * (24 + sizeof(walCreditRec) + 8))
 
 typedef struct {
     uint32_t ip;
@@ -57,6 +62,7 @@ struct wkWorker {
     uint64_t publishes;
     histLog feedReq;  /* feed requests other than snapshots: answered from memory, queued for tx */
     histLog feedSnap; /* snapshot requests: the same */
+    walLog *wal;      /* the segment's input journal and output gate, NULL: none */
     uint64_t tscHz, tsc0, wall0, nsMult; /* wall ns = wall0 + (tsc - tsc0) * nsMult >> 32 */
     uint32_t stop;
 };
@@ -147,9 +153,10 @@ static inline void wkArpLearn(wkWorker *w, uint32_t ip, const uint8_t mac[NET_MA
     memcpy(e->mac, mac, NET_MAC_LEN);
 }
 
-/* One UDP datagram from our address and srcPort, in an mbuf queued for tx. */
+/* One UDP datagram from our address and srcPort, in an mbuf queued for tx;
+ * gated: through the durability gate (resend: it is an XOE retransmission). */
 static void wkUdpOut(wkWorker *w, const uint8_t dstMac[NET_MAC_LEN], gwAddr to, uint16_t srcPort,
-                     const uint8_t *data, uint16_t len)
+                     const uint8_t *data, uint16_t len, int gated, int resend)
 {
     struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
     if (unlikely(!m)) {
@@ -164,19 +171,36 @@ static void wkUdpOut(wkWorker *w, const uint8_t dstMac[NET_MAC_LEN], gwAddr to, 
     }
     memcpy(f + NET_UDP_HLEN, data, len);
     netUdpHeaders(f, w->mac, dstMac, w->opt.ip, to.ip, srcPort, to.port, len);
-    wkTxQueue(w, m);
+    if (gated && w->wal) /* out once its inputs are durable (sync) */
+        walHold(w->wal, m, resend);
+    else
+        wkTxQueue(w, m);
+}
+
+static void wkGateRelease(void *ctx, void *frame)
+{
+    wkTxQueue(ctx, frame);
+}
+
+static void wkGateDrop(void *ctx, void *frame)
+{
+    (void)ctx;
+    rte_pktmbuf_free(frame);
 }
 
 /* Gateway output: one XOE frame to a client, wrapped in Ethernet/IPv4/UDP. */
 static void wkSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
 {
     wkWorker *w = ctx;
+    if (unlikely(w->wal && walMuted(w->wal)))
+        return; /* replaying the journal: the frames went out before */
     const wkArpEntry *e = wkArpSlot(w, to.ip);
     if (unlikely(e->ip != to.ip)) {
         w->c.noArp++;
         return;
     }
-    wkUdpOut(w, e->mac, to, w->orderPort, data, len);
+    wkUdpOut(w, e->mac, to, w->orderPort, data, len, 1,
+             data[offsetof(xoeFrameHeader, flags)] & XOE_FLAG_RETRANSMIT);
 }
 
 /* Feed output: a MoldUDP64 packet to the segment's multicast group (MAC
@@ -186,9 +210,12 @@ static void wkSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
 static void wkFeedSend(void *ctx, uint32_t ip, uint16_t port, const uint8_t *data, uint16_t len)
 {
     wkWorker *w = ctx;
+    if (unlikely(w->wal && walMuted(w->wal)))
+        return; /* replaying the journal: the feed's state is rebuilt, nothing sent */
     if (likely((ip >> 28) == 0xE)) {
         /* the segment's group (the only multicast the feed sends to): the
-         * prepared headers, payload copied and summed in one pass */
+         * prepared headers, payload copied and summed in one pass; gated
+         * like every other output (docs/storage/recovery.md) */
         struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
         uint8_t *f = m ? (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(NET_UDP_HLEN + len)) : NULL;
         if (unlikely(!f)) {
@@ -197,7 +224,10 @@ static void wkFeedSend(void *ctx, uint32_t ip, uint16_t port, const uint8_t *dat
             return;
         }
         netUdpFlowFrame(f, &w->feedFlow, data, len);
-        wkTxQueue(w, m);
+        if (w->wal)
+            walHold(w->wal, m, 0);
+        else
+            wkTxQueue(w, m);
         return;
     }
     const wkArpEntry *e = wkArpSlot(w, ip);
@@ -205,7 +235,7 @@ static void wkFeedSend(void *ctx, uint32_t ip, uint16_t port, const uint8_t *dat
         w->c.noArp++;
         return;
     }
-    wkUdpOut(w, e->mac, (gwAddr){ip, port}, w->retransPort, data, len);
+    wkUdpOut(w, e->mac, (gwAddr){ip, port}, w->retransPort, data, len, 1, 0);
 }
 
 /* Gateway fill hook: one compact record to the control lcore; never blocks,
@@ -214,6 +244,8 @@ static void wkOnTrade(void *ctx, uint16_t instrument, int64_t price, uint32_t qt
                       uint8_t aggressor, const uint8_t offset[2], uint64_t nowNs)
 {
     wkWorker *w = ctx;
+    if (unlikely(w->wal && walMuted(w->wal)))
+        return; /* replaying the journal: these fills were summarised before */
     mdsTrade t = {.timeNs = nowNs,
                   .price = price,
                   .qty = qty,
@@ -271,8 +303,10 @@ static int wkHandle(wkWorker *w, struct rte_mbuf *m, uint64_t nowNs)
         int r = orderEntry;
         if (likely(orderEntry)) {
             wkArpLearn(w, nf.srcIp, nf.srcMac);
-            gwOnDatagram(w->gw, (gwAddr){nf.srcIp, nf.srcPort}, f + nf.payloadOff, nf.payloadLen,
-                         nowNs);
+            const gwAddr from = {nf.srcIp, nf.srcPort};
+            if (likely(!w->wal || walDatagram(w->wal, from, f + nf.payloadOff, nf.payloadLen,
+                                              nowNs) == WAL_APPLY))
+                gwOnDatagram(w->gw, from, f + nf.payloadOff, nf.payloadLen, nowNs);
         } else if (nf.dstPort == w->retransPort) {
             wkArpLearn(w, nf.srcIp, nf.srcMac);
             wkFeedRequest(w, &nf, f, nowNs);
@@ -410,10 +444,77 @@ static void wkServeStats(wkWorker *w, wkRequest *r)
     r->rc = 0;
 }
 
+/* Journals a request that changes state before it is applied. Returns 0
+ * to apply it, else the code to answer (5002: the journal cannot take it). */
+static int wkJournalRequest(wkWorker *w, const wkRequest *r, uint64_t nowNs)
+{
+    walVerdict v = WAL_APPLY;
+    if (!w->wal)
+        return 0;
+    if (r->type == WK_REQ_SESSION_ADD) {
+        walSessionAddRec rec = {.nowNs = nowNs,
+                                .sessionId = r->arg.sessionAdd.sessionId,
+                                .account = r->arg.sessionAdd.account,
+                                .allowedIp = r->arg.sessionAdd.allowedIp};
+        memcpy(rec.token, r->arg.sessionAdd.token, XOE_TOKEN_SIZE);
+        v = walControl(w->wal, WAL_SESSION_ADD, &rec, sizeof rec);
+    } else if (r->type == WK_REQ_SESSION_KICK) {
+        const walSessionRec rec = {.nowNs = nowNs, .sessionId = r->arg.sessionId};
+        v = walControl(w->wal, WAL_SESSION_KICK, &rec, sizeof rec);
+    } else if (r->type == WK_REQ_SET_STATE) {
+        const walSetStateRec rec = {.nowNs = nowNs,
+                                    .instrument = r->arg.setState.instrument,
+                                    .state = r->arg.setState.state};
+        v = walControl(w->wal, WAL_SET_STATE, &rec, sizeof rec);
+    } else if (r->type == WK_REQ_SET_THROTTLE) {
+        const walThrottleRec rec = {.nowNs = nowNs, .msgsPerSec = r->arg.throttle};
+        v = walControl(w->wal, WAL_SET_THROTTLE, &rec, sizeof rec);
+    } else if (r->type == WK_REQ_SHUTDOWN) {
+        const walTimeRec rec = {.nowNs = nowNs};
+        walControl(w->wal, WAL_SHUTDOWN, &rec, sizeof rec); /* logouts happen anyway */
+    }
+    return v == WAL_APPLY ? 0 : XOE_CODE_STORAGE;
+}
+
+/* crlPoll's journal hook: each control-core command is journaled before
+ * it is applied, at its place among the worker's inputs (replay applies it
+ * there with the same crlApply). Nonzero: the journal refused it (storage
+ * failed), the command is dropped like the orders answered 5002. */
+static int wkJournalCredit(void *ctx, const crCmd *c, uint64_t nowNs)
+{
+    wkWorker *w = ctx;
+    walCreditRec rec = {.nowNs = nowNs};
+    rec.cmd = *c;
+    return walControl(w->wal, walCreditType(c), &rec, sizeof rec) != WAL_APPLY;
+}
+
+static void wkServeState(wkWorker *w, wkRequest *r)
+{
+    r->out.state.hash = walStateHash(w->gw, w->opt.cfg->segments[w->opt.segment].instrumentCount);
+    r->out.state.lastSeq = r->out.state.durableSeq = 0;
+    r->out.state.storageErrno = r->out.state.spaceErrno = 0;
+    r->out.state.held = 0;
+    if (w->wal) {
+        walPosition(w->wal, &r->out.state.lastSeq, &r->out.state.durableSeq);
+        r->out.state.storageErrno = walStatus(w->wal);
+        r->out.state.spaceErrno = walSpaceError(w->wal);
+        r->out.state.held = walHeld(w->wal);
+        jnStats js;
+        walJournalStats(w->wal, &js);
+        r->out.state.commits = js.commits;
+        r->out.state.lastCommitNs = js.lastCommitNs;
+        r->out.state.records = js.records;
+    }
+    r->rc = 0;
+}
+
 static void wkServe(wkWorker *w, wkRequest *r, uint64_t nowNs)
 {
     w->c.requests++;
-    switch (r->type) {
+    r->rc = wkJournalRequest(w, r, nowNs);
+    switch (r->rc ? -1 : r->type) {
+    case -1:
+        break;
     case WK_REQ_SESSION_ADD:
         r->rc = gwSessionAdd(w->gw, r->arg.sessionAdd.sessionId, r->arg.sessionAdd.token,
                              r->arg.sessionAdd.account, r->arg.sessionAdd.allowedIp);
@@ -443,6 +544,9 @@ static void wkServe(wkWorker *w, wkRequest *r, uint64_t nowNs)
         gwShutdown(w->gw, nowNs);
         r->rc = 0;
         break;
+    case WK_REQ_STATE_HASH:
+        wkServeState(w, r);
+        break;
     case WK_REQ_SET_THROTTLE:
         r->rc = gwSetThrottle(w->gw, r->arg.throttle);
         logMsg(LOGL_INFO, "throttle now %u messages/s per session", r->arg.throttle);
@@ -452,6 +556,8 @@ static void wkServe(wkWorker *w, wkRequest *r, uint64_t nowNs)
     }
     gwFlush(w->gw);
     fsFlush(w->feed);
+    if (w->wal)
+        walPoll(w->wal);
     wkTxFlush(w);
     __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
 }
@@ -477,8 +583,10 @@ int wkMain(void *arg)
     while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
         uint64_t t = rte_rdtsc();
         if (unlikely(t - lastTimer > timerCycles)) {
-            gwOnTimer(w->gw, wkNowNs(w, t));
-            fsTick(w->feed, wkNowNs(w, t));
+            const uint64_t now = wkNowNs(w, t);
+            if (!w->wal || walTimer(w->wal, now) == WAL_APPLY)
+                gwOnTimer(w->gw, now);
+            fsTick(w->feed, now);
             fsPump(w->feed); /* a snapshot being sent: a few packets a millisecond */
             wkSummaryTx(w);
             wkTxFlush(w);
@@ -488,11 +596,21 @@ int wkMain(void *arg)
                 lastPublish = t;
             }
         }
+        if (w->wal) {
+            walPoll(w->wal); /* frames whose inputs became durable */
+            wkTxFlush(w);
+            if (unlikely(!walRoom(w->wal, WAL_BURST_BYTES + WAL_CREDIT_BYTES))) {
+                rte_pause(); /* input waits in the NIC until the journal catches up */
+                continue;
+            }
+        }
         void *req;
         if (unlikely(rte_ring_sc_dequeue(w->requests, &req) == 0))
             wkServe(w, req, wkNowNs(w, t));
         if (crlPoll(w->credit, w->gw, wkNowNs(w, t))) {
             gwFlush(w->gw); /* orders a top-up let through */
+            if (w->wal)
+                walPoll(w->wal);
             wkTxFlush(w);
         }
 
@@ -517,6 +635,8 @@ int wkMain(void *arg)
         }
         gwFlush(w->gw);
         fsFlush(w->feed);
+        if (w->wal)
+            walPoll(w->wal); /* publishes the burst's records; async: nothing held */
         uint64_t ready = rte_rdtsc();
         wkTxFlush(w);
         uint64_t done = rte_rdtsc();
@@ -527,9 +647,18 @@ int wkMain(void *arg)
         }
         w->c.busyCycles += done - t;
     }
-    gwShutdown(w->gw, wkNowNs(w, rte_rdtsc()));
+    const uint64_t end = wkNowNs(w, rte_rdtsc());
+    const walTimeRec rec = {.nowNs = end};
+    if (w->wal)
+        walControl(w->wal, WAL_SHUTDOWN, &rec, sizeof rec);
+    gwShutdown(w->gw, end);
     gwFlush(w->gw);
     fsClose(w->feed, wkNowNs(w, rte_rdtsc()));
+    /* the last frames (the feed's end of session too) wait for their inputs
+     * like the others, a while at most */
+    for (uint64_t t0 = rte_rdtsc(); w->wal && walPoll(w->wal) + walHeld(w->wal) > 0 &&
+                                    !walStatus(w->wal) && rte_rdtsc() - t0 < w->tscHz * 2;)
+        wkTxFlush(w);
     wkTxFlush(w);
     logMsg(LOGL_INFO,
            "segment %u: worker stopped, sessions logged out (%" PRIu64 " rx, %" PRIu64
@@ -568,7 +697,7 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
         const cfgInstrument *ins = cfgFindBook(opt->cfg, opt->segment, b);
         w->insIndex[b] = ins ? (uint16_t)(ins - opt->cfg->instruments) : UINT16_MAX;
     }
-    const uint32_t refCap = opt->cfg->segments[opt->segment].orderCapacity + 4;
+    const uint32_t refCap = opt->cfg->segments[opt->segment].orderCapacity + CRL_REF_SPARE;
     if (w->pool && w->requests)
         w->credit =
             crlCreate(opt->cfg, opt->segment, refCap, opt->socketId, &w->alloc, err, errlen);
@@ -670,6 +799,18 @@ void wkDestroy(wkWorker *w)
     rte_ring_free(w->mdTx);
     rte_mempool_free(w->pool);
     rte_free(w);
+}
+
+void wkAttachWal(wkWorker *w, walLog *wal)
+{
+    w->wal = wal;
+    walSetOutput(wal, wkGateRelease, wkGateDrop, w);
+    crlSetJournal(w->credit, wkJournalCredit, w);
+}
+
+gwGateway *wkGateway(wkWorker *w)
+{
+    return w->gw;
 }
 
 struct rte_mempool *wkPool(const wkWorker *w)

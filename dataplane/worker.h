@@ -28,7 +28,8 @@ typedef enum {
     WK_REQ_SET_STATE,
     WK_REQ_STATS,
     WK_REQ_SHUTDOWN,
-    WK_REQ_SET_THROTTLE
+    WK_REQ_SET_THROTTLE,
+    WK_REQ_STATE_HASH /* dataplane/wal.h: the segment's state hash and journal position */
 } wkRequestType;
 
 /* Counters only the worker writes. */
@@ -131,11 +132,19 @@ typedef struct {
             gwSessionInfo s[WK_MAX_SESSIONS];
         } sessions;
         wkStatsReply stats;
+        struct {
+            uint64_t hash, lastSeq, durableSeq;
+            int storageErrno; /* 0 while the journal works */
+            int spaceErrno;   /* 0, or why the next journal segment cannot be made */
+            uint32_t held;    /* frames waiting for their inputs to be durable */
+            uint64_t commits, lastCommitNs, records;
+        } state;
     } out;
     uint32_t done; /* set last, with release order */
 } wkRequest;
 
 typedef struct wkWorker wkWorker;
+typedef struct walLog walLog;
 
 typedef struct {
     const cfgConfig *cfg;
@@ -164,6 +173,14 @@ void wkStop(wkWorker *w);
 
 /* Frees what wkCreate allocated; the lcore must have returned. */
 void wkDestroy(wkWorker *w);
+
+/* Journals the worker's inputs and gates its output through wal (see
+ * dataplane/wal.h); before wkMain runs. The worker sends through it from
+ * then on and owns it until wkDestroy (which does not free it). */
+void wkAttachWal(wkWorker *w, walLog *wal);
+
+/* The segment's gateway, for recovery before the lcore runs. */
+gwGateway *wkGateway(wkWorker *w);
 
 /* Bytes of this worker's wkSnapshot (its instruments included). */
 size_t wkSnapshotSize(const wkWorker *w);

@@ -29,6 +29,7 @@
 #include "control/metrics.h"
 #include "control/prom.h"
 #include "dataplane/commands.h"
+#include "dataplane/durable.h"
 #include "dataplane/dpmetrics.h"
 #include "dataplane/mdservice.h"
 #include "dataplane/reload.h"
@@ -47,7 +48,7 @@ static volatile int quit, reload;
 
 typedef struct {
     const char *configPath;
-    int noHuge, preOpen;
+    int noHuge, preOpen, recoverToCorruption;
     int daemon, checkHost, json;
     const char *pidfile, *hostRoot;
     char *extraEal[16];
@@ -58,13 +59,15 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: xchgd [-c CONFIG] [--no-huge] [--pre-open] [--daemon] [--pidfile PATH]\n"
-            "             [-- EAL-ARGS...]\n"
+            "             [--recover-to-corruption] [-- EAL-ARGS...]\n"
             "       xchgd --check-host [-c CONFIG] [--json] [--host-root DIR]\n"
             "  -c CONFIG        configuration file (default config/xchg.conf)\n"
             "  --no-huge        do not use hugepages even when the host has them\n"
             "  --pre-open       start instruments in PRE_OPEN instead of CONTINUOUS\n"
             "  --daemon         detach once ready (the caller's exit status says if it started)\n"
             "  --pidfile PATH   pid file (default STORAGE_DATA_DIR/xchgd.pid)\n"
+            "  --recover-to-corruption  replay a damaged journal up to the damage and set\n"
+            "                   the rest aside (docs/storage/recovery.md), instead of refusing\n"
             "  --check-host     report the host's tuning for xchg (docs/tuning.md) and exit\n"
             "  --json           --check-host prints JSON\n"
             "  --host-root DIR  --check-host reads DIR/proc and DIR/sys (tests)\n");
@@ -74,6 +77,7 @@ static void parseArgs(int argc, char **argv, xdArgs *a)
 {
     static const struct option opts[] = {{"no-huge", no_argument, NULL, 'H'},
                                          {"pre-open", no_argument, NULL, 'P'},
+                                         {"recover-to-corruption", no_argument, NULL, 'X'},
                                          {"daemon", no_argument, NULL, 'D'},
                                          {"pidfile", required_argument, NULL, 'p'},
                                          {"check-host", no_argument, NULL, 'C'},
@@ -94,6 +98,9 @@ static void parseArgs(int argc, char **argv, xdArgs *a)
             break;
         case 'P':
             a->preOpen = 1;
+            break;
+        case 'X':
+            a->recoverToCorruption = 1;
             break;
         case 'D':
             a->daemon = 1;
@@ -355,6 +362,14 @@ static ctlServer *startControl(const cfgConfig *cfg)
     return s;
 }
 
+/* A session recovered from the journal gets its filter entry back, as
+ * session.add gave it. */
+static void allowRecovered(void *ctx, uint32_t segIndex, const gwSessionInfo *s)
+{
+    const cfgConfig *cfg = ctx;
+    xdpCtlSessionAdded(s->sessionId, s->allowedIp, cfg->segments[segIndex].orderPort);
+}
+
 /* Every check that can refuse a start before anything is touched: the
  * directories xchgd writes, the ports, the log destination. Exits with the
  * refusal's code (control/daemon.h). */
@@ -506,11 +521,16 @@ int main(int argc, char **argv)
         if (!workers[i])
             rte_exit(EXIT_FAILURE, "%s\n", err);
     }
+    const duOptions dopt = {.recoverToCorruption = a.recoverToCorruption};
+    duStore *durable = duOpen(&cfg, workers, cfg.segmentCount, &dopt, err, sizeof err);
+    if (!durable)
+        rte_exit(EXIT_FAILURE, "%s\n", err);
     if (xdpCtlStart(&cfg, 0, err, sizeof err) != 0)
         rte_exit(EXIT_FAILURE, "%s\n", err);
     setupPort(port, (uint16_t)cfg.segmentCount, workers, lcoreNode(cfg.segments[0].lcore));
     if (xdpCtlStart(&cfg, 1, err, sizeof err) != 0)
         rte_exit(EXIT_FAILURE, "%s\n", err);
+    duForEachSession(durable, workers, allowRecovered, &cfg);
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         if (rte_eal_remote_launch(wkMain, workers[i], cfg.segments[i].lcore) != 0)
             rte_exit(EXIT_FAILURE, "rte_eal_remote_launch(lcore %u) failed\n",
@@ -524,7 +544,7 @@ int main(int argc, char **argv)
                    .startNs = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec,
                    .tradingDay = tradingDayToday(),
                    .quit = &quit,
-                   .nextSessionId = 1};
+                   .nextSessionId = duNextSessionId(durable)};
     dmOptions dmo = {
         .cfg = &cfg, .workers = workers, .workerCount = cfg.segmentCount, .portId = port};
     dmMonitor *mon = dmCreate(&dmo, err, sizeof err);
@@ -537,9 +557,11 @@ int main(int argc, char **argv)
     d.accountCtx = acd;
     if (acd)
         dmSetAccounts(mon, acdTopAccounts, acd);
+    /* recovered trading states stand (an operator's halt survives a restart) */
     if (!acd || acdRegister(ctl, acd) != 0 || acdRegisterMetrics(acd) != 0 ||
         cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 ||
-        cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0)
+        (!duRecovered(durable) &&
+         cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0))
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
     mdsvOptions mo = {.cfg = &cfg,
                       .workers = workers,
@@ -578,6 +600,7 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         wkStop(workers[i]);
     rte_eal_mp_wait_lcore();
+    duClose(durable);
     dmnHooksRun(DMN_AFTER_STOP);
     rte_eth_dev_stop(port);
     rte_eth_dev_close(port);

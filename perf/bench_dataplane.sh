@@ -316,6 +316,7 @@ DEVARGS="net_af_packet0,iface=$XCHG_IF$AFP_ARGS"
 CONF=$WORK/xchg.conf
 sed -e "s|devargs = \"net_af_packet0,iface=[^\"]*\"|devargs = \"$DEVARGS\"|" \
     -e "s|^\([[:space:]]*socket[[:space:]]*=[[:space:]]*\)\"[^\"]*\"|\1\"$SOCK\"|" \
+    -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$WORK/data\";|" \
     -e "s|throttle_msgs_per_sec[[:space:]]*=[[:space:]]*[0-9]*|throttle_msgs_per_sec = $THROTTLE|" \
     -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$WORK/data\";|" \
     -e "s|^\([[:space:]]*metrics_port[[:space:]]*=\).*|\1 0;|" \
@@ -348,6 +349,7 @@ start_xchgd()
     local n=$1 i out id tok
     net_up dpdk
     SKIND=xchgd
+    rm -rf "$WORK/data" # a fresh server: no journal to recover
     nice -n "$NICE" "$BIN/xchgd" -c "$CONF" "${XCHGD_MEM[@]}" >"$WORK/xchgd.log" 2>&1 &
     SPID=$!
     wait_ready "$WORK/xchgd.log" "xchgd: ready" || die "xchgd did not start"

@@ -86,6 +86,7 @@ struct jnJournal {
     _Alignas(64) _Atomic uint64_t durable; /* writer -> everyone */
     _Alignas(64) _Atomic int status;       /* writer -> everyone, rarely written */
     _Atomic int stop;
+    _Atomic int spareErrPub; /* writer -> everyone: the next segment cannot be made */
     char statusMsg[JN_PATH_MAX + 256];
 
     /* writer only */
@@ -554,6 +555,7 @@ static void maybeSpare(jnJournal *j)
     jnSeg *s = segSlot(j);
     if (segCreateFile(j, s, j->nextIndex, &err)) {
         j->spareErr = err.sysErrno ? err.sysErrno : EIO;
+        atomic_store_explicit(&j->spareErrPub, j->spareErr, memory_order_release);
         return;
     }
     j->nextIndex++;
@@ -833,6 +835,16 @@ void *jnReserve(jnJournal *j, uint16_t type, uint32_t len, uint64_t *seq)
     return rec + JN_REC_HDR;
 }
 
+int jnRoom(jnJournal *j, uint32_t bytes)
+{
+    /* a record may need the rest of the ring before the end as well */
+    uint64_t need = (uint64_t)bytes + j->p.maxPayload + JN_REC_HDR + 8;
+    if (j->p.head + need - j->p.tailCache <= j->p.ringBytes)
+        return 1;
+    j->p.tailCache = atomic_load_explicit(&j->tail, memory_order_acquire);
+    return j->p.head + need - j->p.tailCache <= j->p.ringBytes;
+}
+
 uint64_t jnAppend(jnJournal *j, uint16_t type, const void *payload, uint32_t len)
 {
     uint64_t seq;
@@ -856,6 +868,11 @@ uint64_t jnDurableSeq(const jnJournal *j)
 uint64_t jnLastSeq(const jnJournal *j)
 {
     return j->p.nextSeq - 1;
+}
+
+int jnSpareError(const jnJournal *j)
+{
+    return atomic_load_explicit(&j->spareErrPub, memory_order_acquire);
 }
 
 int jnStatus(const jnJournal *j)

@@ -108,6 +108,12 @@ void jnClose(jnJournal *j);
  * never split across the ring's end. */
 void *jnReserve(jnJournal *j, uint16_t type, uint32_t len, uint64_t *seq);
 
+/* 1 if records of `bytes` bytes in all (each record takes 24 header bytes
+ * plus its payload rounded up to 8) can be reserved now, whatever the ring's wrap point, else 0.
+ * Producer thread; no syscall. For a producer that checks for room once
+ * per burst and leaves input unread rather than drop it. */
+int jnRoom(jnJournal *j, uint32_t bytes);
+
 /* Reserve + copy: appends one record. Returns its sequence, or 0 on the
  * conditions under which jnReserve returns NULL. */
 uint64_t jnAppend(jnJournal *j, uint16_t type, const void *payload, uint32_t len);
@@ -129,6 +135,13 @@ uint64_t jnLastSeq(const jnJournal *j);
  * Once non-zero it stays so; records durable by then stay durable. Any
  * thread (acquire load). */
 int jnStatus(const jnJournal *j);
+
+/* 0, or the errno (ENOSPC: disk full) with which the writer failed to
+ * create the next segment file. The journal still takes records until the
+ * current segment is full, then fails with that errno: a producer that
+ * sees it has the rest of the segment to wind down in (xchgd rejects new
+ * orders with 5002 from then on). Any thread (acquire load). */
+int jnSpareError(const jnJournal *j);
 
 /* Human-readable reason for a non-zero jnStatus ("" while 0). */
 const char *jnStatusMessage(const jnJournal *j);
@@ -163,6 +176,29 @@ void *jnWriterMain(void *arg);
 
 /* Asks jnWriterMain to drain and return. Any thread. */
 void jnWriterStop(jnJournal *j);
+
+/* ---- one storage thread for several journals ---- */
+
+typedef struct jnGroup jnGroup;
+
+/* Starts a thread that drives the writers of js[0..n) (each journal's
+ * writer must run nowhere else), pinned to CPU `cpu` (-1: not pinned). It
+ * polls them in turn, sleeps in io_uring while commits are in flight and
+ * backs off up to idleSleepUs when idle, as jnWriterMain does. The array is
+ * copied. Returns NULL with errno set if the thread cannot start. */
+jnGroup *jnGroupStart(jnJournal *const *js, unsigned n, int cpu, uint32_t idleSleepUs);
+
+/* Stops the thread after it has made everything published durable (or the
+ * journals failed), joins it and frees the group; the journals stay open.
+ * NULL is a no-op. */
+void jnGroupStop(jnGroup *g);
+
+/* The CPU that has taken most interrupts of the disk holding dir (virtio
+ * or NVMe queue names in /proc/interrupts), or -1 if it cannot tell. Part
+ * of each commit's completion runs there: the writer belongs on it, and a
+ * thread spinning on it (a worker lcore) delays every commit to the next
+ * scheduler tick (docs/storage/journal.md, "Where the writer runs"). */
+int jnDiskIrqCpu(const char *dir);
 
 /* Counters kept by the writer; readable from any thread (relaxed). */
 typedef struct {
@@ -235,6 +271,15 @@ const jnReadReport *jnReaderReport(const jnReader *r);
 
 /* Closes the reader. NULL is a no-op. */
 void jnReaderClose(jnReader *r);
+
+/* Recovery up to a corruption the operator accepted to lose: in stream
+ * directory dir, cuts segment file `file` at `offset` (after copying it
+ * whole to <file>.damaged; the file is renamed to <file>.damaged instead
+ * when offset is inside its header block or UINT64_MAX) and renames every
+ * later segment file to <name>.damaged, so the stream ends cleanly before the damage and jnOpen
+ * can append to it. The .damaged files stay for inspection. Returns the
+ * number of files set aside or cut, or -1 with *err. */
+int jnCutAt(const char *dir, const char *file, uint64_t offset, jnError *err);
 
 #ifdef __cplusplus
 }

@@ -425,3 +425,91 @@ void jnReaderClose(jnReader *r)
     free(r->idx);
     free(r);
 }
+
+/* Renames path to path.damaged. */
+static int setAside(const char *path, jnError *err)
+{
+    char to[JN_PATH_MAX + 16];
+    snprintf(to, sizeof to, "%s.damaged", path);
+    if (rename(path, to)) {
+        jnErrSet(err, JN_EIO, errno, path, UINT64_MAX, "cannot rename to %s: %s", to,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Copies path to path.damaged before it is cut: the evidence stays. */
+static int keepCopy(const char *path, jnError *err)
+{
+    char to[JN_PATH_MAX + 16];
+    snprintf(to, sizeof to, "%s.damaged", path);
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    int out = in < 0 ? -1 : open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int rc = in < 0 || out < 0 ? -1 : 0;
+    char buf[1 << 16];
+    ssize_t n;
+    while (rc == 0 && (n = read(in, buf, sizeof buf)) != 0)
+        rc = n < 0 || write(out, buf, (size_t)n) != n ? -1 : 0;
+    if (rc == 0)
+        rc = fsync(out);
+    if (rc)
+        jnErrSet(err, JN_EIO, errno, path, UINT64_MAX, "cannot copy to %s: %s", to,
+                 strerror(errno));
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    return rc;
+}
+
+int jnCutAt(const char *dir, const char *file, uint64_t offset, jnError *err)
+{
+    uint32_t *idx;
+    size_t n;
+    if (jnListSegments(dir, &idx, &n, err))
+        return -1;
+    int done = 0, found = 0;
+    char path[JN_PATH_MAX];
+    for (size_t i = 0; i < n && done >= 0; i++) {
+        if (jnSegPath(path, sizeof path, dir, idx[i]))
+            continue;
+        if (found) {
+            done = setAside(path, err) ? -1 : done + 1;
+            continue;
+        }
+        if (strcmp(path, file) != 0)
+            continue;
+        found = 1;
+        if (offset == UINT64_MAX || offset < JN_DATA_OFF) {
+            done = setAside(path, err) ? -1 : done + 1;
+            continue;
+        }
+        if (keepCopy(path, err)) {
+            done = -1;
+            continue;
+        }
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0 || ftruncate(fd, (off_t)offset) || fsync(fd)) {
+            jnErrSet(err, JN_EIO, errno, path, offset, "cannot cut: %s", strerror(errno));
+            done = -1;
+        } else {
+            done++;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    free(idx);
+    if (done >= 0 && !found) {
+        jnErrSet(err, JN_ECONFIG, 0, file, offset, "not a segment file of %s", dir);
+        return -1;
+    }
+    if (done > 0) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    return done;
+}

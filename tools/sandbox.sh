@@ -38,13 +38,19 @@ cleanup()
         wait "$XCHGD_PID" 2>/dev/null
     fi
     bash "$NETNS" down "$NS" >/dev/null 2>&1
-    rm -f "$PIDFILE"
+    rm -f "$PIDFILE" "${SBX_CONF:-}"
     echo "sandbox removed"
 }
 trap cleanup INT TERM EXIT
 
 bash "$NETNS" up "$NS" || exit 1
-"$BIN/xchgd" -c "$CONF" >"$LOG" 2>&1 &
+# a fresh journal every run (the demo adds sessions each time): the copy of
+# the config puts the storage under /tmp
+SBX_DATA=${XCHG_SANDBOX_DATA:-/tmp/xchg-sandbox-data}
+SBX_CONF=/tmp/xchg-sandbox-$NS.conf
+rm -rf "$SBX_DATA"
+sed -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$SBX_DATA\";|" "$CONF" >"$SBX_CONF" || exit 1
+"$BIN/xchgd" -c "$SBX_CONF" >"$LOG" 2>&1 &
 XCHGD_PID=$!
 echo "$XCHGD_PID" >"$PIDFILE"
 for _ in $(seq 100); do

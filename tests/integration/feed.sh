@@ -132,6 +132,7 @@ nsx() { ip netns exec "$NS" "$@"; }
 
 sed -e "s/iface=xchg0/iface=$XCHG_IF/" \
     -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|" \
+    -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$WORK/data\";|" \
     -e "s/^\([[:space:]]*metrics_port[[:space:]]*=\).*/\1 0;/" \
     -e "s/^\([[:space:]]*throttle_msgs_per_sec[[:space:]]*=\).*/\1 10000000;/" \
     config/xchg.conf >"$CONF"

@@ -73,6 +73,7 @@ LOG=$WORK/xchgd.log
 say "market data integration test: interface $XCHG_IF, namespace $NS, work dir $WORK"
 sed -e "s/iface=xchg0/iface=$XCHG_IF/" \
     -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|" \
+    -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$WORK/data\";|" \
     -e 's/trading_day_start = "21:00"/trading_day_start = "00:00"/' \
     -e 's/utc_offset = "+08:00"/utc_offset = "+00:00"/' \
     -e '0,/pre_settlement = "3800.0";/s//pre_settlement = "3800.0"; pre_close = "3780.0";/' \

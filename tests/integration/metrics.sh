@@ -340,6 +340,7 @@ MPORT=$(free_port) || {
 }
 say "metrics tests: interface $XCHG_IF, namespace $NS, work dir $WORK, metrics port $MPORT"
 sed -e "s/iface=xchg0/iface=$XCHG_IF/" -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|" \
+    -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$WORK/data\";|" \
     -e "s/^\([[:space:]]*metrics_port[[:space:]]*=\).*/\1 $MPORT;/" config/xchg.conf >"$WORK/xchg.conf"
 grep -q "metrics_port = $MPORT;" "$WORK/xchg.conf" || {
     fail "config copy: metrics_port"
@@ -394,7 +395,7 @@ check "no metrics source failed" bash -c "! grep -E '^xchg_metrics_source_failur
 # a second xchgd whose metrics port is taken warns and goes on without
 # /metrics; it is given an interface that does not exist, so it then stops
 # at the port, before it could touch our veth
-sed -e "s|$SOCK|$WORK/second.sock|" -e "s/iface=$XCHG_IF/iface=xmtnone$$/" "$WORK/xchg.conf" \
+sed -e "s|$SOCK|$WORK/second.sock|" -e "s|$WORK/data|$WORK/data2|" -e "s/iface=$XCHG_IF/iface=xmtnone$$/" "$WORK/xchg.conf" \
     >"$WORK/second.conf"
 timeout 20 "$BIN/xchgd" -c "$WORK/second.conf" --no-huge >"$WORK/second.log" 2>&1
 rc=$?

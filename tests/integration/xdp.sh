@@ -136,8 +136,10 @@ devargs()
 # so two instances on the default ./data would stop at the lock.
 write_conf()
 {
+    rm -rf "$1.data" # a fresh journal (docs/storage/recovery.md) per config copy
     sed -e "s|net_af_packet0,iface=xchg0|$2|" \
         -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|" \
+        -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$1.data\";|" \
         -e "/^filter/,/^}/s|^\([[:space:]]*\)enabled = true;|\1enabled = true; ${3:-}|" \
         -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"${1%.conf}.data\";|" \
         config/xchg.conf >"$1"

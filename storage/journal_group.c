@@ -1,0 +1,117 @@
+/* journal_group.c -- one storage thread driving the writers of several journals.
+ *
+ * xchgd has a journal per component (each worker, later the control core)
+ * and one storage thread for all of them (DESIGN.md §1: on a two-core box
+ * it shares the control core). The thread round-robins jnWriterPoll over
+ * the journals; while any commit is in flight and nothing else progressed
+ * it sleeps in that journal's io_uring (the kernel completes the I/O on
+ * these few cores), and when idle it spins a while and then backs off. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "storage/journal.h"
+
+#define JG_SPIN_IDLE 4096 /* empty rounds before backing off */
+
+struct jnGroup {
+    pthread_t thread;
+    jnJournal **js;
+    unsigned n;
+    int cpu;
+    uint32_t idleSleepUs;
+    _Atomic int stop;
+};
+
+/* One round over every journal: 1 if any made progress; *live counts the
+ * journals that have not failed. */
+static int jgRound(jnGroup *g, int *live)
+{
+    int progress = 0;
+    *live = 0;
+    for (unsigned i = 0; i < g->n; i++) {
+        int rc = jnWriterPoll(g->js[i]);
+        if (rc > 0)
+            progress = 1;
+        if (rc >= 0)
+            (*live)++;
+    }
+    return progress;
+}
+
+static void *jgMain(void *arg)
+{
+    jnGroup *g = arg;
+    if (g->cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(g->cpu, &set);
+        pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    }
+    unsigned idle = 0, turn = 0;
+    uint32_t sleepUs = 1;
+    while (!atomic_load_explicit(&g->stop, memory_order_acquire)) {
+        int live;
+        if (jgRound(g, &live)) {
+            idle = 0;
+            sleepUs = 1;
+            continue;
+        }
+        if (!live)
+            break; /* every journal failed: nothing left to write */
+        /* sleeps in io_uring only while that journal has a commit in flight */
+        jnWriterWait(g->js[turn++ % g->n], g->idleSleepUs ? g->idleSleepUs : 50);
+        if (g->idleSleepUs && ++idle >= JG_SPIN_IDLE) {
+            struct timespec ts = {0, (long)sleepUs * 1000};
+            nanosleep(&ts, NULL);
+            sleepUs = sleepUs * 2 > g->idleSleepUs ? g->idleSleepUs : sleepUs * 2;
+        }
+    }
+    for (unsigned i = 0; i < g->n; i++)
+        jnFlush(g->js[i]);
+    return NULL;
+}
+
+jnGroup *jnGroupStart(jnJournal *const *js, unsigned n, int cpu, uint32_t idleSleepUs)
+{
+    if (n == 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    jnGroup *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    g->js = calloc(n, sizeof *g->js);
+    if (!g->js) {
+        free(g);
+        return NULL;
+    }
+    memcpy(g->js, js, n * sizeof *js);
+    g->n = n;
+    g->cpu = cpu;
+    g->idleSleepUs = idleSleepUs;
+    int rc = pthread_create(&g->thread, NULL, jgMain, g);
+    if (rc) {
+        free(g->js);
+        free(g);
+        errno = rc;
+        return NULL;
+    }
+    pthread_setname_np(g->thread, "xchg-storage");
+    return g;
+}
+
+void jnGroupStop(jnGroup *g)
+{
+    if (!g)
+        return;
+    atomic_store_explicit(&g->stop, 1, memory_order_release);
+    pthread_join(g->thread, NULL);
+    free(g->js);
+    free(g);
+}
