@@ -234,28 +234,33 @@ static const dmField dmCounters[] = {
      offsetof(wkSnapshot, matcher.replaces)},
 };
 
-static const struct {
+typedef struct {
     const char *type;
     size_t off;
-} dmMsgIn[] = {{"new_order", offsetof(wkSnapshot, gateway.newOrders)},
-               {"cancel", offsetof(wkSnapshot, gateway.cancels)},
-               {"replace", offsetof(wkSnapshot, gateway.replaces)},
-               {"retransmit_request", offsetof(wkSnapshot, gateway.retransmitRequests)},
-               {"unknown", offsetof(wkSnapshot, gateway.unknownTypes)}},
-  dmMsgOut[] = {{"accepted", offsetof(wkSnapshot, gateway.accepted)},
-                {"rejected", offsetof(wkSnapshot, gateway.rejected)},
-                {"executed", offsetof(wkSnapshot, gateway.executions)},
-                {"cancelled", offsetof(wkSnapshot, gateway.cancelled)},
-                {"replaced", offsetof(wkSnapshot, gateway.replaced)},
-                {"cancel_rejected", offsetof(wkSnapshot, gateway.cancelRejected)}},
-  dmDropsFixed[] = {{"udp_other_port", offsetof(wkSnapshot, counters.udpOtherPort)},
-                    {"tx_queue_full", offsetof(wkSnapshot, counters.txDropped)},
-                    {"mbuf_alloc", offsetof(wkSnapshot, counters.mbufFailed)},
-                    {"no_arp", offsetof(wkSnapshot, counters.noArp)},
-                    {"unknown_session", offsetof(wkSnapshot, gateway.unknownSession)},
-                    {"wrong_address", offsetof(wkSnapshot, gateway.wrongAddress)},
-                    {"not_logged_on", offsetof(wkSnapshot, gateway.notLoggedOn)},
-                    {"logon_throttled", offsetof(wkSnapshot, gateway.logonThrottled)}};
+} dmTypedCounter;
+
+static const dmTypedCounter dmMsgIn[] = {{"new_order", offsetof(wkSnapshot, gateway.newOrders)},
+                                         {"cancel", offsetof(wkSnapshot, gateway.cancels)},
+                                         {"replace", offsetof(wkSnapshot, gateway.replaces)},
+                                         {"retransmit_request",
+                                          offsetof(wkSnapshot, gateway.retransmitRequests)},
+                                         {"unknown", offsetof(wkSnapshot, gateway.unknownTypes)}},
+                            dmMsgOut[] = {{"accepted", offsetof(wkSnapshot, gateway.accepted)},
+                                          {"rejected", offsetof(wkSnapshot, gateway.rejected)},
+                                          {"executed", offsetof(wkSnapshot, gateway.executions)},
+                                          {"cancelled", offsetof(wkSnapshot, gateway.cancelled)},
+                                          {"replaced", offsetof(wkSnapshot, gateway.replaced)},
+                                          {"cancel_rejected",
+                                           offsetof(wkSnapshot, gateway.cancelRejected)}},
+                            dmDropsFixed[] = {
+                                {"udp_other_port", offsetof(wkSnapshot, counters.udpOtherPort)},
+                                {"tx_queue_full", offsetof(wkSnapshot, counters.txDropped)},
+                                {"mbuf_alloc", offsetof(wkSnapshot, counters.mbufFailed)},
+                                {"no_arp", offsetof(wkSnapshot, counters.noArp)},
+                                {"unknown_session", offsetof(wkSnapshot, gateway.unknownSession)},
+                                {"wrong_address", offsetof(wkSnapshot, gateway.wrongAddress)},
+                                {"not_logged_on", offsetof(wkSnapshot, gateway.notLoggedOn)},
+                                {"logon_throttled", offsetof(wkSnapshot, gateway.logonThrottled)}};
 
 static const char *const dmStateNames[] = {"closed", "pre_open", "continuous", "halted"};
 static const char *const dmSessionStates[] = {"idle", "logged_on", "disabled"};
@@ -321,28 +326,29 @@ static void dmWriteFields(const dmMonitor *m, promWriter *w, const dmSnap *s)
     }
 }
 
+/* One counter family with a "type" label per table entry, for every worker. */
+static void dmWriteTypedFamily(const dmMonitor *m, promWriter *w, const dmSnap *s, const char *name,
+                               const char *help, const dmTypedCounter *table, size_t n)
+{
+    promFamily(w, name, PROM_COUNTER, help);
+    for (uint32_t i = 0; i < m->opt.workerCount; i++) {
+        dmWorkerLabels L;
+        dmLabels(m, i, &L);
+        for (size_t k = 0; s[i].ok && k < n; k++) {
+            promLabel l[2] = {L.l[0], {"type", table[k].type}};
+            promSampleU64(w, l, 2, SNAP_U64(s[i].snap, table[k].off));
+        }
+    }
+}
+
 static void dmWriteByType(const dmMonitor *m, promWriter *w, const dmSnap *s)
 {
-    promFamily(w, "xchg_messages_in_total", PROM_COUNTER,
-               "Application messages received, by type (in datagrams processed).");
-    for (uint32_t i = 0; i < m->opt.workerCount; i++) {
-        dmWorkerLabels L;
-        dmLabels(m, i, &L);
-        for (size_t k = 0; s[i].ok && k < sizeof dmMsgIn / sizeof dmMsgIn[0]; k++) {
-            promLabel l[2] = {L.l[0], {"type", dmMsgIn[k].type}};
-            promSampleU64(w, l, 2, SNAP_U64(s[i].snap, dmMsgIn[k].off));
-        }
-    }
-    promFamily(w, "xchg_messages_out_total", PROM_COUNTER,
-               "Application messages sent to sessions, by type.");
-    for (uint32_t i = 0; i < m->opt.workerCount; i++) {
-        dmWorkerLabels L;
-        dmLabels(m, i, &L);
-        for (size_t k = 0; s[i].ok && k < sizeof dmMsgOut / sizeof dmMsgOut[0]; k++) {
-            promLabel l[2] = {L.l[0], {"type", dmMsgOut[k].type}};
-            promSampleU64(w, l, 2, SNAP_U64(s[i].snap, dmMsgOut[k].off));
-        }
-    }
+    dmWriteTypedFamily(m, w, s, "xchg_messages_in_total",
+                       "Application messages received, by type (in datagrams processed).", dmMsgIn,
+                       sizeof dmMsgIn / sizeof dmMsgIn[0]);
+    dmWriteTypedFamily(m, w, s, "xchg_messages_out_total",
+                       "Application messages sent to sessions, by type.", dmMsgOut,
+                       sizeof dmMsgOut / sizeof dmMsgOut[0]);
     promFamily(w, "xchg_worker_frames_total", PROM_COUNTER,
                "Frames received, by what the L2/L3 classifier made of them.");
     for (uint32_t i = 0; i < m->opt.workerCount; i++) {
