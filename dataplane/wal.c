@@ -458,8 +458,10 @@ static void walHashOrder(void *ctx, const mtOrderInfo *o)
 uint64_t walStateHash(const gwGateway *gw, uint16_t instrumentCount)
 {
     walHash h = {0xcbf29ce484222325ull};
-    gwSessionInfo *s = malloc(WAL_HASH_SESSIONS * sizeof *s);
-    uint32_t n = s ? gwSessionList(gw, s, WAL_HASH_SESSIONS) : 0;
+    /* on the stack (64 KiB): it runs on a worker lcore, which must not
+     * allocate, and a failed allocation would hash as "no sessions" */
+    gwSessionInfo s[WAL_HASH_SESSIONS];
+    uint32_t n = gwSessionList(gw, s, WAL_HASH_SESSIONS);
     walMix64(&h, n);
     for (uint32_t i = 0; i < n; i++) {
         walMix64(&h, ((uint64_t)s[i].sessionId << 32) | s[i].account);
@@ -468,7 +470,6 @@ uint64_t walStateHash(const gwGateway *gw, uint16_t instrumentCount)
         walMix64(&h, s[i].nextInSeq);
         walMix64(&h, s[i].nextOutSeq);
     }
-    free(s);
     const mtEngine *e = gwEngine(gw);
     for (uint16_t i = 0; i < instrumentCount; i++) {
         walMix64(&h, (uint64_t)(int64_t)mtEngineState(e, i));
