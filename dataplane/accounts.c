@@ -7,18 +7,9 @@
 #include "dataplane/accounts.h"
 #include "dataplane/crlink.h"
 
-#define ACD_BURST   256
 #define ACD_SCAN_NS (10 * 1000000ull) /* risk scan period */
-#define ACD_MAX_LIQ 64
 #define ACD_BUSY_NS (50 * 1000000ull) /* events within this: nap, do not sleep in poll */
 #define ACD_NAP_NS  50000             /* the nap between empty polls while busy */
-
-uint64_t acdNowNs(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int acdSend(void *ctx, uint16_t seg, const crCmd *c)
 {
@@ -26,114 +17,117 @@ static int acdSend(void *ctx, uint16_t seg, const crCmd *c)
     return seg < s->nWorkers ? crlSend(wkCredit(s->workers[seg]), c) : -1;
 }
 
-/* Events go to the topic of their kind and to "<kind>.<account>". */
-static void acdNotify(void *ctx, const char *kind, uint32_t account, json_t *ev)
+static uint32_t acdFetch(void *ctx, uint32_t seg, crEvent *out, uint32_t max)
 {
     acdState *s = ctx;
-    char topic[CTL_TOPIC_MAX];
-    ctlServerBroadcast(s->ctl, kind, ev);
-    snprintf(topic, sizeof topic, "%s.%u", kind, account);
-    ctlServerBroadcast(s->ctl, topic, ev);
+    return crlEvents(wkCredit(s->workers[seg]), out, max);
+}
+
+/* Moves a book's trading state through its worker. */
+static int acdSetBookState(void *ctx, uint16_t seg, uint16_t book, uint8_t state)
+{
+    acdState *s = ctx;
+    wkRequest *r = calloc(1, sizeof *r);
+    if (!r || seg >= s->nWorkers)
+        return -1;
+    r->type = WK_REQ_SET_STATE;
+    r->arg.setState.instrument = book;
+    r->arg.setState.state = state;
+    if (wkCall(s->workers[seg], r, 2000) != 0)
+        return -1; /* r stays allocated: the worker may still answer */
+    free(r);
+    return 0;
+}
+
+static json_t *acdSegStats(void *ctx)
+{
+    acdState *s = ctx;
+    json_t *segs = json_array();
+    for (uint32_t w = 0; w < s->nWorkers; w++) {
+        crlStats c;
+        crlGetStats(wkCredit(s->workers[w]), &c);
+        json_array_append_new(
+            segs, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "events", (json_int_t)c.events,
+                            "spilled", (json_int_t)c.spilled, "lost", (json_int_t)c.lost,
+                            "commands", (json_int_t)c.commands, "liquidations_no_session",
+                            (json_int_t)c.liquidationsNoSession, "replay_skipped",
+                            (json_int_t)c.skipped));
+    }
+    return segs;
 }
 
 acdState *acdCreate(const cfgConfig *cfg, wkWorker **workers, uint32_t nWorkers, ctlServer *ctl,
                     uint32_t tradingDay)
 {
-    acdState *s = calloc(1, sizeof *s);
+    acdState *s = acdCreateCore(cfg, nWorkers, ctl, tradingDay, NULL);
     if (!s)
         return NULL;
-    s->cfg = cfg;
     s->workers = workers;
-    s->nWorkers = nWorkers;
-    s->ctl = ctl;
-    s->tradingDay = tradingDay;
-    const acctLimits lim = acctLimitsFromConfig(&cfg->risk);
-    s->book = acctCreate(&lim);
-    if (!s->book || instLoadConfig(s->book, cfg) != 0 ||
-        !(s->lg = lgCreate(cfg, s->book, acdSend, s))) {
-        acdDestroy(s);
-        return NULL;
-    }
-    lgSetNotify(s->lg, acdNotify, s, 0);
+    s->hooks = (acdHooks){.send = acdSend,
+                          .sendCtx = s,
+                          .fetch = acdFetch,
+                          .setBookState = acdSetBookState,
+                          .segStats = acdSegStats,
+                          .ctx = s};
     return s;
 }
 
-void acdDestroy(acdState *s)
+int acdRecover(acdState *s, const char *walDir, int recoverToCorruption, jnJournal **jn, char *err,
+               size_t errlen)
 {
-    if (!s)
-        return;
-    lgDestroy(s->lg);
-    acctDestroy(s->book);
-    free(s);
+    char dir[CFG_PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/control", walDir);
+    uint64_t last, records;
+    jnError je;
+    const uint64_t t0 = acdNowNs();
+    unsigned flags = JN_RD_REPAIR | (recoverToCorruption ? JN_RD_STOP_AT_BAD : 0);
+    if (cjReplay(s, dir, flags, &last, &records, &je) != 0) {
+        snprintf(err, errlen,
+                 "recovery of the control stream stopped: %s; xchgd does not start on a damaged "
+                 "journal",
+                 je.msg);
+        return -1;
+    }
+    const double secs = (double)(acdNowNs() - t0) / 1e9;
+    printf("xchgd: recovery: control: %llu records (last sequence %llu) replayed in %.3f s, %u "
+           "account(s), state hash %016llx\n",
+           (unsigned long long)records, (unsigned long long)last, secs, acctCount(s->book),
+           (unsigned long long)cjStateHash(s));
+    fflush(stdout);
+    for (uint32_t w = 0; w < s->nWorkers && w < CJ_MAX_SEGMENTS; w++)
+        crlSetSkip(wkCredit(s->workers[w]), s->cj.consumed[w]);
+    jnConfig jc;
+    jnConfigDefaults(&jc);
+    jc.dir = dir;
+    jc.stream = CJ_STREAM;
+    jc.segmentBytes = s->cfg->storage.walSegmentSize;
+    *jn = jnOpen(&jc, &je);
+    if (!*jn) {
+        snprintf(err, errlen, "control stream: %s", je.msg);
+        return -1;
+    }
+    cjAttach(s, *jn);
+    return 0;
 }
 
-int acdAccountKnown(void *state, uint32_t account)
+static int64_t acdWorkerLine(void *ctx, uint16_t seg, uint32_t account)
 {
-    const acdState *s = state;
-    return acctGet(s->book, account) != NULL;
+    acdState *s = ctx;
+    return crLine(crlRisk(wkCredit(s->workers[seg])), account);
 }
 
-/* Force liquidation (DESIGN.md §7): cancel the account's live orders, then
- * close every lot at market, IOC, in chunks the notional limit accepts,
- * through the segment that trades each instrument. Commands on one ring are
- * applied in order, so the cancels free the lots before the closes. */
-static void acdLiquidate(acdState *s, uint32_t account)
+void acdStart(acdState *s)
 {
-    for (uint32_t i = 0; i < acctOrderCount(s->book); i++) {
-        const acctOrder *o = acctOrderAt(s->book, i);
-        if (o->account != account || o->status >= ACCT_ORDER_FILLED)
-            continue;
-        const cfgInstrument *in = &instAt(s->book, o->instrument)->spec;
-        crCmd c = {.type = CR_CMD_CANCEL, .account = account, .amount = (int64_t)o->orderId};
-        acdSend(s, in->segIndex, &c);
-    }
-    const acctAccount *a = acctGet(s->book, account);
-    uint32_t it = 0;
-    uint16_t ins;
-    const posPosition *p;
-    while (a && (p = acctNextPosition(s->book, a, &it, &ins)) != NULL) {
-        const cfgInstrument *in = &instAt(s->book, ins)->spec;
-        const int64_t lotValue = in->upperTicks * in->tickSize * (int64_t)in->multiplier;
-        int64_t chunk = lotValue > 0 ? acctGetLimits(s->book)->maxOrderNotional / lotValue : 1;
-        if (chunk > in->maxLots)
-            chunk = in->maxLots;
-        if (chunk < 1)
-            chunk = 1;
-        for (int k = 0; k < 2; k++) {
-            const uint32_t lots[2] = {p->side[k].today, p->side[k].yd};
-            for (int day = 0; day < 2; day++) {
-                for (uint32_t left = lots[day]; left > 0;) {
-                    const uint32_t q = left < chunk ? left : (uint32_t)chunk;
-                    crCmd c = {.type = CR_CMD_CLOSE,
-                               .account = account,
-                               .book = in->book,
-                               .side = k == POS_LONG ? 1 : 0,
-                               .offset = day == 0 ? POS_CLOSE_TODAY : POS_CLOSE_YESTERDAY,
-                               .parked = q,
-                               .seq = ++s->closeSeq};
-                    acdSend(s, in->segIndex, &c);
-                    left -= q;
-                }
-            }
-        }
-    }
+    uint64_t tail = 0;
+    for (uint32_t n; (n = acdDrain(s)) > 0;)
+        tail += n;
+    const uint32_t fixed = cjResync(s, acdWorkerLine, s);
+    printf("xchgd: recovery: control: %llu event(s) of the workers' replay consumed after the "
+           "control stream, %u line(s) resynced, state hash %016llx\n",
+           (unsigned long long)tail, fixed, (unsigned long long)cjStateHash(s));
+    fflush(stdout);
 }
 
-static uint32_t acdDrain(acdState *s)
-{
-    crEvent ev[ACD_BURST];
-    uint32_t total = 0;
-    for (uint32_t w = 0; w < s->nWorkers; w++) {
-        const uint32_t n = crlEvents(wkCredit(s->workers[w]), ev, ACD_BURST);
-        if (!n)
-            continue;
-        const uint64_t now = acdNowNs();
-        for (uint32_t i = 0; i < n; i++)
-            lgOnEvent(s->lg, &ev[i], now);
-        total += n;
-    }
-    return total;
-}
 
 int acdIdleMs(const acdState *s)
 {
@@ -148,7 +142,7 @@ uint32_t acdPoll(acdState *s)
 {
     ctlServerStats cs;
     ctlServerGetStats(s->ctl, &cs);
-    lgSetNotify(s->lg, acdNotify, s, cs.subscribers > 0);
+    acdSetNotify(s, cs.subscribers > 0);
     const uint32_t n = acdDrain(s);
     const uint64_t now = acdNowNs();
     if (n) {
@@ -159,29 +153,7 @@ uint32_t acdPoll(acdState *s)
     }
     if (now - s->lastScanNs >= ACD_SCAN_NS) {
         s->lastScanNs = now;
-        uint32_t liq[ACD_MAX_LIQ];
-        const uint32_t k = lgScan(s->lg, now, liq, ACD_MAX_LIQ);
-        for (uint32_t i = 0; i < k; i++)
-            acdLiquidate(s, liq[i]);
+        acdScan(s, now);
     }
     return n;
-}
-
-void acdWaitReclaims(acdState *s, uint32_t account, uint32_t timeoutMs)
-{
-    const uint64_t end = acdNowNs() + (uint64_t)timeoutMs * 1000000ull;
-    while (lgPending(s->lg, account) > 0 && acdNowNs() < end)
-        acdDrain(s);
-}
-
-void acdQuiesce(acdState *s, uint32_t quietMs, uint32_t timeoutMs)
-{
-    const uint64_t start = acdNowNs(), end = start + (uint64_t)timeoutMs * 1000000ull;
-    uint64_t last = start;
-    for (uint64_t now = start; now < end; now = acdNowNs()) {
-        if (acdDrain(s))
-            last = now;
-        else if (now - last >= (uint64_t)quietMs * 1000000ull)
-            return;
-    }
 }

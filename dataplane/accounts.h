@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "control/account.h"
 #include "control/ctl.h"
+#include "dataplane/ctljournal.h"
 #include "dataplane/ledger.h"
 #include "dataplane/worker.h"
 
@@ -22,10 +23,24 @@
 typedef struct acdState acdState;
 
 /* Creates the book from the config (instruments, risk limits), the ledger,
- * and binds to the workers' credit rings. NULL on failure. */
+ * and binds to the workers' credit rings. NULL on failure. The control
+ * stream is replayed and attached by acdRecover, before the workers'
+ * streams are replayed (duOpen), and acdStart runs after duOpen. */
 acdState *acdCreate(const cfgConfig *cfg, wkWorker **workers, uint32_t nWorkers, ctlServer *ctl,
                     uint32_t tradingDay);
 void acdDestroy(acdState *s);
+
+/* Replays <wal_dir>/control/ into s, tells every worker's credit link how
+ * many of the events its replay will emit the control core consumed
+ * already (crlSetSkip), and opens the stream for appending (*jn, for the
+ * storage thread's group). Logs progress. 0, or -1 with err. */
+int acdRecover(acdState *s, const char *walDir, int recoverToCorruption, jnJournal **jn, char *err,
+               size_t errlen);
+
+/* After the workers' replay, before they run: consumes (journaling) the
+ * events their replay emitted beyond what the control core had consumed,
+ * then resyncs the lines (cjResync). Logs what it did. */
+void acdStart(acdState *s);
 
 /* Drains the workers' events, scans risk when due. Returns the number of
  * events applied (0 = idle). */
@@ -52,7 +67,21 @@ json_t *acdTopAccounts(void *state, uint32_t limit);
  * registry refused it. */
 int acdRegisterMetrics(acdState *s);
 
-/* Internals shared with acctcmd.c. */
+/* What the control core reaches the workers through (accounts.c fills it
+ * with the SPSC rings and worker requests; tests with queues). */
+typedef struct {
+    lgSendFn *send;  /* a command to segment seg's worker */
+    void *sendCtx;
+    /* up to max events of segment seg's ring into out; the count */
+    uint32_t (*fetch)(void *ctx, uint32_t seg, crEvent *out, uint32_t max);
+    /* moves a book's trading state through its worker: 0 or -1 */
+    int (*setBookState)(void *ctx, uint16_t seg, uint16_t book, uint8_t state);
+    /* the segments' credit-link counters for ledger.stats (a new array), or NULL */
+    json_t *(*segStats)(void *ctx);
+    void *ctx;
+} acdHooks;
+
+/* Internals shared with acctcmd.c and ctljournal.c. */
 struct acdState {
     const cfgConfig *cfg;
     wkWorker **workers;
@@ -63,10 +92,51 @@ struct acdState {
     uint32_t tradingDay;
     uint64_t lastScanNs, lastEventNs;
     uint64_t closeSeq;
+    acdHooks hooks;
+    cjState cj; /* the control core's journal stream (dataplane/ctljournal.h) */
 };
 
-/* Wall-clock nanoseconds. */
-uint64_t acdNowNs(void);
+/* The part of acdCreate that needs no DPDK: the book from the config, the
+ * ledger sending through hooks->send (muted while replaying), no worker.
+ * nSegments: the segments hooks reach. NULL on failure. */
+acdState *acdCreateCore(const cfgConfig *cfg, uint32_t nSegments, ctlServer *ctl,
+                        uint32_t tradingDay, const acdHooks *hooks);
+
+/* Runs one control command by name as the control socket would (journaled
+ * first when the command changes state and a journal is attached). Returns
+ * the handler's result (0, or -1 with *err); *data as a ctlHandler's. -1
+ * with 9003 for an unknown command. For tests and tools. */
+int acdCommand(acdState *s, const char *cmd, json_t *args, json_t **data, ctlError *err);
+
+/* 1 when cmd is a command that changes the control core's state (and is
+ * journaled), 0 when it only reads, -1 when unknown. */
+int acdCommandJournaled(const char *cmd);
+
+/* Applies a journaled command while replaying: the handler runs with the
+ * record's time, nothing is journaled, its answer is dropped. 0, or -1
+ * for an unknown command. */
+int acdReplayCommand(acdState *s, const char *cmd, json_t *args, uint64_t nowNs);
+
+/* The control core's state hash and journal position for `status`
+ * (state_hash, journal_seq, durable_seq, records_replayed, unjournaled,
+ * refused): a new object. ctx: the acdState. */
+json_t *acdControlStatus(void *ctx);
+
+/* Events to control-socket subscribers on (1) or off. */
+void acdSetNotify(acdState *s, int on);
+
+/* Force liquidation of one account (cancels, then closing orders through
+ * hooks->send). */
+void acdLiquidate(acdState *s, uint32_t account);
+
+/* One risk scan at nowNs (journaled as CJ_SCAN when a journal is
+ * attached): lines synced, liquidations decided and sent. */
+void acdScan(acdState *s, uint64_t nowNs);
+
+/* Drains the segments' events into the ledger, each journaled before it is
+ * applied; while replaying, applies the recorded events up to the next
+ * CJ_WAIT_END instead. Returns the number applied. */
+uint32_t acdDrain(acdState *s);
 
 /* Drains events until the account has no reclaim pending or timeoutMs
  * passes. */

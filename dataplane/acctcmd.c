@@ -388,19 +388,16 @@ static int cmdInstUpdate(void *ctx, json_t *args, json_t **data, ctlError *err)
     return 0;
 }
 
-/* Moves a book's trading state through its worker. */
+/* Moves a book's trading state through its worker (not while replaying:
+ * the worker's own stream has the change). */
 static int setBookState(acdState *s, uint16_t i, mtState st, ctlError *err)
 {
     const cfgInstrument *in = &instAt(s->book, i)->spec;
-    wkRequest *r = calloc(1, sizeof *r);
-    if (!r)
-        return ctlErrorf(err, 5000, "out of memory");
-    r->type = WK_REQ_SET_STATE;
-    r->arg.setState.instrument = in->book;
-    r->arg.setState.state = (uint8_t)st;
-    if (wkCall(s->workers[in->segIndex], r, ACMD_TIMEOUT_MS) != 0)
-        return ctlErrorf(err, 5000, "segment did not answer"); /* r stays allocated */
-    free(r);
+    if (s->cj.replaying)
+        return 0;
+    if (!s->hooks.setBookState ||
+        s->hooks.setBookState(s->hooks.ctx, in->segIndex, in->book, (uint8_t)st) != 0)
+        return ctlErrorf(err, 5000, "segment did not answer");
     return 0;
 }
 
@@ -848,16 +845,9 @@ static int cmdLedgerStats(void *ctx, json_t *args, json_t **data, ctlError *err)
     (void)err;
     lgStats st;
     lgGetStats(s->lg, &st);
-    json_t *segs = json_array();
-    for (uint32_t w = 0; w < s->nWorkers; w++) {
-        crlStats c;
-        crlGetStats(wkCredit(s->workers[w]), &c);
-        json_array_append_new(
-            segs, json_pack("{s:I, s:I, s:I, s:I, s:I}", "events", (json_int_t)c.events, "spilled",
-                            (json_int_t)c.spilled, "lost", (json_int_t)c.lost, "commands",
-                            (json_int_t)c.commands, "liquidations_no_session",
-                            (json_int_t)c.liquidationsNoSession));
-    }
+    json_t *segs = s->hooks.segStats ? s->hooks.segStats(s->hooks.ctx) : NULL;
+    if (!segs)
+        segs = json_array();
     json_t *lag =
         json_pack("{s:I, s:I, s:I, s:I}", "count", (json_int_t)st.lagNs.total, "p50_ns",
                   (json_int_t)histQuantile(&st.lagNs, 1, 2), "p99_ns",
@@ -872,46 +862,144 @@ static int cmdLedgerStats(void *ctx, json_t *args, json_t **data, ctlError *err)
     return 0;
 }
 
+/* The commands. `journal`: the command can change the control core's
+ * state, so it is journaled (CJ_CMD) before it runs and replayed at start
+ * (docs/storage/recovery.md). A new state-changing command sets it; that
+ * is all it needs to be durable. */
+typedef struct {
+    const char *name;
+    ctlHandler *fn;
+    const char *help;
+    int journal;
+} acmdEntry;
+
+static const acmdEntry acmdTable[] = {
+    {"account.open", cmdOpen,
+         "account=N [name=S] [type=individual|institutional] [init_cash=MONEY]", 1},
+    {"account.deposit", cmdDeposit, "account=N amount=MONEY", 1},
+    {"account.withdraw", cmdWithdraw, "account=N amount=MONEY (at most available)", 1},
+    {"account.get", cmdGet, "account=N: QIFI figures and positions", 0},
+    {"account.list", cmdList, "every account's balance, available, margin, risk", 0},
+    {"account.freeze", cmdFreeze, "account=N: no trading, no withdrawal", 1},
+    {"account.unfreeze", cmdUnfreeze, "account=N", 1},
+    {"instrument.get", cmdInstGet, "[instrument=ID]: rates, limits and status", 0},
+    {"instrument.add", cmdInstAdd, "instruments are added in the config (see docs)", 1},
+    {"instrument.update", cmdInstUpdate,
+         "instrument=ID [margin_rate=R] [commission_rate=R] [commission_per_lot=MONEY] "
+         "[min_lots=N] [max_lots=N]", 1},
+    {"instrument.suspend", cmdSuspend, "instrument=ID: halt trading", 1},
+    {"instrument.resume", cmdResume, "instrument=ID: continuous trading again", 1},
+    {"instrument.delist", cmdDelist, "instrument=ID: refused while positions/orders remain", 1},
+    {"settlement.set_price", cmdSetPrice, "instrument=ID price=PRICE", 1},
+    {"settlement.set_prices", cmdSetPrices, "prices:='{\"ID\":\"PRICE\",...}'", 1},
+    {"settlement.run", cmdSettle, "[date=YYYYMMDD]: close, settle, roll", 1},
+    {"settlement.history", cmdHistory, "[start_date=D] [end_date=D]", 0},
+    {"settlement.detail", cmdDetail, "date=YYYYMMDD: per-account results", 0},
+    {"order.get", cmdOrderGet, "order_id=N", 0},
+    {"order.list", cmdOrderList, "[account=N] [status=ALIVE|PARTIALLY_FILLED|FILLED|...|live]", 0},
+    {"trade.list", cmdTradeList, "[account=N] [instrument=ID]", 0},
+    {"position.list", cmdPositionList, "[account=N]", 0},
+    {"risk.accounts", cmdRiskAccounts, "[threshold=R]: accounts by risk ratio, highest first", 0},
+    {"risk.limits", cmdRiskLimits,
+         "[reject_ratio=R] [liquidation_ratio=R] [concentration=R] [max_order_notional=MONEY]", 1},
+    {"risk.liquidations", cmdLiquidations, "[account=N]: force liquidation records", 0},
+    {"ledger.stats", cmdLedgerStats, "credit-line traffic and fill-to-account lag", 0},
+};
+
+#define ACMD_COUNT (sizeof acmdTable / sizeof acmdTable[0])
+
+static const acmdEntry *acmdFind(const char *cmd)
+{
+    for (size_t i = 0; i < ACMD_COUNT; i++)
+        if (!strcmp(acmdTable[i].name, cmd))
+            return &acmdTable[i];
+    return NULL;
+}
+
+int acdCommandJournaled(const char *cmd)
+{
+    const acmdEntry *e = acmdFind(cmd);
+    return e ? e->journal : -1;
+}
+
+/* Journals a state-changing command as received (its arguments made
+ * explicit where the handler would read the clock or the day), then runs
+ * it at the recorded time. A command the journal cannot take is refused
+ * with 5002 and not run. */
+static int acmdRun(acdState *s, const acmdEntry *e, json_t *args, json_t **data, ctlError *err)
+{
+    if (!e->journal)
+        return e->fn(s, args, data, err);
+    const uint64_t now = acdNowNs();
+    json_t *a = json_deep_copy(args);
+    if (a && !strcmp(e->name, "settlement.run") && !json_object_get(a, "date"))
+        json_object_set_new(a, "date", json_integer(s->tradingDay));
+    json_t *rec = a ? json_pack("{s:s, s:o}", "cmd", e->name, "args", a) : NULL;
+    char *txt = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    const int rc = txt ? cjAppend(s, CJ_CMD, &now, sizeof now, txt, (uint32_t)strlen(txt)) : -1;
+    free(txt);
+    if (rc != 0) {
+        json_decref(rec);
+        s->cj.refused++;
+        return ctlErrorf(err, 5002,
+                         "the control journal cannot take the command (%s); nothing was done, "
+                         "retry",
+                         s->cj.jn && jnStatus(s->cj.jn) ? jnStatusMessage(s->cj.jn) : "full");
+    }
+    s->cj.dirty = 1;
+    cjClockSet(now);
+    const int r = e->fn(s, json_object_get(rec, "args"), data, err);
+    cjClockSet(0);
+    json_decref(rec);
+    return r;
+}
+
+typedef struct {
+    acdState *s;
+    const acmdEntry *e;
+} acmdBinding;
+
+static acmdBinding acmdBound[ACMD_COUNT];
+
+static int acmdHandler(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    const acmdBinding *b = ctx;
+    return acmdRun(b->s, b->e, args, data, err);
+}
+
+int acdCommand(acdState *s, const char *cmd, json_t *args, json_t **data, ctlError *err)
+{
+    const acmdEntry *e = acmdFind(cmd);
+    if (!e)
+        return ctlErrorf(err, CTL_ERR_BAD_REQUEST, "unknown command %s", cmd);
+    json_t *empty = args ? NULL : json_object();
+    const int rc = acmdRun(s, e, args ? args : empty, data, err);
+    json_decref(empty);
+    return rc;
+}
+
+int acdReplayCommand(acdState *s, const char *cmd, json_t *args, uint64_t nowNs)
+{
+    const acmdEntry *e = acmdFind(cmd);
+    if (!e)
+        return -1;
+    json_t *data = NULL;
+    ctlError err;
+    cjClockSet(nowNs);
+    s->cj.dirty = 1;
+    e->fn(s, args, &data, &err);
+    cjClockSet(0);
+    json_decref(data);
+    return 0;
+}
+
 int acdRegister(ctlServer *ctl, acdState *s)
 {
-    static const struct {
-        const char *name;
-        ctlHandler *fn;
-        const char *help;
-    } cmds[] = {
-        {"account.open", cmdOpen,
-         "account=N [name=S] [type=individual|institutional] [init_cash=MONEY]"},
-        {"account.deposit", cmdDeposit, "account=N amount=MONEY"},
-        {"account.withdraw", cmdWithdraw, "account=N amount=MONEY (at most available)"},
-        {"account.get", cmdGet, "account=N: QIFI figures and positions"},
-        {"account.list", cmdList, "every account's balance, available, margin, risk"},
-        {"account.freeze", cmdFreeze, "account=N: no trading, no withdrawal"},
-        {"account.unfreeze", cmdUnfreeze, "account=N"},
-        {"instrument.get", cmdInstGet, "[instrument=ID]: rates, limits and status"},
-        {"instrument.add", cmdInstAdd, "instruments are added in the config (see docs)"},
-        {"instrument.update", cmdInstUpdate,
-         "instrument=ID [margin_rate=R] [commission_rate=R] [commission_per_lot=MONEY] "
-         "[min_lots=N] [max_lots=N]"},
-        {"instrument.suspend", cmdSuspend, "instrument=ID: halt trading"},
-        {"instrument.resume", cmdResume, "instrument=ID: continuous trading again"},
-        {"instrument.delist", cmdDelist, "instrument=ID: refused while positions/orders remain"},
-        {"settlement.set_price", cmdSetPrice, "instrument=ID price=PRICE"},
-        {"settlement.set_prices", cmdSetPrices, "prices:='{\"ID\":\"PRICE\",...}'"},
-        {"settlement.run", cmdSettle, "[date=YYYYMMDD]: close, settle, roll"},
-        {"settlement.history", cmdHistory, "[start_date=D] [end_date=D]"},
-        {"settlement.detail", cmdDetail, "date=YYYYMMDD: per-account results"},
-        {"order.get", cmdOrderGet, "order_id=N"},
-        {"order.list", cmdOrderList, "[account=N] [status=ALIVE|PARTIALLY_FILLED|FILLED|...|live]"},
-        {"trade.list", cmdTradeList, "[account=N] [instrument=ID]"},
-        {"position.list", cmdPositionList, "[account=N]"},
-        {"risk.accounts", cmdRiskAccounts, "[threshold=R]: accounts by risk ratio, highest first"},
-        {"risk.limits", cmdRiskLimits,
-         "[reject_ratio=R] [liquidation_ratio=R] [concentration=R] [max_order_notional=MONEY]"},
-        {"risk.liquidations", cmdLiquidations, "[account=N]: force liquidation records"},
-        {"ledger.stats", cmdLedgerStats, "credit-line traffic and fill-to-account lag"},
-    };
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (ctlServerRegister(ctl, cmds[i].name, cmds[i].fn, s, cmds[i].help))
+    for (size_t i = 0; i < ACMD_COUNT; i++) {
+        acmdBound[i] = (acmdBinding){s, &acmdTable[i]};
+        if (ctlServerRegister(ctl, acmdTable[i].name, acmdHandler, &acmdBound[i],
+                              acmdTable[i].help))
             return -1;
+    }
     return 0;
 }

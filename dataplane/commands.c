@@ -128,6 +128,8 @@ static int cmdStatus(void *ctx, json_t *args, json_t **data, ctlError *err)
     *data = json_pack("{s:s, s:s, s:i, s:I, s:o}", "version", VERSION, "state", "running",
                       "trading_day", d->tradingDay, "uptime_s",
                       (json_int_t)((monotonicNs() - d->startNs) / 1000000000ULL), "segments", segs);
+    if (d->controlStatus && *data)
+        json_object_set_new(*data, "control", d->controlStatus(d->accountCtx));
     return 0;
 }
 

@@ -19,6 +19,7 @@ typedef struct {
     uint32_t nextSessionId;
     int (*accountKnown)(void *ctx, uint32_t account); /* NULL: any account */
     void *accountCtx;
+    json_t *(*controlStatus)(void *ctx); /* the control stream's status object, or NULL */
     dmMonitor *monitor; /* NULL: stats without the monitor's tables */
 } cmdDaemon;
 

@@ -20,12 +20,18 @@ struct crLink {
     crlStats stats;
     crlJournalFn *journal; /* the worker's journal hook, NULL: none */
     void *journalCtx;
+    uint64_t skip; /* events still to drop (replay, crlSetSkip) */
 };
 
 static void crlEmit(void *ctx, const crEvent *ev)
 {
     crLink *l = ctx;
     l->stats.events++;
+    if (unlikely(l->skip)) {
+        l->skip--;
+        l->stats.skipped++;
+        return;
+    }
     if (likely(l->spillCount == 0) &&
         rte_ring_sp_enqueue_elem(l->toControl, (void *)(uintptr_t)ev, sizeof *ev) == 0)
         return;
@@ -135,4 +141,9 @@ int crlSend(crLink *l, const crCmd *c)
 void crlGetStats(const crLink *l, crlStats *out)
 {
     *out = l->stats;
+}
+
+void crlSetSkip(crLink *l, uint64_t n)
+{
+    l->skip = n;
 }

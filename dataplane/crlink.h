@@ -24,6 +24,7 @@ typedef struct {
     uint64_t events, spilled, lost, commands;
     uint64_t liquidationsNoSession; /* closing orders with no session of the account here */
     uint64_t unjournaled;           /* commands dropped: the journal refused them */
+    uint64_t skipped; /* events of a replay the control core had consumed already */
 } crlStats;
 
 /* Creates the rings and the segment's crRisk on NUMA node `socket`, with
@@ -72,5 +73,10 @@ uint32_t crlEvents(crLink *l, crEvent *out, uint32_t n);
 int crlSend(crLink *l, const crCmd *c);
 
 void crlGetStats(const crLink *l, crlStats *out);
+
+/* Before the segment's replay: the next n events emitted are dropped (the
+ * control core consumed them in the run that wrote the journal; its own
+ * stream has them). Not for a running worker. */
+void crlSetSkip(crLink *l, uint64_t n);
 
 #endif

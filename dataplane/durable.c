@@ -24,6 +24,7 @@ struct duStore {
     jnJournal **j;
     walLog **wal;
     jnGroup *group;
+    jnJournal *control; /* the control core's stream, in the group after the segments */
     int recovered;
     uint32_t maxSessionId;
 };
@@ -192,7 +193,13 @@ duStore *duOpen(const cfgConfig *cfg, wkWorker **workers, uint32_t n, const duOp
         walPoll(d->wal[i]);
         walSetMuted(d->wal[i], 0);
     }
-    d->group = jnGroupStart(d->j, n, cfg->lcores.storage, 50);
+    d->control = opt->control;
+    jnJournal *all[n + 1];
+    for (uint32_t i = 0; i < n; i++)
+        all[i] = d->j[i];
+    if (d->control)
+        all[n] = d->control;
+    d->group = jnGroupStart(all, n + (d->control != NULL), cfg->lcores.storage, 50);
     if (!d->group) {
         snprintf(err, errlen, "storage thread: %s", strerror(errno));
         duClose(d);
@@ -204,6 +211,11 @@ duStore *duOpen(const cfgConfig *cfg, wkWorker **workers, uint32_t n, const duOp
            (unsigned long long)(cfg->storage.walSegmentSize >> 20));
     fflush(stdout);
     return d;
+}
+
+jnJournal *duJournal(const duStore *d, uint32_t i)
+{
+    return i < d->n ? d->j[i] : i == d->n ? d->control : NULL;
 }
 
 int duRecovered(const duStore *d)
@@ -236,6 +248,7 @@ void duClose(duStore *d)
         jnClose(d->j[i]);
         walDestroy(d->wal ? d->wal[i] : NULL);
     }
+    jnClose(d->control);
     free(d->j);
     free(d->wal);
     free(d);

@@ -15,18 +15,25 @@
 
 #include "config/config.h"
 #include "dataplane/worker.h"
+#include "storage/journal.h"
 
 typedef struct duStore duStore;
 
 typedef struct {
     int recoverToCorruption; /* cut the journal at a corruption instead of refusing */
     int ringMiB;             /* producer ring per stream, MiB (0: 8) */
+    jnJournal *control;      /* the control core's stream (acdRecover), written by the same
+                                storage thread; NULL: none. Closed by duClose. */
 } duOptions;
 
 /* Recovers every segment into workers[0..n) and starts journaling. Prints
  * what recovery did on stdout. Returns NULL with a message in err (an
  * unwritable directory, corruption with file and offset, an I/O error) on
  * failure: xchgd must not start then. */
+/* Journal i of the store: 0..n-1 the segments, n the control stream (if
+ * any); NULL past the end. For the metrics (control/jnmetrics.h). */
+jnJournal *duJournal(const duStore *d, uint32_t i);
+
 duStore *duOpen(const cfgConfig *cfg, wkWorker **workers, uint32_t n, const duOptions *opt,
                 char *err, size_t errlen);
 

@@ -549,3 +549,55 @@ void lgInstrumentChanged(lgLedger *l, uint16_t instrument)
                .maxLots = in->spec.maxLots};
     lgSend(l, in->spec.segIndex, &c);
 }
+
+/* ---- control journal support (dataplane/ctljournal.c) ------------------------------- */
+
+int lgLineView(const lgLedger *l, uint32_t account, uint16_t seg, int64_t *line, int64_t *pending)
+{
+    const uint32_t ai = acctIndex(l->book, account);
+    if (ai == UINT32_MAX || seg >= l->nSeg)
+        return -1;
+    const lgLine *x = ai < l->capAcc ? &l->lines[(size_t)ai * l->nSeg + seg] : NULL;
+    *line = x ? x->line : 0;
+    *pending = x ? x->pending : 0;
+    return 0;
+}
+
+int lgResyncLine(lgLedger *l, uint32_t account, uint16_t seg, int64_t line)
+{
+    const uint32_t ai = acctIndex(l->book, account);
+    lgLine *ln = ai == UINT32_MAX || seg >= l->nSeg ? NULL : lgLines(l, ai);
+    if (!ln)
+        return -1;
+    ln[seg].line = line;
+    ln[seg].pending = 0;
+    return 0;
+}
+
+int lgBusy(const lgLedger *l)
+{
+    if (l->nRetry)
+        return 1;
+    for (uint32_t ai = 0; ai < l->capAcc && ai < acctCount(l->book); ai++)
+        if (l->lines[(size_t)ai * l->nSeg].liquidating)
+            return 1;
+    return 0;
+}
+
+uint64_t lgHash(const lgLedger *l, uint64_t h)
+{
+    for (uint32_t ai = 0; ai < acctCount(l->book); ai++) {
+        for (uint16_t s = 0; s < l->nSeg; s++) {
+            const lgLine *x = ai < l->capAcc ? &l->lines[(size_t)ai * l->nSeg + s] : NULL;
+            const int64_t v[6] = {x ? x->line : 0,    x ? x->pending : 0,     x ? x->lastCap : 0,
+                                  x ? x->hold : 0,    x ? x->known : 0,       x ? x->lastBlocked : 0};
+            const unsigned char *p = (const unsigned char *)v;
+            for (size_t i = 0; i < sizeof v; i++)
+                h = (h ^ p[i]) * 1099511628211ull;
+        }
+    }
+    const uint64_t seq = l->seq;
+    for (size_t i = 0; i < sizeof seq; i++)
+        h = (h ^ ((seq >> (8 * i)) & 0xff)) * 1099511628211ull;
+    return h;
+}

@@ -84,6 +84,20 @@ void lgInstrumentChanged(lgLedger *l, uint16_t instrument);
 
 void lgGetStats(const lgLedger *l, lgStats *out);
 
+/* The control view of one line: 0, or -1 (unknown account or segment). */
+int lgLineView(const lgLedger *l, uint32_t account, uint16_t seg, int64_t *line, int64_t *pending);
+
+/* Sets the control view of a line to what the worker holds and forgets
+ * pending reclaims (at start, commands lost in the rings). 0 or -1. */
+int lgResyncLine(lgLedger *l, uint32_t account, uint16_t seg, int64_t line);
+
+/* 1 while a scan still has work without new input (answers to resend, an
+ * account being liquidated), else 0. */
+int lgBusy(const lgLedger *l);
+
+/* FNV-1a of every line's control view and the command counter, continuing h. */
+uint64_t lgHash(const lgLedger *l, uint64_t h);
+
 /* JSON views (QIFI field names; money and prices as exact decimal
  * strings). New references. */
 json_t *lgMoney(int64_t v);

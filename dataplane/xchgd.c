@@ -521,10 +521,17 @@ int main(int argc, char **argv)
         if (!workers[i])
             rte_exit(EXIT_FAILURE, "%s\n", err);
     }
-    const duOptions dopt = {.recoverToCorruption = a.recoverToCorruption};
+    /* the control core's stream first: the workers' replay then skips the
+     * events it consumed already (docs/storage/recovery.md) */
+    acdState *acd = acdCreate(&cfg, workers, cfg.segmentCount, ctl, tradingDayToday());
+    duOptions dopt = {.recoverToCorruption = a.recoverToCorruption};
+    if (!acd ||
+        acdRecover(acd, cfg.storage.walDir, a.recoverToCorruption, &dopt.control, err, sizeof err))
+        rte_exit(EXIT_FAILURE, "%s\n", acd ? err : "accounts: out of memory");
     duStore *durable = duOpen(&cfg, workers, cfg.segmentCount, &dopt, err, sizeof err);
     if (!durable)
         rte_exit(EXIT_FAILURE, "%s\n", err);
+    acdStart(acd);
     if (xdpCtlStart(&cfg, 0, err, sizeof err) != 0)
         rte_exit(EXIT_FAILURE, "%s\n", err);
     setupPort(port, (uint16_t)cfg.segmentCount, workers, lcoreNode(cfg.segments[0].lcore));
@@ -552,9 +559,9 @@ int main(int argc, char **argv)
         metricsAddSource("xdp", xdpCtlMetricsRender, NULL) != 0)
         rte_exit(EXIT_FAILURE, "monitor: %s\n", mon ? "metrics sources or commands clash" : err);
     d.monitor = mon;
-    acdState *acd = acdCreate(&cfg, workers, cfg.segmentCount, ctl, d.tradingDay);
     d.accountKnown = acdAccountKnown;
     d.accountCtx = acd;
+    d.controlStatus = acdControlStatus;
     if (acd)
         dmSetAccounts(mon, acdTopAccounts, acd);
     /* recovered trading states stand (an operator's halt survives a restart) */
@@ -600,6 +607,7 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         wkStop(workers[i]);
     rte_eal_mp_wait_lcore();
+    cjAttach(acd, NULL); /* duClose closes the control stream */
     duClose(durable);
     dmnHooksRun(DMN_AFTER_STOP);
     rte_eth_dev_stop(port);
