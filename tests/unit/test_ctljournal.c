@@ -1,0 +1,490 @@
+/* test_ctljournal.c -- unit tests of the control core's journal stream (dataplane/ctljournal.c).
+ *
+ * Random admin commands (through the real command handlers) and worker
+ * events (orders, fills, cancels, reclaim answers from a simulated worker)
+ * go into a control state with a journal; a fresh state replaying the
+ * journal must reach the same state hash and answer every query the same.
+ * Damaged, unknown and unparsable records must stop the replay with the
+ * file and offset. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "control/settle.h"
+#include "dataplane/accounts.h"
+#include "dataplane/ctljournal.h"
+#include "storage/journal.h"
+
+#define QCAP 65536
+
+/* the simulated worker: commands in, events out */
+typedef struct {
+    crEvent q[QCAP];
+    uint32_t head, n;
+    uint64_t commands;
+} Sim;
+
+typedef struct {
+    cfgConfig cfg;
+    char dir[64], sdir[96];
+    Sim sim;
+    uint64_t seed, nextOrder, nextTrade;
+} Fx;
+
+static uint64_t rnd(Fx *fx)
+{
+    fx->seed ^= fx->seed << 13;
+    fx->seed ^= fx->seed >> 7;
+    fx->seed ^= fx->seed << 17;
+    return fx->seed;
+}
+
+static void simPush(Sim *s, const crEvent *ev)
+{
+    assert_true(s->n < QCAP);
+    s->q[(s->head + s->n++) % QCAP] = *ev;
+}
+
+static int simSend(void *ctx, uint16_t seg, const crCmd *c)
+{
+    Sim *s = ctx;
+    s->commands++;
+    if (c->type == CR_CMD_RECLAIM) {
+        crEvent ev = {.type = CR_EV_RECLAIMED,
+                      .segment = seg,
+                      .account = c->account,
+                      .price = c->amount,
+                      .lineDelta = -c->amount};
+        simPush(s, &ev);
+    }
+    return 0;
+}
+
+static uint32_t simFetch(void *ctx, uint32_t seg, crEvent *out, uint32_t max)
+{
+    Sim *s = ctx;
+    uint32_t k = 0;
+    (void)seg;
+    while (k < max && s->n) {
+        out[k++] = s->q[s->head];
+        s->head = (s->head + 1) % QCAP;
+        s->n--;
+    }
+    return k;
+}
+
+static int simState(void *ctx, uint16_t seg, uint16_t book, uint8_t state)
+{
+    (void)ctx;
+    (void)seg;
+    (void)book;
+    (void)state;
+    return 0;
+}
+
+static acdState *newState(Fx *fx)
+{
+    const acdHooks h = {.send = simSend,
+                        .sendCtx = &fx->sim,
+                        .fetch = simFetch,
+                        .setBookState = simState,
+                        .ctx = &fx->sim};
+    acdState *s = acdCreateCore(&fx->cfg, 1, NULL, 20250102, &h);
+    assert_non_null(s);
+    return s;
+}
+
+static jnJournal *openJournal(Fx *fx)
+{
+    jnConfig c;
+    jnError e;
+    jnConfigDefaults(&c);
+    c.dir = fx->sdir;
+    c.stream = CJ_STREAM;
+    c.segmentBytes = 1 << 20;
+    c.ringBytes = 1 << 20;
+    c.prefill = 0;
+    jnJournal *j = jnOpen(&c, &e);
+    if (!j)
+        fail_msg("jnOpen: %s", e.msg);
+    return j;
+}
+
+static int setup(void **state)
+{
+    Fx *fx = calloc(1, sizeof *fx);
+    char err[256];
+    if (cfgLoad("config/xchg.conf", &fx->cfg, err, sizeof err))
+        fail_msg("%s", err);
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/test_ctljournal.XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    snprintf(fx->sdir, sizeof fx->sdir, "%s/control", fx->dir);
+    fx->seed = 0x9e3779b97f4a7c15ull;
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    Fx *fx = *state;
+    cfgFree(&fx->cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", fx->dir);
+    assert_int_equal(system(cmd), 0);
+    free(fx);
+    return 0;
+}
+
+static void cmd(acdState *s, const char *name, json_t *args)
+{
+    json_t *data = NULL;
+    ctlError err;
+    acdCommand(s, name, args, &data, &err); /* refusals are inputs too */
+    json_decref(data);
+    json_decref(args);
+}
+
+/* The answers of the read-only queries, concatenated. */
+static char *queries(acdState *s)
+{
+    static const char *q[] = {"account.list",     "position.list",      "risk.accounts",
+                              "risk.liquidations", "settlement.history", "order.list",
+                              "trade.list",       "instrument.get",     "risk.limits"};
+    size_t len = 0;
+    char *all = calloc(1, 1);
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+        json_t *data = NULL, *args = json_object();
+        ctlError err;
+        assert_int_equal(acdCommandJournaled(q[i]) == 1 && strcmp(q[i], "risk.limits"), 0);
+        assert_int_equal(acdCommand(s, q[i], args, &data, &err), 0);
+        char *t = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
+        all = realloc(all, len + strlen(t) + 2);
+        memcpy(all + len, t, strlen(t) + 1);
+        len += strlen(t);
+        free(t);
+        json_decref(data);
+        json_decref(args);
+    }
+    return all;
+}
+
+static const char *insIds[] = {"IF2501", "IC2501", "IH2501"};
+
+static void randomOrder(Fx *fx, acdState *s, uint32_t account)
+{
+    const int ins = (int)(rnd(fx) % 3);
+    const int i = instFind(s->book, insIds[ins]);
+    assert_true(i >= 0);
+    const acctInstrument *in = instAt(s->book, (uint16_t)i);
+    const int64_t px = in->lastPrice + ((int64_t)(rnd(fx) % 11) - 5) * in->spec.tickSize;
+    const uint32_t qty = 1 + (uint32_t)(rnd(fx) % 3);
+    const uint64_t oid = ++fx->nextOrder;
+    crEvent ev = {.type = CR_EV_ORDER,
+                  .side = (uint8_t)(rnd(fx) & 1),
+                  .offset = rnd(fx) % 4 == 0 ? POS_CLOSE : POS_OPEN,
+                  .book = in->spec.book,
+                  .account = account,
+                  .qty = qty,
+                  .leaves = qty,
+                  .orderId = oid,
+                  .tradeId = oid * 10,
+                  .price = px,
+                  .lineDelta = -(int64_t)(rnd(fx) % 100000),
+                  .ns = 1000 + oid};
+    simPush(&fx->sim, &ev);
+    const uint64_t r = rnd(fx) % 4;
+    if (r < 2) {
+        crEvent f = ev;
+        f.type = CR_EV_FILL;
+        f.tradeId = ++fx->nextTrade;
+        f.qty = r == 0 ? qty : 1;
+        f.leaves = qty - f.qty;
+        f.lineDelta = 50;
+        simPush(&fx->sim, &f);
+    } else if (r == 2) {
+        crEvent c = ev;
+        c.type = CR_EV_CANCEL;
+        c.lineDelta = -ev.lineDelta;
+        simPush(&fx->sim, &c);
+    }
+}
+
+static json_t *acc(uint32_t id)
+{
+    return json_pack("{s:I}", "account", (json_int_t)id);
+}
+
+/* One random step: a command or worker events, then a drain and a scan. */
+static void randomStep(Fx *fx, acdState *s, uint64_t *now)
+{
+    const uint32_t id = 1 + (uint32_t)(rnd(fx) % 12);
+    char amount[32];
+    snprintf(amount, sizeof amount, "%llu", (unsigned long long)(1 + rnd(fx) % 200000));
+    switch (rnd(fx) % 16) {
+    case 0:
+    case 1:
+        cmd(s, "account.open",
+            json_pack("{s:I, s:s, s:s}", "account", (json_int_t)id, "name", "t", "init_cash",
+                      "5000000"));
+        break;
+    case 2:
+        cmd(s, "account.deposit", json_pack("{s:I, s:s}", "account", (json_int_t)id, "amount",
+                                            amount));
+        break;
+    case 3:
+        cmd(s, "account.withdraw", json_pack("{s:I, s:s}", "account", (json_int_t)id, "amount",
+                                             amount));
+        break;
+    case 4:
+        cmd(s, rnd(fx) & 1 ? "account.freeze" : "account.unfreeze", acc(id));
+        break;
+    case 5:
+        cmd(s, "risk.limits", json_pack("{s:s}", "concentration", rnd(fx) & 1 ? "50%" : "80%"));
+        break;
+    case 6:
+        cmd(s, "instrument.update",
+            json_pack("{s:s, s:s}", "instrument", insIds[rnd(fx) % 3], "margin_rate",
+                      rnd(fx) & 1 ? "12%" : "15%"));
+        break;
+    case 7:
+        cmd(s, "settlement.set_price",
+            json_pack("{s:s, s:s}", "instrument", insIds[rnd(fx) % 3], "price", "3800.2"));
+        break;
+    default:
+        randomOrder(fx, s, id);
+        break;
+    }
+    acdDrain(s);
+    *now += 10000000;
+    acdScan(s, *now);
+}
+
+static void test_replay_reaches_the_same_state(void **state)
+{
+    Fx *fx = *state;
+    jnJournal *j = openJournal(fx);
+    acdState *s = newState(fx);
+    cjAttach(s, j);
+    uint64_t now = 1700000000000000000ull;
+    for (int i = 0; i < 3000; i++) {
+        randomStep(fx, s, &now);
+        if (i % 100 == 99)
+            assert_int_equal(jnFlush(j), 0); /* many commits */
+        if (i == 1500) {
+            /* a settlement with prices for every instrument: it drains and
+             * quiesces inside the command */
+            for (int k = 0; k < 4; k++) {
+                const acctInstrument *in = instAt(s->book, (uint16_t)k);
+                char px[40];
+                cfgFormatDecimal(in->lastPrice, 4, 4, px, sizeof px);
+                cmd(s, "settlement.set_price",
+                    json_pack("{s:s, s:s}", "instrument", in->spec.id, "price", px));
+            }
+            cmd(s, "settlement.run", json_pack("{s:i}", "date", 20250102));
+            assert_int_equal(settleCount(s->book), 1);
+        }
+    }
+    assert_true(acctCount(s->book) >= 10);
+    assert_true(acctTradeCount(s->book) > 100);
+    const uint64_t h1 = cjStateHash(s);
+    char *q1 = queries(s); /* risk.limits is journaled: flush after it */
+    assert_int_equal(jnFlush(j), 0);
+    const uint64_t last = jnLastSeq(j);
+    jnClose(j);
+
+    acdState *r = newState(fx);
+    assert_int_not_equal(cjStateHash(r), h1);
+    uint64_t lastSeq, records;
+    jnError e;
+    const uint64_t commands = fx->sim.commands;
+    if (cjReplay(r, fx->sdir, 0, &lastSeq, &records, &e) != 0)
+        fail_msg("replay: %s", e.msg);
+    assert_int_equal(fx->sim.commands, commands); /* replay sends nothing */
+    assert_int_equal(lastSeq, last);
+    assert_int_equal(records, last);
+    assert_int_equal(cjStateHash(r), h1);
+    char *q2 = queries(r);
+    assert_string_equal(q1, q2);
+    lgStats a, b;
+    lgGetStats(s->lg, &a);
+    lgGetStats(r->lg, &b);
+    assert_int_equal(a.mismatches, b.mismatches);
+    assert_int_equal(a.fills, b.fills);
+    free(q1);
+    free(q2);
+    acdDestroy(s);
+    acdDestroy(r);
+}
+
+/* A state that differs in one input does not reach the hash. */
+static void test_hash_sees_one_deposit(void **state)
+{
+    Fx *fx = *state;
+    acdState *a = newState(fx), *b = newState(fx);
+    cjClockSet(5);
+    cmd(a, "account.open", json_pack("{s:i, s:s}", "account", 7, "init_cash", "100"));
+    cmd(b, "account.open", json_pack("{s:i, s:s}", "account", 7, "init_cash", "100"));
+    cjClockSet(0);
+    assert_int_equal(cjStateHash(a), cjStateHash(b));
+    cmd(b, "account.deposit", json_pack("{s:i, s:s}", "account", 7, "amount", "1"));
+    assert_int_not_equal(cjStateHash(a), cjStateHash(b));
+    acdDestroy(a);
+    acdDestroy(b);
+}
+
+static void writeSome(Fx *fx, int commits)
+{
+    jnJournal *j = openJournal(fx);
+    acdState *s = newState(fx);
+    cjAttach(s, j);
+    uint64_t now = 1;
+    for (int c = 0; c < commits; c++) {
+        for (int i = 0; i < 20; i++)
+            randomStep(fx, s, &now);
+        assert_int_equal(jnFlush(j), 0);
+    }
+    jnClose(j);
+    acdDestroy(s);
+}
+
+static char *firstSegment(Fx *fx)
+{
+    static char path[256];
+    DIR *d = opendir(fx->sdir);
+    struct dirent *de;
+    assert_non_null(d);
+    path[0] = 0;
+    while ((de = readdir(d)) != NULL)
+        if (strstr(de->d_name, ".jnl") && (!path[0] || strcmp(de->d_name, path) < 0))
+            snprintf(path, sizeof path, "%s", de->d_name);
+    closedir(d);
+    static char full[400];
+    snprintf(full, sizeof full, "%s/%s", fx->sdir, path);
+    return full;
+}
+
+static void test_damaged_record_is_refused_with_file_and_offset(void **state)
+{
+    Fx *fx = *state;
+    writeSome(fx, 10);
+    const char *f = firstSegment(fx);
+    int fd = open(f, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char b;
+    assert_int_equal(pread(fd, &b, 1, 4096 + 40), 1);
+    b ^= 0x5a;
+    assert_int_equal(pwrite(fd, &b, 1, 4096 + 40), 1);
+    close(fd);
+    acdState *r = newState(fx);
+    uint64_t last, n;
+    jnError e;
+    assert_int_equal(cjReplay(r, fx->sdir, 0, &last, &n, &e), -1);
+    assert_non_null(strstr(e.msg, f));
+    assert_non_null(strstr(e.msg, "offset"));
+    acdDestroy(r);
+}
+
+static void test_unknown_and_unparsable_records_stop_replay(void **state)
+{
+    Fx *fx = *state;
+    writeSome(fx, 2);
+    jnJournal *j = openJournal(fx);
+    const uint64_t now = 1;
+    char bad[64];
+    memcpy(bad, &now, 8);
+    memcpy(bad + 8, "{\"cmd\":", 7);
+    assert_true(jnAppend(j, CJ_CMD, bad, 15) > 0);
+    jnPublish(j);
+    assert_int_equal(jnFlush(j), 0);
+    jnClose(j);
+    acdState *r = newState(fx);
+    uint64_t last, n;
+    jnError e;
+    assert_int_equal(cjReplay(r, fx->sdir, 0, &last, &n, &e), -1);
+    assert_non_null(strstr(e.msg, "does not parse"));
+    assert_non_null(strstr(e.msg, "offset"));
+    acdDestroy(r);
+
+    char cmdline[160];
+    snprintf(cmdline, sizeof cmdline, "rm -rf %s", fx->sdir);
+    assert_int_equal(system(cmdline), 0);
+    writeSome(fx, 1);
+    j = openJournal(fx);
+    assert_true(jnAppend(j, 99, &now, 8) > 0);
+    jnPublish(j);
+    assert_int_equal(jnFlush(j), 0);
+    jnClose(j);
+    r = newState(fx);
+    assert_int_equal(cjReplay(r, fx->sdir, 0, &last, &n, &e), -1);
+    assert_non_null(strstr(e.msg, "unknown record type"));
+    acdDestroy(r);
+}
+
+/* A missing stream directory is an empty stream (the first start). */
+static void test_missing_directory_is_empty(void **state)
+{
+    Fx *fx = *state;
+    acdState *r = newState(fx);
+    uint64_t last = 1, n = 1;
+    jnError e;
+    assert_int_equal(cjReplay(r, fx->sdir, 0, &last, &n, &e), 0);
+    assert_int_equal(last, 0);
+    assert_int_equal(n, 0);
+    acdDestroy(r);
+}
+
+static int64_t lineOf(void *ctx, uint16_t seg, uint32_t account)
+{
+    (void)ctx;
+    (void)seg;
+    return account == 3 ? 777 : -1;
+}
+
+/* Lines the workers hold otherwise are set to theirs, journaled, replayed. */
+static void test_resync_is_journaled(void **state)
+{
+    Fx *fx = *state;
+    jnJournal *j = openJournal(fx);
+    acdState *s = newState(fx);
+    cjAttach(s, j);
+    cmd(s, "account.open", json_pack("{s:i, s:s}", "account", 3, "init_cash", "100"));
+    acdDrain(s);
+    assert_int_equal(cjResync(s, lineOf, NULL), 1);
+    int64_t line, pending;
+    assert_int_equal(lgLineView(s->lg, 3, 0, &line, &pending), 0);
+    assert_int_equal(line, 777);
+    assert_int_equal(cjResync(s, lineOf, NULL), 0);
+    assert_int_equal(jnFlush(j), 0);
+    jnClose(j);
+    acdState *r = newState(fx);
+    uint64_t last, n;
+    jnError e;
+    assert_int_equal(cjReplay(r, fx->sdir, 0, &last, &n, &e), 0);
+    assert_int_equal(cjStateHash(r), cjStateHash(s));
+    acdDestroy(s);
+    acdDestroy(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_replay_reaches_the_same_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_sees_one_deposit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_record_is_refused_with_file_and_offset,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_and_unparsable_records_stop_replay, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_missing_directory_is_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resync_is_journaled, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
