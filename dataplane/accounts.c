@@ -75,30 +75,22 @@ acdState *acdCreate(const cfgConfig *cfg, wkWorker **workers, uint32_t nWorkers,
 int acdRecover(acdState *s, const char *walDir, int recoverToCorruption, jnJournal **jn, char *err,
                size_t errlen)
 {
-    char dir[CFG_PATH_MAX + 32];
-    snprintf(dir, sizeof dir, "%s/control", walDir);
-    uint64_t last, records;
+    snprintf(s->walDir, sizeof s->walDir, "%s/control", walDir);
+    uint64_t skip[CJ_MAX_SEGMENTS];
     jnError je;
-    const uint64_t t0 = acdNowNs();
     unsigned flags = JN_RD_REPAIR | (recoverToCorruption ? JN_RD_STOP_AT_BAD : 0);
-    if (cjReplay(s, dir, flags, &last, &records, &je) != 0) {
+    if (cjPrepass(s, s->walDir, flags, skip, &je) != 0) {
         snprintf(err, errlen,
                  "recovery of the control stream stopped: %s; xchgd does not start on a damaged "
                  "journal",
                  je.msg);
         return -1;
     }
-    const double secs = (double)(acdNowNs() - t0) / 1e9;
-    printf("xchgd: recovery: control: %llu records (last sequence %llu) replayed in %.3f s, %u "
-           "account(s), state hash %016llx\n",
-           (unsigned long long)records, (unsigned long long)last, secs, acctCount(s->book),
-           (unsigned long long)cjStateHash(s));
-    fflush(stdout);
     for (uint32_t w = 0; w < s->nWorkers && w < CJ_MAX_SEGMENTS; w++)
-        crlSetSkip(wkCredit(s->workers[w]), s->cj.consumed[w]);
+        crlSetSkip(wkCredit(s->workers[w]), skip[w]);
     jnConfig jc;
     jnConfigDefaults(&jc);
-    jc.dir = dir;
+    jc.dir = s->walDir;
     jc.stream = CJ_STREAM;
     jc.segmentBytes = s->cfg->storage.walSegmentSize;
     *jn = jnOpen(&jc, &je);
@@ -106,7 +98,7 @@ int acdRecover(acdState *s, const char *walDir, int recoverToCorruption, jnJourn
         snprintf(err, errlen, "control stream: %s", je.msg);
         return -1;
     }
-    cjAttach(s, *jn);
+    s->pendingJn = *jn;
     return 0;
 }
 
@@ -116,8 +108,27 @@ static int64_t acdWorkerLine(void *ctx, uint16_t seg, uint32_t account)
     return crLine(crlRisk(wkCredit(s->workers[seg])), account);
 }
 
-void acdStart(acdState *s)
+int acdStart(acdState *s, char *err, size_t errlen)
 {
+    uint64_t last, records;
+    jnError je;
+    for (uint32_t w = 0; w < s->nWorkers && w < CJ_MAX_SEGMENTS; w++) {
+        crlStats st;
+        crlGetStats(wkCredit(s->workers[w]), &st);
+        cjSetLimit(s, (uint16_t)w, st.events);
+    }
+    const uint64_t t0 = acdNowNs();
+    if (cjReplay(s, s->walDir, 0, &last, &records, &je) != 0) {
+        snprintf(err, errlen, "recovery of the control stream stopped: %s", je.msg);
+        return -1;
+    }
+    const double secs = (double)(acdNowNs() - t0) / 1e9;
+    printf("xchgd: recovery: control: %llu records (last sequence %llu) replayed in %.3f s, %u "
+           "account(s), %llu event(s) void (their worker inputs never became durable)\n",
+           (unsigned long long)records, (unsigned long long)last, secs, acctCount(s->book),
+           (unsigned long long)s->cj.voided);
+    cjAttach(s, s->pendingJn);
+    cjEpoch(s);
     uint64_t tail = 0;
     for (uint32_t n; (n = acdDrain(s)) > 0;)
         tail += n;
@@ -126,8 +137,8 @@ void acdStart(acdState *s)
            "control stream, %u line(s) resynced, state hash %016llx\n",
            (unsigned long long)tail, fixed, (unsigned long long)cjStateHash(s));
     fflush(stdout);
+    return 0;
 }
-
 
 int acdIdleMs(const acdState *s)
 {

@@ -30,17 +30,20 @@ acdState *acdCreate(const cfgConfig *cfg, wkWorker **workers, uint32_t nWorkers,
                     uint32_t tradingDay);
 void acdDestroy(acdState *s);
 
-/* Replays <wal_dir>/control/ into s, tells every worker's credit link how
- * many of the events its replay will emit the control core consumed
- * already (crlSetSkip), and opens the stream for appending (*jn, for the
- * storage thread's group). Logs progress. 0, or -1 with err. */
+/* Before the workers' replay: reads <wal_dir>/control/ once (cutting a
+ * torn tail), tells every worker's credit link how many of the events its
+ * replay will emit the control core has applied already (crlSetSkip), and
+ * opens the stream for appending (*jn, for the storage thread's group).
+ * 0, or -1 with err. */
 int acdRecover(acdState *s, const char *walDir, int recoverToCorruption, jnJournal **jn, char *err,
                size_t errlen);
 
-/* After the workers' replay, before they run: consumes (journaling) the
- * events their replay emitted beyond what the control core had consumed,
- * then resyncs the lines (cjResync). Logs what it did. */
-void acdStart(acdState *s);
+/* After the workers' replay, before they run: replays the control stream
+ * (events beyond what the workers' replay emitted are void), journals an
+ * epoch, consumes (journaling) the events the workers' replay emitted
+ * beyond what the control core had applied, then resyncs the lines
+ * (cjResync). Logs what it did. 0, or -1 with err (xchgd must not start). */
+int acdStart(acdState *s, char *err, size_t errlen);
 
 /* Drains the workers' events, scans risk when due. Returns the number of
  * events applied (0 = idle). */
@@ -94,6 +97,8 @@ struct acdState {
     uint64_t closeSeq;
     acdHooks hooks;
     cjState cj; /* the control core's journal stream (dataplane/ctljournal.h) */
+    char walDir[CFG_PATH_MAX + 32]; /* <wal_dir>/control */
+    jnJournal *pendingJn;           /* opened by acdRecover, attached by acdStart */
 };
 
 /* The part of acdCreate that needs no DPDK: the book from the config, the

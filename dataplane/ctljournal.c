@@ -69,6 +69,8 @@ acdState *acdCreateCore(const cfgConfig *cfg, uint32_t nSegments, ctlServer *ctl
     s->tradingDay = tradingDay;
     if (hooks)
         s->hooks = *hooks;
+    for (uint32_t i = 0; i < CJ_MAX_SEGMENTS; i++)
+        s->cj.limit[i] = UINT64_MAX;
     const acctLimits lim = acctLimitsFromConfig(&cfg->risk);
     s->book = acctCreate(&lim);
     if (!s->book || instLoadConfig(s->book, cfg) != 0 ||
@@ -86,6 +88,10 @@ void acdDestroy(acdState *s)
         return;
     lgDestroy(s->lg);
     acctDestroy(s->book);
+    for (uint32_t i = 0; i < CJ_MAX_SEGMENTS; i++) {
+        free(s->cj.ep[i].seq);
+        free(s->cj.ep[i].count);
+    }
     free(s);
 }
 
@@ -127,6 +133,25 @@ static void cjApplyEvent(acdState *s, const crEvent *ev, uint64_t nowNs)
     lgOnEvent(s->lg, ev, nowNs);
 }
 
+/* A replayed event: void when its segment already has as many events
+ * applied as existed at the next epoch (or, after the last, as its
+ * worker's replay emitted). */
+static void cjReplayEvent(acdState *s, const crEvent *ev, uint64_t nowNs, uint64_t seq)
+{
+    const uint16_t g = ev->segment;
+    if (g < CJ_MAX_SEGMENTS) {
+        typeof(s->cj.ep[0]) *e = &s->cj.ep[g];
+        while (e->pos < e->n && e->seq[e->pos] < seq)
+            e->pos++;
+        const uint64_t limit = e->pos < e->n ? e->count[e->pos] : s->cj.limit[g];
+        if (s->cj.consumed[g] >= limit) {
+            s->cj.voided++;
+            return;
+        }
+    }
+    cjApplyEvent(s, ev, nowNs);
+}
+
 /* Applies recorded events up to the next CJ_WAIT_END (a command's drain
  * while replaying). */
 static uint32_t cjReplayNested(acdState *s)
@@ -158,7 +183,7 @@ static uint32_t cjReplayNested(acdState *s)
         crEvent ev;
         memcpy(&now, rec.payload, 8);
         memcpy(&ev, (const char *)rec.payload + 8, sizeof ev);
-        cjApplyEvent(s, &ev, now);
+        cjReplayEvent(s, &ev, now, rec.seq);
         n++;
     }
 }
@@ -330,7 +355,7 @@ static int cjApplyRecord(acdState *s, const jnRecord *r, jnError *err)
         if (r->len != 8 + sizeof ev)
             return cjBad(err, r, "event record of the wrong size");
         memcpy(&ev, p, sizeof ev);
-        cjApplyEvent(s, &ev, now);
+        cjReplayEvent(s, &ev, now, r->seq);
         return 0;
     }
     case CJ_SCAN:
@@ -338,17 +363,86 @@ static int cjApplyRecord(acdState *s, const jnRecord *r, jnError *err)
         return 0;
     case CJ_WAIT_END:
         return 0; /* a drain that found nothing to consume */
-    case CJ_RESYNC: {
+    case CJ_RESYNC:
+    case CJ_EPOCH: {
         cjResyncRec x;
         if (r->len != sizeof x)
-            return cjBad(err, r, "resync record of the wrong size");
+            return cjBad(err, r, "resync or epoch record of the wrong size");
         memcpy(&x, r->payload, sizeof x);
-        lgResyncLine(s->lg, x.account, x.segment, x.line);
+        if (r->type == CJ_EPOCH && x.segment < CJ_MAX_SEGMENTS)
+            s->cj.consumed[x.segment] = (uint64_t)x.line;
+        if (r->type == CJ_RESYNC)
+            lgResyncLine(s->lg, x.account, x.segment, x.line);
         s->cj.dirty = 1;
         return 0;
     }
     default:
         return cjBad(err, r, "unknown record type");
+    }
+}
+
+static int cjEpochAdd(acdState *s, uint16_t g, uint64_t seq, uint64_t count)
+{
+    typeof(s->cj.ep[0]) *e = &s->cj.ep[g];
+    uint64_t *a = realloc(e->seq, sizeof *a * (e->n + 1));
+    if (a)
+        e->seq = a;
+    uint64_t *b = a ? realloc(e->count, sizeof *b * (e->n + 1)) : NULL;
+    if (!b)
+        return -1;
+    e->count = b;
+    e->seq[e->n] = seq;
+    e->count[e->n++] = count;
+    return 0;
+}
+
+int cjPrepass(acdState *s, const char *dir, unsigned flags, uint64_t *skip, jnError *err)
+{
+    struct stat st;
+    memset(skip, 0, sizeof(uint64_t) * CJ_MAX_SEGMENTS);
+    if (stat(dir, &st) != 0 && errno == ENOENT)
+        return 0;
+    jnReader *rd = jnReaderOpen(dir, CJ_STREAM, flags, err);
+    if (!rd)
+        return -1;
+    jnRecord rec;
+    int rc;
+    while ((rc = jnReaderNext(rd, &rec, err)) == 1) {
+        if (rec.type == CJ_EVENT && rec.len == 8 + sizeof(crEvent)) {
+            crEvent ev;
+            memcpy(&ev, (const char *)rec.payload + 8, sizeof ev);
+            if (ev.segment < CJ_MAX_SEGMENTS)
+                skip[ev.segment]++;
+        } else if (rec.type == CJ_EPOCH && rec.len == sizeof(cjResyncRec)) {
+            cjResyncRec x;
+            memcpy(&x, rec.payload, sizeof x);
+            if (x.segment >= CJ_MAX_SEGMENTS)
+                continue;
+            if (cjEpochAdd(s, x.segment, rec.seq, (uint64_t)x.line)) {
+                snprintf(err->msg, sizeof err->msg, "control journal: out of memory");
+                rc = -1;
+                break;
+            }
+            skip[x.segment] = (uint64_t)x.line;
+        }
+    }
+    jnReaderClose(rd);
+    return rc < 0 ? -1 : 0;
+}
+
+void cjSetLimit(acdState *s, uint16_t seg, uint64_t events)
+{
+    if (seg < CJ_MAX_SEGMENTS)
+        s->cj.limit[seg] = events;
+}
+
+void cjEpoch(acdState *s)
+{
+    for (uint16_t g = 0; g < s->nWorkers && g < CJ_MAX_SEGMENTS; g++) {
+        const cjResyncRec x = {
+            .nowNs = acdNowNs(), .segment = g, .line = (int64_t)s->cj.consumed[g]};
+        if (cjAppend(s, CJ_EPOCH, &x, sizeof x, NULL, 0))
+            s->cj.unjournaled++;
     }
 }
 

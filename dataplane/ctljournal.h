@@ -15,6 +15,10 @@
  *               settlement): the CJ_EVENTs before it were consumed inside it
  *   CJ_RESYNC   u64 nowNs, u16 segment, u16 0, u32 account, i64 line:
  *               at start, the control view of a line set to the worker's
+ *   CJ_EPOCH    as CJ_RESYNC with account 0 and line = the number of the
+ *               segment's events applied at a start: CJ_EVENT records of
+ *               that segment before it and beyond that number are void
+ *               (events whose worker input never became durable)
  *
  * No DPDK: runs in xchgd, xchg-replay and the unit tests. Control lcore
  * only. */
@@ -29,7 +33,7 @@
 #define CJ_STREAM       0xFFFFu
 #define CJ_MAX_SEGMENTS 64
 
-enum { CJ_CMD = 1, CJ_EVENT = 2, CJ_SCAN = 3, CJ_WAIT_END = 4, CJ_RESYNC = 5 };
+enum { CJ_CMD = 1, CJ_EVENT = 2, CJ_SCAN = 3, CJ_WAIT_END = 4, CJ_RESYNC = 5, CJ_EPOCH = 6 };
 
 typedef struct {
     uint64_t nowNs;
@@ -51,6 +55,13 @@ typedef struct {
     uint64_t lastSeq;                   /* last record journaled */
     int dirty;                          /* changed since the last scan */
     uint64_t scanFails;                 /* ledger sendFailed seen at the last scan */
+    /* replay: the epochs of each segment (seq, count) and the final limit */
+    struct {
+        uint64_t *seq, *count;
+        uint32_t n, pos;
+    } ep[CJ_MAX_SEGMENTS];
+    uint64_t limit[CJ_MAX_SEGMENTS]; /* events applicable after the last epoch */
+    uint64_t voided;                 /* replayed CJ_EVENTs skipped as void */
 } cjState;
 
 typedef struct acdState acdState;
@@ -67,6 +78,20 @@ void cjClockSet(uint64_t ns);
  * cannot take it now (ring full, writer failed). */
 int cjAppend(acdState *s, uint16_t type, const void *a, uint32_t alen, const void *b,
              uint32_t blen);
+
+/* First pass at start: reads the stream (cutting a torn tail with
+ * JN_RD_REPAIR in flags), records its epochs in s and stores in skip[seg]
+ * how many of segment seg's events the stream holds as applied (what the
+ * worker's replay must not emit again). 0, or -1 with *err. A missing
+ * directory is an empty stream. */
+int cjPrepass(acdState *s, const char *dir, unsigned flags, uint64_t *skip, jnError *err);
+
+/* Sets the number of segment seg's events that exist (what its worker's
+ * replay emitted): replayed CJ_EVENTs beyond it are void. Default: all. */
+void cjSetLimit(acdState *s, uint16_t seg, uint64_t events);
+
+/* Journals a CJ_EPOCH for every segment (after the replay at start). */
+void cjEpoch(acdState *s);
 
 /* Replays stream CJ_STREAM in dir into s (a fresh state from
  * acdCreateCore), from its first record. flags: JN_RD_*. Fills *lastSeq

@@ -531,7 +531,8 @@ int main(int argc, char **argv)
     duStore *durable = duOpen(&cfg, workers, cfg.segmentCount, &dopt, err, sizeof err);
     if (!durable)
         rte_exit(EXIT_FAILURE, "%s\n", err);
-    acdStart(acd);
+    if (acdStart(acd, err, sizeof err) != 0)
+        rte_exit(EXIT_FAILURE, "%s\n", err);
     if (xdpCtlStart(&cfg, 0, err, sizeof err) != 0)
         rte_exit(EXIT_FAILURE, "%s\n", err);
     setupPort(port, (uint16_t)cfg.segmentCount, workers, lcoreNode(cfg.segments[0].lcore));
