@@ -59,6 +59,8 @@ typedef struct {
     bool dead;        /* close at the end of the round */
     bool backlog;     /* complete lines wait in `in` */
     uint64_t closeBy; /* CLOCK_MONOTONIC ns deadline while closing */
+    ctlBuf held;      /* answers waiting for the gate (ctlServerHold), in order */
+    uint64_t heldSeq; /* ... until the gate reaches this */
 } ctlClient;
 
 typedef struct {
@@ -83,11 +85,15 @@ struct ctlServer {
     ctlCommand *cmds; /* sorted by name */
     size_t cmdCount, cmdCap;
     ctlClient *current; /* the client whose request is being handled */
+    uint64_t holdSeq;   /* set by ctlServerHold for the current request */
+    ctlGateFn *gate;    /* durable position, NULL: nothing is held */
+    void *gateCtx;
     bool inPoll;
     ctlServerStats stats;
 };
 
 static void ctlReap(ctlServer *s);
+static void ctlFlush(ctlClient *c);
 
 /* ---- small helpers ------------------------------------------------------------ */
 
@@ -222,15 +228,37 @@ static void ctlQueueAnswer(ctlServer *s, ctlClient *c, json_t *id, int rc, json_
         s->stats.errors++;
     }
     s->stats.requests++;
-    if (ctlAppendLine(&c->out, a) < 0) {
+    /* an answer waits while its command's record is not durable, and so
+     * does every later answer to the same client (they stay in order) */
+    const bool hold = s->gate && (c->held.len > 0 || (s->holdSeq && s->gate(s->gateCtx) < s->holdSeq));
+    ctlBuf *b = hold ? &c->held : &c->out;
+    if (hold) {
+        c->heldSeq = s->holdSeq > c->heldSeq ? s->holdSeq : c->heldSeq;
+        s->stats.held++;
+    }
+    if (ctlAppendLine(b, a) < 0) {
         json_decref(a);
         a = ctlErrorAnswer(id, CTL_ERR_SERIALIZE, "answer could not be encoded");
         if (rc == 0)
             s->stats.errors++;
-        if (ctlAppendLine(&c->out, a) < 0)
+        if (ctlAppendLine(b, a) < 0)
             c->dead = true; /* out of memory */
     }
     json_decref(a);
+}
+
+/* Moves a client's held answers to its output once the gate passed them. */
+static void ctlRelease(ctlServer *s, ctlClient *c)
+{
+    if (c->held.len == 0 || s->gate(s->gateCtx) < c->heldSeq)
+        return;
+    if (ctlBufAppend(&c->out, c->held.buf, c->held.len) < 0) {
+        c->dead = true;
+        return;
+    }
+    ctlBufClear(&c->held);
+    c->heldSeq = 0;
+    ctlFlush(c);
 }
 
 /* Sends what is queued. Marks the client dead on a write error. */
@@ -360,6 +388,7 @@ static void ctlHandleLine(ctlServer *s, ctlClient *c, const char *line, size_t l
                        jerr.text);
     else
         rc = ctlParseRequest(req, &id, &cmd, &args, &err);
+    s->holdSeq = 0;
     if (rc == 0) {
         s->current = c;
         rc = ctlDispatch(s, cmd, args, &data, &err);
@@ -611,6 +640,7 @@ static void ctlClientFree(ctlClient *c)
     close(c->fd);
     free(c->in.buf);
     free(c->out.buf);
+    free(c->held.buf);
     for (uint32_t i = 0; i < c->topicCount; i++)
         free(c->topics[i]);
     free(c);
@@ -782,7 +812,7 @@ static void ctlReap(ctlServer *s)
         if (!done && c->closing)
             done = ctlPending(c) == 0 || (now ? now : (now = ctlNowNs())) >= c->closeBy;
         if (!done && c->eof)
-            done = ctlPending(c) == 0 && !c->backlog;
+            done = ctlPending(c) == 0 && !c->backlog && c->held.len == 0;
         if (done)
             ctlClientFree(c);
         else
@@ -829,9 +859,15 @@ static nfds_t ctlPollSet(ctlServer *s, bool *busy)
 
 int ctlServerPoll(ctlServer *s, int timeoutMs)
 {
-    bool busy;
+    bool busy, held = false;
     int fatal = 0;
     s->inPoll = true;
+    for (uint32_t i = 0; s->gate && i < s->clientCount; i++) {
+        ctlRelease(s, s->clients[i]);
+        held |= s->clients[i]->held.len > 0;
+    }
+    if (held && timeoutMs > 1)
+        timeoutMs = 1; /* a commit takes about that: look again soon */
     int answered = ctlServeBacklog(s);
     ctlReap(s);
     nfds_t n = ctlPollSet(s, &busy);
@@ -848,6 +884,18 @@ int ctlServerPoll(ctlServer *s, int timeoutMs)
         fatal = ctlAcceptAll(s);
     s->inPoll = false;
     return fatal < 0 ? -1 : answered;
+}
+
+void ctlServerSetGate(ctlServer *s, ctlGateFn *fn, void *ctx)
+{
+    s->gate = fn;
+    s->gateCtx = ctx;
+}
+
+void ctlServerHold(ctlServer *s, uint64_t seq)
+{
+    if (s && s->current && seq > s->holdSeq)
+        s->holdSeq = seq;
 }
 
 void ctlServerGetStats(const ctlServer *s, ctlServerStats *out)

@@ -68,6 +68,7 @@ typedef struct {
     uint64_t tooLong;     /* connections closed for an over-long line */
     uint64_t dropped;     /* subscribers dropped for a full output buffer */
     uint64_t events;      /* event lines queued (one per receiving connection) */
+    uint64_t held;        /* answers held for the gate (ctlServerHold) */
     uint32_t clients;     /* connected now */
     uint32_t subscribers; /* connected now with at least one topic */
 } ctlServerStats;
@@ -95,6 +96,20 @@ int ctlServerPoll(ctlServer *s, int timeoutMs);
  * instead. Returns the number of connections the event was queued to, -1 if
  * topic is empty or the event cannot be encoded. */
 int ctlServerBroadcast(ctlServer *s, const char *topic, json_t *event);
+
+/* The position up to which held answers may leave (e.g. a journal's
+ * durable sequence). */
+typedef uint64_t ctlGateFn(void *ctx);
+
+/* Installs the gate (NULL: none, answers leave at once). */
+void ctlServerSetGate(ctlServer *s, ctlGateFn *fn, void *ctx);
+
+/* Called by a handler: the answer to the request being handled leaves only
+ * once the gate reaches seq (the command's journal record is durable);
+ * later answers to the same connection wait behind it, others do not, and
+ * the loop is never blocked (ctlServerPoll releases them). No-op outside a
+ * handler, with s NULL or without a gate. Events are not held. */
+void ctlServerHold(ctlServer *s, uint64_t seq);
 
 /* Copies the counters. */
 void ctlServerGetStats(const ctlServer *s, ctlServerStats *out);

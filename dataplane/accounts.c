@@ -102,6 +102,12 @@ int acdRecover(acdState *s, const char *walDir, int recoverToCorruption, jnJourn
     return 0;
 }
 
+static uint64_t acdDurable(void *ctx)
+{
+    const acdState *s = ctx;
+    return s->cj.jn ? jnDurableSeq(s->cj.jn) : UINT64_MAX;
+}
+
 static int64_t acdWorkerLine(void *ctx, uint16_t seg, uint32_t account)
 {
     acdState *s = ctx;
@@ -128,6 +134,8 @@ int acdStart(acdState *s, char *err, size_t errlen)
            (unsigned long long)records, (unsigned long long)last, secs, acctCount(s->book),
            (unsigned long long)s->cj.voided);
     cjAttach(s, s->pendingJn);
+    if (s->ctl && s->cfg->storage.durability == CFG_DURABILITY_SYNC)
+        ctlServerSetGate(s->ctl, acdDurable, s);
     cjEpoch(s);
     uint64_t tail = 0;
     for (uint32_t n; (n = acdDrain(s)) > 0;)

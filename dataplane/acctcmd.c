@@ -951,6 +951,9 @@ static int acmdRun(acdState *s, const acmdEntry *e, json_t *args, json_t **data,
     const int r = e->fn(s, json_object_get(rec, "args"), data, err);
     cjClockSet(0);
     json_decref(rec);
+    /* durability = sync: the answer leaves once the command's record (and
+     * the events it consumed) are durable, without stopping the loop */
+    ctlServerHold(s->ctl, s->cj.lastSeq);
     return r;
 }
 

@@ -425,6 +425,65 @@ static void waitClients(fixture *f, uint32_t n)
 
 /* ---- requests and answers ---------------------------------------------------------------- */
 
+/* the gate of test_hold: the "durable" position and the hold a handler asks */
+static uint64_t gDurable;
+static ctlServer *gHoldServer;
+
+static uint64_t gateNow(void *ctx)
+{
+    (void)ctx;
+    return gDurable;
+}
+
+static int hHold(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    (void)ctx;
+    (void)err;
+    ctlServerHold(gHoldServer, (uint64_t)json_integer_value(json_object_get(args, "seq")));
+    *data = json_deep_copy(args);
+    return 0;
+}
+
+/* An answer held for the gate leaves only once the gate passes its
+ * sequence; later answers to the same client wait behind it (order kept),
+ * another client's do not; the loop never blocks meanwhile. */
+static void test_hold(void **state)
+{
+    (void)state;
+    fixture *f = start("hold.sock");
+    gHoldServer = f->s;
+    gDurable = 0;
+    assert_int_equal(ctlServerRegister(f->s, "hold", hHold, NULL, "held until seq"), 0);
+    ctlServerSetGate(f->s, gateNow, NULL);
+    client *c = clientOpen(f), *d = clientOpen(f);
+    sendStr(f, c, "{\"id\":1,\"cmd\":\"hold\",\"args\":{\"seq\":5}}\n");
+    sendStr(f, c, "{\"id\":2,\"cmd\":\"echo\",\"args\":{}}\n");
+    char *line = readLine(f, c, 200);
+    assert_null(line);
+    assert_int_equal(stats(f).held, 2);
+    /* another client is answered meanwhile */
+    json_t *a = call(f, d, "{\"id\":3,\"cmd\":\"echo\",\"args\":{}}\n");
+    assertOk(a);
+    json_decref(a);
+    gDurable = 4;
+    assert_null(readLine(f, c, 100));
+    gDurable = 5;
+    a = readJson(f, c);
+    assert_int_equal(json_integer_value(json_object_get(a, "id")), 1);
+    json_decref(a);
+    a = readJson(f, c);
+    assert_int_equal(json_integer_value(json_object_get(a, "id")), 2);
+    json_decref(a);
+    /* a passed sequence is not held */
+    a = call(f, c, "{\"id\":4,\"cmd\":\"hold\",\"args\":{\"seq\":3}}\n");
+    assertOk(a);
+    json_decref(a);
+    assert_int_equal(stats(f).held, 2);
+    clientClose(c);
+    clientClose(d);
+    stop(f);
+}
+
 static void test_ok_answer(void **state)
 {
     (void)state;
@@ -1527,6 +1586,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ok_answer),
+        cmocka_unit_test(test_hold),
         cmocka_unit_test(test_id_echo),
         cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_bad_envelope),
