@@ -36,6 +36,8 @@ static const jmField jmFields[] = {
      offsetof(jnStats, maxBatchRecords)},
     {"xchg_journal_segment_index", "Segment being written.", PROM_GAUGE,
      offsetof(jnStats, segmentIndex)},
+    {"xchg_journal_errors_total", "Write, sync and segment-preparation failures.", PROM_COUNTER,
+     offsetof(jnStats, errors)},
 };
 
 int jmRender(void *ctx, promWriter *w)
@@ -68,6 +70,27 @@ int jmRender(void *ctx, promWriter *w)
         promLabel l = {"stream", js->name[i]};
         promSampleU64(w, &l, 1, jnDurableSeq(js->j[i]));
     }
+    promFamily(w, "xchg_journal_durable_lag_records", PROM_GAUGE,
+               "Records published by the producer and not yet durable.");
+    for (uint32_t i = 0; i < js->n; i++) {
+        promLabel l = {"stream", js->name[i]};
+        const uint64_t d = jnDurableSeq(js->j[i]);
+        promSampleU64(w, &l, 1, st[i].publishedSeq > d ? st[i].publishedSeq - d : 0);
+    }
+    promFamily(w, "xchg_journal_durable_lag_seconds", PROM_GAUGE,
+               "Age of the commit in flight (0 when none): how far durability trails.");
+    for (uint32_t i = 0; i < js->n; i++) {
+        promLabel l = {"stream", js->name[i]};
+        promSampleFrac(w, &l, 1, (int64_t)st[i].inflightNs, 1000000000);
+    }
+    promFamily(w, "xchg_journal_commit_seconds", PROM_HISTOGRAM,
+               "Submit-to-durable time of each commit (write + fdatasync).");
+    for (uint32_t i = 0; i < js->n; i++) {
+        promLabel l = {"stream", js->name[i]};
+        static histLog h; /* 4 KiB: not on the control lcore's stack */
+        jnGetCommitHist(js->j[i], &h);
+        promHistLog(w, &l, 1, &h, 1000000000);
+    }
     promFamily(w, "xchg_journal_up", PROM_GAUGE,
                "1 while the journal accepts records, 0 once its writer stopped on an error.");
     for (uint32_t i = 0; i < js->n; i++) {
@@ -77,4 +100,29 @@ int jmRender(void *ctx, promWriter *w)
         promSampleU64(w, &l, 1, (uint64_t)up);
     }
     return failed ? -1 : 0;
+}
+
+json_t *jmJson(const jmJournals *js)
+{
+    json_t *a = json_array();
+    for (uint32_t i = 0; i < js->n; i++) {
+        jnStats st;
+        static histLog h;
+        jnGetStats(js->j[i], &st);
+        jnGetCommitHist(js->j[i], &h);
+        const uint64_t d = jnDurableSeq(js->j[i]);
+        json_array_append_new(
+            a, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                         "stream", js->name[i], "records", (json_int_t)st.records, "bytes",
+                         (json_int_t)st.recordBytes, "commits", (json_int_t)st.commits,
+                         "errors", (json_int_t)st.errors, "durable_seq", (json_int_t)d,
+                         "lag_records",
+                         (json_int_t)(st.publishedSeq > d ? st.publishedSeq - d : 0), "lag_ns",
+                         (json_int_t)st.inflightNs, "commit_p50_ns",
+                         (json_int_t)histQuantile(&h, 1, 2), "commit_p99_ns",
+                         (json_int_t)histQuantile(&h, 99, 100), "commit_max_ns",
+                         (json_int_t)h.max, "commit_count", (json_int_t)h.total, "up",
+                         (json_int_t)(jnStatus(js->j[i]) == 0)));
+    }
+    return a;
 }

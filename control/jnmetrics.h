@@ -11,12 +11,14 @@
  *     jmAdd(&journals, "segment0", segmentJournal);
  *     metricsAddSource("journal", jmRender, &journals);
  *
- * The producer's last sequence (jnLastSeq) belongs to the producer thread,
- * so the durable lag (last - durable) is for the producer to publish with its
- * own counters (a worker's snapshot); this source exports the durable side. */
+ * The durable lag is published - durable sequence (the producer publishes
+ * its last sequence with each jnPublish) and the age of the commit in
+ * flight. xchgd adds one stream per segment ("segment<id>") and the control
+ * core's ("control"); `xchgctl stats` shows jmJson's view. */
 #ifndef XCHG_CONTROL_JNMETRICS_H
 #define XCHG_CONTROL_JNMETRICS_H
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "control/prom.h"
@@ -41,5 +43,10 @@ int jmAdd(jmJournals *js, const char *name, const jnJournal *j);
  * 0, or -1 when a journal has stopped (jnStatus != 0), which the registry
  * counts as a source failure; its figures are written all the same. */
 int jmRender(void *ctx, promWriter *w);
+
+/* The same figures as a JSON array, one object per stream (stream, records,
+ * bytes, commits, errors, durable_seq, lag_records, lag_ns, commit_p50_ns,
+ * commit_p99_ns, commit_max_ns, commit_count, up): a new reference. */
+json_t *jmJson(const jmJournals *js);
 
 #endif

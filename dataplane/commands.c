@@ -448,6 +448,8 @@ static int cmdStats(void *ctx, json_t *args, json_t **data, ctlError *err)
         free(r);
     }
     *data = json_pack("{s:o, s:o}", "segments", segs, "filter", xdpCtlStatsJson());
+    if (d->journals && *data)
+        json_object_set_new(*data, "journals", jmJson(d->journals));
     if (d->monitor)
         dmStatsAugment(d->monitor, *data); /* the workers just published (WK_REQ_STATS) */
     return 0;

@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "control/ctl.h"
 #include "dataplane/dpmetrics.h"
+#include "control/jnmetrics.h"
 #include "dataplane/worker.h"
 
 typedef struct {
@@ -20,6 +21,7 @@ typedef struct {
     int (*accountKnown)(void *ctx, uint32_t account); /* NULL: any account */
     void *accountCtx;
     json_t *(*controlStatus)(void *ctx); /* the control stream's status object, or NULL */
+    const jmJournals *journals; /* journal streams for `stats`, or NULL */
     dmMonitor *monitor; /* NULL: stats without the monitor's tables */
 } cmdDaemon;
 

@@ -563,6 +563,18 @@ int main(int argc, char **argv)
     d.accountKnown = acdAccountKnown;
     d.accountCtx = acd;
     d.controlStatus = acdControlStatus;
+    static jmJournals journals; /* xchg_journal_* and `stats` (docs/operations/metrics.md) */
+    for (uint32_t i = 0; i <= cfg.segmentCount && duJournal(durable, i); i++) {
+        char name[JM_NAME_MAX];
+        if (i < cfg.segmentCount)
+            snprintf(name, sizeof name, "segment%u", cfg.segments[i].id);
+        else
+            snprintf(name, sizeof name, "control");
+        jmAdd(&journals, name, duJournal(durable, i));
+    }
+    d.journals = &journals;
+    if (metricsAddSource("journal", jmRender, &journals) != 0)
+        rte_exit(EXIT_FAILURE, "journal metrics could not be registered\n");
     if (acd)
         dmSetAccounts(mon, acdTopAccounts, acd);
     /* recovered trading states stand (an operator's halt survives a restart) */

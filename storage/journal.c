@@ -27,7 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "matcher/matcher.h" /* mtDefaultAllocator: hugepage-backed regions */
+#include "dataplane/histogram.h" /* the commit latency histogram (header only) */
+#include "matcher/matcher.h"       /* mtDefaultAllocator: hugepage-backed regions */
 #include "storage/journal_int.h"
 
 #define JN_QD         16           /* io_uring entries */
@@ -82,6 +83,7 @@ struct jnJournal {
         uint32_t ringBytes, maxPayload;
     } p;
     _Alignas(64) _Atomic uint64_t pubHead; /* producer -> writer */
+    _Atomic uint64_t pubSeq;               /* producer -> metrics: last sequence published */
     _Alignas(64) _Atomic uint64_t tail;    /* writer -> producer */
     _Alignas(64) _Atomic uint64_t durable; /* writer -> everyone */
     _Alignas(64) _Atomic int status;       /* writer -> everyone, rarely written */
@@ -121,6 +123,9 @@ struct jnJournal {
 
     _Atomic uint64_t stCommits, stRecords, stRecordBytes, stIoBytes, stRotations;
     _Atomic uint64_t stPrefill, stMaxBatch, stLastCommitNs, stSegment;
+    _Atomic uint64_t stErrors, stInflightNs; /* failures; submit time of the commit in flight */
+    _Atomic uint64_t stHist[HIST_BUCKETS];   /* submit-to-durable ns of every commit */
+    _Atomic uint64_t stHistMax;
 };
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -147,6 +152,7 @@ static void statAdd(_Atomic uint64_t *c, uint64_t v)
 static void jnFail(jnJournal *j, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void jnFail(jnJournal *j, int e, const char *fmt, ...)
 {
+    statAdd(&j->stErrors, 1);
     if (atomic_load_explicit(&j->status, memory_order_relaxed))
         return;
     va_list ap;
@@ -413,8 +419,12 @@ static void commitDone(jnJournal *j, jnBatch *b)
     statAdd(&j->stRecords, b->records);
     statAdd(&j->stRecordBytes, b->recBytes);
     statAdd(&j->stIoBytes, b->ioLen);
-    atomic_store_explicit(&j->stLastCommitNs, nowNs(CLOCK_MONOTONIC) - b->submitNs,
-                          memory_order_relaxed);
+    const uint64_t took = nowNs(CLOCK_MONOTONIC) - b->submitNs;
+    atomic_store_explicit(&j->stLastCommitNs, took, memory_order_relaxed);
+    statAdd(&j->stHist[histBucket(took)], 1);
+    if (took > atomic_load_explicit(&j->stHistMax, memory_order_relaxed))
+        atomic_store_explicit(&j->stHistMax, took, memory_order_relaxed);
+    atomic_store_explicit(&j->stInflightNs, 0, memory_order_relaxed);
     if (b->records > atomic_load_explicit(&j->stMaxBatch, memory_order_relaxed))
         atomic_store_explicit(&j->stMaxBatch, b->records, memory_order_relaxed);
     if (b->seg != j->cur)
@@ -555,6 +565,7 @@ static void maybeSpare(jnJournal *j)
     jnSeg *s = segSlot(j);
     if (segCreateFile(j, s, j->nextIndex, &err)) {
         j->spareErr = err.sysErrno ? err.sysErrno : EIO;
+        statAdd(&j->stErrors, 1);
         atomic_store_explicit(&j->spareErrPub, j->spareErr, memory_order_release);
         return;
     }
@@ -695,6 +706,7 @@ static void batchSubmit(jnJournal *j, jnBatch *b)
     memcpy(j->tailBlock, b->mem + b->len - j->tailLen, j->tailLen);
     b->ioDone = 0;
     b->submitNs = nowNs(CLOCK_MONOTONIC);
+    atomic_store_explicit(&j->stInflightNs, b->submitNs, memory_order_relaxed);
     commitSubmit(j, b);
     j->inflight = 1;
     j->fill ^= 1;
@@ -799,6 +811,21 @@ void jnGetStats(const jnJournal *j, jnStats *st)
     st->lastCommitNs = atomic_load_explicit(&j->stLastCommitNs, memory_order_relaxed);
     st->segmentIndex = atomic_load_explicit(&j->stSegment, memory_order_relaxed);
     st->sync = j->sync;
+    st->errors = atomic_load_explicit(&j->stErrors, memory_order_relaxed);
+    st->publishedSeq = atomic_load_explicit(&j->pubSeq, memory_order_relaxed);
+    const uint64_t since = atomic_load_explicit(&j->stInflightNs, memory_order_relaxed);
+    const uint64_t now = nowNs(CLOCK_MONOTONIC);
+    st->inflightNs = since && now > since ? now - since : 0;
+}
+
+void jnGetCommitHist(const jnJournal *j, histLog *out)
+{
+    out->total = 0;
+    for (uint32_t i = 0; i < HIST_BUCKETS; i++) {
+        out->count[i] = atomic_load_explicit(&j->stHist[i], memory_order_relaxed);
+        out->total += out->count[i];
+    }
+    out->max = atomic_load_explicit(&j->stHistMax, memory_order_relaxed);
 }
 
 /* ---- producer API ------------------------------------------------------------ */
@@ -857,6 +884,7 @@ uint64_t jnAppend(jnJournal *j, uint16_t type, const void *payload, uint32_t len
 
 void jnPublish(jnJournal *j)
 {
+    atomic_store_explicit(&j->pubSeq, j->p.nextSeq - 1, memory_order_relaxed);
     atomic_store_explicit(&j->pubHead, j->p.head, memory_order_release);
 }
 

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dataplane/histogram.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -212,10 +214,20 @@ typedef struct {
     uint64_t lastCommitNs; /* submit-to-durable time of the last commit */
     uint64_t segmentIndex; /* segment being written */
     jnSyncMode sync;       /* mode in effect (FDATASYNC if O_DIRECT was refused) */
+    uint64_t errors;       /* write, sync or segment-preparation failures */
+    uint64_t publishedSeq; /* last sequence the producer published (0: none since open) */
+    uint64_t inflightNs;   /* age of the commit in flight, 0 when none */
 } jnStats;
 
 /* Copies the writer's counters into *st. Any thread. */
 void jnGetStats(const jnJournal *j, jnStats *st);
+
+/* Copies the histogram of every commit's submit-to-durable time (ns;
+ * dataplane/histogram.h log-linear buckets; total = commits so far) into
+ * *out. Any thread (relaxed loads: a scrape during a
+ * commit may see it in count and not yet in commits, never the reverse
+ * for long). */
+void jnGetCommitHist(const jnJournal *j, histLog *out);
 
 /* ---- reader: recovery and inspection ---- */
 

@@ -406,6 +406,8 @@ check "the first xchgd still answers /metrics" scrape "$WORK/still.prom"
 # ---- known traffic, then the counters ----
 A=$(session 1001) && B=$(session 2002)
 check "sessions created" test -n "$A" -a -n "$B"
+scrape "$WORK/before.prom"
+jr0=$(value 'xchg_journal_records_total{stream="segment0"}' "$WORK/before.prom")
 traffic "$A" "$B"
 check "$N_ORDERS orders sent with xchg-client-example" test $? = 0
 M=$WORK/after.prom
@@ -471,6 +473,28 @@ expect "$WORK/ledger.prom" xchg_ledger_liquidations_total 0
 expect "$WORK/ledger.prom" xchg_ledger_fill_lag_seconds_count $((2 * N_TRADES))
 expect "$WORK/ledger.prom" xchg_accounts 2
 expect "$WORK/ledger.prom" 'xchg_accounts_at_risk{level="reject"}' 0
+# the journals (control/jnmetrics.c): every order is one input record of
+# segment 0's stream, durable before its ack left (durability = sync), so
+# the durable record counter grew by at least N_ORDERS (logons, logouts and
+# timers are records too); the commit histogram counts every commit
+jr1=$(value 'xchg_journal_records_total{stream="segment0"}' "$M")
+check "metrics: journal segment0 records grew by >= $N_ORDERS orders (${jr0:-?} -> ${jr1:-?})" \
+    test -n "$jr0" -a -n "$jr1" -a "$((${jr1:-0} - ${jr0:-0}))" -ge "$N_ORDERS"
+scrape "$WORK/journal.prom"
+jc=$(value 'xchg_journal_commits_total{stream="segment0"}' "$WORK/journal.prom")
+jh=$(value 'xchg_journal_commit_seconds_count{stream="segment0"}' "$WORK/journal.prom")
+check "metrics: journal segment0 commits ($jc) > 0 and the commit histogram counts each (count $jh)" \
+    test "${jc:-0}" -gt 0 -a "${jh:-x}" = "${jc:-y}"
+jcr=$(value 'xchg_journal_records_total{stream="control"}' "$WORK/journal.prom")
+check "metrics: the control stream is exported and journaled the account opens and fills (${jcr:-absent} records)" \
+    test "${jcr:-0}" -ge 2
+expect "$WORK/journal.prom" 'xchg_journal_errors_total{stream="segment0"}' 0
+expect "$WORK/journal.prom" 'xchg_journal_up{stream="control"}' 1
+expect "$WORK/journal.prom" 'xchg_journal_durable_lag_records{stream="segment0"}' 0
+jst=$("$BIN/xchgctl" --socket "$SOCK" --json stats | jq -r '.journals[] | select(.stream == "segment0") | "\(.records) \(.commits) \(.commit_count)"')
+jsr=${jst%% *}
+check "xchgctl stats: journals[segment0] records ($jsr) >= the scrape's ($jr1), commit histogram count = commits ($jst)" \
+    bash -c '[ -n "$1" ] && [ "$1" -ge "$2" ] && set -- $3 && [ "$2" = "$3" ]' _ "$jsr" "${jr1:-x}" "$jst"
 check "metrics: xchg_md_service_trades_applied_total = $N_TRADES" \
     wait_value "$WORK/md.prom" xchg_md_service_trades_applied_total "$N_TRADES"
 expect "$WORK/md.prom" xchg_md_service_trades_received_total "$N_TRADES"
