@@ -136,6 +136,58 @@ static void test_counts(void **state)
     jnClose(b);
 }
 
+/* The value of one sample line "NAME{LABELS} V" in t, or -1. */
+static long long sample(const char *t, const char *series)
+{
+    const char *p = strstr(t, series);
+    return p ? atoll(p + strlen(series) + 1) : -1;
+}
+
+/* The commit histogram counts every commit (count = commits_total, the
+ * +Inf bucket too); the durable lag is what is published and not durable:
+ * N records before the writer runs, 0 after. */
+static void test_histogram_and_lag(void **state)
+{
+    (void)state;
+    jnJournal *a = openIn("h");
+    jmJournals js = {0};
+    assert_int_equal(jmAdd(&js, "segment0", a), 0);
+    for (int k = 0; k < 5; k++)
+        append(a, 3 + k);
+    const char *t = render(&js, 0);
+    const long long commits = sample(t, "xchg_journal_commits_total{stream=\"segment0\"}");
+    assert_true(commits >= 5); /* five flushes, each at least one commit */
+    assert_int_equal(sample(t, "xchg_journal_records_total{stream=\"segment0\"}"), 25);
+    assert_int_equal(sample(t, "xchg_journal_commit_seconds_count{stream=\"segment0\"}"),
+                     commits);
+    assert_int_equal(
+        sample(t, "xchg_journal_commit_seconds_bucket{stream=\"segment0\",le=\"+Inf\"}"),
+        commits);
+    assert_non_null(strstr(t, "# TYPE xchg_journal_commit_seconds histogram\n"));
+    assert_int_equal(sample(t, "xchg_journal_durable_lag_records{stream=\"segment0\"}"), 0);
+    assert_int_equal(sample(t, "xchg_journal_errors_total{stream=\"segment0\"}"), 0);
+    /* published, not yet written: the lag is those records */
+    char payload[64] = {0};
+    for (int i = 0; i < 7; i++)
+        assert_true(jnAppend(a, 1, payload, sizeof payload) != 0);
+    jnPublish(a);
+    t = render(&js, 0);
+    assert_int_equal(sample(t, "xchg_journal_durable_lag_records{stream=\"segment0\"}"), 7);
+    assert_int_equal(jnFlush(a), 0);
+    t = render(&js, 0);
+    assert_int_equal(sample(t, "xchg_journal_durable_lag_records{stream=\"segment0\"}"), 0);
+    json_t *j = jmJson(&js);
+    assert_int_equal(json_array_size(j), 1);
+    json_t *o = json_array_get(j, 0);
+    assert_string_equal(json_string_value(json_object_get(o, "stream")), "segment0");
+    assert_int_equal(json_integer_value(json_object_get(o, "records")), 32);
+    assert_int_equal(json_integer_value(json_object_get(o, "commit_count")),
+                     json_integer_value(json_object_get(o, "commits")));
+    assert_true(json_integer_value(json_object_get(o, "commit_p99_ns")) > 0);
+    json_decref(j);
+    jnClose(a);
+}
+
 static void test_empty_and_refusals(void **state)
 {
     (void)state;
@@ -157,6 +209,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_counts, setUp, tearDown),
         cmocka_unit_test_setup_teardown(test_empty_and_refusals, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(test_histogram_and_lag, setUp, tearDown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
