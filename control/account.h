@@ -385,4 +385,22 @@ int instSetStatus(acctBook *b, uint16_t i, instStatus status);
  * *nHolders. Returns 0 or 1007 otherwise. */
 int instDelist(acctBook *b, uint16_t i, uint32_t *holders, uint32_t max, uint32_t *nHolders);
 
+/* ---- checkpoints (storage/ckpt.h) ------------------------------------------ */
+
+struct ckptSink;
+struct ckptSource;
+
+/* Writes the whole book (limits, totals, instruments, accounts, positions,
+ * orders, trades, liquidations, settlement history) as records with keys
+ * starting 0x00..0x17 (a version header first). Returns 0, or -1 when the
+ * sink refused a record. */
+int acctSnapshot(const acctBook *b, const struct ckptSink *sink);
+
+/* Reads a book written by acctSnapshot into b, which must be fresh from
+ * acctCreate (instruments loaded or not: the checkpoint's replace them).
+ * Returns 0, or -1 on a damaged or foreign checkpoint (wrong version or
+ * layout, keys out of order, sizes wrong) or out of memory; b is then
+ * unusable (destroy it). */
+int acctRestore(acctBook *b, const struct ckptSource *src);
+
 #endif

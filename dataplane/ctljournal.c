@@ -399,7 +399,7 @@ static int cjEpochAdd(acdState *s, uint16_t g, uint64_t seq, uint64_t count)
 int cjPrepass(acdState *s, const char *dir, unsigned flags, uint64_t *skip, jnError *err)
 {
     struct stat st;
-    memset(skip, 0, sizeof(uint64_t) * CJ_MAX_SEGMENTS);
+    memcpy(skip, s->cj.consumed, sizeof(uint64_t) * CJ_MAX_SEGMENTS);
     if (stat(dir, &st) != 0 && errno == ENOENT)
         return 0;
     jnReader *rd = jnReaderOpen(dir, CJ_STREAM, flags, err);
@@ -408,6 +408,8 @@ int cjPrepass(acdState *s, const char *dir, unsigned flags, uint64_t *skip, jnEr
     jnRecord rec;
     int rc;
     while ((rc = jnReaderNext(rd, &rec, err)) == 1) {
+        if (rec.seq <= s->cj.afterSeq)
+            continue; /* in the restored checkpoint */
         if (rec.type == CJ_EVENT && rec.len == 8 + sizeof(crEvent)) {
             crEvent ev;
             memcpy(&ev, (const char *)rec.payload + 8, sizeof ev);
@@ -463,6 +465,8 @@ int cjReplay(acdState *s, const char *dir, unsigned flags, uint64_t *lastSeq, ui
     jnRecord rec;
     int rc;
     while ((rc = jnReaderNext(rd, &rec, err)) == 1) {
+        if (rec.seq <= s->cj.afterSeq)
+            continue; /* in the restored checkpoint */
         s->cj.records++;
         if (cjApplyRecord(s, &rec, err) != 0) {
             rc = -1;
@@ -476,9 +480,9 @@ int cjReplay(acdState *s, const char *dir, unsigned flags, uint64_t *lastSeq, ui
     }
     cjClockSet(0);
     const jnReadReport *rep = jnReaderReport(rd);
-    *lastSeq = rep->lastSeq;
+    *lastSeq = rep->lastSeq > s->cj.afterSeq ? rep->lastSeq : s->cj.afterSeq;
     *records = s->cj.records;
-    s->cj.lastSeq = rep->lastSeq;
+    s->cj.lastSeq = *lastSeq;
     s->cj.replaying = 0;
     s->cj.rd = NULL;
     jnReaderClose(rd);

@@ -62,6 +62,7 @@ typedef struct {
     } ep[CJ_MAX_SEGMENTS];
     uint64_t limit[CJ_MAX_SEGMENTS]; /* events applicable after the last epoch */
     uint64_t voided;                 /* replayed CJ_EVENTs skipped as void */
+    uint64_t afterSeq;               /* records up to here are in a restored checkpoint */
 } cjState;
 
 typedef struct acdState acdState;

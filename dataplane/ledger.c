@@ -601,3 +601,82 @@ uint64_t lgHash(const lgLedger *l, uint64_t h)
         h = (h ^ ((seq >> (8 * i)) & 0xff)) * 1099511628211ull;
     return h;
 }
+
+/* ---- checkpoints (storage/ckpt.h) ---------------------------------------------------- */
+
+enum { LG_CK_HEADER = 0x20, LG_CK_LINES = 0x21, LG_CK_RETRY = 0x22 };
+
+typedef struct {
+    uint32_t version, nSeg, lineSize, nRetry;
+    uint64_t seq;
+} lgCkHeader;
+
+static void lgCkKey(unsigned char *k, uint8_t kind, uint32_t i)
+{
+    k[0] = kind;
+    k[1] = (unsigned char)(i >> 24);
+    k[2] = (unsigned char)(i >> 16);
+    k[3] = (unsigned char)(i >> 8);
+    k[4] = (unsigned char)i;
+}
+
+int lgSnapshot(const lgLedger *l, const ckptSink *sink)
+{
+    unsigned char k[5];
+    const lgCkHeader h = {1, l->nSeg, (uint32_t)sizeof(lgLine), l->nRetry, l->seq};
+    lgCkKey(k, LG_CK_HEADER, 0);
+    if (ckptPut(sink, k, 1, &h, sizeof h))
+        return -1;
+    const uint32_t n = acctCount(l->book) < l->capAcc ? acctCount(l->book) : l->capAcc;
+    for (uint32_t ai = 0; ai < n; ai++) {
+        lgCkKey(k, LG_CK_LINES, ai);
+        if (ckptPut(sink, k, sizeof k, &l->lines[(size_t)ai * l->nSeg], sizeof(lgLine) * l->nSeg))
+            return -1;
+    }
+    for (uint32_t i = 0; i < l->nRetry; i++) {
+        unsigned char v[sizeof(crCmd) + 2];
+        memcpy(v, &l->retry[i], sizeof(crCmd));
+        memcpy(v + sizeof(crCmd), &l->retrySeg[i], 2);
+        lgCkKey(k, LG_CK_RETRY, i);
+        if (ckptPut(sink, k, sizeof k, v, sizeof v))
+            return -1;
+    }
+    return 0;
+}
+
+int lgRestore(lgLedger *l, const ckptSource *src)
+{
+    const void *key, *val;
+    size_t klen, vlen;
+    int rc, header = 0;
+    while ((rc = ckptNext(src, &key, &klen, &val, &vlen)) == 1) {
+        const unsigned char *k = key;
+        const uint32_t i = klen == 5 ? (uint32_t)k[1] << 24 | (uint32_t)k[2] << 16 |
+                                           (uint32_t)k[3] << 8 | k[4]
+                                     : 0;
+        if (klen >= 1 && k[0] == LG_CK_HEADER && vlen == sizeof(lgCkHeader)) {
+            lgCkHeader h;
+            memcpy(&h, val, sizeof h);
+            if (h.version != 1 || h.nSeg != l->nSeg || h.lineSize != sizeof(lgLine) ||
+                h.nRetry > LG_RETRY)
+                return -1;
+            l->seq = h.seq;
+            header = 1;
+        } else if (!header) {
+            return -1;
+        } else if (k[0] == LG_CK_LINES && klen == 5 && vlen == sizeof(lgLine) * l->nSeg) {
+            lgLine *ln = lgLines(l, i);
+            if (!ln)
+                return -1;
+            memcpy(ln, val, vlen);
+        } else if (k[0] == LG_CK_RETRY && klen == 5 && vlen == sizeof(crCmd) + 2 &&
+                   i == l->nRetry && i < LG_RETRY) {
+            memcpy(&l->retry[i], val, sizeof(crCmd));
+            memcpy(&l->retrySeg[i], (const char *)val + sizeof(crCmd), 2);
+            l->nRetry++;
+        } else {
+            return -1;
+        }
+    }
+    return rc < 0 || !header ? -1 : 0;
+}

@@ -22,6 +22,7 @@
 #include "control/account.h"
 #include "dataplane/credit.h"
 #include "dataplane/histogram.h"
+#include "storage/ckpt.h"
 
 /* Sends a command to segment segIndex's worker. Returns 0, or -1 when it
  * cannot be queued now (the ledger tries again at its next scan). */
@@ -94,6 +95,15 @@ int lgResyncLine(lgLedger *l, uint32_t account, uint16_t seg, int64_t line);
 /* 1 while a scan still has work without new input (answers to resend, an
  * account being liquidated), else 0. */
 int lgBusy(const lgLedger *l);
+
+/* Writes the ledger's state (every line's control view, the command
+ * counter, answers waiting to be resent) as checkpoint records with keys
+ * 0x20..0x22. 0, or -1 when the sink refused a record. */
+int lgSnapshot(const lgLedger *l, const ckptSink *sink);
+
+/* Reads what lgSnapshot wrote into a fresh ledger whose book was restored
+ * first (same segment count). 0, or -1 on a damaged or foreign checkpoint. */
+int lgRestore(lgLedger *l, const ckptSource *src);
 
 /* FNV-1a of every line's control view and the command counter, continuing h. */
 uint64_t lgHash(const lgLedger *l, uint64_t h);

@@ -22,6 +22,7 @@
 #include "control/settle.h"
 #include "dataplane/accounts.h"
 #include "dataplane/ctljournal.h"
+#include "dataplane/ctlstate.h"
 #include "storage/journal.h"
 
 #define QCAP 65536
@@ -31,12 +32,14 @@ typedef struct {
     crEvent q[QCAP];
     uint32_t head, n;
     uint64_t commands;
+    uint64_t cmdHash; /* FNV-1a of every command sent, in order */
 } Sim;
 
 typedef struct {
     cfgConfig cfg;
     char dir[64], sdir[96];
     Sim sim;
+    Sim *simp; /* where the generated worker events go (the state's sim) */
     uint64_t seed, nextOrder, nextTrade;
 } Fx;
 
@@ -58,6 +61,9 @@ static int simSend(void *ctx, uint16_t seg, const crCmd *c)
 {
     Sim *s = ctx;
     s->commands++;
+    const unsigned char *p = (const unsigned char *)c;
+    for (size_t i = 0; i < sizeof *c; i++)
+        s->cmdHash = (s->cmdHash ^ p[i]) * 1099511628211ull;
     if (c->type == CR_CMD_RECLAIM) {
         crEvent ev = {.type = CR_EV_RECLAIMED,
                       .segment = seg,
@@ -91,16 +97,21 @@ static int simState(void *ctx, uint16_t seg, uint16_t book, uint8_t state)
     return 0;
 }
 
-static acdState *newState(Fx *fx)
+static acdState *newStateSim(Fx *fx, Sim *sim)
 {
     const acdHooks h = {.send = simSend,
-                        .sendCtx = &fx->sim,
+                        .sendCtx = sim,
                         .fetch = simFetch,
                         .setBookState = simState,
-                        .ctx = &fx->sim};
+                        .ctx = sim};
     acdState *s = acdCreateCore(&fx->cfg, 1, NULL, 20250102, &h);
     assert_non_null(s);
     return s;
+}
+
+static acdState *newState(Fx *fx)
+{
+    return newStateSim(fx, &fx->sim);
 }
 
 static jnJournal *openJournal(Fx *fx)
@@ -129,6 +140,7 @@ static int setup(void **state)
     assert_non_null(mkdtemp(fx->dir));
     snprintf(fx->sdir, sizeof fx->sdir, "%s/control", fx->dir);
     fx->seed = 0x9e3779b97f4a7c15ull;
+    fx->simp = &fx->sim;
     *state = fx;
     return 0;
 }
@@ -200,7 +212,7 @@ static void randomOrder(Fx *fx, acdState *s, uint32_t account)
                   .price = px,
                   .lineDelta = -(int64_t)(rnd(fx) % 100000),
                   .ns = 1000 + oid};
-    simPush(&fx->sim, &ev);
+    simPush(fx->simp, &ev);
     const uint64_t r = rnd(fx) % 4;
     if (r < 2) {
         crEvent f = ev;
@@ -209,12 +221,12 @@ static void randomOrder(Fx *fx, acdState *s, uint32_t account)
         f.qty = r == 0 ? qty : 1;
         f.leaves = qty - f.qty;
         f.lineDelta = 50;
-        simPush(&fx->sim, &f);
+        simPush(fx->simp, &f);
     } else if (r == 2) {
         crEvent c = ev;
         c.type = CR_EV_CANCEL;
         c.lineDelta = -ev.lineDelta;
-        simPush(&fx->sim, &c);
+        simPush(fx->simp, &c);
     }
 }
 
@@ -487,7 +499,7 @@ static void pushOrder(Fx *fx, acdState *s, uint32_t account)
                   .orderId = oid,
                   .price = in->lastPrice,
                   .ns = oid};
-    simPush(&fx->sim, &ev);
+    simPush(fx->simp, &ev);
 }
 
 /* Events whose worker inputs never became durable (beyond what the
@@ -546,6 +558,220 @@ static void test_void_events_and_epochs(void **state)
     acdDestroy(x);
 }
 
+/* ---- checkpoints: an in-memory sink and source ---- */
+
+typedef struct {
+    unsigned char *k, *v;
+    size_t kl, vl;
+} Rec;
+
+typedef struct {
+    Rec *r;
+    size_t n, cap, pos;
+    int failAfter; /* sink refuses the put number failAfter (0: never) */
+} Mem;
+
+static int memPut(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    Mem *m = ctx;
+    if (m->failAfter && (int)m->n + 1 >= m->failAfter)
+        return -1;
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 256;
+        m->r = realloc(m->r, sizeof *m->r * m->cap);
+    }
+    Rec *r = &m->r[m->n++];
+    r->k = malloc(klen);
+    memcpy(r->k, key, klen);
+    r->v = malloc(vlen ? vlen : 1);
+    memcpy(r->v, val, vlen);
+    r->kl = klen;
+    r->vl = vlen;
+    return 0;
+}
+
+static int recCmp(const void *x, const void *y)
+{
+    const Rec *a = x, *b = y;
+    const int c = memcmp(a->k, b->k, a->kl < b->kl ? a->kl : b->kl);
+    return c ? c : (a->kl > b->kl) - (a->kl < b->kl);
+}
+
+static int memNext(void *ctx, const void **key, size_t *klen, const void **val, size_t *vlen)
+{
+    Mem *m = ctx;
+    if (m->pos == m->n)
+        return 0;
+    Rec *r = &m->r[m->pos++];
+    *key = r->k;
+    *klen = r->kl;
+    *val = r->v;
+    *vlen = r->vl;
+    return 1;
+}
+
+static void memFree(Mem *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->r[i].k);
+        free(m->r[i].v);
+    }
+    free(m->r);
+    memset(m, 0, sizeof *m);
+}
+
+/* snapshot -> sorted records -> restore into a fresh state */
+static acdState *roundTrip(Fx *fx, acdState *s, Sim *sim, Mem *m)
+{
+    const ckptSink sink = {memPut, m};
+    assert_int_equal(ctlStateSnapshot(s, &sink), 0);
+    qsort(m->r, m->n, sizeof *m->r, recCmp);
+    for (size_t i = 1; i < m->n; i++)
+        assert_true(recCmp(&m->r[i - 1], &m->r[i]) < 0); /* no key twice */
+    acdState *r = newStateSim(fx, sim);
+    const ckptSource src = {memNext, m};
+    m->pos = 0;
+    assert_int_equal(ctlStateRestore(r, &src), 0);
+    return r;
+}
+
+/* snapshot -> restore: the same hash and answers; then the same inputs to
+ * both give the same answers and hash again, and the same commands out */
+static void test_checkpoint_round_trip(void **state)
+{
+    Fx *fx = *state;
+    acdState *s = newState(fx);
+    uint64_t now = 1700000000000000000ull;
+    for (int i = 0; i < 1500; i++)
+        randomStep(fx, s, &now);
+    while (acdDrain(s))
+        ;
+    assert_true(acctCount(s->book) >= 10 && acctTradeCount(s->book) > 50);
+    Mem m = {0};
+    Sim *sim2 = calloc(1, sizeof *sim2);
+    acdState *r = roundTrip(fx, s, sim2, &m);
+    assert_true(m.n > 100);
+    assert_int_equal(cjStateHash(r), cjStateHash(s));
+    char *q1 = queries(s), *q2 = queries(r);
+    assert_string_equal(q1, q2);
+    free(q1);
+    free(q2);
+    /* the same following inputs */
+    const uint64_t seed = fx->seed, nextOrder = fx->nextOrder, nextTrade = fx->nextTrade;
+    uint64_t t1 = now, t2 = now;
+    const uint64_t c1 = fx->sim.commands;
+    fx->sim.cmdHash = 0;
+    for (int i = 0; i < 800; i++)
+        randomStep(fx, s, &t1);
+    const uint64_t sent1 = fx->sim.commands - c1;
+    fx->simp = sim2; /* r's worker */
+    fx->seed = seed;
+    fx->nextOrder = nextOrder;
+    fx->nextTrade = nextTrade;
+    for (int i = 0; i < 800; i++)
+        randomStep(fx, r, &t2);
+    assert_int_equal(sim2->commands, sent1);
+    assert_true(sent1 > 100);
+    assert_int_equal(sim2->cmdHash, fx->sim.cmdHash); /* the same commands to the workers */
+    assert_int_equal(cjStateHash(r), cjStateHash(s));
+    q1 = queries(s);
+    q2 = queries(r);
+    assert_string_equal(q1, q2);
+    free(q1);
+    free(q2);
+    free(sim2);
+    memFree(&m);
+    acdDestroy(s);
+    acdDestroy(r);
+}
+
+/* recovery = checkpoint + the stream's tail after it */
+static void test_checkpoint_plus_tail(void **state)
+{
+    Fx *fx = *state;
+    jnJournal *j = openJournal(fx);
+    acdState *s = newState(fx);
+    cjAttach(s, j);
+    uint64_t now = 1;
+    for (int i = 0; i < 700; i++)
+        randomStep(fx, s, &now);
+    Mem m = {0};
+    const ckptSink sink = {memPut, &m};
+    assert_int_equal(ctlStateSnapshot(s, &sink), 0);
+    qsort(m.r, m.n, sizeof *m.r, recCmp);
+    const uint64_t at = ctlStateSeq(s);
+    assert_true(at > 0);
+    for (int i = 0; i < 700; i++)
+        randomStep(fx, s, &now);
+    while (acdDrain(s))
+        ;
+    assert_int_equal(jnFlush(j), 0);
+    const uint64_t last = jnLastSeq(j);
+    jnClose(j);
+    acdState *r = newState(fx);
+    const ckptSource src = {memNext, &m};
+    assert_int_equal(ctlStateRestore(r, &src), 0);
+    assert_int_equal(ctlStateSeq(r), at);
+    uint64_t skip[CJ_MAX_SEGMENTS], lastSeq, n;
+    jnError e;
+    assert_int_equal(cjPrepass(r, fx->sdir, 0, skip, &e), 0);
+    assert_int_equal(skip[0], s->cj.consumed[0]);
+    assert_int_equal(cjReplay(r, fx->sdir, 0, &lastSeq, &n, &e), 0);
+    assert_int_equal(lastSeq, last);
+    assert_int_equal(n, last - at);
+    assert_int_equal(cjStateHash(r), cjStateHash(s));
+    memFree(&m);
+    acdDestroy(s);
+    acdDestroy(r);
+}
+
+/* a sink that refuses fails the snapshot; damaged or foreign records fail
+ * the restore */
+static void test_checkpoint_failures(void **state)
+{
+    Fx *fx = *state;
+    acdState *s = newState(fx);
+    uint64_t now = 1;
+    for (int i = 0; i < 200; i++)
+        randomStep(fx, s, &now);
+    Mem m = {.failAfter = 5};
+    const ckptSink sink = {memPut, &m};
+    assert_int_equal(ctlStateSnapshot(s, &sink), -1);
+    memFree(&m);
+    const ckptSink ok = {memPut, &m};
+    assert_int_equal(ctlStateSnapshot(s, &ok), 0);
+    qsort(m.r, m.n, sizeof *m.r, recCmp);
+    const ckptSource src = {memNext, &m};
+    /* a record cut short */
+    m.r[3].vl--;
+    m.pos = 0;
+    acdState *r = newState(fx);
+    assert_int_equal(ctlStateRestore(r, &src), -1);
+    acdDestroy(r);
+    m.r[3].vl++;
+    /* another layout version in the header */
+    m.r[0].v[0] ^= 1;
+    m.pos = 0;
+    r = newState(fx);
+    assert_int_equal(ctlStateRestore(r, &src), -1);
+    acdDestroy(r);
+    m.r[0].v[0] ^= 1;
+    /* the stream counters missing (a truncated checkpoint) */
+    m.n--;
+    m.pos = 0;
+    r = newState(fx);
+    assert_int_equal(ctlStateRestore(r, &src), -1);
+    acdDestroy(r);
+    m.n++;
+    m.pos = 0;
+    r = newState(fx);
+    assert_int_equal(ctlStateRestore(r, &src), 0);
+    assert_int_equal(cjStateHash(r), cjStateHash(s));
+    acdDestroy(r);
+    memFree(&m);
+    acdDestroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -558,6 +784,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_directory_is_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resync_is_journaled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_void_events_and_epochs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_plus_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_failures, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
