@@ -1,4 +1,5 @@
-/* acct_int.h -- the acctBook's inside, shared by account.c, instrument.c, settle.c and acctckpt.c only. */
+/* acct_int.h -- the acctBook's inside, shared by account.c, instrument.c, settle.c and acctckpt.c
+ * only. */
 #ifndef XCHG_CONTROL_ACCT_INT_H
 #define XCHG_CONTROL_ACCT_INT_H
 

@@ -15,13 +15,15 @@ typedef struct {
     size_t size, ptr, n, cap;
 } acArray;
 
-#define AC_ARR(field, nfield, capfield)                                                           \
-    {sizeof(*((acctBook *)0)->field), offsetof(acctBook, field), offsetof(acctBook, nfield),     \
-     offsetof(acctBook, capfield)}
+#define AC_ARR(field, nfield, capfield)                                                            \
+    {                                                                                              \
+        sizeof(*((acctBook *)0)->field), offsetof(acctBook, field), offsetof(acctBook, nfield),    \
+            offsetof(acctBook, capfield)                                                           \
+    }
 
 static const acArray acArrays[] = {
-    AC_ARR(ins, nIns, capIns), AC_ARR(acc, nAcc, capAcc),   AC_ARR(pos, nPos, capPos),
-    AC_ARR(ord, nOrd, capOrd), AC_ARR(trd, nTrd, capTrd),   AC_ARR(liq, nLiq, capLiq),
+    AC_ARR(ins, nIns, capIns),    AC_ARR(acc, nAcc, capAcc),          AC_ARR(pos, nPos, capPos),
+    AC_ARR(ord, nOrd, capOrd),    AC_ARR(trd, nTrd, capTrd),          AC_ARR(liq, nLiq, capLiq),
     AC_ARR(hist, nHist, capHist), AC_ARR(detail, nDetail, capDetail),
 };
 #define AC_NARR (sizeof acArrays / sizeof acArrays[0])
@@ -131,8 +133,8 @@ int acctRestore(acctBook *b, const ckptSource *src)
         } else if (k[0] == AC_TOTALS && vlen == sizeof b->tot) {
             memcpy(&b->tot, val, sizeof b->tot);
         } else if (k[0] >= AC_ARRAY && k[0] < AC_ARRAY + AC_NARR && klen == 5) {
-            const uint32_t i = (uint32_t)k[1] << 24 | (uint32_t)k[2] << 16 |
-                               (uint32_t)k[3] << 8 | k[4];
+            const uint32_t i =
+                (uint32_t)k[1] << 24 | (uint32_t)k[2] << 16 | (uint32_t)k[3] << 8 | k[4];
             if (acAppend(b, (size_t)(k[0] - AC_ARRAY), i, val, vlen))
                 return -1;
         } else {

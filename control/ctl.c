@@ -230,7 +230,8 @@ static void ctlQueueAnswer(ctlServer *s, ctlClient *c, json_t *id, int rc, json_
     s->stats.requests++;
     /* an answer waits while its command's record is not durable, and so
      * does every later answer to the same client (they stay in order) */
-    const bool hold = s->gate && (c->held.len > 0 || (s->holdSeq && s->gate(s->gateCtx) < s->holdSeq));
+    const bool hold =
+        s->gate && (c->held.len > 0 || (s->holdSeq && s->gate(s->gateCtx) < s->holdSeq));
     ctlBuf *b = hold ? &c->held : &c->out;
     if (hold) {
         c->heldSeq = s->holdSeq > c->heldSeq ? s->holdSeq : c->heldSeq;

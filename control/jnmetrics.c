@@ -114,14 +114,13 @@ json_t *jmJson(const jmJournals *js)
         json_array_append_new(
             a, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                          "stream", js->name[i], "records", (json_int_t)st.records, "bytes",
-                         (json_int_t)st.recordBytes, "commits", (json_int_t)st.commits,
-                         "errors", (json_int_t)st.errors, "durable_seq", (json_int_t)d,
-                         "lag_records",
+                         (json_int_t)st.recordBytes, "commits", (json_int_t)st.commits, "errors",
+                         (json_int_t)st.errors, "durable_seq", (json_int_t)d, "lag_records",
                          (json_int_t)(st.publishedSeq > d ? st.publishedSeq - d : 0), "lag_ns",
                          (json_int_t)st.inflightNs, "commit_p50_ns",
                          (json_int_t)histQuantile(&h, 1, 2), "commit_p99_ns",
-                         (json_int_t)histQuantile(&h, 99, 100), "commit_max_ns",
-                         (json_int_t)h.max, "commit_count", (json_int_t)h.total, "up",
+                         (json_int_t)histQuantile(&h, 99, 100), "commit_max_ns", (json_int_t)h.max,
+                         "commit_count", (json_int_t)h.total, "up",
                          (json_int_t)(jnStatus(js->j[i]) == 0)));
     }
     return a;

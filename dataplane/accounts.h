@@ -73,7 +73,7 @@ int acdRegisterMetrics(acdState *s);
 /* What the control core reaches the workers through (accounts.c fills it
  * with the SPSC rings and worker requests; tests with queues). */
 typedef struct {
-    lgSendFn *send;  /* a command to segment seg's worker */
+    lgSendFn *send; /* a command to segment seg's worker */
     void *sendCtx;
     /* up to max events of segment seg's ring into out; the count */
     uint32_t (*fetch)(void *ctx, uint32_t seg, crEvent *out, uint32_t max);
@@ -96,7 +96,7 @@ struct acdState {
     uint64_t lastScanNs, lastEventNs;
     uint64_t closeSeq;
     acdHooks hooks;
-    cjState cj; /* the control core's journal stream (dataplane/ctljournal.h) */
+    cjState cj;                     /* the control core's journal stream (dataplane/ctljournal.h) */
     char walDir[CFG_PATH_MAX + 32]; /* <wal_dir>/control */
     jnJournal *pendingJn;           /* opened by acdRecover, attached by acdStart */
 };

@@ -875,7 +875,7 @@ typedef struct {
 
 static const acmdEntry acmdTable[] = {
     {"account.open", cmdOpen,
-         "account=N [name=S] [type=individual|institutional] [init_cash=MONEY]", 1},
+     "account=N [name=S] [type=individual|institutional] [init_cash=MONEY]", 1},
     {"account.deposit", cmdDeposit, "account=N amount=MONEY", 1},
     {"account.withdraw", cmdWithdraw, "account=N amount=MONEY (at most available)", 1},
     {"account.get", cmdGet, "account=N: QIFI figures and positions", 0},
@@ -885,8 +885,9 @@ static const acmdEntry acmdTable[] = {
     {"instrument.get", cmdInstGet, "[instrument=ID]: rates, limits and status", 0},
     {"instrument.add", cmdInstAdd, "instruments are added in the config (see docs)", 1},
     {"instrument.update", cmdInstUpdate,
-         "instrument=ID [margin_rate=R] [commission_rate=R] [commission_per_lot=MONEY] "
-         "[min_lots=N] [max_lots=N]", 1},
+     "instrument=ID [margin_rate=R] [commission_rate=R] [commission_per_lot=MONEY] "
+     "[min_lots=N] [max_lots=N]",
+     1},
     {"instrument.suspend", cmdSuspend, "instrument=ID: halt trading", 1},
     {"instrument.resume", cmdResume, "instrument=ID: continuous trading again", 1},
     {"instrument.delist", cmdDelist, "instrument=ID: refused while positions/orders remain", 1},
@@ -901,7 +902,7 @@ static const acmdEntry acmdTable[] = {
     {"position.list", cmdPositionList, "[account=N]", 0},
     {"risk.accounts", cmdRiskAccounts, "[threshold=R]: accounts by risk ratio, highest first", 0},
     {"risk.limits", cmdRiskLimits,
-         "[reject_ratio=R] [liquidation_ratio=R] [concentration=R] [max_order_notional=MONEY]", 1},
+     "[reject_ratio=R] [liquidation_ratio=R] [concentration=R] [max_order_notional=MONEY]", 1},
     {"risk.liquidations", cmdLiquidations, "[account=N]: force liquidation records", 0},
     {"ledger.stats", cmdLedgerStats, "credit-line traffic and fill-to-account lag", 0},
 };

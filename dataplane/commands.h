@@ -21,8 +21,8 @@ typedef struct {
     int (*accountKnown)(void *ctx, uint32_t account); /* NULL: any account */
     void *accountCtx;
     json_t *(*controlStatus)(void *ctx); /* the control stream's status object, or NULL */
-    const jmJournals *journals; /* journal streams for `stats`, or NULL */
-    dmMonitor *monitor; /* NULL: stats without the monitor's tables */
+    const jmJournals *journals;          /* journal streams for `stats`, or NULL */
+    dmMonitor *monitor;                  /* NULL: stats without the monitor's tables */
 } cmdDaemon;
 
 /* Registers every xchgd command on the server. Returns 0, -1 on a clash. */

@@ -24,7 +24,7 @@ typedef struct {
     uint64_t events, spilled, lost, commands;
     uint64_t liquidationsNoSession; /* closing orders with no session of the account here */
     uint64_t unjournaled;           /* commands dropped: the journal refused them */
-    uint64_t skipped; /* events of a replay the control core had consumed already */
+    uint64_t skipped;               /* events of a replay the control core had consumed already */
 } crlStats;
 
 /* Creates the rings and the segment's crRisk on NUMA node `socket`, with

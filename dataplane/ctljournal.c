@@ -1,4 +1,5 @@
-/* ctljournal.c -- the control core's journal stream: journal before apply, replay, resync, state hash. */
+/* ctljournal.c -- the control core's journal stream: journal before apply, replay, resync, state
+ * hash. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,8 +104,7 @@ int acdAccountKnown(void *state, uint32_t account)
 
 /* ---- journaling -------------------------------------------------------------------------- */
 
-int cjAppend(acdState *s, uint16_t type, const void *a, uint32_t alen, const void *b,
-             uint32_t blen)
+int cjAppend(acdState *s, uint16_t type, const void *a, uint32_t alen, const void *b, uint32_t blen)
 {
     if (!s->cj.jn || s->cj.replaying)
         return 0;
@@ -542,14 +542,10 @@ uint64_t cjStateHash(acdState *s)
     h = cjFnv(h, l, sizeof l);
     for (uint32_t i = 0; i < instCount(s->book); i++) {
         const acctInstrument *in = instAt(s->book, (uint16_t)i);
-        const int64_t v[8] = {in->status,
-                              in->lastPrice,
-                              in->settlePrice,
-                              in->spec.marginRate,
-                              in->spec.commissionRate,
-                              in->spec.commissionPerLot,
-                              in->spec.minLots,
-                              in->spec.maxLots};
+        const int64_t v[8] = {
+            in->status,          in->lastPrice,           in->settlePrice,
+            in->spec.marginRate, in->spec.commissionRate, in->spec.commissionPerLot,
+            in->spec.minLots,    in->spec.maxLots};
         h = cjFnv(h, v, sizeof v);
     }
     for (uint32_t ai = 0; ai < acctCount(s->book); ai++) {

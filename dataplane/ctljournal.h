@@ -1,4 +1,5 @@
-/* ctljournal.h -- the control core's own journal stream: admin commands and consumed segment events.
+/* ctljournal.h -- the control core's own journal stream: admin commands and consumed segment
+ * events.
  *
  * The control core's state (account book, positions mirror, the ledger's
  * view of every credit line, instruments, settlement, risk limits,
@@ -43,10 +44,10 @@ typedef struct {
 } cjResyncRec;
 
 typedef struct {
-    jnJournal *jn;      /* NULL: nothing journaled (not attached) */
-    jnReader *rd;       /* while replaying: nested drains read from it */
-    int replaying;      /* sends muted, worker requests skipped */
-    int replayErr;      /* a nested read failed */
+    jnJournal *jn; /* NULL: nothing journaled (not attached) */
+    jnReader *rd;  /* while replaying: nested drains read from it */
+    int replaying; /* sends muted, worker requests skipped */
+    int replayErr; /* a nested read failed */
     jnError replayError;
     uint64_t consumed[CJ_MAX_SEGMENTS]; /* events applied per segment (state) */
     uint64_t records;                   /* replayed */

@@ -1,4 +1,5 @@
-/* ctlstate.c -- the control core's checkpoint functions: book, ledger and stream counters as records. */
+/* ctlstate.c -- the control core's checkpoint functions: book, ledger and stream counters as
+ * records. */
 #include <string.h>
 
 #include "dataplane/accounts.h"
@@ -23,7 +24,8 @@ int ctlStateSnapshot(acdState *s, const ckptSink *sink)
     c.scanFails = s->cj.scanFails;
     memcpy(c.consumed, s->cj.consumed, sizeof c.consumed);
     const unsigned char k = CS_COUNTERS;
-    if (acctSnapshot(s->book, sink) || lgSnapshot(s->lg, sink) || ckptPut(sink, &k, 1, &c, sizeof c))
+    if (acctSnapshot(s->book, sink) || lgSnapshot(s->lg, sink) ||
+        ckptPut(sink, &k, 1, &c, sizeof c))
         return -1;
     return 0;
 }

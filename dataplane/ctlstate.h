@@ -1,4 +1,5 @@
-/* ctlstate.h -- the control core's checkpoint functions (storage/ckpt.h): its whole state out and back.
+/* ctlstate.h -- the control core's checkpoint functions (storage/ckpt.h): its whole state out and
+ * back.
  *
  * The control core's state (account book, positions, orders, trades,
  * instruments, limits, settlement history, liquidation records, the

@@ -589,8 +589,8 @@ uint64_t lgHash(const lgLedger *l, uint64_t h)
     for (uint32_t ai = 0; ai < acctCount(l->book); ai++) {
         for (uint16_t s = 0; s < l->nSeg; s++) {
             const lgLine *x = ai < l->capAcc ? &l->lines[(size_t)ai * l->nSeg + s] : NULL;
-            const int64_t v[6] = {x ? x->line : 0,    x ? x->pending : 0,     x ? x->lastCap : 0,
-                                  x ? x->hold : 0,    x ? x->known : 0,       x ? x->lastBlocked : 0};
+            const int64_t v[6] = {x ? x->line : 0, x ? x->pending : 0, x ? x->lastCap : 0,
+                                  x ? x->hold : 0, x ? x->known : 0,   x ? x->lastBlocked : 0};
             const unsigned char *p = (const unsigned char *)v;
             for (size_t i = 0; i < sizeof v; i++)
                 h = (h ^ p[i]) * 1099511628211ull;
@@ -651,9 +651,9 @@ int lgRestore(lgLedger *l, const ckptSource *src)
     int rc, header = 0;
     while ((rc = ckptNext(src, &key, &klen, &val, &vlen)) == 1) {
         const unsigned char *k = key;
-        const uint32_t i = klen == 5 ? (uint32_t)k[1] << 24 | (uint32_t)k[2] << 16 |
-                                           (uint32_t)k[3] << 8 | k[4]
-                                     : 0;
+        const uint32_t i =
+            klen == 5 ? (uint32_t)k[1] << 24 | (uint32_t)k[2] << 16 | (uint32_t)k[3] << 8 | k[4]
+                      : 0;
         if (klen >= 1 && k[0] == LG_CK_HEADER && vlen == sizeof(lgCkHeader)) {
             lgCkHeader h;
             memcpy(&h, val, sizeof h);

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "dataplane/histogram.h" /* the commit latency histogram (header only) */
-#include "matcher/matcher.h"       /* mtDefaultAllocator: hugepage-backed regions */
+#include "matcher/matcher.h"     /* mtDefaultAllocator: hugepage-backed regions */
 #include "storage/journal_int.h"
 
 #define JN_QD         16           /* io_uring entries */

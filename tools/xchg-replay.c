@@ -119,8 +119,8 @@ static int xrControl(const cfgConfig *cfg, const char *walDir)
     printf("{\"stream\":\"control\",\"records\":%llu,\"last_seq\":%llu,\"control_hash\":"
            "\"%016llx\",\"accounts\":%u,\"void_events\":%llu,\"replay_s\":%.6f}\n",
            (unsigned long long)records, (unsigned long long)last,
-           (unsigned long long)cjStateHash(s), acctCount(s->book),
-           (unsigned long long)s->cj.voided, secs);
+           (unsigned long long)cjStateHash(s), acctCount(s->book), (unsigned long long)s->cj.voided,
+           secs);
     acdDestroy(s);
     return 0;
 }

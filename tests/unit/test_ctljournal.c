@@ -99,11 +99,8 @@ static int simState(void *ctx, uint16_t seg, uint16_t book, uint8_t state)
 
 static acdState *newStateSim(Fx *fx, Sim *sim)
 {
-    const acdHooks h = {.send = simSend,
-                        .sendCtx = sim,
-                        .fetch = simFetch,
-                        .setBookState = simState,
-                        .ctx = sim};
+    const acdHooks h = {
+        .send = simSend, .sendCtx = sim, .fetch = simFetch, .setBookState = simState, .ctx = sim};
     acdState *s = acdCreateCore(&fx->cfg, 1, NULL, 20250102, &h);
     assert_non_null(s);
     return s;
@@ -168,9 +165,9 @@ static void cmd(acdState *s, const char *name, json_t *args)
 /* The answers of the read-only queries, concatenated. */
 static char *queries(acdState *s)
 {
-    static const char *q[] = {"account.list",     "position.list",      "risk.accounts",
+    static const char *q[] = {"account.list",      "position.list",      "risk.accounts",
                               "risk.liquidations", "settlement.history", "order.list",
-                              "trade.list",       "instrument.get",     "risk.limits"};
+                              "trade.list",        "instrument.get",     "risk.limits"};
     size_t len = 0;
     char *all = calloc(1, 1);
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
@@ -249,12 +246,12 @@ static void randomStep(Fx *fx, acdState *s, uint64_t *now)
                       "5000000"));
         break;
     case 2:
-        cmd(s, "account.deposit", json_pack("{s:I, s:s}", "account", (json_int_t)id, "amount",
-                                            amount));
+        cmd(s, "account.deposit",
+            json_pack("{s:I, s:s}", "account", (json_int_t)id, "amount", amount));
         break;
     case 3:
-        cmd(s, "account.withdraw", json_pack("{s:I, s:s}", "account", (json_int_t)id, "amount",
-                                             amount));
+        cmd(s, "account.withdraw",
+            json_pack("{s:I, s:s}", "account", (json_int_t)id, "amount", amount));
         break;
     case 4:
         cmd(s, rnd(fx) & 1 ? "account.freeze" : "account.unfreeze", acc(id));
@@ -777,8 +774,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_replay_reaches_the_same_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_sees_one_deposit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_damaged_record_is_refused_with_file_and_offset,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_record_is_refused_with_file_and_offset, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_unknown_and_unparsable_records_stop_replay, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_missing_directory_is_empty, setup, teardown),

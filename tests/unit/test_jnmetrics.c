@@ -158,11 +158,9 @@ static void test_histogram_and_lag(void **state)
     const long long commits = sample(t, "xchg_journal_commits_total{stream=\"segment0\"}");
     assert_true(commits >= 5); /* five flushes, each at least one commit */
     assert_int_equal(sample(t, "xchg_journal_records_total{stream=\"segment0\"}"), 25);
-    assert_int_equal(sample(t, "xchg_journal_commit_seconds_count{stream=\"segment0\"}"),
-                     commits);
+    assert_int_equal(sample(t, "xchg_journal_commit_seconds_count{stream=\"segment0\"}"), commits);
     assert_int_equal(
-        sample(t, "xchg_journal_commit_seconds_bucket{stream=\"segment0\",le=\"+Inf\"}"),
-        commits);
+        sample(t, "xchg_journal_commit_seconds_bucket{stream=\"segment0\",le=\"+Inf\"}"), commits);
     assert_non_null(strstr(t, "# TYPE xchg_journal_commit_seconds histogram\n"));
     assert_int_equal(sample(t, "xchg_journal_durable_lag_records{stream=\"segment0\"}"), 0);
     assert_int_equal(sample(t, "xchg_journal_errors_total{stream=\"segment0\"}"), 0);
