@@ -148,11 +148,11 @@ static int xdpRemoveLeftover(int ifindex, uint32_t id)
         close(fd);
         return 0;
     }
-    LIBBPF_OPTS(bpf_xdp_query_opts, q);
+    struct bpf_xdp_query_opts q = {.sz = sizeof q};
     uint32_t mode = XDP_FLAGS_SKB_MODE;
     if (bpf_xdp_query(ifindex, 0, &q) == 0 && q.attach_mode == XDP_ATTACHED_DRV)
         mode = XDP_FLAGS_DRV_MODE;
-    LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = fd);
+    struct bpf_xdp_attach_opts o = {.sz = sizeof o, .old_prog_fd = fd};
     int rc = bpf_xdp_detach(ifindex, mode | XDP_FLAGS_REPLACE, &o);
     close(fd);
     return rc == 0 ? 1 : -1;
