@@ -122,6 +122,10 @@ int acdStart(acdState *s, char *err, size_t errlen)
         crlStats st;
         crlGetStats(wkCredit(s->workers[w]), &st);
         cjSetLimit(s, (uint16_t)w, st.events);
+        /* a replay that emitted fewer events than the control core had
+         * consumed (their inputs were not durable) leaves skip over: the
+         * live events from now on must not be dropped */
+        crlSetSkip(wkCredit(s->workers[w]), 0);
     }
     const uint64_t t0 = acdNowNs();
     if (cjReplay(s, s->walDir, 0, &last, &records, &je) != 0) {

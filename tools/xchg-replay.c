@@ -115,12 +115,15 @@ static int xrControl(const cfgConfig *cfg, const char *walDir)
         return 1;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    lgStats st;
+    lgGetStats(s->lg, &st);
     const double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     printf("{\"stream\":\"control\",\"records\":%llu,\"last_seq\":%llu,\"control_hash\":"
-           "\"%016llx\",\"accounts\":%u,\"void_events\":%llu,\"replay_s\":%.6f}\n",
+           "\"%016llx\",\"accounts\":%u,\"void_events\":%llu,\"mismatches\":%llu,"
+           "\"replay_s\":%.6f}\n",
            (unsigned long long)records, (unsigned long long)last,
            (unsigned long long)cjStateHash(s), acctCount(s->book), (unsigned long long)s->cj.voided,
-           secs);
+           (unsigned long long)st.mismatches, secs);
     acdDestroy(s);
     return 0;
 }
