@@ -92,7 +92,13 @@ int acdRecover(acdState *s, const char *walDir, int recoverToCorruption, jnJourn
     jnConfigDefaults(&jc);
     jc.dir = s->walDir;
     jc.stream = CJ_STREAM;
-    jc.segmentBytes = s->cfg->storage.walSegmentSize;
+    /* the control stream carries far fewer bytes than a segment's: files
+     * of 1/16 of storage.wal_segment_size (at least 64 KiB), so the two it
+     * prepares ahead do not double the space the journals take */
+    jc.segmentBytes = (s->cfg->storage.walSegmentSize / 16) & ~(uint64_t)4095;
+    if (jc.segmentBytes < 131072)
+        jc.segmentBytes = 131072;
+    jc.maxPayload = 16384; /* a longer command is answered 5002 */
     *jn = jnOpen(&jc, &je);
     if (!*jn) {
         snprintf(err, errlen, "control stream: %s", je.msg);

@@ -579,8 +579,8 @@ json_t *acdControlStatus(void *ctx)
     snprintf(hash, sizeof hash, "%016llx", (unsigned long long)cjStateHash(s));
     lgStats st;
     lgGetStats(s->lg, &st);
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "state_hash", hash, "journal_seq",
-                     (json_int_t)s->cj.lastSeq, "durable_seq",
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "control_hash", hash,
+                     "control_seq", (json_int_t)s->cj.lastSeq, "control_durable_seq",
                      (json_int_t)(s->cj.jn ? jnDurableSeq(s->cj.jn) : 0), "records_replayed",
                      (json_int_t)s->cj.records, "unjournaled", (json_int_t)s->cj.unjournaled,
                      "refused", (json_int_t)s->cj.refused, "accounts",

@@ -1,4 +1,5 @@
-/* bench_ctljournal.c -- what journaling costs the control core: events/s with and without its stream.
+/* bench_ctljournal.c -- what journaling costs the control core: events/s with and without its
+ * stream.
  *
  *   bench_ctljournal [--config F] [--events N] [--runs R] [--dir D]
  *
@@ -63,7 +64,8 @@ static acdState *newState(const cfgConfig *cfg, Feed *f, jnJournal *j)
         return NULL;
     cjAttach(s, j); /* the account opens are journaled too: replay needs them */
     for (uint32_t a = 1; a <= 64; a++) {
-        json_t *args = json_pack("{s:I, s:s}", "account", (json_int_t)a, "init_cash", "1000000000000");
+        json_t *args =
+            json_pack("{s:I, s:s}", "account", (json_int_t)a, "init_cash", "1000000000000");
         json_t *data = NULL;
         ctlError err;
         acdCommand(s, "account.open", args, &data, &err);

@@ -140,9 +140,9 @@ control_check()
     local i st cs cj cd rp rh rs mm
     for ((i = 0; i < 20; i++)); do
         st=$(ctl status) || return 1
-        cs=$(printf '%s' "$st" | jq -r .control.state_hash)
-        cj=$(printf '%s' "$st" | jq -r .control.journal_seq)
-        cd=$(printf '%s' "$st" | jq -r .control.durable_seq)
+        cs=$(printf '%s' "$st" | jq -r .control.control_hash)
+        cj=$(printf '%s' "$st" | jq -r .control.control_seq)
+        cd=$(printf '%s' "$st" | jq -r .control.control_durable_seq)
         rp=$("$BIN/xchg-replay" -c "$CONF" 2>&1 | grep '"stream":"control"') || return 1
         rh=$(printf '%s' "$rp" | jq -r .control_hash)
         rs=$(printf '%s' "$rp" | jq -r .last_seq)
