@@ -36,6 +36,10 @@ typedef struct {
     uint64_t mismatches; /* events the book refused: the worker and control disagree */
     uint64_t sendFailed; /* commands a full ring refused (retried) */
     uint64_t liquidations;
+    /* multi-segment top-ups (docs/accounts.md "Credit lines"): reclaims
+     * from other segments' idle lines a top-up waited for, and top-ups
+     * answered at once because the waiting list was full */
+    uint64_t topupReclaims, topupWaitFull;
     histLog lagNs; /* worker event time to account update, per fill */
 } lgStats;
 
