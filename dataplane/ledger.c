@@ -704,6 +704,9 @@ void lgInstrumentChanged(lgLedger *l, uint16_t instrument)
                .commissionRate = in->spec.commissionRate,
                .commissionPerLot = in->spec.commissionPerLot,
                .minLots = in->spec.minLots,
-               .maxLots = in->spec.maxLots};
+               .maxLots = in->spec.maxLots,
+               /* the daily band in ticks (instrument.update limit_up/down) */
+               .amount = in->spec.lowerTicks,
+               .concCap = in->spec.upperTicks};
     lgSend(l, in->spec.segIndex, &c);
 }

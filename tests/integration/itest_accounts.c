@@ -481,6 +481,46 @@ static void caseRiskAndLiquidation(void)
     json_decref(ctl("risk.limits", json_pack("{s:s}", "concentration", "50%")));
 }
 
+/* instrument.update of the price limits: the next order meets the new band */
+static void caseLimitUpdate(void)
+{
+    printf("-- price limits changed at run time\n");
+    /* IF: pre-settlement 3800, 10%: 3420..4180; 5% makes it 3610..3990 */
+    json_t *u = ctl("instrument.update", json_pack("{s:s, s:s, s:s}", "instrument", "IF2501",
+                                                   "limit_up", "5%", "limit_down", "5%"));
+    CHECK(u && !strcmp(str(u, "upper_limit"), "3990.0") && !strcmp(str(u, "lower_limit"), "3610.0"),
+          "limits 5%%: %s..%s", u ? str(u, "lower_limit") : gErr, u ? str(u, "upper_limit") : "");
+    json_decref(u);
+    CHECK(rejected(&A, IF, XOE_BUY, XOE_OPEN, px("4000"), 1, 1008),
+          "4000 over the new limit: 1008");
+    CHECK(rejected(&A, IF, XOE_BUY, XOE_OPEN, px("3600"), 1, 1008), "3600 under it: 1008");
+    Ans in = order(&A, IF, XOE_BUY, XOE_OPEN, px("3610"), 1, 0);
+    CHECK(in.type == XOE_MSG_ACCEPTED, "3610 inside: accepted (type 0x%x code %u)", in.type,
+          in.code);
+    /* wider than the band the book was made for: refused, nothing changed */
+    CHECK(ctlFails("instrument.update",
+                   json_pack("{s:s, s:s}", "instrument", "IF2501", "limit_up", "20%"), 1008) &&
+              strstr(gErr, "band") != NULL,
+          "20%%: 1008: %s", gErr);
+    CHECK(rejected(&A, IF, XOE_BUY, XOE_OPEN, px("4000"), 1, 1008), "still 3990 at most");
+    CHECK(ctlFails("instrument.update",
+                   json_pack("{s:s, s:s}", "instrument", "IF2501", "limit_down", "x"), 1008),
+          "a bad rate: 1008");
+    u = ctl("instrument.update", json_pack("{s:s, s:s, s:s}", "instrument", "IF2501", "limit_up",
+                                           "10%", "limit_down", "10%"));
+    CHECK(u && !strcmp(str(u, "upper_limit"), "4180.0"), "back to 10%%");
+    json_decref(u);
+    Ans back = order(&A, IF, XOE_BUY, XOE_OPEN, px("3600"), 1, 0);
+    CHECK(back.type == XOE_MSG_ACCEPTED, "3600 accepted again (type 0x%x code %u)", back.type,
+          back.code);
+    xclCancel(A.s, in.orderId, 0, NULL);
+    xclCancel(A.s, back.orderId, 0, NULL);
+    settle();
+    xclReport rep;
+    while (xclPoll(A.s, 100, &rep) == 1)
+        ;
+}
+
 static void caseInstrumentsAndSettlement(void)
 {
     printf("-- instruments and settlement\n");
@@ -566,6 +606,7 @@ int main(int argc, char **argv)
     caseWireCodes();
     caseTradeFigures();
     caseRiskAndLiquidation();
+    caseLimitUpdate();
     caseInstrumentsAndSettlement();
     printf("itest: summary %d passed, %d failed\n", gPass, gFail);
     return gFail ? 1 : 0;
