@@ -915,6 +915,8 @@ static int cmdLedgerStats(void *ctx, json_t *args, json_t **data, ctlError *err)
                       (json_int_t)st.reclaims, "mismatches", (json_int_t)st.mismatches,
                       "send_failed", (json_int_t)st.sendFailed, "liquidations",
                       (json_int_t)st.liquidations, "fill_lag", lag, "segments", segs);
+    json_object_set_new(*data, "topup_reclaims", json_integer((json_int_t)st.topupReclaims));
+    json_object_set_new(*data, "topup_wait_full", json_integer((json_int_t)st.topupWaitFull));
     return 0;
 }
 
