@@ -158,6 +158,7 @@ static int cmdOpen(void *ctx, json_t *args, json_t **data, ctlError *err)
     if (rc)
         return acmdFail(err, rc);
     lgSync(s->lg, id);
+    lgNotifyAccount(s->lg, id);
     *data = lgAccountJson(s->book, acctGet(s->book, id));
     return 0;
 }
@@ -175,6 +176,7 @@ static int cmdDeposit(void *ctx, json_t *args, json_t **data, ctlError *err)
     if (rc)
         return acmdFail(err, rc);
     lgSync(s->lg, id);
+    lgNotifyAccount(s->lg, id);
     *data = lgAccountJson(s->book, acctGet(s->book, id));
     return 0;
 }
@@ -205,6 +207,7 @@ static int cmdWithdraw(void *ctx, json_t *args, json_t **data, ctlError *err)
     lgSetHold(s->lg, id, 0);
     if (rc)
         return acmdFail(err, rc);
+    lgNotifyAccount(s->lg, id);
     *data = lgAccountJson(s->book, acctGet(s->book, id));
     return 0;
 }
@@ -260,6 +263,7 @@ static int setFrozen(acdState *s, json_t *args, json_t **data, ctlError *err, in
     if (rc)
         return acmdFail(err, rc);
     lgSync(s->lg, id);
+    lgNotifyAccount(s->lg, id);
     *data =
         json_pack("{s:I, s:s}", "user_id", (json_int_t)id, "status", frozen ? "frozen" : "active");
     return 0;

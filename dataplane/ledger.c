@@ -684,6 +684,13 @@ uint32_t lgScan(lgLedger *l, uint64_t nowNs, uint32_t *toLiquidate, uint32_t max
     return n < max ? n : max;
 }
 
+void lgNotifyAccount(lgLedger *l, uint32_t account)
+{
+    const acctAccount *a = acctGet(l->book, account);
+    if (l->notifyOn && a)
+        lgNotify(l, "account", account, lgAccountJson(l->book, a));
+}
+
 void lgRoll(lgLedger *l, uint16_t instrument, int64_t settlePrice)
 {
     const acctInstrument *in = instAt(l->book, instrument);

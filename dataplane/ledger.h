@@ -80,6 +80,11 @@ int lgSetHold(lgLedger *l, uint32_t account, int64_t hold);
 /* Reclaims asked of the workers and not answered yet, for the account. */
 int64_t lgPending(const lgLedger *l, uint32_t account);
 
+/* An "account" event with the account's figures for subscribers (the
+ * control socket changed it: open, deposit, withdraw, freeze). Cannot fail;
+ * nothing when no one is subscribed or the account is unknown. */
+void lgNotifyAccount(lgLedger *l, uint32_t account);
+
 /* Sends a daily roll to every segment for the settled instruments. */
 void lgRoll(lgLedger *l, uint16_t instrument, int64_t settlePrice);
 
