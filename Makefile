@@ -136,6 +136,7 @@ test: deps
 	@tests/integration/metrics.sh
 	@tests/integration/feed.sh
 	@tests/integration/md.sh
+	@tests/integration/segments.sh
 	@tests/integration/xdp.sh
 	@CRASH_ROUNDS=20 tests/integration/crash.sh
 	@tests/integration/storage_fail.sh

@@ -849,6 +849,7 @@ static int cfgParseLcores(cfgCtx *c, const config_setting_t *root, cfgLcores *l)
 
 static const char *const cfgSegmentKeys[] = {"id",
                                              "lcore",
+                                             "cpu",
                                              "order_port",
                                              "feed_group",
                                              "feed_port",
@@ -875,10 +876,11 @@ static int cfgFeedGroup(cfgCtx *c, const config_setting_t *g, uint32_t *out)
 
 static int cfgParseSegment(cfgCtx *c, const config_setting_t *g, cfgSegment *seg)
 {
-    int64_t id, lcore, orderPort, feedPort, retrans, history, heartbeat, cap;
+    int64_t id, lcore, cpu, orderPort, feedPort, retrans, history, heartbeat, cap;
     int stp;
     if (cfgCheckKeys(c, g, cfgSegmentKeys) != 0 || cfgInt(c, g, "id", CFG_REQ, 0, 255, &id) != 0 ||
         cfgInt(c, g, "lcore", CFG_REQ, 0, CFG_MAX_LCORE, &lcore) != 0 ||
+        cfgInt(c, g, "cpu", lcore, 0, CFG_MAX_LCORE, &cpu) != 0 ||
         cfgInt(c, g, "order_port", CFG_REQ, 1, 65535, &orderPort) != 0 ||
         cfgFeedGroup(c, g, &seg->feedGroup) != 0 ||
         cfgInt(c, g, "feed_port", CFG_REQ, 1, 65535, &feedPort) != 0 ||
@@ -890,6 +892,7 @@ static int cfgParseSegment(cfgCtx *c, const config_setting_t *g, cfgSegment *seg
         return -1;
     seg->id = (uint8_t)id;
     seg->lcore = (uint16_t)lcore;
+    seg->cpu = (uint16_t)cpu;
     seg->orderPort = (uint16_t)orderPort;
     seg->feedPort = (uint16_t)feedPort;
     if (history & (history - 1))

@@ -71,6 +71,7 @@ typedef struct {
 typedef struct {
     uint8_t id;               /* top 8 bits of order and trade ids */
     uint16_t lcore;           /* worker lcore */
+    uint16_t cpu;             /* CPU the worker lcore runs on (default: lcore) */
     uint16_t orderPort;       /* UDP order-entry port */
     uint32_t feedGroup;       /* IPv4 multicast group, host byte order */
     uint16_t feedPort;        /* UDP destination port of the feed */

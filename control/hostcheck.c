@@ -351,7 +351,7 @@ static void hcWorkers(hcReport *r, const char *root, const cfgConfig *cfg)
     memset(r->workerMask, 0, sizeof r->workerMask);
     if (cfg) {
         for (uint32_t i = 0; i < cfg->segmentCount; i++)
-            hcSet(r->workerMask, cfg->segments[i].lcore);
+            hcSet(r->workerMask, cfg->segments[i].cpu);
     } else {
         char online[256];
         hcMask m;

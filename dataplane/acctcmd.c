@@ -158,6 +158,7 @@ static int cmdOpen(void *ctx, json_t *args, json_t **data, ctlError *err)
     if (rc)
         return acmdFail(err, rc);
     lgSync(s->lg, id);
+    lgNotifyAccount(s->lg, id);
     *data = lgAccountJson(s->book, acctGet(s->book, id));
     return 0;
 }
@@ -175,6 +176,7 @@ static int cmdDeposit(void *ctx, json_t *args, json_t **data, ctlError *err)
     if (rc)
         return acmdFail(err, rc);
     lgSync(s->lg, id);
+    lgNotifyAccount(s->lg, id);
     *data = lgAccountJson(s->book, acctGet(s->book, id));
     return 0;
 }
@@ -205,6 +207,7 @@ static int cmdWithdraw(void *ctx, json_t *args, json_t **data, ctlError *err)
     lgSetHold(s->lg, id, 0);
     if (rc)
         return acmdFail(err, rc);
+    lgNotifyAccount(s->lg, id);
     *data = lgAccountJson(s->book, acctGet(s->book, id));
     return 0;
 }
@@ -260,6 +263,7 @@ static int setFrozen(acdState *s, json_t *args, json_t **data, ctlError *err, in
     if (rc)
         return acmdFail(err, rc);
     lgSync(s->lg, id);
+    lgNotifyAccount(s->lg, id);
     *data =
         json_pack("{s:I, s:s}", "user_id", (json_int_t)id, "status", frozen ? "frozen" : "active");
     return 0;
@@ -306,6 +310,13 @@ static json_t *instrumentJson(acdState *s, uint16_t i)
     json_object_set_new(o, "commission_per_lot", lgMoney(in->spec.commissionPerLot));
     json_object_set_new(o, "limit_up_rate", rateJson(in->spec.limitUp));
     json_object_set_new(o, "limit_down_rate", rateJson(in->spec.limitDown));
+    char up[32], down[32];
+    cfgFormatDecimal(in->spec.upperTicks * in->spec.tickSize, 4, in->spec.priceDecimals, up,
+                     sizeof up);
+    cfgFormatDecimal(in->spec.lowerTicks * in->spec.tickSize, 4, in->spec.priceDecimals, down,
+                     sizeof down);
+    json_object_set_new(o, "upper_limit", json_string(up));
+    json_object_set_new(o, "lower_limit", json_string(down));
     json_object_set_new(o, "min_lots", json_integer(in->spec.minLots));
     json_object_set_new(o, "max_lots", json_integer(in->spec.maxLots));
     json_object_set_new(o, "close_rule", json_string(cfgCloseRuleName(in->spec.closeRule)));
@@ -346,6 +357,47 @@ static int cmdInstAdd(void *ctx, json_t *args, json_t **data, ctlError *err)
                      "a running segment's books are fixed");
 }
 
+/* limit_up / limit_down (rates of the pre-settlement price): both default
+ * to the current ones. */
+static int argLimits(acdState *s, json_t *args, uint16_t i, instUpdate *u, ctlError *err)
+{
+    const cfgInstrument *cur = &instAt(s->book, i)->spec;
+    u->limitUp = cur->limitUp;
+    u->limitDown = cur->limitDown;
+    int up = argRate(args, "limit_up", &u->limitUp, err);
+    if (up < 0)
+        return -1;
+    int down = argRate(args, "limit_down", &u->limitDown, err);
+    if (down < 0)
+        return -1;
+    u->hasLimits = up == 0 || down == 0;
+    return 0;
+}
+
+/* The running book's price levels were allocated for the band the config
+ * gave at start: a new band must lie inside it (narrower, or back up to
+ * it). Checked before anything changes. */
+static int bandOutside(acdState *s, uint16_t i, const instUpdate *u, ctlError *err)
+{
+    const cfgInstrument *in = &instAt(s->book, i)->spec;
+    const cfgInstrument *at = i < s->cfg->instrumentCount ? &s->cfg->instruments[i] : in;
+    int64_t nlo, nhi;
+    if (cfgLimitBand(in->preSettlement, in->tickSize, u->limitUp, u->limitDown, &nlo, &nhi) != 0 ||
+        nlo > nhi)
+        return ctlErrorf(err, 1008, "args.limit_up/limit_down: no price is left in the band");
+    if (nlo >= at->lowerTicks && nhi <= at->upperTicks)
+        return 0;
+    char lo[32], hi[32], alo[32], ahi[32];
+    cfgFormatDecimal(nlo * in->tickSize, 4, in->priceDecimals, lo, sizeof lo);
+    cfgFormatDecimal(nhi * in->tickSize, 4, in->priceDecimals, hi, sizeof hi);
+    cfgFormatDecimal(at->lowerTicks * at->tickSize, 4, in->priceDecimals, alo, sizeof alo);
+    cfgFormatDecimal(at->upperTicks * at->tickSize, 4, in->priceDecimals, ahi, sizeof ahi);
+    return ctlErrorf(err, 1008,
+                     "the new band %s..%s leaves the band %s..%s the running book was made for "
+                     "(a wider band takes a restart with the config changed)",
+                     lo, hi, alo, ahi);
+}
+
 static int cmdInstUpdate(void *ctx, json_t *args, json_t **data, ctlError *err)
 {
     acdState *s = ctx;
@@ -376,10 +428,8 @@ static int cmdInstUpdate(void *ctx, json_t *args, json_t **data, ctlError *err)
                              "matcher's limit from the config)",
                              cur->maxLots);
     }
-    if (json_object_get(args, "limit_up") || json_object_get(args, "limit_down"))
-        return ctlErrorf(err, 1008,
-                         "price limits follow the settlement price (set in the config); the "
-                         "running books' bands are fixed for the day");
+    if (argLimits(s, args, i, &u, err) || (u.hasLimits && bandOutside(s, i, &u, err)))
+        return -1;
     rc = instSetParams(s->book, i, &u);
     if (rc)
         return ctlErrorf(err, rc, "%s", rc == 1008 ? "a value is out of range" : acmdMessage(rc));
@@ -859,6 +909,8 @@ static int cmdLedgerStats(void *ctx, json_t *args, json_t **data, ctlError *err)
                       (json_int_t)st.reclaims, "mismatches", (json_int_t)st.mismatches,
                       "send_failed", (json_int_t)st.sendFailed, "liquidations",
                       (json_int_t)st.liquidations, "fill_lag", lag, "segments", segs);
+    json_object_set_new(*data, "topup_reclaims", json_integer((json_int_t)st.topupReclaims));
+    json_object_set_new(*data, "topup_wait_full", json_integer((json_int_t)st.topupWaitFull));
     return 0;
 }
 
@@ -886,7 +938,7 @@ static const acmdEntry acmdTable[] = {
     {"instrument.add", cmdInstAdd, "instruments are added in the config (see docs)", 1},
     {"instrument.update", cmdInstUpdate,
      "instrument=ID [margin_rate=R] [commission_rate=R] [commission_per_lot=MONEY] "
-     "[min_lots=N] [max_lots=N]",
+     "[min_lots=N] [max_lots=N] [limit_up=R] [limit_down=R] (limits: inside the start band)",
      1},
     {"instrument.suspend", cmdSuspend, "instrument=ID: halt trading", 1},
     {"instrument.resume", cmdResume, "instrument=ID: continuous trading again", 1},

@@ -650,6 +650,12 @@ int crApply(crRisk *r, const crCmd *c, crParkedOrder *resume, uint64_t nowNs)
             in->commissionPerLot = c->commissionPerLot;
             in->minLots = c->minLots;
             in->maxLots = c->maxLots;
+            /* a new band, inside the book's (the control core checked);
+             * 0: a command from before bands could change */
+            if (c->amount >= 1 && c->concCap >= c->amount) {
+                in->lowerTicks = c->amount;
+                in->upperTicks = c->concCap;
+            }
         }
         return 0;
     case CR_CMD_ROLL:
@@ -696,5 +702,14 @@ uint64_t crStateHash(const crRisk *r)
     }
     for (uint32_t i = 0; i < CR_MAX_PARK; i++)
         crMix64(&h, r->park[i].used ? ((uint64_t)r->park[i].account << 1) | 1 : 0);
+    for (uint32_t i = 0; i < r->nBooks; i++) {
+        /* what instrument.update changed (rates, lots, the band) */
+        const cfgInstrument *in = &r->ins[i];
+        crMix64(&h, ((uint64_t)in->marginRate << 32) | in->commissionRate);
+        crMix64(&h, (uint64_t)in->commissionPerLot);
+        crMix64(&h, ((uint64_t)in->minLots << 32) | in->maxLots);
+        crMix64(&h, (uint64_t)in->lowerTicks);
+        crMix64(&h, (uint64_t)in->upperTicks);
+    }
     return h;
 }

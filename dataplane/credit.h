@@ -62,7 +62,7 @@ typedef enum {
     CR_CMD_ACCOUNT = 1,    /* create/update an account: flags, cap; grants `amount` */
     CR_CMD_RECLAIM = 2,    /* take up to `amount` back (answered CR_EV_RECLAIMED) */
     CR_CMD_TOPUP_DONE = 3, /* the top-up for parked slot `parked` is done: retry it */
-    CR_CMD_INSTRUMENT = 4, /* new rates/lots for `book` */
+    CR_CMD_INSTRUMENT = 4, /* new rates/lots for `book`; band in ticks: amount..concCap */
     CR_CMD_ROLL = 5,       /* daily settlement at price `amount`: today's lots become his */
     CR_CMD_CANCEL = 6,     /* cancel order `amount` (force liquidation; crlPoll) */
     CR_CMD_CLOSE = 7       /* MARKET IOC close of `parked` lots of `book` for `account`:
@@ -155,8 +155,8 @@ const posPosition *crPosition(const crRisk *r, uint32_t account, uint16_t book);
 void crGetStats(const crRisk *r, crStats *out);
 
 /* A 64-bit FNV-1a digest of the credit state (accounts, lines, positions,
- * parked orders), folded into dataplane/wal.h walStateHash so a replay
- * proves it rebuilt the credit lines too. Same inputs, same digest. */
+ * parked orders, instruments' rates, lots and bands), folded into dataplane/wal.h walStateHash so a
+ * replay proves it rebuilt the credit lines too. Same inputs, same digest. */
 uint64_t crStateHash(const crRisk *r);
 
 /* Index in crStats.rejects of a reject code. */

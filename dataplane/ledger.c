@@ -6,7 +6,10 @@
  * formulas, so once the rings are drained the two views are equal. After
  * each change the account's available money is split over the segments
  * (all of it to the only segment in a one-segment box) and the difference
- * is granted or reclaimed (docs/accounts.md "Credit lines"). */
+ * is granted or reclaimed (docs/accounts.md "Credit lines"). With several
+ * segments a grant never puts on the lines money another line still holds
+ * (a reclaim not answered yet), and a top-up one line cannot get from the
+ * account's free money waits for reclaims from the account's other lines. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,10 +19,18 @@ typedef struct {
     int64_t line;    /* granted + reported deltas, control view */
     int64_t pending; /* reclaims asked and not answered yet */
     int64_t lastCap;
-    int64_t hold;   /* [0] only: money kept off the lines (a withdrawal in progress) */
-    uint64_t liqNs; /* [0] only: when the last liquidation was decided */
+    int64_t hold;     /* [0] only: money kept off the lines (a withdrawal in progress) */
+    uint64_t liqNs;   /* [0] only: when the last liquidation was decided */
+    uint32_t waiting; /* [0] only: top-ups of the account waiting for reclaims */
     uint8_t known, lastFrozen, lastBlocked, liquidating;
 } lgLine;
+
+/* A top-up that waits for reclaims from the account's other segments. */
+typedef struct {
+    uint32_t account, slot;
+    uint16_t seg;
+    int64_t need;
+} lgWait;
 
 struct lgLedger {
     const cfgConfig *cfg;
@@ -37,6 +48,8 @@ struct lgLedger {
     crCmd *retry; /* top-up answers a full ring refused, sent again by lgScan */
     uint16_t *retrySeg;
     uint32_t nRetry;
+    lgWait *wait; /* top-ups waiting for reclaims (several segments only) */
+    uint32_t nWait;
     lgStats stats;
 };
 
@@ -219,7 +232,8 @@ lgLedger *lgCreate(const cfgConfig *cfg, acctBook *book, lgSendFn *send, void *s
     l->byBook = malloc(sizeof(int) * LG_BOOKS * l->nSeg);
     l->retry = malloc(sizeof(crCmd) * LG_RETRY);
     l->retrySeg = malloc(sizeof(uint16_t) * LG_RETRY);
-    if (!l->byBook || !l->retry || !l->retrySeg) {
+    l->wait = malloc(sizeof(lgWait) * LG_RETRY);
+    if (!l->byBook || !l->retry || !l->retrySeg || !l->wait) {
         lgDestroy(l);
         return NULL;
     }
@@ -241,6 +255,7 @@ void lgDestroy(lgLedger *l)
     free(l->byBook);
     free(l->retry);
     free(l->retrySeg);
+    free(l->wait);
     free(l);
 }
 
@@ -315,11 +330,26 @@ static int lgSyncIndex(lgLedger *l, uint32_t ai)
     const int64_t cap =
         f.balance > 0 ? (int64_t)((__int128)f.balance * lim->concentration / ACCT_PPM) : 0;
     const int64_t avail = f.available - ln[0].hold > 0 ? f.available - ln[0].hold : 0;
+    /* several segments: grant only money no line holds (a line keeps what
+     * a reclaim asked until the worker answers), so two segments never
+     * spend the same money; a waiting top-up moves money itself */
+    int64_t free = INT64_MAX;
+    if (l->nSeg > 1) {
+        free = avail;
+        for (uint16_t s = 0; s < l->nSeg; s++)
+            free -= ln[s].line;
+        if (ln[0].waiting)
+            free = 0;
+    }
     int rc = 0;
     for (uint16_t s = 0; s < l->nSeg; s++) {
         lgLine *x = &ln[s];
         const int64_t target = avail / l->nSeg + (s == 0 ? avail % l->nSeg : 0);
-        const int64_t diff = target - (x->line - x->pending);
+        int64_t diff = target - (x->line - x->pending);
+        if (diff > 0 && diff > free)
+            diff = free > 0 ? free : 0;
+        if (diff < 0 && ln[0].waiting)
+            diff = 0;
         const int64_t capMoved = cap > x->lastCap ? cap - x->lastCap : x->lastCap - cap;
         if (diff > 0 || !x->known || x->lastFrozen != a->frozen || x->lastBlocked != blocked ||
             capMoved > x->lastCap / 64) {
@@ -331,6 +361,7 @@ static int lgSyncIndex(lgLedger *l, uint32_t ai)
                        .concCap = cap};
             if (lgSend(l, s, &c) == 0) {
                 x->line += c.amount;
+                free -= c.amount;
                 x->known = 1;
                 x->lastFrozen = a->frozen;
                 x->lastCap = cap;
@@ -381,6 +412,132 @@ int lgSync(lgLedger *l, uint32_t account)
 {
     const uint32_t ai = acctIndex(l->book, account);
     return ai == UINT32_MAX ? -1 : lgSyncIndex(l, ai);
+}
+
+/* ---- top-ups over several segments ------------------------------------------------ */
+
+/* Answers a parked order's top-up (the worker checks the order again); a
+ * full ring's refusal is kept and sent again by lgScan. */
+static void lgTopUpAnswer(lgLedger *l, uint16_t seg, uint32_t account, uint32_t slot)
+{
+    crCmd c = {.type = CR_CMD_TOPUP_DONE, .account = account, .parked = slot};
+    if (lgSend(l, seg, &c) != 0 && l->nRetry < LG_RETRY) {
+        l->retrySeg[l->nRetry] = seg;
+        l->retry[l->nRetry++] = c;
+    }
+}
+
+/* The account's money on no line: available (less a withdrawal's hold)
+ * minus every line's control view (a line keeps what a reclaim asked until
+ * the worker answers). */
+static int64_t lgFreeMoney(lgLedger *l, uint32_t ai, const lgLine *ln)
+{
+    acctFigures f;
+    acctCompute(l->book, acctAt(l->book, ai), &f);
+    int64_t free = f.available - ln[0].hold;
+    for (uint16_t s = 0; s < l->nSeg; s++)
+        free -= ln[s].line;
+    return free;
+}
+
+/* Grants segment k up to `amount` of the account's free money, with the
+ * flags and cap its last sync sent. Returns what was granted. */
+static int64_t lgGrantFree(lgLedger *l, uint32_t ai, lgLine *ln, uint16_t k, int64_t amount)
+{
+    const int64_t free = lgFreeMoney(l, ai, ln);
+    if (amount > free)
+        amount = free;
+    if (amount <= 0)
+        return 0;
+    lgLine *x = &ln[k];
+    crCmd c = {.type = CR_CMD_ACCOUNT,
+               .account = acctAt(l->book, ai)->id,
+               .frozen = x->lastFrozen,
+               .blocked = x->lastBlocked,
+               .amount = amount,
+               .concCap = x->lastCap};
+    if (lgSend(l, k, &c) != 0)
+        return 0;
+    x->line += amount;
+    l->stats.grants++;
+    return amount;
+}
+
+/* What segment k's line lacks for `need` (control view, reclaims in flight
+ * taken off). */
+static int64_t lgShort(const lgLine *x, int64_t need)
+{
+    return need - (x->line - x->pending);
+}
+
+/* A top-up from segment k of a box with several segments: free money
+ * first; if the account still has enough on its other lines, reclaim the
+ * rest from them and answer when they have answered (lgWaitRun); else
+ * answer now (the worker refuses the order: 1001, the account cannot
+ * afford it). */
+static void lgTopUpMulti(lgLedger *l, uint32_t ai, uint16_t k, uint32_t slot, int64_t need)
+{
+    lgLine *ln = lgLines(l, ai);
+    const uint32_t id = acctAt(l->book, ai)->id;
+    lgSyncIndex(l, ai);
+    int64_t lack = lgShort(&ln[k], need);
+    if (lack > 0 && !ln[0].waiting)
+        lack -= lgGrantFree(l, ai, ln, k, lack);
+    int64_t idle = 0;
+    for (uint16_t s = 0; s < l->nSeg; s++)
+        if (s != k && ln[s].line - ln[s].pending > 0)
+            idle += ln[s].line - ln[s].pending;
+    if (lack <= 0 || idle < lack) {
+        lgTopUpAnswer(l, k, id, slot);
+        return;
+    }
+    if (l->nWait >= LG_RETRY) {
+        l->stats.topupWaitFull++;
+        lgTopUpAnswer(l, k, id, slot);
+        return;
+    }
+    for (uint16_t s = 0; s < l->nSeg && lack > 0; s++) {
+        lgLine *x = &ln[s];
+        const int64_t take = x->line - x->pending < lack ? x->line - x->pending : lack;
+        if (s == k || take <= 0)
+            continue;
+        crCmd c = {.type = CR_CMD_RECLAIM, .account = id, .amount = take};
+        if (lgSend(l, s, &c) == 0) {
+            x->pending += take;
+            lack -= take;
+            l->stats.topupReclaims++;
+        }
+    }
+    l->wait[l->nWait++] = (lgWait){.account = id, .slot = slot, .seg = k, .need = need};
+    ln[0].waiting++;
+}
+
+/* Once no reclaim of the account is in flight: grants its waiting top-ups
+ * what the reclaims freed, and answers them (before any sync spreads the
+ * money again: the ring keeps the order). */
+static void lgWaitRun(lgLedger *l, uint32_t ai)
+{
+    lgLine *ln = lgLines(l, ai);
+    if (!ln || !ln[0].waiting)
+        return;
+    for (uint16_t s = 0; s < l->nSeg; s++)
+        if (ln[s].pending > 0)
+            return;
+    const uint32_t id = acctAt(l->book, ai)->id;
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < l->nWait; i++) {
+        const lgWait w = l->wait[i];
+        if (w.account != id) {
+            l->wait[kept++] = w;
+            continue;
+        }
+        const int64_t lack = lgShort(&ln[w.seg], w.need);
+        if (lack > 0)
+            lgGrantFree(l, ai, ln, w.seg, lack);
+        lgTopUpAnswer(l, w.seg, id, w.slot);
+        ln[0].waiting--;
+    }
+    l->nWait = kept;
 }
 
 static int lgInstrument(const lgLedger *l, const crEvent *ev)
@@ -466,15 +623,15 @@ void lgOnEvent(lgLedger *l, const crEvent *ev, uint64_t nowNs)
     if (ev->type == CR_EV_RECLAIMED) {
         x->pending -= ev->price;
         l->stats.reclaims++;
+        lgWaitRun(l, ai);
     } else if (ev->type == CR_EV_TOPUP) {
         l->stats.topups++;
-        lgSyncIndex(l, ai);
-        crCmd c = {.type = CR_CMD_TOPUP_DONE, .account = ev->account, .parked = ev->qty};
-        if (lgSend(l, ev->segment, &c) != 0 && l->nRetry < LG_RETRY) {
-            /* the parked order must get its answer: try again at the scan */
-            l->retrySeg[l->nRetry] = ev->segment;
-            l->retry[l->nRetry++] = c;
+        if (l->nSeg > 1) {
+            lgTopUpMulti(l, ai, ev->segment, ev->qty, ev->price);
+            return;
         }
+        lgSyncIndex(l, ai);
+        lgTopUpAnswer(l, ev->segment, ev->account, ev->qty);
         return;
     } else {
         const int ins = lgInstrument(l, ev);
@@ -498,6 +655,7 @@ uint32_t lgScan(lgLedger *l, uint64_t nowNs, uint32_t *toLiquidate, uint32_t max
     }
     l->nRetry = kept;
     for (uint32_t ai = 0; ai < acctCount(l->book); ai++) {
+        lgWaitRun(l, ai);
         lgSyncIndex(l, ai);
         const acctAccount *a = acctAt(l->book, ai);
         lgLine *ln = lgLines(l, ai);
@@ -526,6 +684,13 @@ uint32_t lgScan(lgLedger *l, uint64_t nowNs, uint32_t *toLiquidate, uint32_t max
     return n < max ? n : max;
 }
 
+void lgNotifyAccount(lgLedger *l, uint32_t account)
+{
+    const acctAccount *a = acctGet(l->book, account);
+    if (l->notifyOn && a)
+        lgNotify(l, "account", account, lgAccountJson(l->book, a));
+}
+
 void lgRoll(lgLedger *l, uint16_t instrument, int64_t settlePrice)
 {
     const acctInstrument *in = instAt(l->book, instrument);
@@ -546,7 +711,10 @@ void lgInstrumentChanged(lgLedger *l, uint16_t instrument)
                .commissionRate = in->spec.commissionRate,
                .commissionPerLot = in->spec.commissionPerLot,
                .minLots = in->spec.minLots,
-               .maxLots = in->spec.maxLots};
+               .maxLots = in->spec.maxLots,
+               /* the daily band in ticks (instrument.update limit_up/down) */
+               .amount = in->spec.lowerTicks,
+               .concCap = in->spec.upperTicks};
     lgSend(l, in->spec.segIndex, &c);
 }
 

@@ -37,6 +37,10 @@ typedef struct {
     uint64_t mismatches; /* events the book refused: the worker and control disagree */
     uint64_t sendFailed; /* commands a full ring refused (retried) */
     uint64_t liquidations;
+    /* multi-segment top-ups (docs/accounts.md "Credit lines"): reclaims
+     * from other segments' idle lines a top-up waited for, and top-ups
+     * answered at once because the waiting list was full */
+    uint64_t topupReclaims, topupWaitFull;
     histLog lagNs; /* worker event time to account update, per fill */
 } lgStats;
 
@@ -76,6 +80,11 @@ int lgSetHold(lgLedger *l, uint32_t account, int64_t hold);
 
 /* Reclaims asked of the workers and not answered yet, for the account. */
 int64_t lgPending(const lgLedger *l, uint32_t account);
+
+/* An "account" event with the account's figures for subscribers (the
+ * control socket changed it: open, deposit, withdraw, freeze). Cannot fail;
+ * nothing when no one is subscribed or the account is unknown. */
+void lgNotifyAccount(lgLedger *l, uint32_t account);
 
 /* Sends a daily roll to every segment for the settled instruments. */
 void lgRoll(lgLedger *l, uint16_t instrument, int64_t settlePrice);

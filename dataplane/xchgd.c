@@ -160,10 +160,15 @@ static int buildEalArgs(const cfgConfig *cfg, const xdArgs *a, char **argv, char
     static char devargs[CFG_MAX_PORTS][CFG_DEVARGS_MAX + 600]; /* + the XDP filter's xdp_prog= */
     int n = 0;
     argv[n++] = "xchgd";
-    int len = snprintf(store[0], 256, "%u", cfg->lcores.control);
-    for (uint32_t i = 0; i < cfg->segmentCount && len < 240; i++)
-        len += snprintf(store[0] + len, (size_t)(256 - len), ",%u", cfg->segments[i].lcore);
-    argv[n++] = "-l";
+    int len = snprintf(store[0], 256, "%u", cfg->lcores.control), mapped = 0;
+    for (uint32_t i = 0; i < cfg->segmentCount && len < 240; i++) {
+        const cfgSegment *s = &cfg->segments[i];
+        mapped |= s->cpu != s->lcore; /* segments.cpu: lcore@cpu (docs/config.md) */
+        len += s->cpu != s->lcore
+                   ? snprintf(store[0] + len, (size_t)(256 - len), ",%u@%u", s->lcore, s->cpu)
+                   : snprintf(store[0] + len, (size_t)(256 - len), ",%u", s->lcore);
+    }
+    argv[n++] = mapped ? "--lcores" : "-l";
     argv[n++] = store[0];
     snprintf(store[1], 256, "%u", cfg->lcores.control);
     argv[n++] = "--main-lcore";

@@ -1,7 +1,7 @@
 /* itest_accounts.c -- accounts, risk, positions and settlement of the real xchgd, over XOE and the
  * control socket.
  *
- *   itest_accounts --server IP --port N --ctl SOCKET [--local IP]
+ *   itest_accounts --server IP --port N --ctl SOCKET [--local IP] [--two-segments]
  *
  * Run by tests/integration/run.sh inside its namespace against a fresh
  * xchgd (config/xchg.conf's instruments: IF 0, IC 1, IH 2, cu 3; risk
@@ -12,7 +12,9 @@
  * the control socket 1006, 1007, 1008, 2001-2004, 3001, 6001, 6002; and a
  * force liquidation, a settlement with a roll, the event subscription and
  * the money figures against hand-computed values. Prints one line per check
- * and "itest: summary N passed, M failed"; exits 1 on any failure. */
+ * and "itest: summary N passed, M failed"; exits 1 on any failure.
+ * --two-segments runs only the multi-segment credit case against the
+ * two-segment xchgd of tests/integration/segments.sh. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -481,6 +483,46 @@ static void caseRiskAndLiquidation(void)
     json_decref(ctl("risk.limits", json_pack("{s:s}", "concentration", "50%")));
 }
 
+/* instrument.update of the price limits: the next order meets the new band */
+static void caseLimitUpdate(void)
+{
+    printf("-- price limits changed at run time\n");
+    /* IF: pre-settlement 3800, 10%: 3420..4180; 5% makes it 3610..3990 */
+    json_t *u = ctl("instrument.update", json_pack("{s:s, s:s, s:s}", "instrument", "IF2501",
+                                                   "limit_up", "5%", "limit_down", "5%"));
+    CHECK(u && !strcmp(str(u, "upper_limit"), "3990.0") && !strcmp(str(u, "lower_limit"), "3610.0"),
+          "limits 5%%: %s..%s", u ? str(u, "lower_limit") : gErr, u ? str(u, "upper_limit") : "");
+    json_decref(u);
+    CHECK(rejected(&A, IF, XOE_BUY, XOE_OPEN, px("4000"), 1, 1008),
+          "4000 over the new limit: 1008");
+    CHECK(rejected(&A, IF, XOE_BUY, XOE_OPEN, px("3600"), 1, 1008), "3600 under it: 1008");
+    Ans in = order(&A, IF, XOE_BUY, XOE_OPEN, px("3610"), 1, 0);
+    CHECK(in.type == XOE_MSG_ACCEPTED, "3610 inside: accepted (type 0x%x code %u)", in.type,
+          in.code);
+    /* wider than the band the book was made for: refused, nothing changed */
+    CHECK(ctlFails("instrument.update",
+                   json_pack("{s:s, s:s}", "instrument", "IF2501", "limit_up", "20%"), 1008) &&
+              strstr(gErr, "band") != NULL,
+          "20%%: 1008: %s", gErr);
+    CHECK(rejected(&A, IF, XOE_BUY, XOE_OPEN, px("4000"), 1, 1008), "still 3990 at most");
+    CHECK(ctlFails("instrument.update",
+                   json_pack("{s:s, s:s}", "instrument", "IF2501", "limit_down", "x"), 1008),
+          "a bad rate: 1008");
+    u = ctl("instrument.update", json_pack("{s:s, s:s, s:s}", "instrument", "IF2501", "limit_up",
+                                           "10%", "limit_down", "10%"));
+    CHECK(u && !strcmp(str(u, "upper_limit"), "4180.0"), "back to 10%%");
+    json_decref(u);
+    Ans back = order(&A, IF, XOE_BUY, XOE_OPEN, px("3600"), 1, 0);
+    CHECK(back.type == XOE_MSG_ACCEPTED, "3600 accepted again (type 0x%x code %u)", back.type,
+          back.code);
+    xclCancel(A.s, in.orderId, 0, NULL);
+    xclCancel(A.s, back.orderId, 0, NULL);
+    settle();
+    xclReport rep;
+    while (xclPoll(A.s, 100, &rep) == 1)
+        ;
+}
+
 static void caseInstrumentsAndSettlement(void)
 {
     printf("-- instruments and settlement\n");
@@ -537,14 +579,94 @@ static void caseInstrumentsAndSettlement(void)
     CHECK(ok.type == XOE_MSG_ACCEPTED, "CLOSEYESTERDAY accepted");
 }
 
+/* ---- two segments (--two-segments) -------------------------------------------------------- */
+
+/* A session on the segment whose order port is `port`. On one af_packet port
+ * with two queues the kernel spreads flows by hash: a flow that lands on
+ * the other segment's queue is dropped there (not its order port), so the
+ * logon is tried again from another local UDP port. */
+static int sessOpenOn(Sess *x, uint32_t account, int segment, uint16_t port)
+{
+    x->account = account;
+    json_t *d = ctl("session.add", json_pack("{s:i, s:i, s:s}", "account", (int)account, "segment",
+                                             segment, "source", "any"));
+    if (!d)
+        return -1;
+    uint8_t token[XOE_TOKEN_SIZE];
+    uint32_t id = (uint32_t)json_integer_value(json_object_get(d, "session_id"));
+    int rc = xclTokenParse(str(d, "token"), token);
+    json_decref(d);
+    for (int attempt = 0; rc == 0 && attempt < 24; attempt++) {
+        char err[200];
+        xclOptions o = {.localIp = gLocal};
+        x->s = xclOpen(gServer, port, id, token, &o, err, sizeof err);
+        if (x->s && xclLogon(x->s, 60000, 400) == XCL_OK)
+            return 0;
+        xclClose(x->s);
+        x->s = NULL;
+    }
+    return -1;
+}
+
+static json_int_t ledgerStat(const char *key)
+{
+    json_t *ls = ctl("ledger.stats", NULL);
+    json_int_t v = ls ? json_integer_value(json_object_get(ls, key)) : -1;
+    json_decref(ls);
+    return v;
+}
+
+/* An account trading on both segments: an order one line cannot cover
+ * while the account has the money goes through, the control core
+ * reclaiming the difference from the other segment's idle line. The
+ * config (tests/integration/segments.sh): IF on segment 0, IC on segment 1,
+ * concentration 100%. */
+static void caseTwoSegments(void)
+{
+    printf("-- one account on two segments\n");
+    Sess s0, s1;
+    CHECK(openAccount(21, "400000"), "account 21: %s", gErr);
+    CHECK(sessOpenOn(&s0, 21, 0, 9000) == 0, "session on segment 0");
+    CHECK(sessOpenOn(&s1, 21, 1, 9010) == 0, "session on segment 1");
+    if (!s0.s || !s1.s)
+        return;
+    settle();
+    /* lines 200,000 + 200,000; 2 IF at 3800 need 273,600 + 52.44 */
+    Ans a = order(&s0, 0, XOE_BUY, XOE_OPEN, px("3800"), 2, 0);
+    CHECK(a.type == XOE_MSG_ACCEPTED,
+          "2 IF on segment 0 over its half: accepted (type 0x%x code %u)", a.type, a.code);
+    settle();
+    CHECK(acctIs(21, "frozen_margin", "273600.0000"), "frozen margin 273,600");
+    CHECK(acctIs(21, "available", "126347.5600"), "available 126,347.56");
+    CHECK(ledgerStat("topup_reclaims") >= 1, "the top-up reclaimed from segment 1");
+    /* 1 IC at 5600 on segment 1: 134,400 + 25.76 > 126,347.56: 1001 */
+    CHECK(rejected(&s1, 0, XOE_BUY, XOE_OPEN, px("5600"), 1, 1001),
+          "IC over what the account has: 1001");
+    json_decref(ctl("account.deposit", json_pack("{s:i, s:s}", "account", 21, "amount", "10000")));
+    settle();
+    const json_int_t before = ledgerStat("topup_reclaims");
+    Ans b = order(&s1, 0, XOE_BUY, XOE_OPEN, px("5600"), 1, 0);
+    CHECK(b.type == XOE_MSG_ACCEPTED, "after a deposit: accepted on segment 1 (type 0x%x code %u)",
+          b.type, b.code);
+    settle();
+    CHECK(ledgerStat("topup_reclaims") > before, "reclaimed from segment 0 this time");
+    CHECK(acctIs(21, "frozen_margin", "408000.0000"), "frozen margin 408,000");
+    CHECK(ledgerStat("mismatches") == 0, "no mismatch between the workers and the control core");
+    xclCancel(s0.s, a.orderId, 0, NULL);
+    xclCancel(s1.s, b.orderId, 0, NULL);
+    settle();
+    CHECK(acctIs(21, "available", "410000.0000"), "cancels give everything back");
+    xclClose(s0.s);
+    xclClose(s1.s);
+}
+
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"server", required_argument, NULL, 's'},
-                                         {"port", required_argument, NULL, 'p'},
-                                         {"ctl", required_argument, NULL, 'c'},
-                                         {"local", required_argument, NULL, 'l'},
-                                         {NULL, 0, NULL, 0}};
-    int c;
+    static const struct option opts[] = {
+        {"server", required_argument, NULL, 's'}, {"port", required_argument, NULL, 'p'},
+        {"ctl", required_argument, NULL, 'c'},    {"local", required_argument, NULL, 'l'},
+        {"two-segments", no_argument, NULL, '2'}, {NULL, 0, NULL, 0}};
+    int c, two = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == 's')
             gServer = optarg;
@@ -554,6 +676,8 @@ int main(int argc, char **argv)
             gCtlPath = optarg;
         else if (c == 'l')
             gLocal = optarg;
+        else if (c == '2')
+            two = 1;
         else
             return 2;
     }
@@ -562,10 +686,16 @@ int main(int argc, char **argv)
         printf("itest: cannot connect to the control socket\nitest: summary 0 passed, 1 failed\n");
         return 1;
     }
+    if (two) {
+        caseTwoSegments();
+        printf("itest: summary %d passed, %d failed\n", gPass, gFail);
+        return gFail ? 1 : 0;
+    }
     caseAccountsOnTheSocket();
     caseWireCodes();
     caseTradeFigures();
     caseRiskAndLiquidation();
+    caseLimitUpdate();
     caseInstrumentsAndSettlement();
     printf("itest: summary %d passed, %d failed\n", gPass, gFail);
     return gFail ? 1 : 0;

@@ -183,6 +183,7 @@ static void testDefaultSystem(void **state)
     assert_non_null(s);
     assert_null(cfgFindSegment(&c, 1));
     assert_int_equal(s->lcore, 1);
+    assert_int_equal(s->cpu, 1); /* segments.cpu defaults to the lcore */
     assert_int_equal(s->orderPort, 9000);
     assert_int_equal(s->feedGroup, 0xEF010101u); /* 239.1.1.1 */
     assert_int_equal(s->feedPort, 9100);
@@ -833,6 +834,11 @@ static const badCase badCases[] = {
                "feed_retransmit_port = 9102;")}},
      ":5: segments.[1]: ",
      "segment 1 trades no instrument"},
+    {"cpu out of range",
+     {{5, SEG1("lcore = 2; cpu = 1024; order_port = 9001; feed_group = \"239.1.1.2\"; "
+               "feed_port = 9102;")}},
+     ":5: segments.[1].cpu: ",
+     "1024"},
     {"worker on the control lcore",
      {{1, "lcores = { control = 1; storage = 0; };"}},
      ":3: segments.[0].lcore: ",

@@ -597,6 +597,256 @@ static void testRandomized(void **state)
            (unsigned long long)st.grants, (unsigned long long)st.reclaims);
 }
 
+/* ---- two segments -------------------------------------------------------------------- */
+
+/* IF trades on segment 0, IC on segment 1 (config/xchg.conf's instruments,
+ * IC moved): two crRisk "workers" and one ledger, queues in between. */
+typedef struct {
+    cfgConfig cfg, use;
+    cfgSegment seg[2];
+    cfgInstrument *ins;
+    crRisk *risk[2];
+    acctBook *book;
+    lgLedger *lg;
+    crEvent *evq;
+    uint32_t nEv;
+    struct {
+        uint16_t seg;
+        crCmd c;
+    } * cmdq;
+    uint32_t nCmd;
+    uint32_t nextRef;
+    uint64_t nextOrderId, now;
+    int lastRc; /* the answer to the last order: 0 accepted, or a code */
+} Fx2;
+
+static int onSendCmd2(void *ctx, uint16_t seg, const crCmd *c)
+{
+    Fx2 *fx = ctx;
+    assert_true(fx->nCmd < QCAP && seg < 2);
+    fx->cmdq[fx->nCmd].seg = seg;
+    fx->cmdq[fx->nCmd].c = *c;
+    fx->nCmd++;
+    return 0;
+}
+
+static void onEmit2(void *ctx, const crEvent *ev)
+{
+    Fx2 *fx = ctx;
+    assert_true(fx->nEv < QCAP);
+    fx->evq[fx->nEv++] = *ev;
+}
+
+/* What the gateway does with a checked order: accepted (CR_EV_ORDER). */
+static void accept2(Fx2 *fx, uint16_t seg, uint32_t ref, const xoeNewOrder *o)
+{
+    fx->lastRc = 0;
+    crOnAccepted(fx->risk[seg], ref, ++fx->nextOrderId, o->clOrdId, fx->now);
+}
+
+static void pump2(Fx2 *fx)
+{
+    for (int round = 0; round < 1000; round++) {
+        if (!fx->nEv && !fx->nCmd)
+            return;
+        uint32_t nc = fx->nCmd;
+        for (uint32_t i = 0; i < nc; i++) {
+            const uint16_t seg = fx->cmdq[i].seg;
+            crParkedOrder po;
+            if (crApply(fx->risk[seg], &fx->cmdq[i].c, &po, fx->now)) {
+                const uint32_t ref = fx->nextRef++;
+                fx->lastRc = crCheckNew(fx->risk[seg], ref, po.session, fx->cmdq[i].c.account,
+                                        &po.order, 0, fx->now);
+                if (fx->lastRc == 0)
+                    accept2(fx, seg, ref, &po.order);
+            }
+        }
+        memmove(fx->cmdq, fx->cmdq + nc, sizeof *fx->cmdq * (fx->nCmd - nc));
+        fx->nCmd -= nc;
+        uint32_t ne = fx->nEv;
+        for (uint32_t i = 0; i < ne; i++)
+            lgOnEvent(fx->lg, &fx->evq[i], fx->now);
+        memmove(fx->evq, fx->evq + ne, sizeof *fx->evq * (fx->nEv - ne));
+        fx->nEv -= ne;
+    }
+    fail_msg("the queues never drained");
+}
+
+static int setup2(void **state)
+{
+    Fx2 *fx = calloc(1, sizeof *fx);
+    char err[256];
+    if (cfgLoad("config/xchg.conf", &fx->cfg, err, sizeof err) != 0)
+        fail_msg("config/xchg.conf: %s", err);
+    fx->use = fx->cfg;
+    fx->seg[0] = fx->seg[1] = fx->cfg.segments[0];
+    fx->seg[1].id = 1;
+    fx->seg[1].instrumentCount = 1;
+    fx->use.segments = fx->seg;
+    fx->use.segmentCount = 2;
+    fx->ins = calloc(fx->cfg.instrumentCount, sizeof *fx->ins);
+    memcpy(fx->ins, fx->cfg.instruments, fx->cfg.instrumentCount * sizeof *fx->ins);
+    fx->ins[IC].segIndex = 1;
+    fx->ins[IC].book = 0;
+    fx->use.instruments = fx->ins;
+    fx->evq = calloc(QCAP, sizeof *fx->evq);
+    fx->cmdq = calloc(QCAP, sizeof *fx->cmdq);
+    fx->now = T0;
+    for (uint16_t s = 0; s < 2; s++) {
+        crOptions co = {.cfg = &fx->use,
+                        .segment = s,
+                        .maxAccounts = 64,
+                        .maxPositions = 256,
+                        .refCap = 1024,
+                        .emit = onEmit2,
+                        .emitCtx = fx};
+        fx->risk[s] = crCreate(&co);
+        assert_non_null(fx->risk[s]);
+    }
+    acctLimits lim = acctLimitsFromConfig(&fx->cfg.risk);
+    lim.concentration = ACCT_PPM; /* the money is what these tests are about */
+    fx->book = acctCreate(&lim);
+    assert_int_equal(instLoadConfig(fx->book, &fx->use), 0);
+    fx->lg = lgCreate(&fx->use, fx->book, onSendCmd2, fx);
+    assert_non_null(fx->lg);
+    *state = fx;
+    return 0;
+}
+
+static int teardown2(void **state)
+{
+    Fx2 *fx = *state;
+    for (int s = 0; s < 2; s++)
+        crDestroy(fx->risk[s]);
+    lgDestroy(fx->lg);
+    acctDestroy(fx->book);
+    cfgFree(&fx->cfg);
+    free(fx->ins);
+    free(fx->evq);
+    free(fx->cmdq);
+    free(fx);
+    return 0;
+}
+
+/* An opening order on `seg` (book 0 there): the answer in fx->lastRc
+ * (CR_PARKED never stays: the pump answers the top-up). */
+static void order2(Fx2 *fx, uint16_t seg, uint32_t account, int64_t price, uint32_t qty)
+{
+    xoeNewOrder o = {.instrument = 0,
+                     .side = XOE_BUY,
+                     .offset = XOE_OPEN,
+                     .clOrdId = fx->nextRef + 1,
+                     .price = price,
+                     .qty = qty,
+                     .priceType = XOE_LIMIT,
+                     .timeCondition = XOE_GFD,
+                     .volumeCondition = XOE_VOL_ANY};
+    const uint32_t ref = fx->nextRef++;
+    fx->now += 1000;
+    fx->lastRc = crCheckNew(fx->risk[seg], ref, 0, account, &o, 1, fx->now);
+    if (fx->lastRc == 0)
+        accept2(fx, seg, ref, &o);
+    pump2(fx);
+}
+
+static int64_t available2(Fx2 *fx, uint32_t account)
+{
+    acctFigures f;
+    acctCompute(fx->book, acctGet(fx->book, account), &f);
+    return f.available;
+}
+
+/* Both lines are the control core's view, and together the available money. */
+static void checkLines2(Fx2 *fx, uint32_t account)
+{
+    const int64_t l0 = crLine(fx->risk[0], account), l1 = crLine(fx->risk[1], account);
+    assert_true(l0 >= 0 && l1 >= 0);
+    assert_int_equal(l0 + l1, lgLineTotal(fx->lg, account));
+    assert_int_equal(l0 + l1, available2(fx, account));
+}
+
+static void testTwoSegmentsTopUpReclaims(void **state)
+{
+    Fx2 *fx = *state;
+    assert_int_equal(acctOpen(fx->book, 7, "t", ACCT_INDIVIDUAL, M(400000), fx->now), 0);
+    assert_int_equal(lgSync(fx->lg, 7), 0);
+    pump2(fx);
+    /* split evenly: 200,000 on each segment */
+    assert_int_equal(crLine(fx->risk[0], 7), M(200000));
+    assert_int_equal(crLine(fx->risk[1], 7), M(200000));
+    /* 2 IF at 3800 on segment 0: margin 273,600 + commission 52.44 > its
+     * 200,000: parked; the control core reclaims 73,652.44 from segment 1's
+     * idle line and the order goes through */
+    order2(fx, 0, 7, IFPX(38000), 2);
+    assert_int_equal(fx->lastRc, 0);
+    lgStats ls;
+    lgGetStats(fx->lg, &ls);
+    assert_int_equal(ls.topups, 1);
+    assert_int_equal(ls.topupReclaims, 1);
+    assert_int_equal(ls.mismatches, 0);
+    const acctAccount *a = acctGet(fx->book, 7);
+    assert_int_equal(a->frozenMargin, M(273600));
+    assert_int_equal(available2(fx, 7), M(400000) - M(273600) - a->frozenCommission);
+    checkLines2(fx, 7);
+    /* what is left (126,347.56) is split again */
+    assert_true(crLine(fx->risk[0], 7) - crLine(fx->risk[1], 7) <= 1);
+    /* 1 IC at 5600 on segment 1 needs 134,400 + commission: more than the
+     * account has: refused 1001 after the top-up, nothing moved */
+    order2(fx, 1, 7, 56000000, 1);
+    assert_int_equal(fx->lastRc, ACCT_ERR_FUNDS);
+    checkLines2(fx, 7);
+    /* a deposit makes it affordable: the top-up reclaims from segment 0 */
+    assert_int_equal(acctDeposit(fx->book, 7, M(10000)), 0);
+    assert_int_equal(lgSync(fx->lg, 7), 0);
+    pump2(fx);
+    order2(fx, 1, 7, 56000000, 1);
+    assert_int_equal(fx->lastRc, 0);
+    lgGetStats(fx->lg, &ls);
+    assert_int_equal(ls.topups, 3);
+    assert_int_equal(ls.topupReclaims, 2);
+    assert_int_equal(ls.mismatches, 0);
+    checkLines2(fx, 7);
+    assert_int_equal(acctGet(fx->book, 7)->frozenMargin, M(273600) + M(134400));
+}
+
+/* An idle line that was spent meanwhile: the reclaim brings back less, the
+ * order is refused 1001, nothing goes negative, the views agree. */
+static void testTwoSegmentsReclaimShort(void **state)
+{
+    Fx2 *fx = *state;
+    assert_int_equal(acctOpen(fx->book, 8, "t", ACCT_INDIVIDUAL, M(400000), fx->now), 0);
+    assert_int_equal(lgSync(fx->lg, 8), 0);
+    pump2(fx);
+    /* segment 0 asks for a top-up (2 IF: 273,652.44 against 200,000)... */
+    xoeNewOrder o = {.instrument = 0,
+                     .side = XOE_BUY,
+                     .offset = XOE_OPEN,
+                     .clOrdId = 1,
+                     .price = IFPX(38000),
+                     .qty = 2,
+                     .priceType = XOE_LIMIT,
+                     .timeCondition = XOE_GFD,
+                     .volumeCondition = XOE_VOL_ANY};
+    const uint32_t ref = fx->nextRef++;
+    assert_int_equal(crCheckNew(fx->risk[0], ref, 0, 8, &o, 1, fx->now), CR_PARKED);
+    /* ...and before the control core hears of it, segment 1 freezes
+     * 134,400 + commission of its line for an IC order */
+    xoeNewOrder ic = o;
+    ic.price = 56000000;
+    ic.qty = 1;
+    ic.clOrdId = 2;
+    const uint32_t ref1 = fx->nextRef++;
+    assert_int_equal(crCheckNew(fx->risk[1], ref1, 0, 8, &ic, 1, fx->now), 0);
+    accept2(fx, 1, ref1, &ic);
+    pump2(fx);
+    /* the account had 400,000; 134,430.9 is frozen: 2 IF do not fit */
+    assert_int_equal(fx->lastRc, ACCT_ERR_FUNDS);
+    lgStats ls;
+    lgGetStats(fx->lg, &ls);
+    assert_int_equal(ls.mismatches, 0);
+    checkLines2(fx, 8);
+}
+
 int main(void)
 {
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
@@ -607,6 +857,8 @@ int main(void)
         T(testBlockedAndReclaim),
         T(testReplaceAndCancelRelease),
         T(testRandomized),
+        cmocka_unit_test_setup_teardown(testTwoSegmentsTopUpReclaims, setup2, teardown2),
+        cmocka_unit_test_setup_teardown(testTwoSegmentsReclaimShort, setup2, teardown2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

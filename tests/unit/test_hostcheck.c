@@ -28,8 +28,8 @@ static cfgConfig cfg;
 static void makeConfig(void)
 {
     memset(segs, 0, sizeof segs);
-    segs[0].lcore = 1;
-    segs[1].lcore = 2;
+    segs[0].lcore = segs[0].cpu = 1; /* cfgLoad: cpu defaults to the lcore */
+    segs[1].lcore = segs[1].cpu = 2;
     memset(&port, 0, sizeof port);
     snprintf(port.name, sizeof port.name, "p0");
     snprintf(port.devargs, sizeof port.devargs, "net_af_packet0,iface=eth9");

@@ -462,6 +462,20 @@ static void testReplayWithCredit(void **state)
     walSetOutput(fx->wal, onRelease, onDrop, fx);
     walSetMuted(fx->wal, 0);
     workload(fx, 3000);
+    /* instrument.update narrows book 0's band (a journaled credit command):
+     * the state changes, and the replay must make the same change */
+    const cfgInstrument *in0 = cfgFindBook(&fx->cfg, 0, 0);
+    const uint64_t wide = walStateHash(fx->gw, instruments(fx));
+    command(fx, (crCmd){.type = CR_CMD_INSTRUMENT,
+                        .book = 0,
+                        .marginRate = in0->marginRate,
+                        .commissionRate = in0->commissionRate,
+                        .commissionPerLot = in0->commissionPerLot,
+                        .minLots = in0->minLots,
+                        .maxLots = in0->maxLots,
+                        .amount = in0->lowerTicks + 1,
+                        .concCap = in0->upperTicks - 1});
+    assert_true(wide != walStateHash(fx->gw, instruments(fx)));
     walPoll(fx->wal);
     assert_int_equal(jnFlush(fx->j), 0);
     const uint64_t live = walStateHash(fx->gw, instruments(fx));
