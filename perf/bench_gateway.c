@@ -76,7 +76,9 @@
  * work (perf_event_open; 0 where perf events are not allowed): unlike the
  * time it does not move with the load of a shared machine. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <getopt.h>
 #include <linux/perf_event.h>
 #include <sys/ioctl.h>
@@ -97,6 +99,7 @@
 #include "dataplane/gateway.h"
 #include "dataplane/histogram.h"
 #include "dataplane/net.h"
+#include "dataplane/wal.h"
 #include "xchg/xoe.h"
 
 #define BG_MAX_SESSIONS 64
@@ -137,6 +140,9 @@ static struct {
     unsigned matchEvery;   /* gwOptions.matchSampleEvery */
     int risk, md, plainHd; /* --risk, --md, --plain-headers */
     int features;          /* --features: every configuration, interleaved */
+    const char *journal;   /* --journal DIR: the segment's input journal in DIR/seg-<id> */
+    int journalOn;         /* this run journals (--journal, and not a features config without) */
+    walLog *wal;
     unsigned rounds;
     uint64_t datagrams;
     int pin;
@@ -194,6 +200,15 @@ static void bgSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
         f->len =
             netFlowCacheFrame(&B.flows, f->data, B.peerMac, to.ip, BG_PORT, to.port, data, len);
     }
+    if (B.wal) /* through the output gate, as the worker (async: out at once) */
+        walHold(B.wal, f, 0);
+}
+
+/* The gate's release and drop: the frame is already in B.out. */
+static void bgGateOut(void *ctx, void *frame)
+{
+    (void)ctx;
+    (void)frame;
 }
 
 /* The credit lines' events to the control core (crlink: an rte_ring push). */
@@ -383,7 +398,7 @@ static void usage(void)
             "         [--burst B (1-%d)] [--datagrams N] [--cross-pct P] [--levels N]\n"
             "         [--max-resting N] [--cold KB] [--pin CPU] [--feed] [--risk] [--md]\n"
             "         [--match-every N] [--no-match-timing] [--plain-headers]\n"
-            "         [--features [--rounds R]]\n",
+            "         [--features [--rounds R]] [--journal DIR]\n",
             BG_MAX_SESSIONS, BG_MAX_BATCH, BG_MAX_BURST);
 }
 
@@ -407,6 +422,7 @@ static int bgArgs(int argc, char **argv)
                                          {"plain-headers", no_argument, NULL, 'H'},
                                          {"features", no_argument, NULL, 'F'},
                                          {"rounds", required_argument, NULL, 'R'},
+                                         {"journal", required_argument, NULL, 'J'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     B.config = "config/xchg.conf";
@@ -479,6 +495,9 @@ static int bgArgs(int argc, char **argv)
         case 'R':
             B.rounds = (unsigned)v;
             break;
+        case 'J':
+            B.journal = optarg;
+            break;
         default:
             usage();
             exit(c == 'h' ? 0 : 2);
@@ -492,6 +511,11 @@ static int bgArgs(int argc, char **argv)
         usage();
         return -1;
     }
+    if (B.journal && !B.risk && !B.features) {
+        fprintf(stderr, "bench_gateway: --journal needs --risk (replay has credit lines)\n");
+        return -1;
+    }
+    B.journalOn = B.journal != NULL;
     if (B.features && !datagramsSet)
         B.datagrams = 300000;
     return 0;
@@ -539,6 +563,100 @@ static double tscHz(void)
         ;
     const uint64_t n1 = monoNs(), t1 = __rdtsc();
     return (double)(t1 - t0) * 1e9 / (double)(n1 - n0);
+}
+
+/* The segment's journal as xchgd's worker keeps it (dataplane/durable.c):
+ * a stream in DIR/seg-<id>, its writer thread, the wal in async mode. */
+typedef struct {
+    jnJournal *j;
+    pthread_t writer;
+    int running;
+    uint64_t records;
+} bgJournal;
+
+/* Empties a stream directory of an earlier run (flat: segment files). */
+static void bgRmStream(const char dir[4096])
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    char path[4096 + 256];
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+/* Opens a fresh journal stream for segment 0 and attaches B.wal; journals
+ * the start and the throttle xchgd's config copy would give (so that
+ * xchg-replay with the bench's throttle sees the same input). */
+static int bgJournalOpen(bgJournal *jr, const cfgConfig *cfg, gwGateway *gw, uint64_t now)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/seg-%u", B.journal, cfg->segments[0].id);
+    bgRmStream(dir);
+    jnConfig jc;
+    jnConfigDefaults(&jc);
+    jc.dir = dir;
+    jc.stream = cfg->segments[0].id;
+    jc.segmentBytes = cfg->storage.walSegmentSize;
+    jnError je;
+    jr->j = jnOpen(&jc, &je);
+    if (!jr->j) {
+        fprintf(stderr, "bench_gateway: journal %s: %s\n", dir, je.msg);
+        return -1;
+    }
+    B.wal = walCreate(jr->j, gw, 0, 1024, NULL);
+    if (!B.wal || pthread_create(&jr->writer, NULL, jnWriterMain, jr->j) != 0) {
+        fprintf(stderr, "bench_gateway: journal %s: wal or writer thread failed\n", dir);
+        return -1;
+    }
+    jr->running = 1;
+    walSetOutput(B.wal, bgGateOut, bgGateOut, NULL);
+    walSetMuted(B.wal, 0);
+    const walTimeRec start = {.nowNs = now};
+    walControl(B.wal, WAL_START, &start, sizeof start);
+    walApply(gw, WAL_START, &start, sizeof start);
+    const walThrottleRec th = {.nowNs = now, .msgsPerSec = cfg->risk.throttle};
+    walControl(B.wal, WAL_SET_THROTTLE, &th, sizeof th);
+    return 0;
+}
+
+/* Makes everything durable, stops the writer, closes the stream. */
+static void bgJournalClose(bgJournal *jr)
+{
+    if (B.wal)
+        walPoll(B.wal);
+    if (jr->running) {
+        jnWriterStop(jr->j);
+        pthread_join(jr->writer, NULL);
+    }
+    walCounters wc;
+    if (B.wal) {
+        walGetCounters(B.wal, &wc);
+        jr->records = wc.records;
+    }
+    walDestroy(B.wal);
+    B.wal = NULL;
+    jnClose(jr->j);
+}
+
+/* One order-entry datagram as xchgd's worker takes it (wkHandle): parsed
+ * once, journaled, given to the gateway; a malformed one (none here) to
+ * gwOnDatagram. */
+static void bgDatagram(gwGateway *gw, const netFrame *nf, const uint8_t *frame, uint64_t now)
+{
+    const gwAddr from = {nf->srcIp, nf->srcPort};
+    const uint8_t *p = frame + nf->payloadOff;
+    xoeFrame xf;
+    xoeErrorInfo ei;
+    if (xoeFrameParse(p, nf->payloadLen, XOE_DIR_TO_XCHG, &xf, &ei) != XOE_OK)
+        gwOnDatagram(gw, from, p, nf->payloadLen, now);
+    else if (!B.wal || walDatagramParsed(B.wal, from, p, nf->payloadLen, now) == WAL_APPLY)
+        gwOnDatagramParsed(gw, from, &xf, now);
 }
 
 /* What one run measured (medians are taken over --features rounds). */
@@ -600,14 +718,6 @@ static int bgRun(const cfgConfig *cfg, double hz, int print, bgResult *r)
         crlRiskOptions(&co, cfg, 0, cfg->segments[0].orderCapacity + CRL_REF_SPARE, NULL);
         co.emit = bgRiskEmit;
         risk = crCreate(&co);
-        for (unsigned i = 0; risk && i < B.sessions; i++) {
-            crParkedOrder po;
-            const crCmd grant = {.type = CR_CMD_ACCOUNT,
-                                 .account = 1001 + i,
-                                 .amount = INT64_C(1) << 50,
-                                 .concCap = INT64_MAX};
-            crApply(risk, &grant, &po, monoNs());
-        }
         if (!risk) {
             fprintf(stderr, "bench_gateway: crCreate failed (memory or config)\n");
             return 1;
@@ -621,8 +731,15 @@ static int bgRun(const cfgConfig *cfg, double hz, int print, bgResult *r)
         return 1;
     }
     uint64_t now = monoNs();
-    for (uint16_t b = 0; b < cfg->segments[0].instrumentCount; b++)
+    bgJournal jr = {0};
+    if (B.journalOn && bgJournalOpen(&jr, cfg, gw, now) != 0)
+        return 1;
+    for (uint16_t b = 0; b < cfg->segments[0].instrumentCount; b++) {
+        const walSetStateRec st = {.nowNs = now, .instrument = b, .state = MT_STATE_CONTINUOUS};
+        if (B.wal)
+            walControl(B.wal, WAL_SET_STATE, &st, sizeof st);
         gwSetState(gw, b, MT_STATE_CONTINUOUS, now);
+    }
     B.rng = 0x9E3779B97F4A7C15ull;
 
     static uint8_t frames[BG_MAX_BURST][BG_FRAME];
@@ -636,6 +753,20 @@ static int bgRun(const cfgConfig *cfg, double hz, int print, bgResult *r)
         s->nextSeq = 1;
         s->nextClOrdId = 1;
         s->rest = calloc(2 * B.maxResting, sizeof *s->rest);
+        if (risk) { /* a credit line for the session's account, journaled like crlPoll's */
+            walCreditRec cr = {.nowNs = now};
+            cr.cmd = (crCmd){.type = CR_CMD_ACCOUNT,
+                             .account = 1001 + i,
+                             .amount = INT64_C(1) << 50,
+                             .concCap = INT64_MAX};
+            if (B.wal)
+                walControl(B.wal, walCreditType(&cr.cmd), &cr, sizeof cr);
+            crlApply(risk, gw, &cr.cmd, now);
+        }
+        walSessionAddRec sa = {.nowNs = now, .sessionId = s->id, .account = 1001 + i};
+        memcpy(sa.token, s->token, XOE_TOKEN_SIZE);
+        if (B.wal)
+            walControl(B.wal, WAL_SESSION_ADD, &sa, sizeof sa);
         if (!s->rest || gwSessionAdd(gw, s->id, s->token, 1001 + i, 0) != 0) {
             fprintf(stderr, "bench_gateway: session %u could not be added\n", s->id);
             return 1;
@@ -643,9 +774,10 @@ static int bgRun(const cfgConfig *cfg, double hz, int print, bgResult *r)
         netFrame nf;
         lens[0] = bgLogon(frames[0], s);
         netClassify(frames[0], lens[0], BG_SERVER_IP, &nf);
-        gwOnDatagram(gw, (gwAddr){nf.srcIp, nf.srcPort}, frames[0] + nf.payloadOff, nf.payloadLen,
-                     now);
+        bgDatagram(gw, &nf, frames[0], now);
         gwFlush(gw);
+        if (B.wal)
+            walPoll(B.wal);
         bgAnswers();
     }
 
@@ -677,12 +809,17 @@ static int bgRun(const cfgConfig *cfg, double hz, int print, bgResult *r)
             lens[n] = bgRequests(frames[n], &B.sess[rr]);
             rr = (rr + 1) % B.sessions;
         }
+        while (B.wal && !walRoom(B.wal, 64 * 1024)) { /* the worker waits too (wkMain) */
+            walPoll(B.wal);
+            sched_yield();
+        }
         if (cold) /* what else ran on the core since the last burst */
             for (size_t i = 0; i < coldBytes; i += 64)
                 cold[i] = (uint8_t)(cold[i] + 1);
         now = monoNs();
         if (now - lastTimer > 1000000) {
-            gwOnTimer(gw, now);
+            if (!B.wal || walTimer(B.wal, now) == WAL_APPLY)
+                gwOnTimer(gw, now);
             gwFlush(gw);
             if (fs)
                 fsTick(fs, now);
@@ -695,12 +832,13 @@ static int bgRun(const cfgConfig *cfg, double hz, int print, bgResult *r)
         for (unsigned i = 0; i < n; i++) {
             netFrame nf;
             if (netClassify(frames[i], lens[i], BG_SERVER_IP, &nf) == NET_UDP)
-                gwOnDatagram(gw, (gwAddr){nf.srcIp, nf.srcPort}, frames[i] + nf.payloadOff,
-                             nf.payloadLen, now);
+                bgDatagram(gw, &nf, frames[i], now);
         }
         gwFlush(gw);
         if (fs)
             fsFlush(fs);
+        if (B.wal)
+            walPoll(B.wal); /* publishes the burst's records */
         const uint64_t t1 = __rdtsc();
         if (insnFd >= 0 && next >= warm)
             ioctl(insnFd, PERF_EVENT_IOC_DISABLE, 0);
@@ -750,6 +888,13 @@ static int bgRun(const cfgConfig *cfg, double hz, int print, bgResult *r)
                gs.orderRefs, B.coldKb, hz, B.pin, !B.noMatchTiming, B.feed, fst.messages,
                fst.packets, fst.bytes, busyNs, (double)insns / (double)(B.datagrams * B.batch),
                p50Exact, trimmed);
+    if (B.journalOn) {
+        bgJournalClose(&jr);
+        if (print)
+            printf("{\"bench\":\"gateway_journal\",\"dir\":\"%s\",\"records\":%" PRIu64
+                   ",\"state_hash\":\"%016" PRIx64 "\"}\n",
+                   B.journal, jr.records, walStateHash(gw, cfg->segments[0].instrumentCount));
+    }
     r->trim99 = trimmed;
     r->p50Exact = p50Exact;
     r->p50 = histQuantile(&hist, 1, 2);
@@ -781,23 +926,25 @@ static double bgMedian(double *v, unsigned n)
 /* A configuration of --features: which features are on. */
 typedef struct {
     const char *name;
-    int feed, risk, md, timing, every1, plainHd;
+    int feed, risk, md, timing, every1, plainHd, journal;
 } bgConfig;
 
 /* --features: every configuration R times, interleaved (so a neighbour's
  * load hits them alike), then medians and each feature's cost. */
 static int bgFeatures(const cfgConfig *cfg, double hz)
 {
-    static const bgConfig cf[] = {{"all", 1, 1, 1, 1, 0, 0},
-                                  {"no_feed", 0, 1, 1, 1, 0, 0},
-                                  {"no_risk", 1, 0, 1, 1, 0, 0},
-                                  {"no_md", 1, 1, 0, 1, 0, 0},
-                                  {"no_match_timing", 1, 1, 1, 0, 0, 0},
-                                  {"match_every", 1, 1, 1, 1, 1, 0},
-                                  {"plain_headers", 1, 1, 1, 1, 0, 1},
-                                  {"bare", 0, 0, 0, 0, 0, 0}};
-    enum { NCF = sizeof cf / sizeof cf[0] };
-    static double v[NCF][5][99];
+    static const bgConfig cf[] = {{"all", 1, 1, 1, 1, 0, 0, 0},
+                                  {"no_feed", 0, 1, 1, 1, 0, 0, 0},
+                                  {"no_risk", 1, 0, 1, 1, 0, 0, 0},
+                                  {"no_md", 1, 1, 0, 1, 0, 0, 0},
+                                  {"no_match_timing", 1, 1, 1, 0, 0, 0, 0},
+                                  {"match_every", 1, 1, 1, 1, 1, 0, 0},
+                                  {"plain_headers", 1, 1, 1, 1, 0, 1, 0},
+                                  {"bare", 0, 0, 0, 0, 0, 0, 0},
+                                  {"all_journal", 1, 1, 1, 1, 0, 0, 1}}; /* only with --journal */
+    enum { NALL = sizeof cf / sizeof cf[0] };
+    const unsigned NCF = B.journal ? NALL : NALL - 1;
+    static double v[NALL][5][99];
     for (unsigned round = 0; round < B.rounds; round++)
         for (unsigned k = 0; k < NCF; k++) {
             B.feed = (unsigned)cf[k].feed;
@@ -806,6 +953,7 @@ static int bgFeatures(const cfgConfig *cfg, double hz)
             B.noMatchTiming = !cf[k].timing;
             B.matchEvery = cf[k].every1 ? 1 : GW_MATCH_SAMPLE_EVERY;
             B.plainHd = cf[k].plainHd;
+            B.journalOn = cf[k].journal;
             bgResult r;
             if (bgRun(cfg, hz, 0, &r) != 0) {
                 fprintf(stderr, "bench_gateway: configuration %s failed\n", cf[k].name);
@@ -817,7 +965,7 @@ static int bgFeatures(const cfgConfig *cfg, double hz)
             v[k][3][round] = (double)r.p99;
             v[k][4][round] = (double)r.p999;
         }
-    double med[NCF][5];
+    double med[NALL][5];
     for (unsigned k = 0; k < NCF; k++)
         for (unsigned q = 0; q < 5; q++)
             med[k][q] = bgMedian(v[k][q], B.rounds);
@@ -833,9 +981,12 @@ static int bgFeatures(const cfgConfig *cfg, double hz)
     const double all = med[0][0];
     printf("},\"cost_ns_per_request\":{\"feed\":%.1f,\"risk\":%.1f,\"md\":%.1f,"
            "\"match_timing_1_in_16\":%.1f,\"match_timing_every_call_extra\":%.1f,"
-           "\"plain_headers_extra\":%.1f,\"all_features\":%.1f}}\n",
+           "\"plain_headers_extra\":%.1f,\"all_features\":%.1f",
            all - med[1][0], all - med[2][0], all - med[3][0], all - med[4][0], med[5][0] - all,
            med[6][0] - all, all - med[7][0]);
+    if (B.journal)
+        printf(",\"journal\":%.1f", med[NALL - 1][0] - all);
+    printf("}}\n");
     return 0;
 }
 
