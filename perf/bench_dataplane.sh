@@ -259,7 +259,9 @@ wait_quiet()
 # ---- the worker's own work, without the port -------------------------------------------
 
 # bench_gateway: what xchgd's worker does between its rx and tx calls, with
-# the same order flow, pinned to the worker's core (no privileges needed).
+# the same order flow, pinned to the worker's core (no privileges needed);
+# with the feed, the credit lines and the summary data hook, as xchgd runs
+# (the journal is not in it: bench_gateway --features --journal DIR).
 GW_INBOX=null
 GW_INBOX_COLD=null
 gateway_runs()
@@ -276,7 +278,7 @@ gateway_runs()
         [ "$b" = 1 ] || n=$TP_SESSIONS
         wait_quiet >/dev/null
         out=$("$BIN/bench_gateway" --config "$CONFIG" --sessions "$n" --batch "$b" --cold "$cold" \
-            --datagrams "$GW_DATAGRAMS" --pin "$SERVER_CPU") || die "bench_gateway failed"
+            --datagrams "$GW_DATAGRAMS" --pin "$SERVER_CPU" --feed --risk --md) || die "bench_gateway failed"
         echo "{\"bench\":\"dataplane\",\"case\":\"worker_without_port\",${out#\{\"bench\":\"gateway\",}"
         if [ "$b" = 1 ] && [ "$cold" = 0 ]; then
             GW_INBOX=$(sed -n 's/.*"in_box_ns":\({[^}]*}\).*/\1/p' <<<"$out")

@@ -615,6 +615,14 @@ static int bgJournalOpen(bgJournal *jr, const cfgConfig *cfg, gwGateway *gw, uin
         return -1;
     }
     jr->running = 1;
+    if (B.pin >= 0) { /* xchgd's storage thread is on another core than the worker */
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (int c = 0; c < CPU_SETSIZE && c < 1024; c++)
+            if (c != B.pin)
+                CPU_SET(c, &set);
+        pthread_setaffinity_np(jr->writer, sizeof set, &set);
+    }
     walSetOutput(B.wal, bgGateOut, bgGateOut, NULL);
     walSetMuted(B.wal, 0);
     const walTimeRec start = {.nowNs = now};
