@@ -165,8 +165,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@$(BUILD)/bin/bench_matcher --workload exchange-core
 	@$(BUILD)/bin/bench_matcher --workload inserts
-	@$(BUILD)/bin/bench_gateway --no-match-timing
-	@$(BUILD)/bin/bench_gateway
+	@$(BUILD)/bin/bench_gateway --features --journal $(BUILD)/bench-gateway-journal
 	@$(BUILD)/bin/dpdk_mdbench
 	@$(BUILD)/bin/bench_accounts
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh

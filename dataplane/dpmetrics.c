@@ -450,7 +450,8 @@ static void dmWriteHistograms(const dmMonitor *m, promWriter *w, const dmSnap *s
              {"xchg_tx_call_seconds", "Time of the PMD's tx burst call for those replies.",
               offsetof(wkSnapshot, txCallNs), 0},
              {"xchg_matcher_seconds",
-              "Time in the matcher per NewOrder, Cancel and Replace (reports queued included).",
+              "Time in the matcher per NewOrder, Cancel and Replace (reports queued "
+              "included), sampled: the first call and then 1 in 16.",
               offsetof(wkSnapshot, matchCycles), 1}};
     for (size_t k = 0; k < sizeof h / sizeof h[0]; k++) {
         promFamily(w, h[k].name, PROM_HISTOGRAM, h[k].help);

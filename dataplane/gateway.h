@@ -60,7 +60,14 @@ typedef struct {
     const mtAllocator *allocator; /* NULL: mtDefaultAllocator() */
     crRisk *risk;                 /* pre-trade risk and credit lines (not owned); NULL: none */
     gwCyclesFn *cycles;           /* NULL: no matcher-time histogram */
+    uint32_t matchSampleEvery;    /* time 1 matcher call in this many (power of two);
+                                   * 0: GW_MATCH_SAMPLE_EVERY */
 } gwOptions;
+
+/* The matcher-time histogram times the first matcher call and then one in
+ * this many: two TSC reads cost 90-180 ns on a VM, more than the matcher's
+ * own work for a resting order (docs/operations/metrics.md). */
+#define GW_MATCH_SAMPLE_EVERY 16u
 
 typedef enum {
     GW_SESSION_IDLE = 0,      /* known, never logged on or logged out */
@@ -122,6 +129,12 @@ void gwDestroy(gwGateway *gw);
  * `from`. Answers are queued per session and sent by gwFlush. Never fails:
  * bad input is dropped or answered as docs/protocol/xoe.md says, and counted. */
 void gwOnDatagram(gwGateway *gw, gwAddr from, const uint8_t *data, uint16_t len, uint64_t nowNs);
+
+/* gwOnDatagram for a payload the caller has parsed already: `f` is what
+ * xoeFrameParse(data, len, XOE_DIR_TO_XCHG, ...) returned XOE_OK for (it
+ * points into the payload, which must stay valid during the call). The
+ * worker parses once for the journal and the gateway. Never fails. */
+void gwOnDatagramParsed(gwGateway *gw, gwAddr from, const xoeFrame *f, uint64_t nowNs);
 
 /* Sends every queued frame (one or more per session with pending messages)
  * through the send callback. Call once per rx burst. */
@@ -203,7 +216,9 @@ int gwGetInstrumentStats(const gwGateway *gw, uint16_t instrument, gwInstrumentS
 
 /* Time the matcher took per NewOrder, Cancel and Replace that reached it,
  * in cycles of opt->cycles (its event callbacks, which queue the reports,
- * included). Empty when no cycle counter was given. Owned by the gateway. */
+ * included), sampled: the 1st such call and then one in
+ * opt->matchSampleEvery, so its count is ceil(calls / every). Empty when
+ * no cycle counter was given. Owned by the gateway. */
 const histLog *gwMatchHistogram(const gwGateway *gw);
 
 /* Sessions by gwSessionState (idle, logged on, disabled). */

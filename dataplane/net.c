@@ -321,6 +321,31 @@ uint16_t netUdpFlowFrame(uint8_t *f, const netUdpFlow *fl, const uint8_t *payloa
     return (uint16_t)(NET_UDP_HLEN + payloadLen);
 }
 
+void netFlowCacheInit(netFlowCache *c, const uint8_t srcMac[NET_MAC_LEN], uint32_t srcIp)
+{
+    memset(c, 0, sizeof *c);
+    memcpy(c->srcMac, srcMac, NET_MAC_LEN);
+    c->srcIp = srcIp;
+}
+
+uint16_t netFlowCacheFrame(netFlowCache *c, uint8_t *frame, const uint8_t dstMac[NET_MAC_LEN],
+                           uint32_t dstIp, uint16_t srcPort, uint16_t dstPort,
+                           const uint8_t *payload, uint16_t payloadLen)
+{
+    const uint32_t h = (dstIp ^ ((uint32_t)dstPort << 16 | srcPort)) * 2654435761u;
+    netFlowSlot *sl = &c->slot[h >> 25 & (NET_FLOW_SLOTS - 1)];
+    if (sl->dstIp != dstIp || sl->dstPort != dstPort || sl->srcPort != srcPort ||
+        memcmp(sl->dstMac, dstMac, NET_MAC_LEN) != 0 || dstIp == 0) {
+        sl->dstIp = dstIp;
+        sl->dstPort = dstPort;
+        sl->srcPort = srcPort;
+        memcpy(sl->dstMac, dstMac, NET_MAC_LEN);
+        netUdpFlowInit(&sl->flow, c->srcMac, dstMac, c->srcIp, dstIp, srcPort, dstPort);
+        c->prepared++;
+    }
+    return netUdpFlowFrame(frame, &sl->flow, payload, payloadLen);
+}
+
 const char *netKindName(netKind k)
 {
     static const char *const names[NET_KIND_COUNT] = {"udp",

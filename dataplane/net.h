@@ -84,6 +84,41 @@ void netUdpFlowInit(netUdpFlow *fl, const uint8_t srcMac[NET_MAC_LEN],
 uint16_t netUdpFlowFrame(uint8_t *frame, const netUdpFlow *fl, const uint8_t *payload,
                          uint16_t payloadLen);
 
+/* Prepared headers for the answers of one source (MAC, IPv4) to its peers
+ * (docs/perf/dataplane.md, 2026-11-22 second section): a direct-mapped
+ * table of flows by (peer IP, both ports, peer MAC). An answer to a known
+ * peer copies its payload and sums it in one pass (netUdpFlowFrame)
+ * instead of writing every header field and summing the payload again
+ * (netUdpHeaders); a peer whose MAC changed, or a slot another peer took,
+ * is prepared again. The frames are byte for byte netUdpHeaders'. */
+#define NET_FLOW_SLOTS 128 /* power of two; xchgd has at most 64 sessions a segment */
+
+typedef struct {
+    uint32_t dstIp; /* 0: empty */
+    uint16_t srcPort, dstPort;
+    uint8_t dstMac[NET_MAC_LEN];
+    netUdpFlow flow;
+} netFlowSlot;
+
+typedef struct {
+    uint8_t srcMac[NET_MAC_LEN];
+    uint32_t srcIp;
+    uint64_t prepared; /* slots (re)prepared: misses */
+    netFlowSlot slot[NET_FLOW_SLOTS];
+} netFlowCache;
+
+/* Empties the cache of source srcMac/srcIp (host order). Cannot fail. */
+void netFlowCacheInit(netFlowCache *c, const uint8_t srcMac[NET_MAC_LEN], uint32_t srcIp);
+
+/* Writes the frame srcIp:srcPort -> dstIp:dstPort to dstMac carrying
+ * payloadLen bytes of payload (copied), with both checksums; what
+ * netUdpHeaders would write with the payload in place. frame must hold
+ * NET_UDP_HLEN + payloadLen bytes and not overlap payload. Cannot fail.
+ * Returns the frame length. */
+uint16_t netFlowCacheFrame(netFlowCache *c, uint8_t *frame, const uint8_t dstMac[NET_MAC_LEN],
+                           uint32_t dstIp, uint16_t srcPort, uint16_t dstPort,
+                           const uint8_t *payload, uint16_t payloadLen);
+
 /* Name of a netKind for logs and metrics ("udp", "drop_ip_csum", ...). */
 const char *netKindName(netKind k);
 

@@ -129,6 +129,14 @@ walVerdict walDatagram(walLog *w, gwAddr from, const uint8_t *data, uint16_t len
     xoeErrorInfo ei;
     if (xoeFrameParse(data, len, XOE_DIR_TO_XCHG, &f, &ei) != XOE_OK)
         return WAL_APPLY; /* changes no state: counted and maybe answered, not journaled */
+    return walDatagramParsed(w, from, data, len, nowNs);
+}
+
+walVerdict walDatagramParsed(walLog *w, gwAddr from, const uint8_t *data, uint16_t len,
+                             uint64_t nowNs)
+{
+    if (unlikely(w->failed))
+        return WAL_APPLY; /* the gateway answers 5002 */
     uint8_t *p = walReserve(w, WAL_DATAGRAM, (uint32_t)sizeof(walDatagramRec) + len);
     if (unlikely(!p))
         return walNoRoom(w);

@@ -157,6 +157,12 @@ int walRoom(walLog *w, uint32_t burstBytes);
  * xoeFrameParse refuses change no state and are not journaled. */
 walVerdict walDatagram(walLog *w, gwAddr from, const uint8_t *data, uint16_t len, uint64_t nowNs);
 
+/* walDatagram for a datagram the caller has already parsed with
+ * xoeFrameParse (XOE_OK) and is about to give to gwOnDatagramParsed: the
+ * same record, without parsing it a second time. Same verdicts. */
+walVerdict walDatagramParsed(walLog *w, gwAddr from, const uint8_t *data, uint16_t len,
+                             uint64_t nowNs);
+
 /* The worker's timer is about to call gwOnTimer: journaled when a deadline
  * is due (the call acts), else nothing to do. */
 walVerdict walTimer(walLog *w, uint64_t nowNs);

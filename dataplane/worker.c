@@ -49,6 +49,7 @@ struct wkWorker {
     uint8_t mac[NET_MAC_LEN];
     uint16_t orderPort, retransPort;
     netUdpFlow feedFlow; /* headers of the incremental feed's packets (to the group) */
+    netFlowCache flows;  /* prepared headers of the answers to each peer (net.h) */
     uint16_t ntx;
     struct rte_mbuf *tx[TX_BURST];
     wkArpEntry arp[ARP_SLOTS];
@@ -169,8 +170,7 @@ static void wkUdpOut(wkWorker *w, const uint8_t dstMac[NET_MAC_LEN], gwAddr to, 
         w->c.mbufFailed++;
         return;
     }
-    memcpy(f + NET_UDP_HLEN, data, len);
-    netUdpHeaders(f, w->mac, dstMac, w->opt.ip, to.ip, srcPort, to.port, len);
+    netFlowCacheFrame(&w->flows, f, dstMac, to.ip, srcPort, to.port, data, len);
     if (gated && w->wal) /* out once its inputs are durable (sync) */
         walHold(w->wal, m, resend);
     else
@@ -304,9 +304,14 @@ static int wkHandle(wkWorker *w, struct rte_mbuf *m, uint64_t nowNs)
         if (likely(orderEntry)) {
             wkArpLearn(w, nf.srcIp, nf.srcMac);
             const gwAddr from = {nf.srcIp, nf.srcPort};
-            if (likely(!w->wal || walDatagram(w->wal, from, f + nf.payloadOff, nf.payloadLen,
-                                              nowNs) == WAL_APPLY))
-                gwOnDatagram(w->gw, from, f + nf.payloadOff, nf.payloadLen, nowNs);
+            const uint8_t *p = f + nf.payloadOff;
+            xoeFrame xf; /* parsed once, for the journal and the gateway */
+            xoeErrorInfo ei;
+            if (unlikely(xoeFrameParse(p, nf.payloadLen, XOE_DIR_TO_XCHG, &xf, &ei) != XOE_OK))
+                gwOnDatagram(w->gw, from, p, nf.payloadLen, nowNs); /* counted, not journaled */
+            else if (likely(!w->wal ||
+                            walDatagramParsed(w->wal, from, p, nf.payloadLen, nowNs) == WAL_APPLY))
+                gwOnDatagramParsed(w->gw, from, &xf, nowNs);
         } else if (nf.dstPort == w->retransPort) {
             wkArpLearn(w, nf.srcIp, nf.srcMac);
             wkFeedRequest(w, &nf, f, nowNs);
@@ -759,6 +764,7 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
                                        (uint8_t)seg->feedGroup};
     netUdpFlowInit(&w->feedFlow, w->mac, gmac, opt->ip, seg->feedGroup, w->retransPort,
                    seg->feedPort);
+    netFlowCacheInit(&w->flows, w->mac, opt->ip);
     return w;
 }
 

@@ -62,6 +62,11 @@
 #                           other processes to use under QUIET_PCT% of the
 #                           machine (reported as background_busy_pct)
 #   CLIENT_CPU=0
+#   DURABILITY=             sync or async: storage.durability in our config
+#                           copy (empty: the config's, "sync" by default:
+#                           answers wait for the journal's fdatasync)
+#   KEEP_WAL=               a directory: the journal of the last xchgd run
+#                           is copied there (for tools/xchg-replay)
 #
 # Only 198.18.0.0/15, only inside the namespaces made here; all removed at
 # exit (also on Ctrl-C).
@@ -93,6 +98,8 @@ CLIENT_SPIN=${CLIENT_SPIN:-0}
 KERNEL_SPIN=${KERNEL_SPIN:-0}
 NO_HUGE=${NO_HUGE:-0}
 AFP_ARGS=${AFP_ARGS:-}
+DURABILITY=${DURABILITY:-}
+KEEP_WAL=${KEEP_WAL:-}
 QUIET_WAIT=${QUIET_WAIT:-20}
 QUIET_PCT=${QUIET_PCT:-10}
 CLIENT_CPU=${CLIENT_CPU:-0}
@@ -166,6 +173,9 @@ stop_server()
         kill -KILL "$SPID" 2>/dev/null
     fi
     wait "$SPID" 2>/dev/null
+    if [ "$SKIND" = xchgd ] && [ -n "$KEEP_WAL" ] && [ -d "$WORK/data/wal" ]; then
+        rm -rf "$KEEP_WAL" && mkdir -p "$KEEP_WAL" && cp -a "$WORK/data/wal/." "$KEEP_WAL/"
+    fi
     # the EAL's runtime directory (xchgd removes its own on a clean exit)
     rm -rf "/var/run/dpdk/xchgd$SPID" "/var/run/dpdk/${TAG}e"
     SPID=
@@ -249,7 +259,9 @@ wait_quiet()
 # ---- the worker's own work, without the port -------------------------------------------
 
 # bench_gateway: what xchgd's worker does between its rx and tx calls, with
-# the same order flow, pinned to the worker's core (no privileges needed).
+# the same order flow, pinned to the worker's core (no privileges needed);
+# with the feed, the credit lines and the summary data hook, as xchgd runs
+# (the journal is not in it: bench_gateway --features --journal DIR).
 GW_INBOX=null
 GW_INBOX_COLD=null
 gateway_runs()
@@ -266,7 +278,7 @@ gateway_runs()
         [ "$b" = 1 ] || n=$TP_SESSIONS
         wait_quiet >/dev/null
         out=$("$BIN/bench_gateway" --config "$CONFIG" --sessions "$n" --batch "$b" --cold "$cold" \
-            --datagrams "$GW_DATAGRAMS" --pin "$SERVER_CPU") || die "bench_gateway failed"
+            --datagrams "$GW_DATAGRAMS" --pin "$SERVER_CPU" --feed --risk --md) || die "bench_gateway failed"
         echo "{\"bench\":\"dataplane\",\"case\":\"worker_without_port\",${out#\{\"bench\":\"gateway\",}"
         if [ "$b" = 1 ] && [ "$cold" = 0 ]; then
             GW_INBOX=$(sed -n 's/.*"in_box_ns":\({[^}]*}\).*/\1/p' <<<"$out")
@@ -321,6 +333,12 @@ sed -e "s|devargs = \"net_af_packet0,iface=[^\"]*\"|devargs = \"$DEVARGS\"|" \
     -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$WORK/data\";|" \
     -e "s|^\([[:space:]]*metrics_port[[:space:]]*=\).*|\1 0;|" \
     "$CONFIG" >"$CONF" || die "cannot copy $CONFIG"
+DUR=$(sed -n 's/^[[:space:]]*durability[[:space:]]*=[[:space:]]*"\([a-z]*\)".*/\1/p' "$CONF")
+if [ -n "$DURABILITY" ]; then
+    sed -i "s|^\([[:space:]]*durability[[:space:]]*=\).*|\1 \"$DURABILITY\";|" "$CONF"
+    grep -q "durability = \"$DURABILITY\";" "$CONF" || die "$CONFIG: could not set durability"
+    DUR=$DURABILITY
+fi
 if ! grep -q "iface=$XCHG_IF" "$CONF" || ! grep -q "\"$SOCK\"" "$CONF" ||
     ! grep -q "throttle_msgs_per_sec = $THROTTLE" "$CONF"; then
     die "$CONFIG: could not set the port devargs, control socket and throttle in its copy"
@@ -452,7 +470,7 @@ measure()
               printf "\"others_busy_pct\":%d,\"server_cpu_pct\":%d,\"client_cpu_pct\":%d",
                      (dt > 0) ? 100 * o / dt : 0, (dt > 0) ? 100 * ($6 - $5) * $12 / dt : 0,
                      (w > 0) ? 100 * ($8 + $9) / w : 0}')
-    extra="\"background_busy_pct\":$bg,$extra,\"memory\":\"$MEM\",\"nice\":$NICE,\"client_spin\":$([ "$CLIENT_SPIN" = 1 ] && echo true || echo false)"
+    extra="\"background_busy_pct\":$bg,$extra,\"memory\":\"$MEM\",\"durability\":\"$DUR\",\"nice\":$NICE,\"client_spin\":$([ "$CLIENT_SPIN" = 1 ] && echo true || echo false)"
     if [ "$server" = xchgd ]; then
         stats=$("$BIN/xchgctl" -s "$SOCK" --json stats 2>/dev/null | tr -d ' \n')
         local inbox txcall gw
@@ -759,4 +777,4 @@ case " $PHASES " in
 *" throughput "*) ;;
 *) targets=${targets/\"sustained_ge_500k_orders_per_s\":false/\"sustained_ge_500k_orders_per_s\":null} ;;
 esac
-echo "{\"bench\":\"dataplane\",\"case\":\"summary\",\"memory\":\"$MEM\",\"nice\":$NICE,\"target_rate\":$TARGET_RATE,\"sessions\":$SESSIONS,\"latency_repeats\":$LAT_REPEAT,\"latency\":[$rows],\"in_box_latency\":$inbox,\"dpdk_echo_in_box_latency\":$echo_inbox,\"worker_without_port_in_box_ns\":$GW_INBOX,\"worker_without_port_cold_in_box_ns\":$GW_INBOX_COLD,\"throughput\":{\"server\":\"xchgd\",\"orders_per_datagram\":$TP_BATCH,\"sessions\":$TP_SESSIONS,\"max_sustained_orders_per_s\":$XBEST,\"first_failing_rate\":$XFAIL,\"failed_as\":\"$XWHY\",\"dpdk_echo\":$ECHO_TP},\"targets\":{$targets}}"
+echo "{\"bench\":\"dataplane\",\"case\":\"summary\",\"memory\":\"$MEM\",\"durability\":\"$DUR\",\"nice\":$NICE,\"target_rate\":$TARGET_RATE,\"sessions\":$SESSIONS,\"latency_repeats\":$LAT_REPEAT,\"latency\":[$rows],\"in_box_latency\":$inbox,\"dpdk_echo_in_box_latency\":$echo_inbox,\"worker_without_port_in_box_ns\":$GW_INBOX,\"worker_without_port_cold_in_box_ns\":$GW_INBOX_COLD,\"throughput\":{\"server\":\"xchgd\",\"orders_per_datagram\":$TP_BATCH,\"sessions\":$TP_SESSIONS,\"max_sustained_orders_per_s\":$XBEST,\"first_failing_rate\":$XFAIL,\"failed_as\":\"$XWHY\",\"dpdk_echo\":$ECHO_TP},\"targets\":{$targets}}"

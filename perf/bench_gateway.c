@@ -3,7 +3,9 @@
  *
  *   bench_gateway [--config F] [--sessions N] [--batch K] [--burst B]
  *                 [--datagrams N] [--cross-pct P] [--levels N] [--max-resting N]
- *                 [--cold KB] [--pin CPU] [--feed] [--no-match-timing]
+ *                 [--cold KB] [--pin CPU] [--feed] [--risk] [--md]
+ *                 [--match-every N] [--no-match-timing] [--plain-headers]
+ *                 [--features [--rounds R]]
  *
  * xchgd's worker (dataplane/worker.c) times each rx burst from before the
  * rx call to after the tx call and records that per order-entry datagram.
@@ -39,6 +41,31 @@
  * with the gateway at each burst. perf/bench_feed.sh runs this with and
  * without --feed, interleaved, for the feed's cost per order.
  *
+ * --risk adds the segment's pre-trade risk and credit lines (dataplane/
+ * credit.h, as crlCreate sets them up; every account granted far more than
+ * it can use, events copied into a ring as the worker's crlink does), --md
+ * the summary market data hook (a 24-byte record per fill into a ring, as
+ * wkOnTrade does). --match-every N times 1 matcher call in N (xchgd: 16,
+ * GW_MATCH_SAMPLE_EVERY; 1 times every call, as before 2026-11-22),
+ * --no-match-timing none. --plain-headers writes each answer's headers
+ * with netUdpHeaders (the worker before 2026-11-22) instead of the
+ * prepared per-peer headers of netFlowCacheFrame (the worker now).
+ *
+ * --features measures what each feature costs, in one run: R rounds
+ * (--rounds, default 5) of every configuration below, interleaved, each a
+ * fresh gateway fed --datagrams datagrams (default 300,000 here), and
+ * prints one line
+ *   {"bench":"gateway_features","configs":{NAME:{"ns_per_request_trim99",
+ *    "burst_ns_p50_exact","in_box_p50","in_box_p99","in_box_p999"}...},
+ *    "cost_ns_per_request":{FEATURE:ns...}}
+ * with medians over the rounds. Configurations: "all" (feed, risk, md,
+ * matcher timing 1 in 16, prepared headers: xchgd's worker without the
+ * journal), "all" minus each of feed, risk, md, matcher timing, and
+ * "match_every" (every call timed), "plain_headers", "bare" (none of the
+ * features). cost = median(all) - median(all minus it); for match_every
+ * and plain_headers, median(them) - median(all): what the old way costs
+ * more.
+ *
  * Output: one JSON line,
  *   {"bench":"gateway","datagrams","orders_per_datagram","datagrams_per_burst",
  *    "sessions","requests","ns_per_datagram_mean","ns_per_request_mean",
@@ -49,7 +76,9 @@
  * work (perf_event_open; 0 where perf events are not allowed): unlike the
  * time it does not move with the load of a shared machine. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <getopt.h>
 #include <linux/perf_event.h>
 #include <sys/ioctl.h>
@@ -64,10 +93,13 @@
 #include <x86intrin.h>
 
 #include "config/config.h"
+#include "dataplane/credit.h"
+#include "dataplane/crlink.h"
 #include "dataplane/feedsrv.h"
 #include "dataplane/gateway.h"
 #include "dataplane/histogram.h"
 #include "dataplane/net.h"
+#include "dataplane/wal.h"
 #include "xchg/xoe.h"
 
 #define BG_MAX_SESSIONS 64
@@ -104,7 +136,14 @@ typedef struct {
 
 static struct {
     unsigned sessions, batch, burst, levels, crossPct, maxResting, coldKb, feed;
-    int noMatchTiming; /* xchgd times every matcher call; this leaves it out (baseline) */
+    int noMatchTiming;     /* no matcher-time histogram (baseline) */
+    unsigned matchEvery;   /* gwOptions.matchSampleEvery */
+    int risk, md, plainHd; /* --risk, --md, --plain-headers */
+    int features;          /* --features: every configuration, interleaved */
+    const char *journal;   /* --journal DIR: the segment's input journal in DIR/seg-<id> */
+    int journalOn;         /* this run journals (--journal, and not a features config without) */
+    walLog *wal;
+    unsigned rounds;
     uint64_t datagrams;
     int pin;
     const char *config;
@@ -118,6 +157,12 @@ static struct {
     bgFrame feedFrame;   /* the last feed packet, in its frame */
     netUdpFlow feedFlow; /* the feed's headers, prepared as the worker does */
     uint32_t feedGroup;
+    netFlowCache flows; /* the answers' prepared headers, as the worker's */
+    /* the rings the worker pushes to (crlink's events, wkOnTrade's fills):
+     * plain single-producer arrays nobody reads, for the producer's cost */
+    crEvent crRing[1024];
+    uint8_t mdRing[1024][24];
+    uint32_t crHead, mdHead;
     /* counters of the answers */
     uint64_t accepted, rejected, executed, cancelled, cancelRejected, newOrders, cancels, other;
 } B;
@@ -147,8 +192,44 @@ static void bgSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
         exit(1);
     }
     bgFrame *f = &B.out[B.nOut++];
-    memcpy(f->data + NET_UDP_HLEN, data, len);
-    f->len = netUdpHeaders(f->data, B.mac, B.peerMac, BG_SERVER_IP, to.ip, BG_PORT, to.port, len);
+    if (B.plainHd) {
+        memcpy(f->data + NET_UDP_HLEN, data, len);
+        f->len =
+            netUdpHeaders(f->data, B.mac, B.peerMac, BG_SERVER_IP, to.ip, BG_PORT, to.port, len);
+    } else {
+        f->len =
+            netFlowCacheFrame(&B.flows, f->data, B.peerMac, to.ip, BG_PORT, to.port, data, len);
+    }
+    if (B.wal) /* through the output gate, as the worker (async: out at once) */
+        walHold(B.wal, f, 0);
+}
+
+/* The gate's release and drop: the frame is already in B.out. */
+static void bgGateOut(void *ctx, void *frame)
+{
+    (void)ctx;
+    (void)frame;
+}
+
+/* The credit lines' events to the control core (crlink: an rte_ring push). */
+static void bgRiskEmit(void *ctx, const crEvent *ev)
+{
+    (void)ctx;
+    B.crRing[B.crHead++ & 1023] = *ev;
+}
+
+/* wkOnTrade: a 24-byte record per fill onto the ring to the control core. */
+static void bgOnTrade(void *ctx, uint16_t instrument, int64_t price, uint32_t qty,
+                      uint8_t aggressor, const uint8_t offset[2], uint64_t nowNs)
+{
+    (void)ctx;
+    uint8_t *r = B.mdRing[B.mdHead++ & 1023];
+    memcpy(r, &nowNs, 8);
+    memcpy(r + 8, &price, 8);
+    memcpy(r + 16, &qty, 4);
+    memcpy(r + 20, &instrument, 2);
+    r[22] = aggressor;
+    r[23] = (uint8_t)(offset[0] << 4 | offset[1]);
 }
 
 /* The worker's feed send callback minus the mbuf (wkFeedSend): packets to
@@ -315,7 +396,9 @@ static void usage(void)
     fprintf(stderr,
             "usage: bench_gateway [--config F] [--sessions N (1-%d)] [--batch K (1-%d)]\n"
             "         [--burst B (1-%d)] [--datagrams N] [--cross-pct P] [--levels N]\n"
-            "         [--max-resting N] [--cold KB] [--pin CPU] [--feed] [--no-match-timing]\n",
+            "         [--max-resting N] [--cold KB] [--pin CPU] [--feed] [--risk] [--md]\n"
+            "         [--match-every N] [--no-match-timing] [--plain-headers]\n"
+            "         [--features [--rounds R]] [--journal DIR]\n",
             BG_MAX_SESSIONS, BG_MAX_BATCH, BG_MAX_BURST);
 }
 
@@ -333,6 +416,13 @@ static int bgArgs(int argc, char **argv)
                                          {"cold", required_argument, NULL, 'C'},
                                          {"feed", no_argument, NULL, 'f'},
                                          {"no-match-timing", no_argument, NULL, 'T'},
+                                         {"match-every", required_argument, NULL, 'E'},
+                                         {"risk", no_argument, NULL, 'r'},
+                                         {"md", no_argument, NULL, 'M'},
+                                         {"plain-headers", no_argument, NULL, 'H'},
+                                         {"features", no_argument, NULL, 'F'},
+                                         {"rounds", required_argument, NULL, 'R'},
+                                         {"journal", required_argument, NULL, 'J'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     B.config = "config/xchg.conf";
@@ -344,7 +434,9 @@ static int bgArgs(int argc, char **argv)
     B.levels = 5;
     B.maxResting = 50;
     B.pin = -1;
-    int c;
+    B.matchEvery = GW_MATCH_SAMPLE_EVERY;
+    B.rounds = 5;
+    int datagramsSet = 0, c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         const unsigned long v = optarg ? strtoul(optarg, NULL, 10) : 0;
         switch (c) {
@@ -362,6 +454,7 @@ static int bgArgs(int argc, char **argv)
             break;
         case 'n':
             B.datagrams = v;
+            datagramsSet = 1;
             break;
         case 'x':
             B.crossPct = (unsigned)v;
@@ -384,6 +477,27 @@ static int bgArgs(int argc, char **argv)
         case 'T':
             B.noMatchTiming = 1;
             break;
+        case 'E':
+            B.matchEvery = (unsigned)v;
+            break;
+        case 'r':
+            B.risk = 1;
+            break;
+        case 'M':
+            B.md = 1;
+            break;
+        case 'H':
+            B.plainHd = 1;
+            break;
+        case 'F':
+            B.features = 1;
+            break;
+        case 'R':
+            B.rounds = (unsigned)v;
+            break;
+        case 'J':
+            B.journal = optarg;
+            break;
         default:
             usage();
             exit(c == 'h' ? 0 : 2);
@@ -392,10 +506,18 @@ static int bgArgs(int argc, char **argv)
     if (B.sessions < 1 || B.sessions > BG_MAX_SESSIONS || B.batch < 1 || B.batch > BG_MAX_BATCH ||
         B.burst < 1 || B.burst > BG_MAX_BURST || B.datagrams < 1 || B.crossPct > 100 ||
         B.levels < 1 || B.levels > 100 || B.maxResting < 1 || B.coldKb > 1048576 ||
+        B.matchEvery < 1 || (B.matchEvery & (B.matchEvery - 1)) || B.rounds < 1 || B.rounds > 99 ||
         optind != argc) {
         usage();
         return -1;
     }
+    if (B.journal && !B.risk && !B.features) {
+        fprintf(stderr, "bench_gateway: --journal needs --risk (replay has credit lines)\n");
+        return -1;
+    }
+    B.journalOn = B.journal != NULL;
+    if (B.features && !datagramsSet)
+        B.datagrams = 300000;
     return 0;
 }
 
@@ -443,39 +565,142 @@ static double tscHz(void)
     return (double)(t1 - t0) * 1e9 / (double)(n1 - n0);
 }
 
-int main(int argc, char **argv)
+/* The segment's journal as xchgd's worker keeps it (dataplane/durable.c):
+ * a stream in DIR/seg-<id>, its writer thread, the wal in async mode. */
+typedef struct {
+    jnJournal *j;
+    pthread_t writer;
+    int running;
+    uint64_t records;
+} bgJournal;
+
+/* Empties a stream directory of an earlier run (flat: segment files). */
+static void bgRmStream(const char dir[4096])
 {
-    if (bgArgs(argc, argv) != 0)
-        return 2;
-    if (B.pin >= 0) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    char path[4096 + 256];
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+/* Opens a fresh journal stream for segment 0 and attaches B.wal; journals
+ * the start and the throttle xchgd's config copy would give (so that
+ * xchg-replay with the bench's throttle sees the same input). */
+static int bgJournalOpen(bgJournal *jr, const cfgConfig *cfg, gwGateway *gw, uint64_t now)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/seg-%u", B.journal, cfg->segments[0].id);
+    bgRmStream(dir);
+    jnConfig jc;
+    jnConfigDefaults(&jc);
+    jc.dir = dir;
+    jc.stream = cfg->segments[0].id;
+    jc.segmentBytes = cfg->storage.walSegmentSize;
+    jnError je;
+    jr->j = jnOpen(&jc, &je);
+    if (!jr->j) {
+        fprintf(stderr, "bench_gateway: journal %s: %s\n", dir, je.msg);
+        return -1;
+    }
+    B.wal = walCreate(jr->j, gw, 0, 1024, NULL);
+    if (!B.wal || pthread_create(&jr->writer, NULL, jnWriterMain, jr->j) != 0) {
+        fprintf(stderr, "bench_gateway: journal %s: wal or writer thread failed\n", dir);
+        return -1;
+    }
+    jr->running = 1;
+    if (B.pin >= 0) { /* xchgd's storage thread is on another core than the worker */
         cpu_set_t set;
         CPU_ZERO(&set);
-        CPU_SET(B.pin, &set);
-        if (sched_setaffinity(0, sizeof set, &set) != 0)
-            fprintf(stderr, "bench_gateway: pin %d: %s\n", B.pin, strerror(errno));
+        for (int c = 0; c < CPU_SETSIZE && c < 1024; c++)
+            if (c != B.pin)
+                CPU_SET(c, &set);
+        pthread_setaffinity_np(jr->writer, sizeof set, &set);
     }
-    static cfgConfig cfg;
-    char err[512];
-    if (cfgLoad(B.config, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "bench_gateway: %s\n", err);
-        return 1;
+    walSetOutput(B.wal, bgGateOut, bgGateOut, NULL);
+    walSetMuted(B.wal, 0);
+    const walTimeRec start = {.nowNs = now};
+    walControl(B.wal, WAL_START, &start, sizeof start);
+    walApply(gw, WAL_START, &start, sizeof start);
+    const walThrottleRec th = {.nowNs = now, .msgsPerSec = cfg->risk.throttle};
+    walControl(B.wal, WAL_SET_THROTTLE, &th, sizeof th);
+    return 0;
+}
+
+/* Makes everything durable, stops the writer, closes the stream. */
+static void bgJournalClose(bgJournal *jr)
+{
+    if (B.wal)
+        walPoll(B.wal);
+    if (jr->running) {
+        jnWriterStop(jr->j);
+        pthread_join(jr->writer, NULL);
     }
-    cfg.risk.throttle = 10000000; /* the config's maximum: never refuses here */
-    gwOptions o = {.cfg = &cfg,
+    walCounters wc;
+    if (B.wal) {
+        walGetCounters(B.wal, &wc);
+        jr->records = wc.records;
+    }
+    walDestroy(B.wal);
+    B.wal = NULL;
+    jnClose(jr->j);
+}
+
+/* One order-entry datagram as xchgd's worker takes it (wkHandle): parsed
+ * once, journaled, given to the gateway; a malformed one (none here) to
+ * gwOnDatagram. */
+static void bgDatagram(gwGateway *gw, const netFrame *nf, const uint8_t *frame, uint64_t now)
+{
+    const gwAddr from = {nf->srcIp, nf->srcPort};
+    const uint8_t *p = frame + nf->payloadOff;
+    xoeFrame xf;
+    xoeErrorInfo ei;
+    if (xoeFrameParse(p, nf->payloadLen, XOE_DIR_TO_XCHG, &xf, &ei) != XOE_OK)
+        gwOnDatagram(gw, from, p, nf->payloadLen, now);
+    else if (!B.wal || walDatagramParsed(B.wal, from, p, nf->payloadLen, now) == WAL_APPLY)
+        gwOnDatagramParsed(gw, from, &xf, now);
+}
+
+/* What one run measured (medians are taken over --features rounds). */
+typedef struct {
+    double trim99, p50Exact;
+    uint64_t p50, p99, p999;
+} bgResult;
+
+/* One run with the features B says: a fresh gateway (and feed, risk) fed
+ * B.datagrams timed datagrams after a tenth as many untimed ones. Prints
+ * the JSON line when print. Returns 0, or 1 when the run failed (no
+ * accepted order, throttled, or no memory). */
+static int bgRun(const cfgConfig *cfg, double hz, int print, bgResult *r)
+{
+    memset(B.sess, 0, sizeof B.sess);
+    B.nOut = 0;
+    B.framesOut = B.outBytes = 0;
+    B.accepted = B.rejected = B.executed = B.cancelled = B.cancelRejected = 0;
+    B.newOrders = B.cancels = B.other = 0;
+    gwOptions o = {.cfg = cfg,
                    .segment = 0,
                    .maxSessions = 64,    /* xchgd's MAX_SESSIONS */
                    .historyDepth = 4096, /* xchgd's HISTORY_DEPTH */
                    .tradingDay = 20251006,
                    .send = bgSend,
                    .sendCtx = NULL,
-                   .cycles = B.noMatchTiming ? NULL : bgCycles}; /* as xchgd's worker */
+                   .cycles = B.noMatchTiming ? NULL : bgCycles, /* as xchgd's worker */
+                   .matchSampleEvery = B.matchEvery,
+                   .onTrade = B.md ? bgOnTrade : NULL};
     const uint8_t mac[NET_MAC_LEN] = {0x02, 0, 0, 0, 0, 1},
                   peer[NET_MAC_LEN] = {0x02, 0, 0, 0, 0, 2};
     memcpy(B.mac, mac, sizeof mac);
     memcpy(B.peerMac, peer, sizeof peer);
     fsServer *fs = NULL;
     if (B.feed) {
-        const cfgSegment *seg = &cfg.segments[0];
+        const cfgSegment *seg = &cfg->segments[0];
         const uint8_t gmac[NET_MAC_LEN] = {0x01,
                                            0x00,
                                            0x5e,
@@ -485,8 +710,7 @@ int main(int argc, char **argv)
         B.feedGroup = seg->feedGroup;
         netUdpFlowInit(&B.feedFlow, B.mac, gmac, BG_SERVER_IP, seg->feedGroup, seg->retransPort,
                        seg->feedPort);
-        const fsOptions fo = {
-            .cfg = &cfg, .segment = 0, .tradingDay = 20251006, .send = bgFeedSend};
+        const fsOptions fo = {.cfg = cfg, .segment = 0, .tradingDay = 20251006, .send = bgFeedSend};
         fs = fsCreate(&fo);
         if (!fs) {
             fprintf(stderr, "bench_gateway: fsCreate failed (memory or config)\n");
@@ -496,14 +720,34 @@ int main(int argc, char **argv)
         o.tapCtx = fsFeed(fs);
         fsStart(fs, monoNs());
     }
+    crRisk *risk = NULL;
+    if (B.risk) {
+        crOptions co;
+        crlRiskOptions(&co, cfg, 0, cfg->segments[0].orderCapacity + CRL_REF_SPARE, NULL);
+        co.emit = bgRiskEmit;
+        risk = crCreate(&co);
+        if (!risk) {
+            fprintf(stderr, "bench_gateway: crCreate failed (memory or config)\n");
+            return 1;
+        }
+        o.risk = risk;
+    }
+    netFlowCacheInit(&B.flows, B.mac, BG_SERVER_IP);
     gwGateway *gw = gwCreate(&o);
     if (!gw) {
         fprintf(stderr, "bench_gateway: gwCreate failed (memory or config)\n");
         return 1;
     }
     uint64_t now = monoNs();
-    for (uint16_t b = 0; b < cfg.segments[0].instrumentCount; b++)
+    bgJournal jr = {0};
+    if (B.journalOn && bgJournalOpen(&jr, cfg, gw, now) != 0)
+        return 1;
+    for (uint16_t b = 0; b < cfg->segments[0].instrumentCount; b++) {
+        const walSetStateRec st = {.nowNs = now, .instrument = b, .state = MT_STATE_CONTINUOUS};
+        if (B.wal)
+            walControl(B.wal, WAL_SET_STATE, &st, sizeof st);
         gwSetState(gw, b, MT_STATE_CONTINUOUS, now);
+    }
     B.rng = 0x9E3779B97F4A7C15ull;
 
     static uint8_t frames[BG_MAX_BURST][BG_FRAME];
@@ -517,6 +761,20 @@ int main(int argc, char **argv)
         s->nextSeq = 1;
         s->nextClOrdId = 1;
         s->rest = calloc(2 * B.maxResting, sizeof *s->rest);
+        if (risk) { /* a credit line for the session's account, journaled like crlPoll's */
+            walCreditRec cr = {.nowNs = now};
+            cr.cmd = (crCmd){.type = CR_CMD_ACCOUNT,
+                             .account = 1001 + i,
+                             .amount = INT64_C(1) << 50,
+                             .concCap = INT64_MAX};
+            if (B.wal)
+                walControl(B.wal, walCreditType(&cr.cmd), &cr, sizeof cr);
+            crlApply(risk, gw, &cr.cmd, now);
+        }
+        walSessionAddRec sa = {.nowNs = now, .sessionId = s->id, .account = 1001 + i};
+        memcpy(sa.token, s->token, XOE_TOKEN_SIZE);
+        if (B.wal)
+            walControl(B.wal, WAL_SESSION_ADD, &sa, sizeof sa);
         if (!s->rest || gwSessionAdd(gw, s->id, s->token, 1001 + i, 0) != 0) {
             fprintf(stderr, "bench_gateway: session %u could not be added\n", s->id);
             return 1;
@@ -524,13 +782,13 @@ int main(int argc, char **argv)
         netFrame nf;
         lens[0] = bgLogon(frames[0], s);
         netClassify(frames[0], lens[0], BG_SERVER_IP, &nf);
-        gwOnDatagram(gw, (gwAddr){nf.srcIp, nf.srcPort}, frames[0] + nf.payloadOff, nf.payloadLen,
-                     now);
+        bgDatagram(gw, &nf, frames[0], now);
         gwFlush(gw);
+        if (B.wal)
+            walPoll(B.wal);
         bgAnswers();
     }
 
-    const double hz = tscHz();
     const size_t coldBytes = (size_t)B.coldKb * 1024;
     uint8_t *cold = coldBytes ? malloc(coldBytes) : NULL;
     if (coldBytes && !cold) {
@@ -538,6 +796,7 @@ int main(int argc, char **argv)
         return 1;
     }
     static histLog hist;
+    memset(&hist, 0, sizeof hist);
     /* every timed burst's ns, for the exact median and the trimmed mean */
     const uint64_t maxBursts = B.datagrams / B.burst + 2;
     uint32_t *burstNs = malloc(maxBursts * sizeof *burstNs);
@@ -558,12 +817,17 @@ int main(int argc, char **argv)
             lens[n] = bgRequests(frames[n], &B.sess[rr]);
             rr = (rr + 1) % B.sessions;
         }
+        while (B.wal && !walRoom(B.wal, 64 * 1024)) { /* the worker waits too (wkMain) */
+            walPoll(B.wal);
+            sched_yield();
+        }
         if (cold) /* what else ran on the core since the last burst */
             for (size_t i = 0; i < coldBytes; i += 64)
                 cold[i] = (uint8_t)(cold[i] + 1);
         now = monoNs();
         if (now - lastTimer > 1000000) {
-            gwOnTimer(gw, now);
+            if (!B.wal || walTimer(B.wal, now) == WAL_APPLY)
+                gwOnTimer(gw, now);
             gwFlush(gw);
             if (fs)
                 fsTick(fs, now);
@@ -576,12 +840,13 @@ int main(int argc, char **argv)
         for (unsigned i = 0; i < n; i++) {
             netFrame nf;
             if (netClassify(frames[i], lens[i], BG_SERVER_IP, &nf) == NET_UDP)
-                gwOnDatagram(gw, (gwAddr){nf.srcIp, nf.srcPort}, frames[i] + nf.payloadOff,
-                             nf.payloadLen, now);
+                bgDatagram(gw, &nf, frames[i], now);
         }
         gwFlush(gw);
         if (fs)
             fsFlush(fs);
+        if (B.wal)
+            walPoll(B.wal); /* publishes the burst's records */
         const uint64_t t1 = __rdtsc();
         if (insnFd >= 0 && next >= warm)
             ioctl(insnFd, PERF_EVENT_IOC_DISABLE, 0);
@@ -609,32 +874,151 @@ int main(int argc, char **argv)
     const double busyNs = (double)busyTicks * 1e9 / hz;
     double p50Exact = 0, trimmed = 0;
     bgRobust(burstNs, burstN, nBursts, B.batch, &p50Exact, &trimmed);
-    printf("{\"bench\":\"gateway\",\"datagrams\":%" PRIu64 ",\"orders_per_datagram\":%u,"
-           "\"datagrams_per_burst\":%u,\"sessions\":%u,\"requests\":%" PRIu64
-           ",\"ns_per_datagram_mean\":%.1f,\"ns_per_request_mean\":%.1f,"
-           "\"in_box_ns\":{\"count\":%" PRIu64 ",\"p50\":%" PRIu64 ",\"p90\":%" PRIu64
-           ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64 "},"
-           "\"new_orders\":%" PRIu64 ",\"cancels\":%" PRIu64 ",\"accepted\":%" PRIu64
-           ",\"rejected\":%" PRIu64 ",\"executed\":%" PRIu64 ",\"cancelled\":%" PRIu64
-           ",\"cancel_rejected\":%" PRIu64 ",\"throttled\":%" PRIu64 ",\"frames_out\":%" PRIu64
-           ",\"orders_resting\":%" PRIu64 ",\"cold_kb\":%u,\"tsc_hz\":%.0f,\"pin\":%d,"
-           "\"match_timing\":%d,\"feed\":%u,\"feed_messages\":%" PRIu64 ",\"feed_packets\":%" PRIu64
-           ",\"feed_bytes\":%" PRIu64 ",\"busy_ns\":%.0f,\"instructions_per_request\":%.1f,"
-           "\"burst_ns_p50_exact\":%.1f,\"ns_per_request_trim99\":%.1f}\n",
-           B.datagrams, B.batch, B.burst, B.sessions, B.datagrams * B.batch,
-           busyNs / (double)B.datagrams, busyNs / (double)(B.datagrams * B.batch), hist.total,
-           histQuantile(&hist, 1, 2), histQuantile(&hist, 9, 10), histQuantile(&hist, 99, 100),
-           histQuantile(&hist, 999, 1000), hist.max, B.newOrders, B.cancels, B.accepted, B.rejected,
-           B.executed, B.cancelled, B.cancelRejected, gs.throttled, B.framesOut, gs.orderRefs,
-           B.coldKb, hz, B.pin, !B.noMatchTiming, B.feed, fst.messages, fst.packets, fst.bytes,
-           busyNs, (double)insns / (double)(B.datagrams * B.batch), p50Exact, trimmed);
+    if (print)
+        printf("{\"bench\":\"gateway\",\"datagrams\":%" PRIu64 ",\"orders_per_datagram\":%u,"
+               "\"datagrams_per_burst\":%u,\"sessions\":%u,\"requests\":%" PRIu64
+               ",\"ns_per_datagram_mean\":%.1f,\"ns_per_request_mean\":%.1f,"
+               "\"in_box_ns\":{\"count\":%" PRIu64 ",\"p50\":%" PRIu64 ",\"p90\":%" PRIu64
+               ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64 "},"
+               "\"new_orders\":%" PRIu64 ",\"cancels\":%" PRIu64 ",\"accepted\":%" PRIu64
+               ",\"rejected\":%" PRIu64 ",\"executed\":%" PRIu64 ",\"cancelled\":%" PRIu64
+               ",\"cancel_rejected\":%" PRIu64 ",\"throttled\":%" PRIu64 ",\"frames_out\":%" PRIu64
+               ",\"orders_resting\":%" PRIu64 ",\"cold_kb\":%u,\"tsc_hz\":%.0f,\"pin\":%d,"
+               "\"match_timing\":%d,\"feed\":%u,\"feed_messages\":%" PRIu64
+               ",\"feed_packets\":%" PRIu64 ",\"feed_bytes\":%" PRIu64
+               ",\"busy_ns\":%.0f,\"instructions_per_request\":%.1f,"
+               "\"burst_ns_p50_exact\":%.1f,\"ns_per_request_trim99\":%.1f}\n",
+               B.datagrams, B.batch, B.burst, B.sessions, B.datagrams * B.batch,
+               busyNs / (double)B.datagrams, busyNs / (double)(B.datagrams * B.batch), hist.total,
+               histQuantile(&hist, 1, 2), histQuantile(&hist, 9, 10), histQuantile(&hist, 99, 100),
+               histQuantile(&hist, 999, 1000), hist.max, B.newOrders, B.cancels, B.accepted,
+               B.rejected, B.executed, B.cancelled, B.cancelRejected, gs.throttled, B.framesOut,
+               gs.orderRefs, B.coldKb, hz, B.pin, !B.noMatchTiming, B.feed, fst.messages,
+               fst.packets, fst.bytes, busyNs, (double)insns / (double)(B.datagrams * B.batch),
+               p50Exact, trimmed);
+    if (B.journalOn) {
+        bgJournalClose(&jr);
+        if (print)
+            printf("{\"bench\":\"gateway_journal\",\"dir\":\"%s\",\"records\":%" PRIu64
+                   ",\"state_hash\":\"%016" PRIx64 "\"}\n",
+                   B.journal, jr.records, walStateHash(gw, cfg->segments[0].instrumentCount));
+    }
+    r->trim99 = trimmed;
+    r->p50Exact = p50Exact;
+    r->p50 = histQuantile(&hist, 1, 2);
+    r->p99 = histQuantile(&hist, 99, 100);
+    r->p999 = histQuantile(&hist, 999, 1000);
     gwDestroy(gw);
     fsDestroy(fs);
+    crDestroy(risk);
     for (unsigned i = 0; i < B.sessions; i++)
         free(B.sess[i].rest);
-    cfgFree(&cfg);
     free(cold);
     free(burstNs);
     free(burstN);
     return gs.throttled == 0 && B.accepted > 0 ? 0 : 1;
+}
+
+static int bgCmpDouble(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double bgMedian(double *v, unsigned n)
+{
+    qsort(v, n, sizeof *v, bgCmpDouble);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* A configuration of --features: which features are on. */
+typedef struct {
+    const char *name;
+    int feed, risk, md, timing, every1, plainHd, journal;
+} bgConfig;
+
+/* --features: every configuration R times, interleaved (so a neighbour's
+ * load hits them alike), then medians and each feature's cost. */
+static int bgFeatures(const cfgConfig *cfg, double hz)
+{
+    static const bgConfig cf[] = {{"all", 1, 1, 1, 1, 0, 0, 0},
+                                  {"no_feed", 0, 1, 1, 1, 0, 0, 0},
+                                  {"no_risk", 1, 0, 1, 1, 0, 0, 0},
+                                  {"no_md", 1, 1, 0, 1, 0, 0, 0},
+                                  {"no_match_timing", 1, 1, 1, 0, 0, 0, 0},
+                                  {"match_every", 1, 1, 1, 1, 1, 0, 0},
+                                  {"plain_headers", 1, 1, 1, 1, 0, 1, 0},
+                                  {"bare", 0, 0, 0, 0, 0, 0, 0},
+                                  {"all_journal", 1, 1, 1, 1, 0, 0, 1}}; /* only with --journal */
+    enum { NALL = sizeof cf / sizeof cf[0] };
+    const unsigned NCF = B.journal ? NALL : NALL - 1;
+    static double v[NALL][5][99];
+    for (unsigned round = 0; round < B.rounds; round++)
+        for (unsigned k = 0; k < NCF; k++) {
+            B.feed = (unsigned)cf[k].feed;
+            B.risk = cf[k].risk;
+            B.md = cf[k].md;
+            B.noMatchTiming = !cf[k].timing;
+            B.matchEvery = cf[k].every1 ? 1 : GW_MATCH_SAMPLE_EVERY;
+            B.plainHd = cf[k].plainHd;
+            B.journalOn = cf[k].journal;
+            bgResult r;
+            if (bgRun(cfg, hz, 0, &r) != 0) {
+                fprintf(stderr, "bench_gateway: configuration %s failed\n", cf[k].name);
+                return 1;
+            }
+            v[k][0][round] = r.trim99;
+            v[k][1][round] = r.p50Exact;
+            v[k][2][round] = (double)r.p50;
+            v[k][3][round] = (double)r.p99;
+            v[k][4][round] = (double)r.p999;
+        }
+    double med[NALL][5];
+    for (unsigned k = 0; k < NCF; k++)
+        for (unsigned q = 0; q < 5; q++)
+            med[k][q] = bgMedian(v[k][q], B.rounds);
+    printf("{\"bench\":\"gateway_features\",\"rounds\":%u,\"datagrams\":%" PRIu64
+           ",\"orders_per_datagram\":%u,\"datagrams_per_burst\":%u,\"sessions\":%u,"
+           "\"cold_kb\":%u,\"pin\":%d,\"configs\":{",
+           B.rounds, B.datagrams, B.batch, B.burst, B.sessions, B.coldKb, B.pin);
+    for (unsigned k = 0; k < NCF; k++)
+        printf("%s\"%s\":{\"ns_per_request_trim99\":%.1f,\"burst_ns_p50_exact\":%.1f,"
+               "\"in_box_p50\":%.0f,\"in_box_p99\":%.0f,\"in_box_p999\":%.0f}",
+               k ? "," : "", cf[k].name, med[k][0], med[k][1], med[k][2], med[k][3], med[k][4]);
+    /* all minus a feature (index) and the old ways compared with all */
+    const double all = med[0][0];
+    printf("},\"cost_ns_per_request\":{\"feed\":%.1f,\"risk\":%.1f,\"md\":%.1f,"
+           "\"match_timing_1_in_16\":%.1f,\"match_timing_every_call_extra\":%.1f,"
+           "\"plain_headers_extra\":%.1f,\"all_features\":%.1f",
+           all - med[1][0], all - med[2][0], all - med[3][0], all - med[4][0], med[5][0] - all,
+           med[6][0] - all, all - med[7][0]);
+    if (B.journal)
+        printf(",\"journal\":%.1f", med[NALL - 1][0] - all);
+    printf("}}\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (bgArgs(argc, argv) != 0)
+        return 2;
+    if (B.pin >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(B.pin, &set);
+        if (sched_setaffinity(0, sizeof set, &set) != 0)
+            fprintf(stderr, "bench_gateway: pin %d: %s\n", B.pin, strerror(errno));
+    }
+    static cfgConfig cfg;
+    char err[512];
+    if (cfgLoad(B.config, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_gateway: %s\n", err);
+        return 1;
+    }
+    cfg.risk.throttle = 10000000; /* the config's maximum: never refuses here */
+    const double hz = tscHz();
+    bgResult res;
+    const int rc = B.features ? bgFeatures(&cfg, hz) : bgRun(&cfg, hz, 1, &res);
+    cfgFree(&cfg);
+    return rc;
 }

@@ -91,6 +91,7 @@ struct Fx {
         uint64_t nowNs;
     } trades[8]; /* what the gwTradeFn hook received */
     int nTrades;
+    uint32_t matchEvery; /* gwOptions.matchSampleEvery of the next fxBuild (0: 1) */
 };
 
 static void onTrade(void *ctx, uint16_t instrument, int64_t price, uint32_t qty, uint8_t aggressor,
@@ -177,7 +178,8 @@ static void fxBuild(Fx *fx, uint32_t historyDepth, uint32_t maxSessions)
                    .sendCtx = fx,
                    .onTrade = onTrade,
                    .tradeCtx = fx,
-                   .cycles = fakeCycleRead};
+                   .cycles = fakeCycleRead,
+                   .matchSampleEvery = fx->matchEvery ? fx->matchEvery : 1};
     fx->nTrades = 0;
     fx->gw = gwCreate(&o);
     assert_non_null(fx->gw);
@@ -877,6 +879,39 @@ static void test_metrics_counters(void **state)
     assert_int_equal(h->total, 5); /* 4 NewOrders and 1 Cancel reached the matcher */
     assert_int_equal(h->max, 1000);
     assert_int_equal(histQuantile(h, 1, 2), 1000);
+}
+
+/* The matcher-time histogram is sampled: the first request that reaches
+ * the matcher and then one in matchSampleEvery; the others are not timed
+ * (no cycle counter read). A sample interval that is not a power of two is
+ * refused at creation. */
+static void test_metrics_match_sampled(void **state)
+{
+    Fx *fx = *state;
+    fx->matchEvery = 4;
+    fxRebuild(fx, fx->seg.orderCapacity, fx->use.risk.throttle, 64);
+    Cl *a = &fx->cl[A];
+    logonAll(fx);
+    tradeAll(fx);
+    const histLog *h = gwMatchHistogram(fx->gw);
+    const uint64_t reads0 = fakeCycles;
+    for (uint64_t k = 1; k <= 9; k++) /* 9 NewOrders that rest: calls 1, 5 and 9 are timed */
+        place(fx, a, IF, XOE_SELL, PX(38000) + (int64_t)k * PX(2), 1, k);
+    assert_int_equal(h->total, 3);
+    assert_int_equal(histQuantile(h, 1, 2), 1000);
+    assert_int_equal(fakeCycles - reads0, 3 * 2 * 1000); /* two reads per timed call, none else */
+    place(fx, a, IF, XOE_BUY, PX(37990), 1, 10);         /* call 10: not timed */
+    assert_int_equal(h->total, 3);
+    gwOptions bad = {.cfg = &fx->use,
+                     .segment = 0,
+                     .maxSessions = 4,
+                     .historyDepth = 64,
+                     .send = onSend,
+                     .sendCtx = fx,
+                     .cycles = fakeCycleRead,
+                     .matchSampleEvery = 3};
+    assert_null(gwCreate(&bad));
+    fx->matchEvery = 0;
 }
 
 static void test_partial_fills(void **state)
@@ -2167,6 +2202,7 @@ int main(void)
         T(test_logon_checks),
         T(test_order_accepted_and_executed),
         T(test_metrics_counters),
+        T(test_metrics_match_sampled),
         T(test_partial_fills),
         T(test_market_and_volume_conditions),
         T(test_self_trade_prevention),

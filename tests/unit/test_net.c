@@ -1170,6 +1170,45 @@ static void test_udp_flow_frame(void **state)
     assert_int_equal(classifyAs(f, sizeof f, group, &(netFrame){0}), NET_UDP);
 }
 
+/* The answers' flow cache: every frame is netUdpHeaders' byte for byte,
+ * for many peers (slots shared by several), a peer whose MAC changes and
+ * ports that differ; a peer seen again in its slot is not prepared again. */
+static void test_flow_cache(void **state)
+{
+    (void)state;
+    static netFlowCache c;
+    static uint8_t want[MAX_FRAME + 64], got[MAX_FRAME + 64], payload[MAX_UDP + 8];
+    for (unsigned i = 0; i < sizeof payload; i++)
+        payload[i] = (uint8_t)(i * 7u + 3u);
+    netFlowCacheInit(&c, MY_MAC, MY_IP);
+    uint8_t mac[NET_MAC_LEN] = {0x02, 0, 0, 0, 0, 9};
+    for (unsigned k = 0; k < 3000; k++) {
+        const uint32_t ip = 0xC6120000u + 2u + (k * 37u) % 300u; /* 300 peers > slots */
+        const uint16_t dport = (uint16_t)(40000u + k % 5u), sport = k % 7 ? 9000 : 9101;
+        mac[5] = (uint8_t)(k % 900 < 450 ? 9 : 10); /* every peer's MAC changes once */
+        const unsigned n = (k * 131u) % (MAX_UDP + 1u);
+        memset(want, 0xCC, sizeof want);
+        memset(got, 0xCC, sizeof got);
+        memcpy(want + NET_UDP_HLEN, payload, n);
+        uint16_t a = netUdpHeaders(want, MY_MAC, mac, MY_IP, ip, sport, dport, (uint16_t)n);
+        uint16_t b = netFlowCacheFrame(&c, got, mac, ip, sport, dport, payload, (uint16_t)n);
+        assert_int_equal(a, b);
+        assert_memory_equal(want, got, a + 1u);
+    }
+    const uint64_t misses = c.prepared;
+    assert_true(misses > 0 && misses < 3000);
+    uint16_t n1 = netFlowCacheFrame(&c, got, mac, PEER_IP, MY_PORT, PEER_PORT, payload, 10);
+    const uint64_t after1 = c.prepared;
+    for (int i = 0; i < 5; i++) /* the same peer again: no new preparation */
+        assert_int_equal(netFlowCacheFrame(&c, got, mac, PEER_IP, MY_PORT, PEER_PORT, payload, 10),
+                         n1);
+    assert_int_equal(c.prepared, after1);
+    netFrame back;
+    assert_int_equal(classifyAs(got, n1, PEER_IP, &back), NET_UDP);
+    assert_int_equal(back.srcPort, MY_PORT);
+    assert_int_equal(back.payloadLen, 10);
+}
+
 /* Our own reply to a received datagram: swap, rebuild, the sender accepts. */
 static void test_udp_headers_answer(void **state)
 {
@@ -1294,6 +1333,7 @@ int main(int argc, char **argv)
         T(test_udp_headers_roundtrip),
         T(test_udp_headers_answer),
         T(test_udp_flow_frame),
+        T(test_flow_cache),
         T(test_kind_names),
     };
     return cmocka_run_group_tests_name("net", tests, NULL, NULL) ? 1 : 0;
