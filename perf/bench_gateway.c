@@ -38,6 +38,9 @@
  * worker's feed send callback does minus the mbuf; the feed is flushed
  * with the gateway at each burst. perf/bench_feed.sh runs this with and
  * without --feed, interleaved, for the feed's cost per order.
+ * --archive (with --feed) also appends every packet to a feed archive
+ * journal (dataplane/feedarch.h) in a temporary directory, as the worker
+ * does; its writer runs untimed between bursts (a thread of its own in xchgd).
  *
  * Output: one JSON line,
  *   {"bench":"gateway","datagrams","orders_per_datagram","datagrams_per_burst",
@@ -103,7 +106,7 @@ typedef struct {
 } bgFrame;
 
 static struct {
-    unsigned sessions, batch, burst, levels, crossPct, maxResting, coldKb, feed;
+    unsigned sessions, batch, burst, levels, crossPct, maxResting, coldKb, feed, archive;
     int noMatchTiming; /* xchgd times every matcher call; this leaves it out (baseline) */
     uint64_t datagrams;
     int pin;
@@ -332,6 +335,7 @@ static int bgArgs(int argc, char **argv)
                                          {"pin", required_argument, NULL, 'p'},
                                          {"cold", required_argument, NULL, 'C'},
                                          {"feed", no_argument, NULL, 'f'},
+                                         {"archive", no_argument, NULL, 'A'},
                                          {"no-match-timing", no_argument, NULL, 'T'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -380,6 +384,9 @@ static int bgArgs(int argc, char **argv)
             break;
         case 'f':
             B.feed = 1;
+            break;
+        case 'A': /* with --feed: the feed archive's append, as xchgd's worker */
+            B.archive = 1;
             break;
         case 'T':
             B.noMatchTiming = 1;
@@ -496,6 +503,23 @@ int main(int argc, char **argv)
         o.tapCtx = fsFeed(fs);
         fsStart(fs, monoNs());
     }
+    jnJournal *arch = NULL;
+    char archDir[] = "/tmp/bench_gateway_archive.XXXXXX";
+    if (fs && B.archive) {
+        jnConfig jc;
+        jnError je;
+        jnConfigDefaults(&jc);
+        jc.dir = mkdtemp(archDir);
+        jc.maxPayload = 2048;
+        jc.segmentBytes = 256u << 20;
+        jc.prefill = 0;
+        arch = jc.dir ? jnOpen(&jc, &je) : NULL;
+        if (!arch) {
+            fprintf(stderr, "bench_gateway: archive journal: %s\n", jc.dir ? je.msg : "mkdtemp");
+            return 1;
+        }
+        fsSetArchive(fs, arch, NULL, NULL, NULL);
+    }
     gwGateway *gw = gwCreate(&o);
     if (!gw) {
         fprintf(stderr, "bench_gateway: gwCreate failed (memory or config)\n");
@@ -558,6 +582,9 @@ int main(int argc, char **argv)
             lens[n] = bgRequests(frames[n], &B.sess[rr]);
             rr = (rr + 1) % B.sessions;
         }
+        if (arch) /* the archive's writer: another thread in xchgd, untimed here */
+            while (jnWriterPoll(arch) > 0)
+                ;
         if (cold) /* what else ran on the core since the last burst */
             for (size_t i = 0; i < coldBytes; i += 64)
                 cold[i] = (uint8_t)(cold[i] + 1);
@@ -604,8 +631,13 @@ int main(int argc, char **argv)
     if (insnFd < 0 || read(insnFd, &insns, sizeof insns) != (ssize_t)sizeof insns)
         insns = 0;
     fdStats fst = {0};
-    if (fs)
+    uint64_t archLost = 0;
+    if (fs) {
         fdGetStats(fsFeed(fs), &fst);
+        fsStats sst;
+        fsGetStats(fs, &sst);
+        archLost = sst.archiveLost;
+    }
     const double busyNs = (double)busyTicks * 1e9 / hz;
     double p50Exact = 0, trimmed = 0;
     bgRobust(burstNs, burstN, nBursts, B.batch, &p50Exact, &trimmed);
@@ -620,16 +652,26 @@ int main(int argc, char **argv)
            ",\"orders_resting\":%" PRIu64 ",\"cold_kb\":%u,\"tsc_hz\":%.0f,\"pin\":%d,"
            "\"match_timing\":%d,\"feed\":%u,\"feed_messages\":%" PRIu64 ",\"feed_packets\":%" PRIu64
            ",\"feed_bytes\":%" PRIu64 ",\"busy_ns\":%.0f,\"instructions_per_request\":%.1f,"
-           "\"burst_ns_p50_exact\":%.1f,\"ns_per_request_trim99\":%.1f}\n",
+           "\"burst_ns_p50_exact\":%.1f,\"ns_per_request_trim99\":%.1f,\"archive\":%u,"
+           "\"archive_lost\":%" PRIu64 "}\n",
            B.datagrams, B.batch, B.burst, B.sessions, B.datagrams * B.batch,
            busyNs / (double)B.datagrams, busyNs / (double)(B.datagrams * B.batch), hist.total,
            histQuantile(&hist, 1, 2), histQuantile(&hist, 9, 10), histQuantile(&hist, 99, 100),
            histQuantile(&hist, 999, 1000), hist.max, B.newOrders, B.cancels, B.accepted, B.rejected,
            B.executed, B.cancelled, B.cancelRejected, gs.throttled, B.framesOut, gs.orderRefs,
            B.coldKb, hz, B.pin, !B.noMatchTiming, B.feed, fst.messages, fst.packets, fst.bytes,
-           busyNs, (double)insns / (double)(B.datagrams * B.batch), p50Exact, trimmed);
+           busyNs, (double)insns / (double)(B.datagrams * B.batch), p50Exact, trimmed, B.archive,
+           archLost);
     gwDestroy(gw);
     fsDestroy(fs);
+    if (arch) {
+        jnFlush(arch);
+        jnClose(arch);
+        char cmd[sizeof archDir + 16];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", archDir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "bench_gateway: could not remove %s\n", archDir);
+    }
     for (unsigned i = 0; i < B.sessions; i++)
         free(B.sess[i].rest);
     cfgFree(&cfg);
