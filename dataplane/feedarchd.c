@@ -18,7 +18,8 @@
 #include "dataplane/feedsrv.h"
 #include "control/log.h"
 
-#define FA_PENDING 64 /* requests per segment waiting for durability */
+#define FA_PENDING       64          /* requests per segment waiting for durability */
+#define FA_SEGMENT_BYTES (16u << 20) /* archive segment files at most */
 
 typedef struct {
     faRequest r;
@@ -148,7 +149,8 @@ static void *faMain(void *arg)
         uint64_t now = faNow();
         int busy = 0;
         for (uint32_t i = 0; i < s->n; i++)
-            busy |= faStep(&s->seg[i], now);
+            if (s->seg[i].a)
+                busy |= faStep(&s->seg[i], now);
         if (busy) {
             idleUs = 20;
             continue;
@@ -158,6 +160,64 @@ static void *faMain(void *arg)
             idleUs *= 2;
     }
     return NULL;
+}
+
+/* Opens segment i's archive, its rings and pool, and attaches them. */
+static int faSegOpen(const cfgConfig *cfg, faSeg *g, uint32_t i, wkWorker *w, uint32_t tradingDay,
+                     char *err, size_t errlen)
+{
+    const cfgSegment *seg = &cfg->segments[i];
+    char session[MOLD_SESSION_LEN + 1], dir[CFG_PATH_MAX + 64], name[32];
+    if (fdSessionName(session, tradingDay, (uint8_t)seg->id) != 0) {
+        snprintf(err, errlen, "bad trading day %u", tradingDay);
+        return -1;
+    }
+    snprintf(dir, sizeof dir, "%s/feed-%u/%s", cfg->storage.walDir, seg->id, session);
+    jnConfig jc;
+    jnConfigDefaults(&jc);
+    /* smaller files than the input journal's, not zero-filled: the archive
+     * is not on the order path, and it should not double the space taken
+     * ahead of time */
+    jc.segmentBytes = cfg->storage.walSegmentSize < FA_SEGMENT_BYTES ? cfg->storage.walSegmentSize
+                                                                     : FA_SEGMENT_BYTES;
+    jc.prefill = 0;
+    g->a = faOpen(dir, seg->id, FD_MTU_DEFAULT - 28, &jc, err, errlen);
+    if (!g->a)
+        return -1;
+    snprintf(name, sizeof name, "fa%u_req", i);
+    g->req = rte_ring_create_elem(name, sizeof(faRequest), FA_REQ_RING, SOCKET_ID_ANY,
+                                  RING_F_SP_ENQ | RING_F_SC_DEQ);
+    snprintf(name, sizeof name, "fa%u_tx", i);
+    g->tx = rte_ring_create(name, FA_TX_RING, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    snprintf(name, sizeof name, "fa%u_pool", i);
+    g->pool =
+        rte_pktmbuf_pool_create(name, FA_POOL, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    if (!g->req || !g->tx || !g->pool) {
+        snprintf(err, errlen, "%s failed: %s",
+                 !g->pool ? "rte_pktmbuf_pool_create" : "rte_ring_create", rte_strerror(rte_errno));
+        return -1;
+    }
+    uint64_t first, next;
+    faRange(g->a, &first, &next);
+    printf("xchgd: feed archive: segment %u: %s, %llu packets (sequences %llu..%llu) from before\n",
+           seg->id, dir, (unsigned long long)faPackets(g->a), (unsigned long long)first,
+           (unsigned long long)(next ? next - 1 : 0));
+    wkAttachArchive(w, faJournal(g->a), g->req, g->tx, &g->st);
+    return 0;
+}
+
+/* Closes segment i's archive (makes the last packets durable) and frees
+ * the answer frames still queued, the rings and the pool. */
+static void faSegClose(faSeg *g)
+{
+    faClose(g->a);
+    struct rte_mbuf *m;
+    while (g->tx && rte_ring_sc_dequeue(g->tx, (void **)&m) == 0)
+        rte_pktmbuf_free(m);
+    rte_ring_free(g->req);
+    rte_ring_free(g->tx);
+    rte_mempool_free(g->pool);
+    memset(g, 0, sizeof *g);
 }
 
 faService *faStart(const cfgConfig *cfg, wkWorker **workers, uint32_t n, uint32_t tradingDay,
@@ -173,42 +233,18 @@ faService *faStart(const cfgConfig *cfg, wkWorker **workers, uint32_t n, uint32_
     }
     s->n = n;
     for (uint32_t i = 0; i < n; i++) {
-        const cfgSegment *seg = &cfg->segments[i];
-        faSeg *g = &s->seg[i];
-        char session[MOLD_SESSION_LEN + 1], dir[CFG_PATH_MAX + 64], name[32];
-        fdSessionName(session, tradingDay, (uint8_t)seg->id);
-        snprintf(dir, sizeof dir, "%s/feed-%u/%s", cfg->storage.walDir, seg->id, session);
-        jnConfig jc;
-        jnConfigDefaults(&jc);
-        jc.segmentBytes = cfg->storage.walSegmentSize;
-        g->a = faOpen(dir, seg->id, FD_MTU_DEFAULT - 28, &jc, err, errlen);
-        if (!g->a) {
-            faStop(s);
-            return NULL;
+        char why[512];
+        if (faSegOpen(cfg, &s->seg[i], i, workers[i], tradingDay, why, sizeof why) != 0) {
+            /* trading goes on: requests older than the history are then
+             * refused as gone, as without an archive */
+            printf("xchgd: feed archive: segment %u: %s; retransmission from memory only\n",
+                   cfg->segments[i].id, why);
+            logText(LOGL_WARNING, "feed archive: segment %u: %s; retransmission from memory only",
+                    cfg->segments[i].id, why);
+            faSegClose(&s->seg[i]);
         }
-        snprintf(name, sizeof name, "fa%u_req", i);
-        g->req = rte_ring_create_elem(name, sizeof(faRequest), FA_REQ_RING, SOCKET_ID_ANY,
-                                      RING_F_SP_ENQ | RING_F_SC_DEQ);
-        snprintf(name, sizeof name, "fa%u_tx", i);
-        g->tx = rte_ring_create(name, FA_TX_RING, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-        snprintf(name, sizeof name, "fa%u_pool", i);
-        g->pool =
-            rte_pktmbuf_pool_create(name, FA_POOL, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-        if (!g->req || !g->tx || !g->pool) {
-            snprintf(err, errlen, "feed archive: %s failed: %s",
-                     !g->pool ? "rte_pktmbuf_pool_create" : "rte_ring_create",
-                     rte_strerror(rte_errno));
-            faStop(s);
-            return NULL;
-        }
-        uint64_t first, next;
-        faRange(g->a, &first, &next);
-        printf("xchgd: feed archive: segment %u: %s, %llu packets (sequences %llu..%llu) from "
-               "before\n",
-               seg->id, dir, (unsigned long long)faPackets(g->a), (unsigned long long)first,
-               (unsigned long long)(next ? next - 1 : 0));
-        wkAttachArchive(workers[i], faJournal(g->a), g->req, g->tx, &g->st);
     }
+    fflush(stdout);
     int e = pthread_create(&s->thread, NULL, faMain, s);
     if (e) {
         snprintf(err, errlen, "feed archive: thread: %s", strerror(e));
@@ -228,16 +264,8 @@ void faStop(faService *s)
         __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
         pthread_join(s->thread, NULL);
     }
-    for (uint32_t i = 0; s->seg && i < s->n; i++) {
-        faSeg *g = &s->seg[i];
-        faClose(g->a); /* makes the last packets durable */
-        struct rte_mbuf *m;
-        while (g->tx && rte_ring_sc_dequeue(g->tx, (void **)&m) == 0)
-            rte_pktmbuf_free(m);
-        rte_ring_free(g->req);
-        rte_ring_free(g->tx);
-        rte_mempool_free(g->pool);
-    }
+    for (uint32_t i = 0; s->seg && i < s->n; i++)
+        faSegClose(&s->seg[i]);
     free(s->seg);
     free(s);
 }

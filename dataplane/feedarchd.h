@@ -42,7 +42,10 @@ typedef struct faService faService;
 /* Opens every segment's archive (<wal_dir>/feed-<segment id>/<session of
  * tradingDay>/), attaches it to the segment's worker (wkAttachArchive) and
  * starts the thread. Before the workers run, after recovery (a replayed
- * feed is not archived again). Returns NULL with a message in err. */
+ * feed is not archived again). A segment whose archive cannot be opened
+ * (no space, damage, memory) runs without one, said on stdout and in the
+ * log: its requests older than the history are refused as gone. Returns
+ * NULL with a message in err only when memory or the thread cannot be had. */
 faService *faStart(const cfgConfig *cfg, wkWorker **workers, uint32_t n, uint32_t tradingDay,
                    char *err, size_t errlen);
 
