@@ -23,6 +23,9 @@
 
 /* the largest packet: a jumbo MTU (FD_MTU_MAX) less the IPv4 and UDP headers */
 #define FA_PAYLOAD_MAX (9216 - 28)
+/* faPoll calls in a row that may find a durable record unreadable before
+ * the archive counts it as damaged (seconds at the archive thread's pace) */
+#define FA_STUCK_POLLS 20000
 
 typedef struct {
     uint64_t seq;   /* feed sequence number of the packet's first message */
@@ -47,6 +50,7 @@ struct faArchive {
     uint64_t expect, off, segSize;
     uint32_t seg;
     int fd;
+    uint32_t stuck; /* polls in a row that found a durable record unreadable */
     /* a read-back fd per answer: the segment file last opened for one */
     int rfd;
     uint32_t rseg;
@@ -249,10 +253,15 @@ int faPoll(faArchive *a)
     while (!a->failed && a->expect <= durable) {
         if ((a->fd >= 0 && faTailRecord(a)) || (faTailFind(a) && faTailRecord(a))) {
             progress = 1;
+            a->stuck = 0;
             continue;
         }
-        if (!a->failed) /* durable, yet neither here nor in the next file */
-            faFail(a, "a durable record is not on disk where the journal put it");
+        /* durable, yet neither here nor at the start of the next file: a
+         * read racing the writer's last block sees it next time; a record
+         * that stays unreadable is damage */
+        if (!a->failed && ++a->stuck >= FA_STUCK_POLLS)
+            faFail(a, "a durable record is not readable where the journal put it");
+        break;
     }
     return a->failed ? -1 : progress;
 }
