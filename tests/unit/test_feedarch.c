@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -218,11 +219,19 @@ static uint64_t nextSeq(const fixture *f)
     return st.nextSequence;
 }
 
-/* Drives the archive until everything sent is indexed. */
+static uint64_t monoNs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Drives the archive until everything sent is indexed (a generous bound:
+ * a commit's fdatasync can take seconds on a shared, loaded disk). */
 static void settle(fixture *f, uint64_t next)
 {
     uint64_t first, got = 0;
-    for (int i = 0; i < 20000 && got != next; i++) {
+    for (uint64_t t0 = monoNs(); got != next && monoNs() - t0 < 60000000000ull;) {
         assert_true(faPoll(f->a) >= 0);
         faRange(f->a, &first, &got);
         if (got != next)
