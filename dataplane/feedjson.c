@@ -14,8 +14,21 @@ static json_t *feedRequestsJson(const fsStats *s)
         "retrans_packets", (json_int_t)s->retransPackets, "retrans_messages",
         (json_int_t)s->retransMessages, "snapshot_packets", (json_int_t)s->snapshotPackets,
         "snapshot_messages", (json_int_t)s->snapshotMessages);
-    if (o)
-        json_object_set_new(o, "snapshot_busy", json_integer((json_int_t)s->snapshotBusy));
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "snapshot_busy", json_integer((json_int_t)s->snapshotBusy));
+    json_object_set_new(o, "archive_forwarded", json_integer((json_int_t)s->archiveForwarded));
+    json_object_set_new(o, "archive_busy", json_integer((json_int_t)s->archiveBusy));
+    json_object_set_new(o, "archive_lost", json_integer((json_int_t)s->archiveLost));
+    const fsArchiveStats *a = &s->archive;
+    json_object_set_new(o, "archive",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "answered",
+                                  (json_int_t)a->answered, "gone", (json_int_t)a->gone,
+                                  "not_durable", (json_int_t)a->notDurable, "errors",
+                                  (json_int_t)a->errors, "dropped", (json_int_t)a->dropped,
+                                  "packets", (json_int_t)a->packets, "messages",
+                                  (json_int_t)a->messages, "first_sequence", (json_int_t)a->first,
+                                  "next_sequence", (json_int_t)a->next));
     return o;
 }
 

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "dataplane/feedarch.h"
+
 typedef struct {
     uint32_t ip;      /* 0 = free */
     uint64_t reqTat;  /* GCRA theoretical arrival time of the next request */
@@ -32,6 +34,11 @@ struct fsServer {
     uint8_t buf[FD_MTU_MAX];
     fsStats stats;
     const mtAllocator *alloc;
+    /* the feed archive (fsSetArchive): journal of sent packets, forwarding */
+    jnJournal *archive;
+    fsForwardFn *forward;
+    void *forwardCtx;
+    const fsArchiveStats *archiveStats;
 };
 
 /* ITCH timestamp: nanoseconds since the midnight the server counts from. */
@@ -44,6 +51,14 @@ static void fsSendFeed(void *ctx, const uint8_t *pkt, uint16_t len)
 {
     fsServer *fs = ctx;
     fs->send(fs->sendCtx, fs->group, fs->feedPort, pkt, len);
+    if (fs->archive) { /* packets with messages only: not heartbeats, not end of session */
+        uint16_t count = itchGet16(pkt + MOLD_OFF_COUNT);
+        if (count != 0 && count != MOLD_END_OF_SESSION) {
+            if (__builtin_expect(jnAppend(fs->archive, FA_REC_PACKET, pkt, len) == 0, 0))
+                fs->stats.archiveLost++;
+            jnPublish(fs->archive);
+        }
+    }
 }
 
 /* fdSnapshot's packets go to the snapshot buffer; fsPump sends them. */
@@ -199,7 +214,12 @@ static void fsRetransmit(fsServer *fs, uint32_t ip, uint16_t port, uint64_t seq,
         return;
     }
     if (seq < first) {
-        fs->stats.gone++;
+        if (!fs->forward)
+            fs->stats.gone++;
+        else if (fs->forward(fs->forwardCtx, ip, port, seq, count) == 0)
+            fs->stats.archiveForwarded++; /* answered off the worker, from the journal */
+        else
+            fs->stats.archiveBusy++;
         return;
     }
     fs->stats.answered++;
@@ -274,7 +294,27 @@ fdFeed *fsFeed(const fsServer *fs)
     return fs->fd;
 }
 
+void fsSetArchive(fsServer *fs, jnJournal *j, fsForwardFn *fwd, void *ctx, const fsArchiveStats *st)
+{
+    fs->archive = j;
+    fs->forward = fwd;
+    fs->forwardCtx = ctx;
+    fs->archiveStats = st;
+}
+
 void fsGetStats(const fsServer *fs, fsStats *out)
 {
     *out = fs->stats;
+    const fsArchiveStats *a = fs->archiveStats;
+    if (!a)
+        return;
+    out->archive.answered = __atomic_load_n(&a->answered, __ATOMIC_RELAXED);
+    out->archive.gone = __atomic_load_n(&a->gone, __ATOMIC_RELAXED);
+    out->archive.notDurable = __atomic_load_n(&a->notDurable, __ATOMIC_RELAXED);
+    out->archive.errors = __atomic_load_n(&a->errors, __ATOMIC_RELAXED);
+    out->archive.dropped = __atomic_load_n(&a->dropped, __ATOMIC_RELAXED);
+    out->archive.packets = __atomic_load_n(&a->packets, __ATOMIC_RELAXED);
+    out->archive.messages = __atomic_load_n(&a->messages, __ATOMIC_RELAXED);
+    out->archive.first = __atomic_load_n(&a->first, __ATOMIC_RELAXED);
+    out->archive.next = __atomic_load_n(&a->next, __ATOMIC_RELAXED);
 }

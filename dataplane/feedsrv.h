@@ -24,6 +24,7 @@
 #include "config/config.h"
 #include "dataplane/feed.h"
 #include "matcher/matcher.h"
+#include "storage/journal.h"
 
 #define FS_DAY_NS UINT64_C(86400000000000)
 /* Retransmission: packets answering one request at most. */
@@ -64,8 +65,23 @@ typedef struct {
     const mtAllocator *allocator; /* NULL: mtDefaultAllocator() */
 } fsOptions;
 
+/* What the segment's feed archive (dataplane/feedarch.h, answered off the
+ * worker by dataplane/feedarchd.c) did with the requests forwarded to it.
+ * Written by the archive's thread with relaxed atomic stores; fsGetStats
+ * reads them the same way. */
+typedef struct {
+    uint64_t answered;   /* answered from the journal */
+    uint64_t gone;       /* older than the archive's first packet or in a hole of it */
+    uint64_t notDurable; /* the packets were not durable within FA_WAIT_NS (not answered) */
+    uint64_t errors;     /* a read failed or a record was damaged (not answered) */
+    uint64_t dropped;    /* answer packets lost for want of an mbuf or ring room */
+    uint64_t packets, messages;
+    uint64_t first, next; /* the feed sequence numbers it holds: [first, next) */
+} fsArchiveStats;
+
 /* Every request counted in `requests` is counted in exactly one of the
- * other request counters. */
+ * other request counters (archiveForwarded's are then counted again in
+ * `archive` once the archive's thread has dealt with them). */
 typedef struct {
     uint64_t requests;
     uint64_t malformed;      /* not a 20-byte MoldUDP64 request */
@@ -80,6 +96,10 @@ typedef struct {
                                 engine and feed disagreed (never with a correct matcher) */
     uint64_t retransPackets, retransMessages;
     uint64_t snapshotPackets, snapshotMessages;
+    uint64_t archiveForwarded; /* older than the history: handed to the archive's thread */
+    uint64_t archiveBusy;      /* ... but its request ring was full (not answered) */
+    uint64_t archiveLost;      /* packets the archive journal had no room for (not archived) */
+    fsArchiveStats archive;
 } fsStats;
 
 typedef struct fsServer fsServer;
@@ -123,6 +143,19 @@ void fsOnRequest(fsServer *fs, uint32_t srcIp, uint16_t srcPort, const uint8_t *
 /* Sends up to FS_PUMP_PACKETS packets of the snapshot being sent, if any.
  * Returns how many remain. The worker calls it every millisecond. */
 uint32_t fsPump(fsServer *fs);
+
+/* Hands a request for sequence numbers older than the history to the
+ * archive's thread. Returns 0 if queued, -1 if its ring is full. */
+typedef int fsForwardFn(void *ctx, uint32_t ip, uint16_t port, uint64_t seq, uint16_t count);
+
+/* Attaches the segment's feed archive (before the worker runs): every
+ * packet with messages sent from then on is appended to journal j
+ * (producer side: a copy into its ring, published at once); requests for
+ * sequence numbers older than the history go to fwd instead of being
+ * counted gone; st (may be NULL) is the archive thread's counters, copied
+ * into fsGetStats. */
+void fsSetArchive(fsServer *fs, jnJournal *j, fsForwardFn *fwd, void *ctx,
+                  const fsArchiveStats *st);
 
 /* The builder, for its statistics and tests. */
 fdFeed *fsFeed(const fsServer *fs);

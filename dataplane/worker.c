@@ -12,6 +12,7 @@
 #include <rte_ring.h>
 
 #include "control/log.h"
+#include "dataplane/feedarchd.h"
 #include "dataplane/feedsrv.h"
 #include "control/mdsummary.h"
 #include "dataplane/wal.h"
@@ -44,6 +45,7 @@ struct wkWorker {
     crLink *credit;                         /* credit lines and their rings to the control core */
     fsServer *feed;                         /* the segment's market data (dataplane/feedsrv.h) */
     struct rte_ring *trades, *mdTx;         /* summary market data (wkTradeRing) */
+    struct rte_ring *faReq, *faTx;          /* feed archive: requests out, answers in */
     uint16_t insIndex[CFG_MAX_INSTRUMENTS]; /* book -> index in cfg->instruments */
     mtAllocator alloc;
     uint8_t mac[NET_MAC_LEN];
@@ -258,7 +260,8 @@ static void wkOnTrade(void *ctx, uint16_t instrument, int64_t price, uint32_t qt
         w->c.mdTrades++;
 }
 
-/* Summary channel frames built by the control lcore go out on our queue. */
+/* Summary channel frames built by the control lcore, and the feed
+ * archive's answers, go out on our queue. */
 static void wkSummaryTx(wkWorker *w)
 {
     struct rte_mbuf *m[TX_BURST];
@@ -266,6 +269,32 @@ static void wkSummaryTx(wkWorker *w)
     for (unsigned i = 0; i < n; i++)
         wkTxQueue(w, m[i]);
     w->c.mdTx += n;
+    if (w->faTx) {
+        n = rte_ring_sc_dequeue_burst(w->faTx, (void **)m, TX_BURST, NULL);
+        for (unsigned i = 0; i < n; i++)
+            wkTxQueue(w, m[i]);
+    }
+}
+
+/* A request older than the feed's memory, to the archive's thread with
+ * the addresses it needs to answer on its own (dataplane/feedarchd.h). */
+static int wkArchiveForward(void *ctx, uint32_t ip, uint16_t port, uint64_t seq, uint16_t count)
+{
+    wkWorker *w = ctx;
+    const wkArpEntry *e = wkArpSlot(w, ip);
+    if (unlikely(e->ip != ip)) {
+        w->c.noArp++;
+        return -1;
+    }
+    faRequest r = {.seq = seq,
+                   .dstIp = ip,
+                   .srcIp = w->opt.ip,
+                   .dstPort = port,
+                   .srcPort = w->retransPort,
+                   .count = count};
+    memcpy(r.dstMac, e->mac, NET_MAC_LEN);
+    memcpy(r.srcMac, w->mac, NET_MAC_LEN);
+    return rte_ring_sp_enqueue_elem(w->faReq, &r, sizeof r) == 0 ? 0 : -1;
 }
 
 /* ---- receive ------------------------------------------------------------------- */
@@ -766,6 +795,14 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
                    seg->feedPort);
     netFlowCacheInit(&w->flows, w->mac, opt->ip);
     return w;
+}
+
+void wkAttachArchive(wkWorker *w, jnJournal *j, struct rte_ring *req, struct rte_ring *tx,
+                     const fsArchiveStats *st)
+{
+    w->faReq = req;
+    w->faTx = tx;
+    fsSetArchive(w->feed, j, wkArchiveForward, w, st);
 }
 
 int wkCall(wkWorker *w, wkRequest *req, uint32_t timeoutMs)

@@ -179,6 +179,15 @@ void wkDestroy(wkWorker *w);
  * then on and owns it until wkDestroy (which does not free it). */
 void wkAttachWal(wkWorker *w, walLog *wal);
 
+/* Attaches the segment's feed archive (dataplane/feedarchd.h) before
+ * wkMain runs: sent packets are appended to journal j, requests older than
+ * the in-memory history go to ring `req` (faRequest elements), and the
+ * answer frames that come back on ring `tx` are sent. st: the archive
+ * thread's counters, shown in the feed's stats. */
+struct rte_ring;
+void wkAttachArchive(wkWorker *w, jnJournal *j, struct rte_ring *req, struct rte_ring *tx,
+                     const fsArchiveStats *st);
+
 /* The segment's gateway, for recovery before the lcore runs. */
 gwGateway *wkGateway(wkWorker *w);
 

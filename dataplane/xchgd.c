@@ -30,6 +30,7 @@
 #include "control/prom.h"
 #include "dataplane/commands.h"
 #include "dataplane/durable.h"
+#include "dataplane/feedarchd.h"
 #include "dataplane/dpmetrics.h"
 #include "dataplane/mdservice.h"
 #include "dataplane/reload.h"
@@ -538,6 +539,11 @@ int main(int argc, char **argv)
         rte_exit(EXIT_FAILURE, "%s\n", err);
     if (acdStart(acd, err, sizeof err) != 0)
         rte_exit(EXIT_FAILURE, "%s\n", err);
+    /* after recovery: the replayed feed is not archived twice */
+    faService *feedArchive =
+        faStart(&cfg, workers, cfg.segmentCount, tradingDayToday(), err, sizeof err);
+    if (!feedArchive)
+        rte_exit(EXIT_FAILURE, "%s\n", err);
     if (xdpCtlStart(&cfg, 0, err, sizeof err) != 0)
         rte_exit(EXIT_FAILURE, "%s\n", err);
     setupPort(port, (uint16_t)cfg.segmentCount, workers, lcoreNode(cfg.segments[0].lcore));
@@ -639,6 +645,7 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < cfg.segmentCount; i++)
         wkDestroy(workers[i]); /* frees summary frames still queued: before their pool */
     mdsvDestroy(md);
+    faStop(feedArchive);
     free(workers);
     rte_eal_cleanup();
     removeRuntimeDir(store[2]);

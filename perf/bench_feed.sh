@@ -8,7 +8,9 @@
 # the same deterministic order flow ROUNDS times (default 7) without the
 # feed and ROUNDS times with it (--feed: every matcher event to ITCH,
 # history, MoldUDP64 packets copied into frames with their headers and UDP
-# checksum), alternating, so both see the same machine load. Two shapes:
+# checksum, and --archive: each packet appended to a feed archive journal
+# as xchgd's worker does; FEED_BENCH_ARCHIVE=0 leaves it out), alternating,
+# so both see the same machine load. Two shapes:
 # "single" (1 order per datagram, 1 datagram per burst: a packet per
 # order, the low-latency worst case) and "burst" (4 orders per datagram, 8
 # datagrams per burst: packets of about 30 messages).
@@ -37,6 +39,7 @@ BIN=${BIN:-build/bin}
 ROUNDS=${1:-7}
 N=${FEED_BENCH_DATAGRAMS:-200000}
 PIN=${FEED_BENCH_CPU:-$(($(nproc) - 1))}
+ARCHIVE=$([ "${FEED_BENCH_ARCHIVE:-1}" = 1 ] && echo --archive)
 
 num() { printf '%s' "$2" | grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
@@ -48,7 +51,7 @@ shape()
     for ((r = 0; r < ROUNDS; r++)); do
         for f in off on; do
             out=$("$BIN/bench_gateway" --datagrams "$N" --batch "$batch" --burst "$burst" \
-                --pin "$PIN" $([ $f = on ] && echo --feed)) || { echo "{\"bench\":\"feed\",\"error\":\"bench_gateway failed\"}"; exit 1; }
+                --pin "$PIN" $([ $f = on ] && echo --feed $ARCHIVE)) || { echo "{\"bench\":\"feed\",\"error\":\"bench_gateway failed\"}"; exit 1; }
             if [ $f = on ]; then
                 on+=("$(num ns_per_request_mean "$out")")
                 ton+=("$(num ns_per_request_trim99 "$out")")

@@ -40,6 +40,9 @@
  * worker's feed send callback does minus the mbuf; the feed is flushed
  * with the gateway at each burst. perf/bench_feed.sh runs this with and
  * without --feed, interleaved, for the feed's cost per order.
+ * --archive (with --feed) also appends every packet to a feed archive
+ * journal (dataplane/feedarch.h) in a temporary directory, as the worker
+ * does; its writer runs untimed between bursts (a thread of its own in xchgd).
  *
  * --risk adds the segment's pre-trade risk and credit lines (dataplane/
  * credit.h, as crlCreate sets them up; every account granted far more than
@@ -135,7 +138,7 @@ typedef struct {
 } bgFrame;
 
 static struct {
-    unsigned sessions, batch, burst, levels, crossPct, maxResting, coldKb, feed;
+    unsigned sessions, batch, burst, levels, crossPct, maxResting, coldKb, feed, archive;
     int noMatchTiming;     /* no matcher-time histogram (baseline) */
     unsigned matchEvery;   /* gwOptions.matchSampleEvery */
     int risk, md, plainHd; /* --risk, --md, --plain-headers */
@@ -415,6 +418,7 @@ static int bgArgs(int argc, char **argv)
                                          {"pin", required_argument, NULL, 'p'},
                                          {"cold", required_argument, NULL, 'C'},
                                          {"feed", no_argument, NULL, 'f'},
+                                         {"archive", no_argument, NULL, 'A'},
                                          {"no-match-timing", no_argument, NULL, 'T'},
                                          {"match-every", required_argument, NULL, 'E'},
                                          {"risk", no_argument, NULL, 'r'},
@@ -473,6 +477,9 @@ static int bgArgs(int argc, char **argv)
             break;
         case 'f':
             B.feed = 1;
+            break;
+        case 'A': /* with --feed: the feed archive's append, as xchgd's worker */
+            B.archive = 1;
             break;
         case 'T':
             B.noMatchTiming = 1;
@@ -720,6 +727,23 @@ static int bgRun(const cfgConfig *cfg, double hz, int print, bgResult *r)
         o.tapCtx = fsFeed(fs);
         fsStart(fs, monoNs());
     }
+    jnJournal *arch = NULL;
+    char archDir[] = "/tmp/bench_gateway_archive.XXXXXX";
+    if (fs && B.archive) {
+        jnConfig jc;
+        jnError je;
+        jnConfigDefaults(&jc);
+        jc.dir = mkdtemp(archDir);
+        jc.maxPayload = 2048;
+        jc.segmentBytes = 256u << 20;
+        jc.prefill = 0;
+        arch = jc.dir ? jnOpen(&jc, &je) : NULL;
+        if (!arch) {
+            fprintf(stderr, "bench_gateway: archive journal: %s\n", jc.dir ? je.msg : "mkdtemp");
+            return 1;
+        }
+        fsSetArchive(fs, arch, NULL, NULL, NULL);
+    }
     crRisk *risk = NULL;
     if (B.risk) {
         crOptions co;
@@ -821,6 +845,9 @@ static int bgRun(const cfgConfig *cfg, double hz, int print, bgResult *r)
             walPoll(B.wal);
             sched_yield();
         }
+        if (arch) /* the archive's writer: another thread in xchgd, untimed here */
+            while (jnWriterPoll(arch) > 0)
+                ;
         if (cold) /* what else ran on the core since the last burst */
             for (size_t i = 0; i < coldBytes; i += 64)
                 cold[i] = (uint8_t)(cold[i] + 1);
@@ -869,8 +896,13 @@ static int bgRun(const cfgConfig *cfg, double hz, int print, bgResult *r)
     if (insnFd < 0 || read(insnFd, &insns, sizeof insns) != (ssize_t)sizeof insns)
         insns = 0;
     fdStats fst = {0};
-    if (fs)
+    uint64_t archLost = 0;
+    if (fs) {
         fdGetStats(fsFeed(fs), &fst);
+        fsStats sst;
+        fsGetStats(fs, &sst);
+        archLost = sst.archiveLost;
+    }
     const double busyNs = (double)busyTicks * 1e9 / hz;
     double p50Exact = 0, trimmed = 0;
     bgRobust(burstNs, burstN, nBursts, B.batch, &p50Exact, &trimmed);
@@ -887,7 +919,8 @@ static int bgRun(const cfgConfig *cfg, double hz, int print, bgResult *r)
                "\"match_timing\":%d,\"feed\":%u,\"feed_messages\":%" PRIu64
                ",\"feed_packets\":%" PRIu64 ",\"feed_bytes\":%" PRIu64
                ",\"busy_ns\":%.0f,\"instructions_per_request\":%.1f,"
-               "\"burst_ns_p50_exact\":%.1f,\"ns_per_request_trim99\":%.1f}\n",
+               "\"burst_ns_p50_exact\":%.1f,\"ns_per_request_trim99\":%.1f,\"archive\":%u,"
+               "\"archive_lost\":%" PRIu64 "}\n",
                B.datagrams, B.batch, B.burst, B.sessions, B.datagrams * B.batch,
                busyNs / (double)B.datagrams, busyNs / (double)(B.datagrams * B.batch), hist.total,
                histQuantile(&hist, 1, 2), histQuantile(&hist, 9, 10), histQuantile(&hist, 99, 100),
@@ -895,7 +928,7 @@ static int bgRun(const cfgConfig *cfg, double hz, int print, bgResult *r)
                B.rejected, B.executed, B.cancelled, B.cancelRejected, gs.throttled, B.framesOut,
                gs.orderRefs, B.coldKb, hz, B.pin, !B.noMatchTiming, B.feed, fst.messages,
                fst.packets, fst.bytes, busyNs, (double)insns / (double)(B.datagrams * B.batch),
-               p50Exact, trimmed);
+               p50Exact, trimmed, B.archive, archLost);
     if (B.journalOn) {
         bgJournalClose(&jr);
         if (print)
@@ -911,6 +944,14 @@ static int bgRun(const cfgConfig *cfg, double hz, int print, bgResult *r)
     gwDestroy(gw);
     fsDestroy(fs);
     crDestroy(risk);
+    if (arch) {
+        jnFlush(arch);
+        jnClose(arch);
+        char cmd[sizeof archDir + 16];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", archDir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "bench_gateway: could not remove %s\n", archDir);
+    }
     for (unsigned i = 0; i < B.sessions; i++)
         free(B.sess[i].rest);
     free(cold);

@@ -15,13 +15,24 @@
 #             replaces over every instrument from two sessions;
 #   C         xchg-feed --snapshot --check, started when half the orders are
 #             in: a late joiner;
-#   D         after the run, a listener that asks for sequence 1, which left
-#             the 65,536-message history: it must not be answered (MoldUDP64:
-#             gone), D must give up (exit 3) and xchgd count it as gone.
+#   D         after the run, a listener that starts from sequence 1, long out
+#             of the in-memory history (feed_history = 1024 here): the
+#             worker forwards its requests to the feed archive's thread, which
+#             answers them from the archive journal; D must --check like A,
+#             its decode must equal A's message for message, and a capture
+#             of its answers decoded by tshark must equal the multicast's
+#             fields message for message;
+#   E         a raw request for sequence numbers not sent yet: not answered,
+#             counted not_yet_sent;
+#   F         after a restart of xchgd whose feed archive was removed (an
+#             archive that starts after the session did), a listener that
+#             asks for sequence 1: gone from memory and from the archive:
+#             not answered (MoldUDP64), F gives up (exit 3), counted gone.
 # Checks: A, B, C exit 0 (their books equal `xchgctl book.get` for every
 # instrument, top 64 levels, and the trading states); B dropped and
-# recovered packets; C built its books from a snapshot; D's request was
-# refused as gone; the feed builder saw no unexpected event; after SIGTERM,
+# recovered packets; C built its books from a snapshot; D was answered
+# from the archive and the request counters reconcile; E and F were not
+# answered; the feed builder saw no unexpected event; after SIGTERM,
 # xchgd sent the end-of-session packet. tshark (moldudp64 + itch50.lua):
 # no malformed packet or error expert item, packet sequence numbers
 # contiguous, every captured message's fields equal to what A decoded for
@@ -53,6 +64,7 @@ WORK=
 XPID=
 CAPPID=
 CAP2PID=
+CAP3PID=
 PIDS=()
 NS_UP=0
 
@@ -91,6 +103,7 @@ cleanup()
     for p in "${PIDS[@]}"; do stop_pid "$p"; done
     stop_pid "$CAPPID" INT
     stop_pid "$CAP2PID" INT
+    stop_pid "$CAP3PID" INT
     stop_pid "$XPID"
     [ -n "$XPID" ] && rmdir "/var/run/dpdk/xchgd$XPID" 2>/dev/null
     [ "$NS_UP" = 1 ] && bash "$NETNS" down "$NS" >/dev/null 2>&1
@@ -135,6 +148,7 @@ sed -e "s/iface=xchg0/iface=$XCHG_IF/" \
     -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$WORK/data\";|" \
     -e "s/^\([[:space:]]*metrics_port[[:space:]]*=\).*/\1 0;/" \
     -e "s/^\([[:space:]]*throttle_msgs_per_sec[[:space:]]*=\).*/\1 10000000;/" \
+    -e "s/^\([[:space:]]*feed_history[[:space:]]*=\)[^;]*;/\1 1024;/" \
     config/xchg.conf >"$CONF"
 check "config copy (interface, socket, no metrics port, throttle)" \
     grep -q "iface=$XCHG_IF\"" "$CONF"
@@ -249,17 +263,69 @@ check "listener C joined from a snapshot" test "$(jnum snapshot_messages "$csum"
 asum=$(tail -1 "$WORK/a.out")
 check "listener A compared 4 instruments" test "$(jnum instruments "$asum")" = 4
 
-# D: sequence 1 is gone from the history by now
-stats=$(ctl stats)
-gone0=$(jnum gone "$stats")
-nsx "$BIN/xchg-feed" --local "$LOCAL" --server "$SERVER" --quiet --duration 2 >"$WORK/d.out" 2>&1
+# D: from sequence 1, long out of the in-memory history: the archive answers
+stats0=$(ctl stats)
+if [ "$HAVE_TSHARK" = 1 ]; then
+    nsx tcpdump -i "${XCHG_IF}p" -U -B 32768 -s 0 -w "$WORK/d.pcap" \
+        "udp and src host $SERVER and src port 9101 and not dst host $GROUP" 2>"$WORK/tcpdump3.log" &
+    CAP3PID=$!
+    for ((i = 0; i < 50; i++)); do
+        grep -q "listening on" "$WORK/tcpdump3.log" 2>/dev/null && break
+        sleep 0.1
+    done
+fi
+nsx "${FEED[@]}" --dump "$WORK/d.dump" >"$WORK/d.out" 2>&1
 rc=$?
+sleep 0.3
+stop_pid "$CAP3PID" INT
+CAP3PID=
 stats=$(ctl stats)
-say "     D: $(tail -1 "$WORK/d.out")"
-check "listener D: a request for a sequence number gone from the history is not answered (exit $rc = 3)" \
-    test "$rc" = 3
-check "xchgd counted the request as gone ($gone0 -> $(jnum gone "$stats"))" \
-    test "$(jnum gone "$stats")" -gt "${gone0:-0}"
+dsum=$(tail -1 "$WORK/d.out")
+say "     D: $dsum"
+check "listener D: from sequence 1, out of the in-memory history, books equal xchgctl book.get (exit $rc)" \
+    test "$rc" = 0
+check "listener D asked for retransmission ($(jnum requests "$dsum") requests)" \
+    test "$(jnum requests "$dsum")" -gt 0 -a "$(jnum gaps "$dsum")" -gt 0
+check "listener D decoded the same $(wc -l <"$WORK/d.dump") messages as A, message for message" \
+    cmp -s "$WORK/a.dump" "$WORK/d.dump"
+# the counters: every request in exactly one class; the forwarded ones
+# answered by the archive, from the journal, nothing lost
+req() { printf '%s' "$1" | grep -o '"requests":{[^{}]*' | sed 's/^"requests"://'; }
+arch() { printf '%s' "$1" | grep -o '"archive":{[^}]*}'; }
+r1=$(req "$stats")
+a0=$(arch "$stats0")
+a1=$(arch "$stats")
+say "     requests: $r1"
+say "     archive: $a1"
+sum=0
+for k in malformed wrong_session rate_limited not_yet_sent gone answered snapshots snapshot_busy \
+    archive_forwarded archive_busy; do
+    sum=$((sum + $(jnum "$k" "$r1")))
+done
+check "request counters reconcile: $(jnum requests "$r1") requests = $sum in the classes" \
+    test "$(jnum requests "$r1")" = "$sum"
+fwd=$(jnum archive_forwarded "$r1")
+asum=$(($(jnum answered "$a1") + $(jnum gone "$a1") + $(jnum not_durable "$a1") + $(jnum errors "$a1")))
+check "archive: $fwd forwarded = $asum answered, gone, not durable or failed; none failed or dropped" \
+    test "$fwd" = "$asum" -a "$(jnum errors "$a1")" = 0 -a "$(jnum not_durable "$a1")" = 0 \
+    -a "$(jnum dropped "$a1")" = 0 -a "$(jnum archive_lost "$r1")" = 0
+next=$(jnum next_sequence "$stats")
+amsgs=$(($(jnum messages "$a1") - $(jnum messages "$a0")))
+check "archive answered D with $amsgs messages, at least the $((next - 1 - 1024)) older than the history" \
+    test "$amsgs" -ge $((next - 1 - 1024)) -a "$(jnum first_sequence "$a1")" = 1
+
+# E: sequence numbers not sent yet (a raw MoldUDP64 request): no answer
+sess=$(printf '%s' "$stats" | sed -n 's/.*"session":"\([^"]*\)".*/\1/p')
+hex=$(printf '%016x' $((next + 100000)))
+raw=$sess
+for ((i = 0; i < 16; i += 2)); do raw+="\\x${hex:i:2}"; done
+raw+='\x00\x05'
+nys0=$(jnum not_yet_sent "$r1")
+nsx bash -c "printf '$raw' >/dev/udp/$SERVER/9101"
+sleep 0.3
+r2=$(req "$(ctl stats)")
+check "E: a request past the end ($((next + 100000))) is not answered, counted not_yet_sent ($nys0 -> $(jnum not_yet_sent "$r2"))" \
+    test "$(jnum not_yet_sent "$r2")" = $((nys0 + 1))
 check "feed builder: no unexpected event, no unknown order, no clipped price" \
     test "$(jnum unexpected "$stats")" = 0 -a "$(jnum unknown_order "$stats")" = 0 \
     -a "$(jnum price_clipped "$stats")" = 0
@@ -329,6 +395,45 @@ else
         check "tshark: $got '$t' messages = xchgd's count (${want:-0})" test "$got" = "${want:-0}"
     done
 fi
+if [ "$HAVE_TSHARK" = 1 ]; then
+    # D's answers from the archive, message by message, against the multicast
+    tshark -n -r "$WORK/d.pcap" -d udp.port==9101,moldudp64 "${i50[@]}" "${fields[@]}" \
+        >"$WORK/d.tsv" 2>/dev/null
+    awk -F'\t' '{ n = split($6, q, "|"); split($7, s, "|"); for (i = 1; i <= n; i++) print q[i] " " s[i] }' \
+        "$WORK/d.tsv" | sort -n -u >"$WORK/d.msgs"
+    awk -v f="$first" '$1 >= f' "$WORK/d.msgs" >"$WORK/d.cmp"
+    # every captured answer line must be the multicast's line for its number
+    missing=$(sort "$WORK/tshark.msgs" | comm -23 <(sort "$WORK/d.cmp") - | wc -l)
+    check "tshark: D's $(wc -l <"$WORK/d.msgs") answered messages ($(wc -l <"$WORK/d.tsv") packets, $(badframes "$WORK/d.tsv") malformed) equal the multicast's field for field ($missing differ)" \
+        test "$(wc -l <"$WORK/d.cmp")" -gt 1024 -a "$missing" = 0 -a "$(badframes "$WORK/d.tsv")" = 0
+fi
+
+# F: xchgd restarted with its feed archive gone (an archive that starts after
+# the session did): sequence 1 is in neither memory nor archive
+rm -rf "$WORK/data/wal/feed-"*
+"$BIN/xchgd" -c "$CONF" --no-huge >"$WORK/xchgd2.log" 2>&1 &
+XPID=$!
+ready=0
+for ((i = 0; i < 300; i++)); do
+    grep -q "xchgd: ready" "$WORK/xchgd2.log" 2>/dev/null && { ready=1; break; }
+    kill -0 "$XPID" 2>/dev/null || break
+    sleep 0.1
+done
+check "xchgd restarted on its journal, without the feed archive" test "$ready" = 1
+if [ "$ready" = 1 ]; then
+    g0=$(jnum gone "$(arch "$(ctl stats)")")
+    nsx "$BIN/xchg-feed" --local "$LOCAL" --server "$SERVER" --quiet --duration 3 >"$WORK/f.out" 2>&1
+    rc=$?
+    stats=$(ctl stats)
+    say "     F: $(tail -1 "$WORK/f.out")"
+    check "listener F: sequence 1, before the archive's start, is not answered (exit $rc = 3)" \
+        test "$rc" = 3
+    check "the archive counted it gone (${g0:-0} -> $(jnum gone "$(arch "$stats")")), answered nothing" \
+        test "$(jnum gone "$(arch "$stats")")" -gt "${g0:-0}" -a "$(jnum answered "$(arch "$stats")")" = 0
+fi
+stop_pid "$XPID"
+rmdir "/var/run/dpdk/xchgd$XPID" 2>/dev/null
+XPID=
 say "== feed test took $((SECONDS - T0)) s"
 say "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
