@@ -170,6 +170,8 @@ static Seg *segOpen(Fx *fx, int withRisk)
     if (withRisk) {
         crOptions o;
         crlRiskOptions(&o, &fx->cfg, 0, fx->cfg.segments[0].orderCapacity + CRL_REF_SPARE, NULL);
+        o.maxAccounts = 64; /* small tables: the test makes hundreds of segments */
+        o.maxPositions = 256;
         o.emit = onEmit;
         o.emitCtx = s;
         s->risk = crCreate(&o);
@@ -529,7 +531,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    free(*state);
+    Fx *fx = *state;
+    cfgFree(&fx->cfg);
+    free(fx);
     return 0;
 }
 
@@ -637,8 +641,8 @@ static void testRestoreSameFuture(void **state)
     Fx *fx = *state;
     unsigned clones = 0;
     size_t maxResting = 0;
-    for (uint64_t seed = 1; seed <= 4; seed++)
-        runWorkload(fx, 0x9E3779B97F4A7C15ull * seed, 5000, 300, 1, &clones, &maxResting);
+    for (uint64_t seed = 1; seed <= 10; seed++)
+        runWorkload(fx, 0x9E3779B97F4A7C15ull * seed, 6000, 300, 1, &clones, &maxResting);
     assert_true(clones >= 20);
     assert_true(maxResting > 30); /* the workload built real books */
 }
