@@ -192,6 +192,9 @@ FUZZ_SECONDS ?= 60
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 $(BUILD)/fuzz/fuzz_sst: FUZZ_LIBS = -llz4
+# fuzz_snapshot includes the snapshot sources and links the rest of the project
+$(BUILD)/fuzz/fuzz_snapshot: FUZZ_LIBS = $(LINK_LIBS) $(PKG_LIBS)
+$(BUILD)/fuzz/fuzz_snapshot: $(LIBS)
 $(BUILD)/fuzz/%: tests/fuzz/%.c
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
