@@ -850,7 +850,7 @@ static void testBadKeys(void **state)
     free(copy);
     /* an empty key, a key too long for its kind */
     recs.r[o].kn = 0;
-    expectFail(fx, &recs, "key of 0 bytes");
+    expectFail(fx, &recs, "empty key");
     recs.r[o].kn = 5;
     storeFree(&recs);
     segClose(a);
