@@ -174,6 +174,7 @@ bench: deps
 	@BIN=$(BUILD)/bin perf/bench_feed.sh
 	@BIN=$(BUILD)/bin perf/bench_xdp_flood.sh
 	@$(BUILD)/bin/bench_sst
+	@$(BUILD)/bin/bench_snapshot --case 10000:16 --case 100000:16 --case 100000:1000
 
 # `make bench` saved to $(BENCH_OUT)/bench.jsonl, then the report with its
 # plots (docs/perf/report.md). BENCH_JSON=FILE makes the report from FILE

@@ -296,7 +296,8 @@ static void fzOrder(fzSeg *s, unsigned sess, uint64_t *seq, uint8_t side, int64_
     uint8_t buf[XOE_FRAME_MAX];
     xoeWriter w;
     xoeWriterInit(&w, buf, sizeof buf, sess, (*seq)++, 0);
-    const xoeNewOrder o = {.instrument = 0, .side = side, .clOrdId = *seq, .qty = 2, .price = price};
+    const xoeNewOrder o = {
+        .instrument = 0, .side = side, .clOrdId = *seq, .qty = 2, .price = price};
     xoeAppend(&w, XOE_MSG_NEW_ORDER, &o);
     gwOnDatagram(s->gw, (gwAddr){0xC6120002u + sess, 40000}, buf, (uint16_t)xoeWriterFinish(&w),
                  now);
