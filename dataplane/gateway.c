@@ -17,11 +17,13 @@
 #include <string.h>
 
 #include "dataplane/gateway.h"
+#include "dataplane/gw_int.h"
 #include "dataplane/histogram.h"
 
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
+<<<<<<< HEAD
 #define GW_SECOND_NS    UINT64_C(1000000000)
 #define GW_MS_NS        UINT64_C(1000000)
 #define GW_NONE         UINT32_MAX /* no session, no ref */
@@ -122,6 +124,8 @@ struct gwGateway {
     uint8_t scratch[XOE_FRAME_MAX]; /* frames sent outside any session's pending frame */
 };
 
+=======
+>>>>>>> issue-5-snap
 /* Why gwOnFrame did not process a datagram (for the drop counters). */
 typedef enum {
     GW_PROCESSED = 0,
@@ -167,36 +171,9 @@ static inline uint32_t gwIndexOf(const gwGateway *gw, const gwSession *s)
     return (uint32_t)(s - gw->sessions);
 }
 
-static inline uint32_t gwHash(uint32_t id, uint32_t mask)
-{
-    return (uint32_t)((id * UINT64_C(0x9E3779B97F4A7C15)) >> 40) & mask;
-}
-
-/* The session with this id, or NULL. The index is at most half full, so the
- * probe ends at an empty slot quickly. */
-static gwSession *gwFind(const gwGateway *gw, uint32_t id)
-{
-    uint32_t i = gwHash(id, gw->indexMask);
-    for (uint32_t n = 0; n <= gw->indexMask; n++, i = (i + 1) & gw->indexMask) {
-        const uint32_t v = gw->index[i];
-        if (v == 0)
-            return NULL;
-        if (gw->sessions[v - 1].id == id)
-            return &gw->sessions[v - 1];
-    }
-    return NULL;
-}
-
 static inline uint8_t *gwHistorySlot(const gwGateway *gw, const gwSession *s, uint64_t seq)
 {
     return s->history + (size_t)(seq & gw->histMask) * XOE_MSG_MAX;
-}
-
-/* The oldest outbound number still in the history (§7.3). */
-static inline uint64_t gwOldest(const gwGateway *gw, const gwSession *s)
-{
-    const uint64_t depth = gw->histMask + 1;
-    return s->nextOut > depth ? s->nextOut - depth : 1;
 }
 
 /* Price in 1e-4 units of a tick count of an instrument. */

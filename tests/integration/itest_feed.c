@@ -264,9 +264,25 @@ int main(int argc, char **argv)
             fprintf(stderr, "itest-feed: logon: %s\n", xclLastError(ses[i].s));
             return 1;
         }
-    uint64_t sent = 0;
+    uint64_t sent = 0, sentBefore = 0;
     int paused = 0;
+    struct timespec progressAt, nowTs;
+    clock_gettime(CLOCK_MONOTONIC, &progressAt);
     while (sent < orders) {
+        /* a driver starved of CPU can be logged out by xchgd (heartbeat
+         * timeout): then nothing is answered and the loop would wait forever */
+        clock_gettime(CLOCK_MONOTONIC, &nowTs);
+        if (sent != sentBefore) {
+            sentBefore = sent;
+            progressAt = nowTs;
+        } else if (nowTs.tv_sec - progressAt.tv_sec > 30) {
+            fprintf(stderr, "itest-feed: no progress for 30 s after %" PRIu64 " orders:", sent);
+            for (size_t i = 0; i < nSes; i++)
+                fprintf(stderr, " session %zu: %u unanswered (%s);", i, unanswered(&ses[i]),
+                        xclLastError(ses[i].s));
+            fprintf(stderr, "\n");
+            return 1;
+        }
         for (size_t i = 0; i < nSes && sent < orders; i++) {
             ifSession *x = &ses[i];
             drain(x);
