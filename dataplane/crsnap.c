@@ -63,6 +63,8 @@ static int crSnapInstruments(const crRisk *r, snapOut *o)
         sbU64(&o->v, (uint64_t)in->commissionPerLot);
         sbU32(&o->v, in->minLots);
         sbU32(&o->v, in->maxLots);
+        sbU64(&o->v, (uint64_t)in->lowerTicks); /* instrument.update moves the band */
+        sbU64(&o->v, (uint64_t)in->upperTicks);
         if (soPut(o))
             return -1;
     }
@@ -215,6 +217,7 @@ static int crRestoreInstrument(crRisk *r, crRestoreState *st, snapRd *k, snapRd 
     const uint32_t margin = srU32(v), comm = srU32(v);
     const int64_t perLot = (int64_t)srU64(v);
     const uint32_t minLots = srU32(v), maxLots = srU32(v);
+    const int64_t lower = (int64_t)srU64(v), upper = (int64_t)srU64(v);
     if (!srDone(k) || !srDone(v))
         return snapFail(why, "truncated or overlong record");
     if (b >= r->nBooks)
@@ -225,6 +228,8 @@ static int crRestoreInstrument(crRisk *r, crRestoreState *st, snapRd *k, snapRd 
     in->commissionPerLot = perLot;
     in->minLots = minLots;
     in->maxLots = maxLots;
+    in->lowerTicks = lower;
+    in->upperTicks = upper;
     st->ins++;
     return 0;
 }

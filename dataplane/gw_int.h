@@ -90,7 +90,10 @@ struct gwGateway {
     int64_t *tick;               /* tick size (1e-4 units) by instrument index; 0 = none */
     gwInstrumentStats *insStats; /* by instrument index */
     gwCyclesFn *cycles;          /* NULL: the matcher is not timed */
-    histLog matchCycles;         /* per matcher call of a request */
+    histLog matchCycles;         /* per sampled matcher call of a request */
+    uint32_t matchMask;          /* sample the call when (matchTick & matchMask) == 0 */
+    uint32_t matchTick;          /* matcher calls of requests so far (not in snapshots: */
+                                 /* it only picks the calls the histogram times) */
     uint16_t instrumentCount;
     uint8_t segmentId;
     uint8_t logonsOpen;

@@ -375,7 +375,10 @@ static void genControl(Gen *g, Input *in, uint64_t x)
                               .marginRate = 100000 + (uint32_t)((x >> 20) % 50000),
                               .commissionRate = 23,
                               .minLots = 1,
-                              .maxLots = 1000});
+                              .maxLots = 1000,
+                              /* the price band (ticks) instrument.update moves; 0: unchanged */
+                              .amount = (x >> 40) & 1 ? 1 : 0,
+                              .concCap = (x >> 40) & 1 ? (int64_t)1 << 40 : 0});
             return;
         case 5:
             genCredit(g, in, (crCmd){.type = CR_CMD_ROLL, .book = 0, .amount = 38000000});
