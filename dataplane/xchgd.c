@@ -521,7 +521,10 @@ int main(int argc, char **argv)
         if (!workers[i])
             rte_exit(EXIT_FAILURE, "%s\n", err);
     }
-    const duOptions dopt = {.recoverToCorruption = a.recoverToCorruption};
+    const duOptions dopt = {.recoverToCorruption = a.recoverToCorruption,
+                            .maxSessions = MAX_SESSIONS,
+                            .historyDepth = HISTORY_DEPTH,
+                            .tradingDay = tradingDayToday()};
     duStore *durable = duOpen(&cfg, workers, cfg.segmentCount, &dopt, err, sizeof err);
     if (!durable)
         rte_exit(EXIT_FAILURE, "%s\n", err);
@@ -559,7 +562,7 @@ int main(int argc, char **argv)
         dmSetAccounts(mon, acdTopAccounts, acd);
     /* recovered trading states stand (an operator's halt survives a restart) */
     if (!acd || acdRegister(ctl, acd) != 0 || acdRegisterMetrics(acd) != 0 ||
-        cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 ||
+        cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 || duRegister(ctl, durable) != 0 ||
         (!duRecovered(durable) &&
          cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0))
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");

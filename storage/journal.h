@@ -313,6 +313,14 @@ void jnTailClose(jnTail *t);
  * and the last written file. Returns 0, or -1 with *err. */
 int jnStreamRange(const char *dir, uint32_t stream, uint64_t *first, uint64_t *last, jnError *err);
 
+/* Retention: deletes the oldest segment files of the stream whose records
+ * all have sequences <= coveredSeq (a checkpoint holds them), whose index
+ * is below belowIndex (a reader is past them), keeping the newest `keep`
+ * of those. Never the last written file. Returns the number deleted, or -1
+ * with *err when the directory cannot be listed. */
+int jnRetire(const char *dir, uint32_t stream, uint64_t coveredSeq, uint32_t belowIndex,
+             uint32_t keep, jnError *err);
+
 #ifdef __cplusplus
 }
 #endif

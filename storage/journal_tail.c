@@ -232,3 +232,32 @@ int jnStreamRange(const char *dir, uint32_t stream, uint64_t *first, uint64_t *l
     jnReaderClose(r);
     return rc < 0 ? -1 : 0;
 }
+
+int jnRetire(const char *dir, uint32_t stream, uint64_t coveredSeq, uint32_t belowIndex,
+             uint32_t keep, jnError *err)
+{
+    uint32_t *idx = NULL;
+    size_t n = 0;
+    if (jnListSegments(dir, &idx, &n, err))
+        return -1;
+    /* file k is wholly covered when file k+1 starts at or below coveredSeq + 1 */
+    size_t covered = 0;
+    for (size_t k = 0; k + 1 < n && idx[k + 1] < belowIndex; k++) {
+        jnTail probe = {.stream = stream, .fd = -1};
+        snprintf(probe.dir, sizeof probe.dir, "%s", dir);
+        if (idx[k + 1] != idx[k] + 1 || tailOpenSeg(&probe, idx[k + 1], err) != 0)
+            break;
+        close(probe.fd);
+        if (probe.expectSeq > coveredSeq + 1)
+            break;
+        covered = k + 1;
+    }
+    int removed = 0;
+    for (size_t k = 0; k + keep < covered; k++) {
+        char path[JN_PATH_MAX];
+        if (jnSegPath(path, sizeof path, dir, idx[k]) == 0 && unlink(path) == 0)
+            removed++;
+    }
+    free(idx);
+    return removed;
+}
