@@ -259,7 +259,16 @@ static int duChoose(duStore *d, char *err, size_t errlen)
             snprintf(err, errlen, "out of memory for the replica's gateways");
             return -1;
         }
-        if (jnStreamRange(dir, d->cfg->segments[i].id, &first, &last, &je) == 0 && first > 1) {
+        if (jnStreamRange(dir, d->cfg->segments[i].id, &first, &last, &je) == 0 && n > 0 &&
+            first == 0) {
+            snprintf(err, errlen,
+                     "segment %u: its journal is empty but checkpoints exist under %s and none "
+                     "can be used: starting empty would lose their state; xchgd does not start "
+                     "(put the journal back, or move the checkpoints away to start empty)",
+                     d->cfg->segments[i].id, d->ckRoot);
+            return -1;
+        }
+        if (first > 1) {
             snprintf(err, errlen,
                      "segment %u: no usable checkpoint, and its journal starts at sequence %llu: "
                      "the state before it is lost; xchgd does not start (put back a valid "
