@@ -20,10 +20,10 @@
 #include "storage/checkpoint.h"
 #include "storage/journal.h"
 
-#define DU_MAX_CKPT     64
-#define DU_ERR_CKPT     5010 /* control error: the checkpoint failed (message says why) */
-#define DU_SESSIONS     64   /* as xchgd when duOptions leaves them 0 */
-#define DU_HISTORY      4096
+#define DU_MAX_CKPT 64
+#define DU_ERR_CKPT 5010 /* control error: the checkpoint failed (message says why) */
+#define DU_SESSIONS 64   /* as xchgd when duOptions leaves them 0 */
+#define DU_HISTORY  4096
 
 /* frames a segment may hold for durability: half of it (the point where the
  * worker stops reading input) stays well below the worker's 8191 mbufs */
@@ -46,11 +46,11 @@ struct duStore {
     duOptions opt;
     char ckRoot[CFG_PATH_MAX + 16];
     duShadow *shadow;
-    uint64_t ckId;      /* checkpoint recovered from, 0: none */
-    ckManifest ckm;     /* ... its manifest */
-    uint64_t nextCkId;  /* id of the next checkpoint */
+    uint64_t ckId;     /* checkpoint recovered from, 0: none */
+    ckManifest ckm;    /* ... its manifest */
+    uint64_t nextCkId; /* id of the next checkpoint */
     rpReplica *replica;
-    int running;        /* duOpen succeeded: duClose takes the final checkpoint */
+    int running; /* duOpen succeeded: duClose takes the final checkpoint */
 };
 
 static uint64_t duNow(void)
@@ -98,7 +98,6 @@ static void duProgress(void *ctx, const walReplayReport *r)
            (unsigned long long)r->records, r->ns ? (double)r->records * 1e9 / (double)r->ns : 0.0);
     fflush(stdout);
 }
-
 
 /* ---- checkpoints: shadows, choice, restore ---- */
 
@@ -247,8 +246,8 @@ static int duChoose(duStore *d, char *err, size_t errlen)
                    (unsigned long long)ids[k], d->ckm.n);
             return 0;
         }
-        printf("xchgd: recovery: checkpoint %llu not used: %s%s\n", (unsigned long long)ids[k],
-               why, k + 1 < n ? "; trying the previous one" : "");
+        printf("xchgd: recovery: checkpoint %llu not used: %s%s\n", (unsigned long long)ids[k], why,
+               k + 1 < n ? "; trying the previous one" : "");
     }
     for (uint32_t i = 0; i < d->n; i++) {
         char dir[CFG_PATH_MAX + 32];
@@ -377,9 +376,9 @@ static int duReplay(duStore *d, const char *dir, unsigned segId, gwGateway *gw,
     double secs = (double)rep.ns / 1e9;
     printf("xchgd: recovery: segment %u: %s%llu records (sequences %llu..%llu) replayed in %.3f s, "
            "%.0f records/s, %u segment file(s)\n",
-           segId, cs ? "journal tail: " : "", (unsigned long long)rep.records, (unsigned long long)rep.firstSeq,
-           (unsigned long long)rep.lastSeq, secs, secs > 0 ? (double)rep.records / secs : 0.0,
-           rd->segments);
+           segId, cs ? "journal tail: " : "", (unsigned long long)rep.records,
+           (unsigned long long)rep.firstSeq, (unsigned long long)rep.lastSeq, secs,
+           secs > 0 ? (double)rep.records / secs : 0.0, rd->segments);
     fflush(stdout);
     d->recovered |= rep.records > 0;
     if (rep.maxSessionId > d->maxSessionId)

@@ -1,4 +1,5 @@
-/* replica.c -- the replica thread: shadows fed from the journal files, checkpoints taken from them. */
+/* replica.c -- the replica thread: shadows fed from the journal files, checkpoints taken from them.
+ */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
@@ -89,8 +90,7 @@ static int64_t rpFollow(rpReplica *r, uint32_t i, uint64_t limit, uint64_t max)
         k++;
     }
     if (rc < 0) {
-        printf("xchgd: replica: %s: %s: the replica stops, no more checkpoints\n", c->name,
-               je.msg);
+        printf("xchgd: replica: %s: %s: the replica stops, no more checkpoints\n", c->name, je.msg);
         return -1;
     }
     return k;
@@ -230,8 +230,9 @@ static void *rpMain(void *arg)
         if (req) {
             rpResult res;
             char err[CK_ERR_MAX] = "";
-            int rc = r->st.stopped ? (snprintf(err, sizeof err, "the replica stopped (see the "
-                                                                "log): no checkpoint can be taken"),
+            int rc = r->st.stopped ? (snprintf(err, sizeof err,
+                                               "the replica stopped (see the "
+                                               "log): no checkpoint can be taken"),
                                       -1)
                                    : rpRun(r, why, &res, err, sizeof err);
             pthread_mutex_lock(&r->mu);

@@ -1,4 +1,5 @@
-/* replica.h -- the replica thread: shadow copies of every component fed from the journal files, and checkpoints.
+/* replica.h -- the replica thread: shadow copies of every component fed from the journal files, and
+ * checkpoints.
  *
  * A checkpoint must capture a component's state at a known journal
  * sequence without stopping the worker that owns the live state. The
@@ -43,13 +44,13 @@ typedef struct {
 } rpComponent;
 
 typedef struct {
-    const char *root;          /* <data_dir>/checkpoints */
-    int cpu;                   /* CPU to pin the thread to, -1: none */
-    uint32_t intervalS;        /* periodic checkpoint every N s, 0: off */
-    uint64_t everyRecords;     /* ... or after N records applied, 0: off */
-    uint32_t kept;             /* complete checkpoints kept, >= 1 */
-    int32_t segmentsRetained;  /* covered journal files kept per stream, -1: keep every file */
-    uint64_t firstId;          /* id of the next checkpoint */
+    const char *root;         /* <data_dir>/checkpoints */
+    int cpu;                  /* CPU to pin the thread to, -1: none */
+    uint32_t intervalS;       /* periodic checkpoint every N s, 0: off */
+    uint64_t everyRecords;    /* ... or after N records applied, 0: off */
+    uint32_t kept;            /* complete checkpoints kept, >= 1 */
+    int32_t segmentsRetained; /* covered journal files kept per stream, -1: keep every file */
+    uint64_t firstId;         /* id of the next checkpoint */
 } rpOptions;
 
 /* What a checkpoint covered. */

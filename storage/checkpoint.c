@@ -1,4 +1,5 @@
-/* checkpoint.c -- checkpoint directories: SSTables per stream and a manifest replaced atomically. */
+/* checkpoint.c -- checkpoint directories: SSTables per stream and a manifest replaced atomically.
+ */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -128,8 +129,8 @@ static int ckPutRec(void *ctx, const void *key, size_t klen, const void *val, si
     memcpy(b, key, klen);
     if (vlen)
         memcpy(b + klen, val, vlen);
-    w->recs[w->n++] = (ckRec){.key = b, .val = b + klen, .klen = (uint32_t)klen,
-                              .vlen = (uint32_t)vlen};
+    w->recs[w->n++] =
+        (ckRec){.key = b, .val = b + klen, .klen = (uint32_t)klen, .vlen = (uint32_t)vlen};
     return 0;
 }
 
@@ -233,8 +234,8 @@ static int ckFormat(const ckManifest *m, char *buf, size_t n)
     for (uint32_t i = 0; i < m->n && k < n; i++) {
         const ckStream *s = &m->s[i];
         k += (size_t)snprintf(buf + k, n - k,
-                              "stream %u seq %" PRIu64 " file %s entries %" PRIu64
-                              " bytes %" PRIu64 " crc %08x\n",
+                              "stream %u seq %" PRIu64 " file %s entries %" PRIu64 " bytes %" PRIu64
+                              " crc %08x\n",
                               s->stream, s->seq, s->file, s->entries, s->bytes, s->crc);
     }
     return k < n ? (int)k : -1;
@@ -312,7 +313,8 @@ static int ckParse(char *text, ckManifest *m)
 {
     memset(m, 0, sizeof *m);
     char *save = NULL;
-    char *line = strtok_r(text, "\n", &save); /* the magic line */
+    char *line;
+    strtok_r(text, "\n", &save); /* the magic line */
     int haveId = 0;
     while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
         ckStream *s = &m->s[m->n];
@@ -447,8 +449,8 @@ static int ckNextRec(void *ctx, const void **key, size_t *klen, const void **val
     return 1;
 }
 
-ckReader *ckReaderOpen(const char *root, uint64_t id, const ckStream *s, ckptSource *src,
-                       char *err, size_t errlen)
+ckReader *ckReaderOpen(const char *root, uint64_t id, const ckStream *s, ckptSource *src, char *err,
+                       size_t errlen)
 {
     char path[CK_PATH + CK_NAME_MAX + 32];
     ckReader *r = calloc(1, sizeof *r);

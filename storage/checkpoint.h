@@ -1,4 +1,5 @@
-/* checkpoint.h -- checkpoint files: one SSTable per journal stream and an atomically replaced manifest.
+/* checkpoint.h -- checkpoint files: one SSTable per journal stream and an atomically replaced
+ * manifest.
  *
  * A checkpoint is a directory <root>/ckpt-<id>/ (id: 20 digits, growing)
  * holding, for each journal stream (a market segment, later the control
@@ -27,11 +28,11 @@
 #define CK_ERR_MAX     768
 
 typedef struct {
-    uint32_t stream;          /* journal stream id (segment id; 0xFFFF: control core) */
-    uint64_t seq;             /* every record <= seq is in this state, none after it */
-    char file[CK_NAME_MAX];   /* SSTable file name inside the checkpoint directory */
-    uint64_t entries, bytes;  /* records and file size */
-    uint32_t crc;             /* CRC32C of the whole file */
+    uint32_t stream;         /* journal stream id (segment id; 0xFFFF: control core) */
+    uint64_t seq;            /* every record <= seq is in this state, none after it */
+    char file[CK_NAME_MAX];  /* SSTable file name inside the checkpoint directory */
+    uint64_t entries, bytes; /* records and file size */
+    uint32_t crc;            /* CRC32C of the whole file */
 } ckStream;
 
 typedef struct {
@@ -86,8 +87,8 @@ typedef struct ckReader ckReader;
 
 /* Opens stream s of checkpoint id for reading: *src delivers its records
  * in key order. Returns NULL with err. Close with ckReaderClose. */
-ckReader *ckReaderOpen(const char *root, uint64_t id, const ckStream *s, ckptSource *src,
-                       char *err, size_t errlen);
+ckReader *ckReaderOpen(const char *root, uint64_t id, const ckStream *s, ckptSource *src, char *err,
+                       size_t errlen);
 void ckReaderClose(ckReader *r);
 
 /* ---- retention ---- */

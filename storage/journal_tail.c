@@ -44,9 +44,10 @@ static int tailOpenSeg(jnTail *t, uint32_t index, jnError *err)
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return errno == ENOENT ? 1 : (jnErrSet(err, JN_EIO, errno, path, UINT64_MAX,
-                                               "cannot open: %s", strerror(errno)),
-                                      -1);
+        return errno == ENOENT ? 1
+                               : (jnErrSet(err, JN_EIO, errno, path, UINT64_MAX, "cannot open: %s",
+                                           strerror(errno)),
+                                  -1);
     ssize_t n = pread(fd, hb, sizeof hb, 0);
     int rc = n == (ssize_t)sizeof hb ? jnSegHdrDecode(hb, &h, &why) : 1;
     if (rc == 1) {

@@ -1,4 +1,5 @@
-/* test_checkpoint.c -- unit tests of checkpoint files (storage/checkpoint.c) and the journal tail (storage/journal_tail.c).
+/* test_checkpoint.c -- unit tests of checkpoint files (storage/checkpoint.c) and the journal tail
+ * (storage/journal_tail.c).
  *
  * Checkpoints: records given in any order come back sorted; a key given
  * twice is refused; the manifest round-trips; a flipped byte in an SSTable
@@ -145,7 +146,7 @@ static void testCorruptSstNamed(void **state)
     (void)state;
     writeCkpt(4, 10007, 10);
     char path[256], err[CK_ERR_MAX];
-    snprintf(path, sizeof path, "%s/ckpt-%020u/stream-7.sst", tmpDir, 4);
+    snprintf(path, sizeof path, "%s/ckpt-%020u/stream-7.sst", tmpDir, 4u);
     flipByte(path, 100); /* inside the first data block */
     ckManifest m;
     assert_int_equal(ckLoad(tmpDir, 4, &m, err, sizeof err), -1);
@@ -159,7 +160,7 @@ static void testManifestDamageAndAbsence(void **state)
     writeCkpt(5, 11, 10);
     char path[256], err[CK_ERR_MAX];
     ckManifest m;
-    snprintf(path, sizeof path, "%s/ckpt-%020u/MANIFEST", tmpDir, 5);
+    snprintf(path, sizeof path, "%s/ckpt-%020u/MANIFEST", tmpDir, 5u);
     flipByte(path, 25); /* in the id line */
     assert_int_equal(ckLoad(tmpDir, 5, &m, err, sizeof err), -1);
     assert_non_null(strstr(err, "manifest CRC mismatch"));
