@@ -287,8 +287,12 @@ static int duApplyRec(void *state, uint16_t type, const void *payload, uint32_t 
     return walApply(state, type, payload, len);
 }
 
+/* The shadow is between inputs, but a timer or control input leaves its
+ * frames batched until the next flush (the worker flushes per burst):
+ * flushing sends them nowhere and changes no state. */
 static int duSnapRec(void *state, const ckptSink *sink)
 {
+    gwFlush(state);
     return gwSnapshot(state, sink);
 }
 

@@ -243,7 +243,7 @@ int jnRetire(const char *dir, uint32_t stream, uint64_t coveredSeq, uint32_t bel
         return -1;
     /* file k is wholly covered when file k+1 starts at or below coveredSeq + 1 */
     size_t covered = 0;
-    for (size_t k = 0; k + 1 < n && idx[k + 1] < belowIndex; k++) {
+    for (size_t k = 0; k + 1 < n && idx[k] < belowIndex; k++) {
         jnTail probe = {.stream = stream, .fd = -1};
         snprintf(probe.dir, sizeof probe.dir, "%s", dir);
         if (idx[k + 1] != idx[k] + 1 || tailOpenSeg(&probe, idx[k + 1], err) != 0)

@@ -174,6 +174,15 @@ replay_check()
     return 1
 }
 
+# kicks the sessions: no timer can change the state after this
+kick_sessions()
+{
+    local i
+    for ((i = 1; i < ${#SESS[@]}; i += 2)); do
+        ctl session.kick session_id="${SESS[$i]%%:*}" >/dev/null || return 1
+    done
+}
+
 make_sessions()
 {
     SESS=()
@@ -197,7 +206,7 @@ CONF=$WORK/a.conf
 DATA=$WORK/a
 CK=$DATA/checkpoints
 say "checkpoint test: interface $XCHG_IF, namespace $NS, work dir $WORK"
-make_conf "$CONF" "$DATA" 3000 3 -1 || { fail "config copy"; exit 1; }
+make_conf "$CONF" "$DATA" 1000 3 -1 || { fail "config copy"; exit 1; }
 if ! bash "$NETNS" up "$NS" >"$WORK/netns.log" 2>&1; then
     fail "test network"
     cat "$WORK/netns.log"
@@ -216,7 +225,7 @@ ID1=$(jnum id "$out")
 check "storage.checkpoint while the client trades: id $ID1, stream 0 at sequence $(jnum seq "$out"), $(jnum bytes "$out") bytes" \
     test -n "$ID1" -a "$(jnum seq "$out")" -gt 0 -a -f "$CK/ckpt-$(printf %020d "${ID1:-0}")/MANIFEST"
 sleep 1.5
-check "periodic checkpoint by records (checkpoint_records = 3000) in the log" \
+check "periodic checkpoint by records (checkpoint_records = 1000) in the log" \
     grep -q "checkpoint [0-9]* (periodic)" "$WORK/a0.log"
 kill9
 load_stop
@@ -234,6 +243,7 @@ sleep 1
 ctl storage.checkpoint >/dev/null
 sleep 0.5
 load_stop
+kick_sessions || fail "session.kick"
 H=$(quiet_hash)
 kill9
 start_xchgd "$WORK/a2.log" || { fail "restart (2)"; exit 1; }
@@ -299,32 +309,39 @@ CK=$DATA/checkpoints
 make_conf "$CONF" "$DATA" 0 2 0 || fail "config copy (b)"
 start_xchgd "$WORK/b0.log" || { fail "xchgd ready (b)"; exit 1; }
 make_sessions || fail "sessions (b)"
-load_start "$WORK/rb" || fail "client trades (b)"
-for ((k = 0; k < 8; k++)); do
-    sleep 0.7
-    ctl storage.checkpoint >/dev/null
-    [ $k = 0 ] && cp -a "$CK/$(ls "$CK" | sort | head -1)" "$WORK/stale-ckpt"
+for ((k = 1; k <= 4; k++)); do
+    load_start "$WORK/rb$k" || fail "client trades (b$k)"
+    sleep 1
+    ctl storage.checkpoint >/dev/null || fail "storage.checkpoint (b$k)"
+    [ $k = 1 ] && STALE=$(ls "$CK" | sort | head -1) && cp -a "$CK/$STALE" "$WORK/$STALE"
+    sleep 1
+    load_stop
 done
-load_stop
 ctl storage.checkpoint >/dev/null
 ctl storage.checkpoint >/dev/null
-first=$(ls "$DATA/wal/seg-0" | grep -c jnl)
-check "retention: seg-0000000001.jnl deleted once covered ($first journal files left, $(grep -o '[0-9]* journal file(s) retired' "$WORK/b0.log" | awk '{s+=$1} END {print s}') retired)" \
+left=$(ls "$DATA/wal/seg-0" | grep -c jnl)
+check "retention: seg-0000000001.jnl deleted once covered ($left journal files left, $(grep -o '[0-9]* journal file(s) retired' "$WORK/b0.log" | awk '{s+=$1} END {print s}') retired)" \
     test ! -e "$DATA/wal/seg-0/seg-0000000001.jnl"
 check "retention: $(ls "$CK" | wc -l) checkpoints kept (checkpoints_kept = 2)" test "$(ls "$CK" | wc -l)" = 2
-H=$(quiet_hash)
 kill9
 start_xchgd "$WORK/b1.log" || { fail "restart after retention"; tail -5 "$WORK/b1.log"; exit 1; }
+check "restart after retention recovers from a checkpoint ($(grep -o 'journal tail: .*replayed' "$WORK/b1.log"))" \
+    grep -q "recovery: from checkpoint" "$WORK/b1.log"
+verify "$WORK/rb4" && ok "every report seen came back identical after retention ($(grep -o '[0-9]* of [0-9]*' "$WORK/rb4.verify" | tr '\n' ' '))" ||
+    { fail "reports after retention"; tail -3 "$WORK/rb4.verify"; }
+kick_sessions || fail "session.kick (b)"
+H=$(quiet_hash)
+kill9
+start_xchgd "$WORK/b2.log" || { fail "restart after retention (2)"; tail -5 "$WORK/b2.log"; exit 1; }
 H2=$(quiet_hash)
-check "restart after retention recovers: hash $H2 = quiesced hash before kill -9 $H" test -n "$H" -a "$H" = "$H2"
-verify "$WORK/rb" && ok "every report seen came back identical after retention" || fail "reports after retention"
+check "restart after retention: hash $H2 = quiesced hash before kill -9 $H" test -n "$H" -a "$H" = "$H2"
 kill9
 rm -rf "$CK"/ckpt-*
-mv "$WORK/stale-ckpt" "$CK/"
-start_xchgd "$WORK/b2.log"
+mv "$WORK/$STALE" "$CK/"
+start_xchgd "$WORK/b3.log"
 rc=$?
-check "stale checkpoint (the journal no longer holds what follows it): refused, xchgd does not start: $(grep -o 'no usable checkpoint.*' "$WORK/b2.log" | cut -c1-120)" \
-    test "$rc" != 0 -a -n "$(grep 'checkpoint [0-9]* not used: stale' "$WORK/b2.log")"
+check "stale checkpoint (the journal no longer holds what follows it): refused, xchgd does not start: $(grep -o 'no usable checkpoint.*' "$WORK/b3.log" | cut -c1-120)" \
+    test "$rc" != 0 -a -n "$(grep 'checkpoint [0-9]* not used: stale' "$WORK/b3.log")"
 [ -n "$XPID" ] && stop_pid "$XPID" && XPID=
 say "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
