@@ -381,7 +381,8 @@ static int duReplay(duStore *d, const char *dir, unsigned segId, gwGateway *gw,
     printf("xchgd: recovery: segment %u: %s%llu records (sequences %llu..%llu) replayed in %.3f s, "
            "%.0f records/s, %u segment file(s)\n",
            segId, cs ? "journal tail: " : "", (unsigned long long)rep.records,
-           (unsigned long long)rep.firstSeq, (unsigned long long)rep.lastSeq, secs,
+           (unsigned long long)(rep.records ? rep.firstSeq : after),
+           (unsigned long long)(rep.records ? rep.lastSeq : after), secs,
            secs > 0 ? (double)rep.records / secs : 0.0, rd->segments);
     fflush(stdout);
     d->recovered |= rep.records > 0;
