@@ -980,3 +980,86 @@ void mtEngineGetStats(const mtEngine *e, mtStats *out)
     out->bytesPerOrder =
         (uint32_t)(sizeof(mtOrder) + ((uint64_t)e->indexMask + 1) * sizeof(uint32_t) / e->capacity);
 }
+
+/* ---- snapshots ------------------------------------------------------------------------ */
+
+void mtEngineGetCounters(const mtEngine *e, mtCounters *out)
+{
+    out->nextOrderSeq = e->nextOrderSeq;
+    out->nextTradeSeq = e->nextTradeSeq;
+    out->ordersAccepted = e->stats.ordersAccepted;
+    out->ordersRejected = e->stats.ordersRejected;
+    out->fills = e->stats.fills;
+    out->cancels = e->stats.cancels;
+    out->replaces = e->stats.replaces;
+}
+
+int mtEngineSetCounters(mtEngine *e, const mtCounters *c)
+{
+    if (e->used || c->nextOrderSeq < 1 || c->nextOrderSeq > MT_SEQ_MASK || c->nextTradeSeq < 1 ||
+        c->nextTradeSeq > MT_SEQ_MASK)
+        return MT_ERR_INVALID_PARAMS;
+    e->nextOrderSeq = c->nextOrderSeq;
+    e->nextTradeSeq = c->nextTradeSeq;
+    e->stats.ordersAccepted = c->ordersAccepted;
+    e->stats.ordersRejected = c->ordersRejected;
+    e->stats.fills = c->fills;
+    e->stats.cancels = c->cancels;
+    e->stats.replaces = c->replaces;
+    return MT_OK;
+}
+
+int mtEngineBookInfo(const mtEngine *e, uint16_t instrument, mtBookInfo *out)
+{
+    if (instrument >= e->maxInstruments || !e->books[instrument].defined)
+        return MT_ERR_UNKNOWN_INSTRUMENT;
+    const mtBook *b = &e->books[instrument];
+    out->config = (mtBookConfig){.lowerPrice = b->lower,
+                                 .upperPrice = b->upper,
+                                 .referencePrice = b->reference,
+                                 .minLots = b->minLots,
+                                 .maxLots = b->maxLots};
+    out->state = b->state;
+    return MT_OK;
+}
+
+int mtEngineRestoreBook(mtEngine *e, uint16_t instrument, mtState state, int64_t reference)
+{
+    mtBook *b = bookGet(e, instrument);
+    if (!b)
+        return MT_ERR_UNKNOWN_INSTRUMENT;
+    if ((unsigned)state > MT_STATE_HALTED)
+        return MT_ERR_INVALID_PARAMS;
+    b->state = (uint8_t)state;
+    b->reference = reference;
+    return MT_OK;
+}
+
+int mtEngineRestoreOrder(mtEngine *e, const mtOrderInfo *in)
+{
+    mtBook *b = bookGet(e, in->instrument);
+    if (!b)
+        return MT_ERR_UNKNOWN_INSTRUMENT;
+    const uint64_t seq = in->orderId & MT_SEQ_MASK;
+    if (in->side > MT_SELL || (in->timeCondition != MT_GFD && in->timeCondition != MT_GTC) ||
+        in->price < b->lower || in->price > b->upper || in->leaves == 0 || in->leaves > in->qty ||
+        (in->orderId & ~MT_SEQ_MASK) != e->idBase || seq < 1 || seq >= e->nextOrderSeq ||
+        indexFind(e, in->orderId) != MT_NIL)
+        return MT_ERR_INVALID_PARAMS;
+    if (e->freeHead == MT_NIL)
+        return MT_ERR_POOL_FULL;
+    const uint32_t slot = poolTake(e);
+    mtOrder *o = &e->pool[slot];
+    o->id = in->orderId;
+    o->userRef = in->userRef;
+    o->price = in->price;
+    o->account = in->account;
+    o->qty = in->qty;
+    o->leaves = in->leaves;
+    o->instrument = in->instrument;
+    o->side = in->side;
+    o->timeCondition = in->timeCondition;
+    indexInsert(e, o->id, slot);
+    levelAppend(e, b, slot);
+    return MT_OK;
+}

@@ -278,6 +278,43 @@ uint32_t mtEngineForEachOrder(const mtEngine *e, uint16_t instrument, mtSide sid
                               mtOrderVisitFn *fn, void *ctx);
 void mtEngineGetStats(const mtEngine *e, mtStats *out);
 
+/* ---- snapshots (dataplane/gwsnap.c; docs/storage/checkpoint.md) ----------- */
+
+/* The engine's id counters and event counters. */
+typedef struct {
+    uint64_t nextOrderSeq, nextTradeSeq; /* low 56 bits of the next ids, >= 1 */
+    uint64_t ordersAccepted, ordersRejected, fills, cancels, replaces;
+} mtCounters;
+
+/* A defined book's configuration and trading state. */
+typedef struct {
+    mtBookConfig config; /* referencePrice is the current one */
+    uint8_t state;       /* mtState */
+} mtBookInfo;
+
+void mtEngineGetCounters(const mtEngine *e, mtCounters *out);
+
+/* Sets the counters of an engine that has accepted nothing yet (restore).
+ * Returns MT_OK, or MT_ERR_INVALID_PARAMS for a sequence of 0 or beyond 56
+ * bits, or when orders already rest. Emits nothing. */
+int mtEngineSetCounters(mtEngine *e, const mtCounters *c);
+
+/* Returns MT_OK with the book's info, or MT_ERR_UNKNOWN_INSTRUMENT. */
+int mtEngineBookInfo(const mtEngine *e, uint16_t instrument, mtBookInfo *out);
+
+/* Restore: sets a book's trading state and reference price without the
+ * effects of a transition (no uncross, no expiry, no event). Returns MT_OK,
+ * MT_ERR_UNKNOWN_INSTRUMENT or MT_ERR_INVALID_PARAMS (bad state). */
+int mtEngineRestoreBook(mtEngine *e, uint16_t instrument, mtState state, int64_t reference);
+
+/* Restore: puts a resting order (all of o's fields) at the tail of its
+ * price level, silently; give a side's orders in priority order. Returns
+ * MT_OK; MT_ERR_UNKNOWN_INSTRUMENT; MT_ERR_INVALID_PARAMS for a side, time
+ * condition (IOC never rests), price outside the band, quantities (leaves
+ * 0 or above qty) or an id this engine did not issue or already holds;
+ * MT_ERR_POOL_FULL. */
+int mtEngineRestoreOrder(mtEngine *e, const mtOrderInfo *o);
+
 #ifdef __cplusplus
 }
 #endif
