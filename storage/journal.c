@@ -279,7 +279,7 @@ static int segCreateFile(jnJournal *j, jnSeg *s, uint32_t index, jnError *err)
 {
     char path[JN_PATH_MAX];
     jnSegPath(path, sizeof path, j->dir, index);
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         jnErrSet(err, JN_EIO, errno, path, UINT64_MAX, "cannot create: %s", strerror(errno));
         return -1;

@@ -5,6 +5,7 @@
  * NIC), xdpAdopt finds the one the net_af_xdp PMD attached from the same
  * object (xdp_prog= devarg) and opens its maps by id. Either way the maps
  * are then reached through plain map file descriptors. */
+#include <dirent.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdarg.h>
@@ -55,6 +56,8 @@ static int xdpPrint(enum libbpf_print_level level, const char *fmt, va_list ap)
     return vfprintf(stderr, fmt, ap);
 }
 
+static int xdpRemoveLeftover(int ifindex, uint32_t id);
+
 static xdpFilter *xdpNew(void)
 {
     xdpFilter *f = calloc(1, sizeof *f);
@@ -85,6 +88,91 @@ static int xdpProgIdOf(int fd, uint32_t *id)
     return 0;
 }
 
+/* 1 when some process other than this one has a descriptor of program id
+ * (its fdinfo shows "prog_id:"), 0 when none has. A live xchgd keeps one
+ * (xdpLoad dups it; the af_xdp PMD keeps its own); a program whose owner was
+ * killed is held by nobody: the kernel keeps it only for the attachment. */
+static int xdpProgHeld(uint32_t id)
+{
+    char want[32], path[300], line[128];
+    int wantLen = snprintf(want, sizeof want, "prog_id:\t%u\n", id);
+    DIR *proc = opendir("/proc");
+    if (!proc)
+        return 1; /* cannot tell: treat as held, i.e. refuse as before */
+    int held = 0, self = (int)getpid();
+    struct dirent *p;
+    while (!held && (p = readdir(proc)) != NULL) {
+        int pid = atoi(p->d_name);
+        if (pid <= 0 || pid == self)
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/fdinfo", pid);
+        DIR *fds = opendir(path);
+        if (!fds)
+            continue;
+        struct dirent *d;
+        while (!held && (d = readdir(fds)) != NULL) {
+            if (d->d_name[0] == '.')
+                continue;
+            snprintf(path, sizeof path, "/proc/%d/fdinfo/%s", pid, d->d_name);
+            FILE *fp = fopen(path, "r");
+            if (!fp)
+                continue;
+            while (fgets(line, sizeof line, fp))
+                if (!strncmp(line, want, (size_t)wantLen)) {
+                    held = 1;
+                    break;
+                }
+            fclose(fp);
+        }
+        closedir(fds);
+    }
+    closedir(proc);
+    return held;
+}
+
+/* Detaches the program `id` from ifindex when it is an xchg filter that no
+ * process holds any more (left by an xchgd killed with SIGKILL). Returns 1
+ * when it was removed, 0 when it is someone's (left alone), -1 on an error
+ * of the detach itself. */
+static int xdpRemoveLeftover(int ifindex, uint32_t id)
+{
+    int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0)
+        return 0;
+    struct bpf_prog_info info;
+    uint32_t len = sizeof info;
+    memset(&info, 0, sizeof info);
+    int ours = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+               !strncmp(info.name, XDPF_PROG_NAME, sizeof info.name - 1);
+    if (!ours || xdpProgHeld(id)) {
+        close(fd);
+        return 0;
+    }
+    struct bpf_xdp_query_opts q = {.sz = sizeof q};
+    uint32_t mode = XDP_FLAGS_SKB_MODE;
+    if (bpf_xdp_query(ifindex, 0, &q) == 0 && q.attach_mode == XDP_ATTACHED_DRV)
+        mode = XDP_FLAGS_DRV_MODE;
+    struct bpf_xdp_attach_opts o = {.sz = sizeof o, .old_prog_fd = fd};
+    int rc = bpf_xdp_detach(ifindex, mode | XDP_FLAGS_REPLACE, &o);
+    close(fd);
+    return rc == 0 ? 1 : -1;
+}
+
+int xdpClearLeftover(const char *ifname)
+{
+    uint32_t id = 0;
+    int ifindex = (int)if_nametoindex(ifname);
+    if (ifindex == 0 || bpf_xdp_query_id(ifindex, 0, &id) != 0 || id == 0)
+        return 0;
+    int rc = xdpRemoveLeftover(ifindex, id);
+    if (rc == 1)
+        fprintf(stderr,
+                "xdp: removed XDP program id %u from '%s': an xchg filter no process holds "
+                "(left behind by an xchgd that was killed)\n",
+                id, ifname);
+    return rc == 1 ? (int)id : rc;
+}
+
 static int xdpTryAttach(xdpFilter *f, uint32_t mode)
 {
     uint32_t flags = mode | XDP_FLAGS_UPDATE_IF_NOEXIST;
@@ -105,11 +193,13 @@ xdpFilter *xdpLoad(const char *objPath, const char *ifname, xdpAttachMode mode, 
     uint32_t current = 0;
     if (ifname && (f->ifindex = xdpInterface(ifname, err, errlen)) < 0)
         goto fail;
+    if (ifname && xdpClearLeftover(ifname) > 0)
+        current = 0;
     if (ifname && bpf_xdp_query_id(f->ifindex, 0, &current) == 0 && current != 0) {
         xdpErr(err, errlen,
                "xdp: interface '%s' already has XDP program id %u; not replacing "
-               "someone else's program (a leftover of an xchgd that was killed? "
-               "remove it with: ip link set dev %s xdp off)",
+               "a program that is not xchg's or that a running process holds "
+               "(if it is stale: ip link set dev %s xdp off)",
                ifname, current, ifname);
         goto fail;
     }

@@ -33,6 +33,14 @@ typedef struct {
 xdpFilter *xdpLoad(const char *objPath, const char *ifname, xdpAttachMode mode, char *err,
                    size_t errlen);
 
+/* Removes an xchg filter program attached to ifname that no process holds
+ * any more (an xchgd killed with SIGKILL leaves its attachment behind; a
+ * live xchgd or af_xdp PMD keeps a descriptor of it). Returns its program id
+ * when one was removed, 0 when there was nothing to remove (no program,
+ * someone else's, or one still held: left alone), -1 when the detach
+ * itself failed. Runs at start, never on a worker. */
+int xdpClearLeftover(const char *ifname);
+
 /* Takes hold of our program already attached to ifname by someone else
  * (the net_af_xdp PMD, through its xdp_prog= devarg): finds its maps by
  * name. xdpClose then leaves the attachment to its owner. NULL with a

@@ -108,9 +108,18 @@ static int setupMaps(const cfgConfig *cfg, char *err, size_t errlen)
 
 int xdpCtlStart(const cfgConfig *cfg, int portStarted, char *err, size_t errlen)
 {
-    if (!cfg->filter.enabled || X.f || portStarted != isAfXdp(&cfg->ports[0]))
+    if (!cfg->filter.enabled || X.f)
         return 0;
     interfaceName(cfg, X.ifname);
+    if (!portStarted && isAfXdp(&cfg->ports[0])) {
+        /* the PMD attaches its own copy when the port starts: a copy a killed
+         * xchgd left would make that fail */
+        if (X.ifname[0] && xdpClearLeftover(X.ifname) < 0)
+            fprintf(stderr, "xdp: could not remove a stale filter from %s\n", X.ifname);
+        return 0;
+    }
+    if (portStarted != isAfXdp(&cfg->ports[0]))
+        return 0;
     if (!X.ifname[0]) {
         snprintf(err, errlen,
                  "xdp: port %s: its devargs name no iface=; set filter.interface (or "

@@ -373,6 +373,50 @@ run_busy()
     net_down
 }
 
+# kill -9 leaves the attachment behind; the next start removes it (no process
+# holds it any more) and runs with a fresh copy.
+run_leftover()
+{
+    local mode=$1 dir=$WORK/leftover-$1
+    mkdir -p "$dir"
+    SOCK=$dir/x.sock
+    say "== $mode: a filter left by a killed xchgd"
+    bash "$NETNS" up "$NS" >/dev/null 2>&1 && NS_UP=1
+    write_conf "$dir/x.conf" "$(devargs "$mode")"
+    if ! start_xchgd "$dir/x.conf" "$dir/a.log"; then
+        FAIL=$((FAIL + 1))
+        say "FAIL leftover $mode: first xchgd"
+        stop_pid "$XPID"
+        net_down
+        return
+    fi
+    kill -KILL "$XPID"
+    wait "$XPID" 2>/dev/null
+    local id
+    id=$(ip link show "$XCHG_IF" | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p')
+    say "     after kill -9: program id '${id:-none}' on $XCHG_IF"
+    if ! start_xchgd "$dir/x.conf" "$dir/b.log"; then
+        FAIL=$((FAIL + 1))
+        say "FAIL leftover $mode: xchgd restarts over the killed one's filter"
+        sed -n '1,20p' "$dir/b.log"
+        stop_pid "$XPID"
+        net_down
+        return
+    fi
+    PASS=$((PASS + 1))
+    say "ok   leftover $mode: xchgd restarts over the killed one's filter"
+    if [ -n "$id" ]; then
+        check "leftover $mode: ... saying it removed program $id" \
+            grep -q "removed XDP program id $id from '$XCHG_IF'" "$dir/b.log"
+        check "leftover $mode: ... and runs a new one" \
+            bash -c "ip link show $XCHG_IF | grep 'prog/xdp id' | grep -vq 'prog/xdp id $id '"
+    fi
+    stop_pid "$XPID"
+    XPID=
+    check "leftover $mode: nothing attached after SIGTERM" no_prog
+    net_down
+}
+
 if [ "$(id -u)" -ne 0 ]; then
     say "tests/integration/xdp.sh: needs root"
     say "0 passed, 1 failed"
@@ -385,5 +429,6 @@ WORK=$(mktemp -d "/tmp/xdp-$$.XXXX") || exit 1
 say "xdp filter tests: interface $XCHG_IF, namespace $NS, work dir $WORK"
 for m in $MODES; do run_mode "$m"; done
 run_busy
+for m in $MODES; do run_leftover "$m"; done
 say "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

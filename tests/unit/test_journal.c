@@ -582,7 +582,10 @@ static void testHeaderCorruption(void **state)
     writeStream(2000, 0);
     char file[JN_PATH_MAX];
     jnSegPath(file, sizeof file, tmpDir, 2);
-    pokeByte(file, 20, 0x01); /* first sequence */
+    struct stat st;
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600); /* records hold session tokens */
+    pokeByte(file, 20, 0x01);                  /* first sequence */
     int rc;
     jnError err;
     uint64_t n = readAll(tmpDir, 0, &rc, &err, NULL);
