@@ -596,8 +596,51 @@ static int duCmdCheckpoint(void *ctx, json_t *args, json_t **data, ctlError *err
     return 0;
 }
 
+/* One checkpoint directory as JSON: its manifest, or why it cannot be used. */
+static json_t *duCkptJson(const duStore *d, uint64_t id)
+{
+    ckManifest m;
+    char why[CK_ERR_MAX];
+    if (ckLoad(d->ckRoot, id, &m, why, sizeof why))
+        return json_pack("{s:I, s:b, s:s}", "id", (json_int_t)id, "valid", 0, "error", why);
+    json_t *streams = json_array();
+    for (uint32_t i = 0; i < m.n; i++)
+        json_array_append_new(streams, json_pack("{s:I, s:I, s:I, s:I}", "stream",
+                                                 (json_int_t)m.s[i].stream, "seq",
+                                                 (json_int_t)m.s[i].seq, "entries",
+                                                 (json_int_t)m.s[i].entries, "bytes",
+                                                 (json_int_t)m.s[i].bytes));
+    return json_pack("{s:I, s:b, s:I, s:o}", "id", (json_int_t)id, "valid", 1, "time_ns",
+                     (json_int_t)m.timeNs, "streams", streams);
+}
+
+/* storage.checkpoints: the checkpoints on disk (each verified, as recovery
+ * would) and the replica's counters. */
+static int duCmdCheckpoints(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    duStore *d = ctx;
+    uint64_t ids[DU_MAX_CKPT];
+    rpStats st;
+    (void)args;
+    (void)err;
+    int n = ckList(d->ckRoot, ids, DU_MAX_CKPT);
+    json_t *list = json_array();
+    for (int k = 0; k < n; k++)
+        json_array_append_new(list, duCkptJson(d, ids[k]));
+    rpGetStats(d->replica, &st);
+    *data = json_pack("{s:s, s:o, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:b}}", "dir", d->ckRoot,
+                      "checkpoints", list, "recovered_from", (json_int_t)d->ckId, "replica",
+                      "taken", (json_int_t)st.taken, "failed", (json_int_t)st.failed, "last_id",
+                      (json_int_t)st.lastId, "last_ms", (json_int_t)st.lastMs, "records_applied",
+                      (json_int_t)st.applied, "stopped", st.stopped);
+    return 0;
+}
+
 int duRegister(ctlServer *s, duStore *d)
 {
+    if (ctlServerRegister(s, "storage.checkpoints", duCmdCheckpoints, d,
+                          "checkpoints on disk (verified) and the replica's counters"))
+        return -1;
     return ctlServerRegister(s, "storage.checkpoint", duCmdCheckpoint, d,
                              "take a checkpoint now: id, per-stream sequences, bytes, ms");
 }

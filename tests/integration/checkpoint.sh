@@ -225,6 +225,9 @@ ID1=$(jnum id "$out")
 check "storage.checkpoint while the client trades: id $ID1, stream 0 at sequence $(jnum seq "$out"), $(jnum bytes "$out") bytes" \
     test -n "$ID1" -a "$(jnum seq "$out")" -gt 0 -a -f "$CK/ckpt-$(printf %020d "${ID1:-0}")/MANIFEST"
 sleep 1.5
+out=$(ctl storage.checkpoints)
+check "storage.checkpoints: $(grep -o '"checkpoints": *\[' <<<"$out" >/dev/null && grep -o '"valid": *true' <<<"$out" | wc -l) valid, replica taken $(jnum taken "$out"), records applied $(jnum records_applied "$out")" \
+    test "$(jnum taken "$out")" -ge 2 -a "$(jnum records_applied "$out")" -gt 0
 check "periodic checkpoint by records (checkpoint_records = 1000) in the log" \
     grep -q "checkpoint [0-9]* (periodic)" "$WORK/a0.log"
 kill9
@@ -261,6 +264,9 @@ start_xchgd "$WORK/a3.log" || { fail "restart with a corrupted checkpoint"; tail
 check "corrupted SSTable named with file and offset, previous checkpoint used: $(grep -o 'checkpoint [0-9]* not used.*' "$WORK/a3.log" | head -1 | cut -c1-200)" \
     grep -q "checkpoint [0-9]* not used: .*stream-0.sst.*offset [0-9]*.*trying the previous one" "$WORK/a3.log"
 check "... recovered from ${IDS[1]}" grep -q "recovery: from checkpoint $((10#${IDS[1]#ckpt-}))" "$WORK/a3.log"
+out=$(ctl storage.checkpoints)
+check "storage.checkpoints lists the damaged one as not valid, naming the file" \
+    grep -q '"valid": *false.*stream-0.sst' <<<"$out"
 H3=$(quiet_hash)
 check "... state hash after the fallback = before ($H3)" test "$H3" = "$H2"
 kill9
