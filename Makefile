@@ -175,6 +175,7 @@ bench: deps
 	@BIN=$(BUILD)/bin perf/bench_feed.sh
 	@BIN=$(BUILD)/bin perf/bench_xdp_flood.sh
 	@$(BUILD)/bin/bench_sst
+	@$(BUILD)/bin/bench_snapshot --case 10000:16 --case 100000:16 --case 100000:1000
 
 # `make bench` saved to $(BENCH_OUT)/bench.jsonl, then the report with its
 # plots (docs/perf/report.md). BENCH_JSON=FILE makes the report from FILE
@@ -194,6 +195,9 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 $(BUILD)/fuzz/fuzz_sst: FUZZ_LIBS = -llz4
 $(BUILD)/fuzz/fuzz_manifest: FUZZ_LIBS = -llz4
+# fuzz_snapshot includes the snapshot sources and links the rest of the project
+$(BUILD)/fuzz/fuzz_snapshot: FUZZ_LIBS = $(LINK_LIBS) $(PKG_LIBS)
+$(BUILD)/fuzz/fuzz_snapshot: $(LIBS)
 $(BUILD)/fuzz/%: tests/fuzz/%.c
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \

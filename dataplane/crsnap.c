@@ -69,12 +69,15 @@ static int crSnapInstruments(const crRisk *r, snapOut *o)
     return 0;
 }
 
+/* The tables are sized for the most accounts and positions a day may
+ * bring: the scans stop once every entry counted is written. */
 static int crSnapAccounts(const crRisk *r, snapOut *o)
 {
-    for (uint32_t i = 0; i <= r->accMask; i++) {
+    for (uint32_t i = 0, n = 0; i <= r->accMask && n < r->accCount; i++) {
         const crAccount *a = &r->acc[i];
         if (!a->id)
             continue;
+        n++;
         soBegin(o, SNAP_CR_ACCOUNT);
         sbU32(&o->k, i);
         sbU32(&o->v, a->id);
@@ -90,10 +93,11 @@ static int crSnapAccounts(const crRisk *r, snapOut *o)
 
 static int crSnapPositions(const crRisk *r, snapOut *o)
 {
-    for (uint32_t i = 0; i <= r->posMask; i++) {
+    for (uint32_t i = 0, n = 0; i <= r->posMask && n < r->posCount; i++) {
         const crPos *p = &r->pos[i];
         if (!p->key)
             continue;
+        n++;
         soBegin(o, SNAP_CR_POSITION);
         sbU32(&o->k, i);
         sbU32(&o->v, p->acct);

@@ -779,18 +779,20 @@ static int gwRestoreAll(gwRestoreCtx *c, const ckptSource *src)
             return snapFail(gwSnapMsg, "gwRestore: the checkpoint source failed after %llu records",
                             (unsigned long long)c->records);
         const uint8_t *key = kp;
-        char hex[2 * 24 + 1];
-        snapKeyHex(key, klen < 24 ? klen : 24, hex, sizeof hex);
+        const char *why = NULL;
         if (klen == 0 || klen > CKPT_MAX_KEY || vlen > CKPT_MAX_VALUE)
-            return snapFail(gwSnapMsg, "gwRestore: record %llu (key %s): key of %zu bytes",
-                            (unsigned long long)c->records, hex, klen);
-        if (c->records && !gwKeyAfter(prev, prevLen, key, klen))
-            return snapFail(gwSnapMsg,
-                            "gwRestore: record %llu (%s, key %s): key out of order or repeated",
-                            (unsigned long long)c->records, gwKindName(key[0]), hex);
-        if (gwRestoreRecord(c, key, klen, vp, vlen))
-            return snapFail(gwSnapMsg, "gwRestore: record %llu (%s, key %s): %s",
-                            (unsigned long long)c->records, gwKindName(key[0]), hex, c->why);
+            why = "key or value of a size no snapshot writes";
+        else if (c->records && !gwKeyAfter(prev, prevLen, key, klen))
+            why = "key out of order or repeated";
+        else if (gwRestoreRecord(c, key, klen, vp, vlen))
+            why = c->why;
+        if (why) { /* the key in hex only now: formatting every key costs more than restoring */
+            char hex[2 * 24 + 1];
+            snapKeyHex(key, klen < 24 ? klen : 24, hex, sizeof hex);
+            return snapFail(gwSnapMsg, "gwRestore: record %llu (%s, key %s, %zu/%zu bytes): %s",
+                            (unsigned long long)c->records, klen ? gwKindName(key[0]) : "empty key",
+                            hex, klen, vlen, why);
+        }
         memcpy(prev, key, klen);
         prevLen = klen;
         c->records++;

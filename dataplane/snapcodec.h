@@ -176,8 +176,8 @@ static inline int soPut(snapOut *o)
         return snapFail(o->err, "snapshot: out of memory building record kind 0x%02x",
                         o->k.n ? o->k.p[0] : 0);
     if (o->k.n > CKPT_MAX_KEY || o->v.n > CKPT_MAX_VALUE)
-        return snapFail(o->err, "snapshot: record kind 0x%02x too large (%zu/%zu bytes)",
-                        o->k.p[0], o->k.n, o->v.n);
+        return snapFail(o->err, "snapshot: record kind 0x%02x too large (%zu/%zu bytes)", o->k.p[0],
+                        o->k.n, o->v.n);
     if (ckptPut(o->sink, o->k.p, o->k.n, o->v.p, o->v.n) != 0)
         return snapFail(o->err, "snapshot: the sink refused record kind 0x%02x", o->k.p[0]);
     o->records++;
