@@ -605,11 +605,10 @@ static json_t *duCkptJson(const duStore *d, uint64_t id)
         return json_pack("{s:I, s:b, s:s}", "id", (json_int_t)id, "valid", 0, "error", why);
     json_t *streams = json_array();
     for (uint32_t i = 0; i < m.n; i++)
-        json_array_append_new(streams, json_pack("{s:I, s:I, s:I, s:I}", "stream",
-                                                 (json_int_t)m.s[i].stream, "seq",
-                                                 (json_int_t)m.s[i].seq, "entries",
-                                                 (json_int_t)m.s[i].entries, "bytes",
-                                                 (json_int_t)m.s[i].bytes));
+        json_array_append_new(
+            streams, json_pack("{s:I, s:I, s:I, s:I}", "stream", (json_int_t)m.s[i].stream, "seq",
+                               (json_int_t)m.s[i].seq, "entries", (json_int_t)m.s[i].entries,
+                               "bytes", (json_int_t)m.s[i].bytes));
     return json_pack("{s:I, s:b, s:I, s:o}", "id", (json_int_t)id, "valid", 1, "time_ns",
                      (json_int_t)m.timeNs, "streams", streams);
 }
