@@ -368,7 +368,7 @@ static int gwRestoreScalars(gwRestoreCtx *c, snapRd *v)
     }
     if (!srDone(v) || nStats != GW_STATS_N)
         return snapFail(c->why, "value does not match this version's layout");
-    if (n > gw->maxSessions || open > 1 || rate == 0)
+    if (n > gw->maxSessions || open > 1 || rate == 0 || rate > UINT32_MAX)
         return snapFail(c->why, "sessions %u (max %u), logons-open %u or throttle %llu invalid", n,
                         gw->maxSessions, open, (unsigned long long)rate);
     c->sessions = n;
@@ -495,6 +495,9 @@ static int gwRestoreRanges(gwRestoreCtx *c, snapRd *k, snapRd *v)
             (!first && slot <= prev))
             return snapFail(c->why, "entry for inbound %llu out of place",
                             (unsigned long long)r.inSeq);
+        if (r.firstOut < 1 || r.firstOut > s->nextOut || r.count > s->nextOut - r.firstOut)
+            return snapFail(c->why, "entry for inbound %llu answers beyond the outbound numbers",
+                            (unsigned long long)r.inSeq); /* a resend would read unwritten slots */
         if (c->nRanges[idx] == 0)
             return snapFail(c->why, "more entries than the session declared");
         c->nRanges[idx]--;

@@ -34,12 +34,14 @@
 #define BS_HISTORY 1024
 
 typedef struct {
+    size_t off;
+    uint32_t kn, vn;
+} bsRec;
+
+typedef struct {
     uint8_t *arena;
     size_t used, cap;
-    struct bsRec {
-        size_t off;
-        uint32_t kn, vn;
-    } *rec;
+    bsRec *rec;
     size_t n, capRec, pos;
 } bsStore;
 
@@ -58,13 +60,13 @@ static int bsPut(void *ctx, const void *k, size_t kn, const void *v, size_t vn)
     }
     if (s->n == s->capRec) {
         size_t cap = s->capRec ? s->capRec * 2 : 1 << 16;
-        struct bsRec *r = realloc(s->rec, cap * sizeof *r);
+        bsRec *r = realloc(s->rec, cap * sizeof *r);
         if (!r)
             return -1;
         s->rec = r;
         s->capRec = cap;
     }
-    s->rec[s->n++] = (struct bsRec){s->used, (uint32_t)kn, (uint32_t)vn};
+    s->rec[s->n++] = (bsRec){s->used, (uint32_t)kn, (uint32_t)vn};
     memcpy(s->arena + s->used, k, kn);
     memcpy(s->arena + s->used + kn, v, vn);
     s->used += kn + vn;
@@ -75,7 +77,7 @@ static bsStore *bsSortCtx;
 
 static int bsCmp(const void *a, const void *b)
 {
-    const struct bsRec *x = a, *y = b;
+    const bsRec *x = a, *y = b;
     const uint8_t *ka = bsSortCtx->arena + x->off, *kb = bsSortCtx->arena + y->off;
     const int c = memcmp(ka, kb, x->kn < y->kn ? x->kn : y->kn);
     return c ? c : (x->kn > y->kn) - (x->kn < y->kn);
@@ -86,7 +88,7 @@ static int bsNext(void *ctx, const void **k, size_t *kn, const void **v, size_t 
     bsStore *s = ctx;
     if (s->pos == s->n)
         return 0;
-    const struct bsRec *r = &s->rec[s->pos++];
+    const bsRec *r = &s->rec[s->pos++];
     *k = s->arena + r->off;
     *kn = r->kn;
     *v = s->arena + r->off + r->kn;

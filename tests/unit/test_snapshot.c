@@ -741,6 +741,78 @@ static void testDeepHistory(void **state)
     segClose(b);
 }
 
+/* A free list of refs in many short runs (every other order cancelled):
+ * several free-ref records; the clone hands out the same refs after. */
+static void testManyFreeRuns(void **state)
+{
+    Fx *fx = *state;
+    fx->cfg.segments[0].orderCapacity = 40000;
+    Gen g = {.x = 9, .now = UINT64_C(1759714200000000000)};
+    Seg *a = segOpen(fx, 0);
+    Input in;
+    walSessionAddRec r = {.nowNs = g.now, .sessionId = 1, .account = 1001};
+    tokenOf(1, r.token);
+    in.type = WAL_SESSION_ADD;
+    memcpy(in.p, &r, sizeof r);
+    in.len = sizeof r;
+    apply(a, &in);
+    g.sessions = 1;
+    g.inSeq[1] = 1;
+    genSession(&g, &in, 1, 0); /* logon */
+    apply(a, &in);
+    const walSetStateRec st = {.nowNs = g.now, .instrument = 0, .state = MT_STATE_CONTINUOUS};
+    in.type = WAL_SET_STATE;
+    memcpy(in.p, &st, sizeof st);
+    in.len = sizeof st;
+    apply(a, &in);
+    const walThrottleRec th = {.nowNs = g.now, .msgsPerSec = 1000000};
+    in.type = WAL_SET_THROTTLE;
+    memcpy(in.p, &th, sizeof th);
+    in.len = sizeof th;
+    apply(a, &in);
+    const unsigned n = 36000;
+    for (unsigned i = 0; i < n; i++) {
+        xoeNewOrder o = {.instrument = 0,
+                         .side = XOE_BUY,
+                         .clOrdId = i + 1,
+                         .qty = 1,
+                         .price = (int64_t)(18900 + i % 50) * 2000};
+        g.now += 1000;
+        genApp(&g, &in, 1, XOE_MSG_NEW_ORDER, &o);
+        apply(a, &in);
+    }
+    for (unsigned i = 0; i < n; i += 2) { /* ids are 1, 2, ...: cancel the odd ones */
+        xoeCancel c = {.clOrdId = n + i + 1, .orderId = i + 1};
+        g.now += 1000;
+        genApp(&g, &in, 1, XOE_MSG_CANCEL, &c);
+        apply(a, &in);
+    }
+    Store recs = storeNew();
+    Seg *b = cloneSeg(fx, a, &recs);
+    size_t freeRecs = 0;
+    for (size_t i = 0; i < recs.n; i++)
+        freeRecs += recs.r[i].k[0] == 0x06;
+    assert_true(freeRecs >= 3); /* 18,000 single-ref runs, 8192 a record */
+    const size_t outA = a->out.n;
+    for (unsigned i = 0; i < 500; i++) { /* new orders take refs from the free list */
+        xoeNewOrder o = {.instrument = 0,
+                         .side = XOE_SELL,
+                         .clOrdId = 100000 + i,
+                         .qty = 1,
+                         .price = (int64_t)(19100 + i % 50) * 2000};
+        g.now += 1000;
+        genApp(&g, &in, 1, XOE_MSG_NEW_ORDER, &o);
+        apply(a, &in);
+        apply(b, &in);
+    }
+    assert_int_equal(a->out.n - outA, b->out.n);
+    assert_memory_equal(a->out.p + outA, b->out.p, b->out.n);
+    assert_true(walStateHash(a->gw, nIns(fx)) == walStateHash(b->gw, nIns(fx))); /* refs hashed */
+    storeFree(&recs);
+    segClose(a);
+    segClose(b);
+}
+
 /* ---- failure paths ---- */
 
 /* A real snapshot with some of everything, sorted. */
@@ -973,6 +1045,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(testRestoreSameFuture, setup, teardown),
         cmocka_unit_test_setup_teardown(testRestoreWithoutCredit, setup, teardown),
         cmocka_unit_test_setup_teardown(testDeepHistory, setup, teardown),
+        cmocka_unit_test_setup_teardown(testManyFreeRuns, setup, teardown),
         cmocka_unit_test_setup_teardown(testTruncatedValues, setup, teardown),
         cmocka_unit_test_setup_teardown(testBadKeys, setup, teardown),
         cmocka_unit_test_setup_teardown(testCountsMustMatch, setup, teardown),
