@@ -1,9 +1,9 @@
 /* fuzz_manifest.c -- libFuzzer target for the checkpoint manifest reader (storage/checkpoint.c).
  *
  * The input is a whole MANIFEST file. It is written into a checkpoint
- * directory of a scratch root and loaded with ckLoad, which checks the
+ * directory of a scratch fmRoot and loaded with ckLoad, which checks the
  * magic line and the CRC line, parses every line and then checks the
- * SSTables it names (absent here, or named with a path: refused). Any input
+ * SSTables it names (absent here, or named with a fmPath: refused). Any input
  * must come back as 0 or -1 with a message, never a crash or an
  * out-of-bounds access (ASan). Seeds in tests/fuzz/corpus_manifest are
  * manifests written by xchgd.
@@ -27,27 +27,27 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char root[64];
-static char path[128];
+static char fmRoot[64];
+static char fmPath[128];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!root[0]) {
-        snprintf(root, sizeof root, "/tmp/fuzz-manifest-XXXXXX");
-        if (!mkdtemp(root))
+    if (!fmRoot[0]) {
+        snprintf(fmRoot, sizeof fmRoot, "/tmp/fuzz-manifest-XXXXXX");
+        if (!mkdtemp(fmRoot))
             abort();
-        snprintf(path, sizeof path, "%s/ckpt-%020d", root, 1);
-        mkdir(path, 0700);
-        snprintf(path, sizeof path, "%s/ckpt-%020d/MANIFEST", root, 1);
+        snprintf(fmPath, sizeof fmPath, "%s/ckpt-%020d", fmRoot, 1);
+        mkdir(fmPath, 0700);
+        snprintf(fmPath, sizeof fmPath, "%s/ckpt-%020d/MANIFEST", fmRoot, 1);
     }
-    FILE *f = fopen(path, "wb");
+    FILE *f = fopen(fmPath, "wb");
     if (!f)
         abort();
     fwrite(data, 1, size, f);
     fclose(f);
     ckManifest m;
     char err[CK_ERR_MAX];
-    if (ckLoad(root, 1, &m, err, sizeof err) == 0 && m.n > CK_MAX_STREAMS)
+    if (ckLoad(fmRoot, 1, &m, err, sizeof err) == 0 && m.n > CK_MAX_STREAMS)
         abort();
     return 0;
 }
