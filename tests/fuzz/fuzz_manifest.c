@@ -1,9 +1,9 @@
 /* fuzz_manifest.c -- libFuzzer target for the checkpoint manifest reader (storage/checkpoint.c).
  *
  * The input is a whole MANIFEST file. It is written into a checkpoint
- * directory of a scratch fmRoot and loaded with ckLoad, which checks the
+ * directory of a scratch root and loaded with ckLoad, which checks the
  * magic line and the CRC line, parses every line and then checks the
- * SSTables it names (absent here, or named with a fmPath: refused). Any input
+ * SSTables it names (absent here, or named with a path: refused). Any input
  * must come back as 0 or -1 with a message, never a crash or an
  * out-of-bounds access (ASan). Seeds in tests/fuzz/corpus_manifest are
  * manifests written by xchgd.
