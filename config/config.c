@@ -1110,8 +1110,32 @@ static int cfgParsePorts(cfgCtx *c, const config_setting_t *root, cfgConfig *cfg
 
 /* ---- storage ---- */
 
-static const char *const cfgStorageKeys[] = {"data_dir",         "wal_dir",    "sst_dir",
-                                             "wal_segment_size", "durability", NULL};
+static const char *const cfgStorageKeys[] = {"data_dir",
+                                             "wal_dir",
+                                             "sst_dir",
+                                             "wal_segment_size",
+                                             "durability",
+                                             "checkpoint_interval_s",
+                                             "checkpoint_records",
+                                             "checkpoints_kept",
+                                             "segments_retained",
+                                             NULL};
+
+/* The checkpoint keys (docs/storage/checkpoint.md). */
+static int cfgParseCheckpoints(cfgCtx *c, const config_setting_t *g, cfgStorage *st)
+{
+    int64_t interval, records, kept, retained;
+    if (cfgInt(c, g, "checkpoint_interval_s", 300, 0, 86400, &interval) != 0 ||
+        cfgInt(c, g, "checkpoint_records", 0, 0, 1LL << 40, &records) != 0 ||
+        cfgInt(c, g, "checkpoints_kept", 2, 1, 100, &kept) != 0 ||
+        cfgInt(c, g, "segments_retained", -1, -1, 1000000, &retained) != 0)
+        return -1;
+    st->checkpointIntervalS = (uint32_t)interval;
+    st->checkpointRecords = (uint64_t)records;
+    st->checkpointsKept = (uint32_t)kept;
+    st->segmentsRetained = (int32_t)retained;
+    return 0;
+}
 
 /* "64M", "1G", "4096" or an integer, in bytes (K/M/G are powers of 1024). */
 static int cfgSize(cfgCtx *c, const config_setting_t *g, const char *key, int64_t def, int64_t min,
@@ -1172,7 +1196,8 @@ static int cfgParseStorage(cfgCtx *c, const config_setting_t *root, cfgStorage *
         cfgDir(c, g, "sst_dir", "sst", st->dataDir, st->sstDir) != 0 ||
         cfgSize(c, g, "wal_segment_size", 64 << 20, 1 << 20, 16LL << 30, &st->walSegmentSize) !=
             0 ||
-        cfgEnum(c, g, "durability", cfgDurabilityNames, CFG_DURABILITY_SYNC, &durability) != 0)
+        cfgEnum(c, g, "durability", cfgDurabilityNames, CFG_DURABILITY_SYNC, &durability) != 0 ||
+        cfgParseCheckpoints(c, g, st) != 0)
         return -1;
     if (strcmp(st->walDir, st->sstDir) == 0)
         return cfgErrKey(c, g, "sst_dir", "%s is also the WAL directory", st->sstDir);

@@ -101,6 +101,10 @@ typedef struct {
     char sstDir[CFG_PATH_MAX + 1];
     uint64_t walSegmentSize; /* bytes per preallocated journal file */
     cfgDurability durability;
+    uint32_t checkpointIntervalS; /* periodic checkpoint every N s, 0: off */
+    uint64_t checkpointRecords;   /* ... or after N journal records, 0: off */
+    uint32_t checkpointsKept;     /* complete checkpoints kept, >= 1 */
+    int32_t segmentsRetained;     /* covered journal files kept per stream, -1: all */
 } cfgStorage;
 
 typedef struct {

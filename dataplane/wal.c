@@ -389,6 +389,13 @@ static uint64_t walNowNs(void)
 int walReplay(const char *dir, uint32_t stream, unsigned flags, gwGateway *gw,
               walProgressFn *progress, void *ctx, walReplayReport *rep, jnError *err)
 {
+    return walReplayFrom(dir, stream, flags, 0, gw, progress, ctx, rep, err);
+}
+
+int walReplayFrom(const char *dir, uint32_t stream, unsigned flags, uint64_t afterSeq,
+                  gwGateway *gw, walProgressFn *progress, void *ctx, walReplayReport *rep,
+                  jnError *err)
+{
     memset(rep, 0, sizeof *rep);
     const uint64_t t0 = walNowNs();
     jnReader *r = jnReaderOpen(dir, stream, flags, err);
@@ -396,7 +403,20 @@ int walReplay(const char *dir, uint32_t stream, unsigned flags, gwGateway *gw,
         return -1;
     jnRecord rec;
     int rc;
+    uint64_t seen = 0;
     while ((rc = jnReaderNext(r, &rec, err)) == 1) {
+        if (!seen++ && rec.seq > afterSeq + 1) {
+            memset(err, 0, sizeof *err);
+            err->code = JN_ESEQ;
+            snprintf(err->msg, sizeof err->msg,
+                     "journal %s: starts at sequence %llu, the state is at %llu: the records "
+                     "between are gone",
+                     rec.file, (unsigned long long)rec.seq, (unsigned long long)afterSeq);
+            rc = -1;
+            break;
+        }
+        if (rec.seq <= afterSeq)
+            continue; /* in the checkpoint already */
         if (walApply(gw, rec.type, rec.payload, rec.len) != 0) {
             memset(err, 0, sizeof *err);
             err->code = JN_ECORRUPT;

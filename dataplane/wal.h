@@ -229,6 +229,14 @@ typedef void walProgressFn(void *ctx, const walReplayReport *sofar);
 int walReplay(const char *dir, uint32_t stream, unsigned flags, gwGateway *gw,
               walProgressFn *progress, void *ctx, walReplayReport *rep, jnError *err);
 
+/* As walReplay, for a gateway already holding the state up to afterSeq
+ * (restored from a checkpoint): records <= afterSeq are read and checked
+ * but not applied. Fails (JN_ESEQ) when the stream's files start after
+ * afterSeq + 1. rep counts the applied records only. */
+int walReplayFrom(const char *dir, uint32_t stream, unsigned flags, uint64_t afterSeq,
+                  gwGateway *gw, walProgressFn *progress, void *ctx, walReplayReport *rep,
+                  jnError *err);
+
 /* 64-bit FNV-1a hash of the segment's state: every session (id, account,
  * source rule, state, bound address, inbound and outbound sequences), every
  * instrument's trading state and resting orders in priority order (id, ref,

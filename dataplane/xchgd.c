@@ -530,7 +530,10 @@ int main(int argc, char **argv)
     /* the control core's stream first: the workers' replay then skips the
      * events it consumed already (docs/storage/recovery.md) */
     acdState *acd = acdCreate(&cfg, workers, cfg.segmentCount, ctl, tradingDayToday());
-    duOptions dopt = {.recoverToCorruption = a.recoverToCorruption};
+    duOptions dopt = {.recoverToCorruption = a.recoverToCorruption,
+                      .maxSessions = MAX_SESSIONS,
+                      .historyDepth = HISTORY_DEPTH,
+                      .tradingDay = tradingDayToday()};
     if (!acd ||
         acdRecover(acd, cfg.storage.walDir, a.recoverToCorruption, &dopt.control, err, sizeof err))
         rte_exit(EXIT_FAILURE, "%s\n", acd ? err : "accounts: out of memory");
@@ -590,7 +593,7 @@ int main(int argc, char **argv)
         dmSetAccounts(mon, acdTopAccounts, acd);
     /* recovered trading states stand (an operator's halt survives a restart) */
     if (!acd || acdRegister(ctl, acd) != 0 || acdRegisterMetrics(acd) != 0 ||
-        cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 ||
+        cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 || duRegister(ctl, durable) != 0 ||
         (!duRecovered(durable) &&
          cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0))
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");

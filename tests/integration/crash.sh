@@ -52,6 +52,7 @@ LOCAL=198.18.0.2
 PORT=9000
 PASS=0
 FAIL=0
+FROM_CKPT=0
 WORK=
 XPID=
 CPID=
@@ -186,7 +187,8 @@ sed -e "s/iface=xchg0/iface=$XCHG_IF/" \
     -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|" \
     -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$WORK/data\";|" \
     -e "s|^\([[:space:]]*wal_segment_size[[:space:]]*=\).*|\1 \"1M\";|" \
-    -e "s|^\([[:space:]]*durability[[:space:]]*=\).*|\1 \"${CRASH_DURABILITY:-sync}\";|" config/xchg.conf >"$CONF"
+    -e "s|^\([[:space:]]*durability[[:space:]]*=\).*|\1 \"${CRASH_DURABILITY:-sync}\";|" \
+    -e "s|^\([[:space:]]*checkpoint_records[[:space:]]*=\).*|\1 5000;|" config/xchg.conf >"$CONF"
 if ! grep -q "$WORK/data" "$CONF" || ! grep -q "iface=$XCHG_IF\"" "$CONF"; then
     fail "config copy (interface, socket, storage)"
     exit 1
@@ -242,6 +244,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
         sed 's/^/  /' "$WORK/load.$round.out"
         break
     fi
+    # checkpoints while trading (docs/storage/checkpoint.md): on demand in
+    # odd rounds, periodic every 5000 records; recovery then starts from one
+    if ((round % 2)); then
+        sleep "0.$((1 + RANDOM % 4))"
+        ck=$(ctl storage.checkpoint 2>&1) || say "     storage.checkpoint: $ck"
+    fi
     sleep "0.$((1 + RANDOM % 9))"
     kill -KILL "$XPID"
     wait "$XPID" 2>/dev/null
@@ -259,6 +267,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         break
     fi
     rec=$(grep "xchgd: recovery: segment .*replayed in" "$WORK/xchgd.$round.log" | head -1)
+    grep -q "xchgd: recovery: from checkpoint" "$WORK/xchgd.$round.log" && FROM_CKPT=$((FROM_CKPT + 1))
     if [ -n "$rec" ]; then
         ok "round $round: kill -9 after $seen reports seen; restarted: ${rec#xchgd: recovery: }"
     else
@@ -283,6 +292,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
     fi
 done
 say "   $ROUNDS rounds took $((SECONDS - T0)) s"
+if [ "$ROUNDS" -gt 1 ]; then
+    [ "$FROM_CKPT" -gt 0 ] && ok "$FROM_CKPT of $ROUNDS restarts recovered from a checkpoint plus the journal tail" ||
+        fail "no restart recovered from a checkpoint"
+fi
 
 # settle the day, keep the answers, kill -9, restart: the same answers
 if ctl settlement.set_prices prices:='{"IF2501":"3800.2","IC2501":"5600","IH2501":"2800","cu2501":"75230"}' >/dev/null &&

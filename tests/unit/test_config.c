@@ -283,6 +283,10 @@ static void testDefaultsApplied(void **state)
     assert_string_equal(c.storage.walDir, "./data/wal");
     assert_int_equal(c.storage.walSegmentSize, 64u << 20);
     assert_int_equal(c.storage.durability, CFG_DURABILITY_SYNC);
+    assert_int_equal(c.storage.checkpointIntervalS, 300);
+    assert_int_equal(c.storage.checkpointRecords, 0);
+    assert_int_equal(c.storage.checkpointsKept, 2);
+    assert_int_equal(c.storage.segmentsRetained, -1);
     assert_int_equal(c.risk.rejectRatio, 950000);
     assert_int_equal(c.risk.liquidationRatio, 1000000);
     assert_int_equal(c.risk.concentration, 500000);
@@ -900,6 +904,18 @@ static const badCase badCases[] = {
      {{23, "storage = { wal_segment_size = \"64T\"; };"}},
      ":23: storage.wal_segment_size: ",
      "is not a size such as \"64M\""},
+    {"checkpoints kept zero",
+     {{23, "storage = { checkpoints_kept = 0; };"}},
+     ":23: storage.checkpoints_kept: ",
+     "must be between 1 and 100 (got 0)"},
+    {"segments retained below -1",
+     {{23, "storage = { segments_retained = -2; };"}},
+     ":23: storage.segments_retained: ",
+     "must be between -1 and 1000000 (got -2)"},
+    {"checkpoint interval as a string",
+     {{23, "storage = { checkpoint_interval_s = \"5m\"; };"}},
+     ":23: storage.checkpoint_interval_s: ",
+     "must be an integer"},
     {"WAL and SST in one directory",
      {{23, "storage = { wal_dir = \"x\"; sst_dir = \"x\"; };"}},
      ":23: storage.sst_dir: ",

@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# checkpoint.sh -- checkpoints and recovery from them, on the real xchgd (make test; needs root).
+#
+# One test network (tests/integration/netns.sh: interface xck<pid>,
+# namespace xck-<pid>), xchgd with durability = sync, 1 MiB journal files,
+# storage in our work directory, two sessions (xchgctl), the trading client
+# of crash.sh (build/tests/itest_crash). Part A keeps every journal file:
+#   1. storage.checkpoint while the client trades: id, per-stream sequence,
+#      bytes, ms; the MANIFEST is there;
+#   2. periodic checkpoints by records (checkpoint_records) appear in the log;
+#   3. kill -9, restart: the log says it recovered from a checkpoint plus the
+#      journal tail; the state hash equals xchg-replay's from-scratch hash;
+#      every report the client saw came back identical;
+#   4. quiesced hash before kill -9 = hash after the restart;
+#   5. a corrupted SSTable in the newest checkpoint is named (file, offset)
+#      and recovery falls back to the previous checkpoint; a missing
+#      MANIFEST too;
+#   6. a checkpoint newer than the journal (journal files moved away) is
+#      refused, and xchgd refuses to start without losing state silently;
+#   7. SIGTERM takes a final checkpoint; the restart recovers from it.
+# Part B (segments_retained = 0, checkpoints_kept = 2): covered journal files
+# are deleted, a restart still recovers to the quiesced hash; a stale
+# checkpoint (older than what the journal retains) alone makes xchgd refuse
+# to start with a clear message.
+# Prints one line per check and "N passed, M failed"; exits 1 on failure.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+
+BIN=${XCHG_BIN:-build/bin}
+ITEST=build/tests/itest_crash
+NETNS=tests/integration/netns.sh
+export XCHG_IF=${XCHG_IF:-xck$$}
+NS=xck-$$
+SERVER=198.18.0.1
+LOCAL=198.18.0.2
+PORT=9000
+PASS=0
+FAIL=0
+WORK=
+XPID=
+CPID=
+NS_UP=0
+
+say() { printf '%s\n' "$*"; }
+ok() { PASS=$((PASS + 1)); say "ok   $*"; }
+fail() { FAIL=$((FAIL + 1)); say "FAIL $*"; }
+check() { local m=$1; shift; if "$@"; then ok "$m"; else fail "$m"; fi; }
+
+stop_pid()
+{
+    local pid=$1 sig=${2:-TERM} i
+    [ -n "$pid" ] || return 0
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    kill -"$sig" "$pid" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+}
+
+cleanup()
+{
+    trap - INT TERM EXIT
+    stop_pid "$CPID"
+    stop_pid "$XPID"
+    [ "$NS_UP" = 1 ] && bash "$NETNS" down "$NS" >/dev/null 2>&1
+    if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+        if [ "$FAIL" -eq 0 ] && [ -z "${ITEST_KEEP:-}" ]; then
+            rm -rf "$WORK"
+        else
+            say "logs kept in $WORK"
+        fi
+    fi
+}
+trap cleanup EXIT
+trap 'FAIL=$((FAIL + 1)); say "interrupted"; say "$PASS passed, $FAIL failed"; exit 1' INT TERM
+
+ctl() { "$BIN/xchgctl" --socket "$SOCK" --json "$@"; }
+jstr() { printf '%s' "$2" | grep -o "\"$1\": *\"[^\"]*\"" | head -1 | sed 's/.*: *"\(.*\)"/\1/'; }
+jnum() { printf '%s' "$2" | grep -o "\"$1\": *[0-9]*" | head -1 | sed 's/.*: *//'; }
+
+# make_conf FILE DATADIR RECORDS KEPT RETAINED
+make_conf()
+{
+    sed -e "s/iface=xchg0/iface=$XCHG_IF/" \
+        -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|" \
+        -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$2\";|" \
+        -e "s|^\([[:space:]]*wal_segment_size[[:space:]]*=\).*|\1 \"1M\";|" \
+        -e "s|^\([[:space:]]*checkpoint_interval_s[[:space:]]*=\).*|\1 0;|" \
+        -e "s|^\([[:space:]]*checkpoint_records[[:space:]]*=\).*|\1 $3;|" \
+        -e "s|^\([[:space:]]*checkpoints_kept[[:space:]]*=\).*|\1 $4;|" \
+        -e "s|^\([[:space:]]*segments_retained[[:space:]]*=\).*|\1 $5;|" config/xchg.conf >"$1"
+    grep -q "segments_retained = $5;" "$1" && grep -q "iface=$XCHG_IF\"" "$1"
+}
+
+start_xchgd()
+{
+    local log=$1 i
+    "$BIN/xchgd" -c "$CONF" --no-huge >"$log" 2>&1 &
+    XPID=$!
+    for ((i = 0; i < 400; i++)); do
+        grep -q "xchgd: ready" "$log" 2>/dev/null && return 0
+        kill -0 "$XPID" 2>/dev/null || { wait "$XPID" 2>/dev/null; XPID=; return 1; }
+        sleep 0.05
+    done
+    return 1
+}
+
+kill9()
+{
+    kill -KILL "$XPID" 2>/dev/null
+    wait "$XPID" 2>/dev/null
+    XPID=
+    ip link set dev "$XCHG_IF" xdp off 2>/dev/null
+}
+
+# starts the client; it trades until stopped
+load_start()
+{
+    local i
+    : >"$1"
+    ip netns exec "$NS" "$ITEST" --phase load --server "$SERVER" --port "$PORT" --local "$LOCAL" \
+        --log "$1" --seed $((RANDOM + 1)) "${SESS[@]}" >"$1.out" 2>&1 &
+    CPID=$!
+    for ((i = 0; i < 300; i++)); do
+        grep -q "itest-crash: trading" "$1.out" && return 0
+        kill -0 "$CPID" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+load_stop() { stop_pid "$CPID"; CPID=; }
+
+verify()
+{
+    ip netns exec "$NS" "$ITEST" --phase verify --server "$SERVER" --port "$PORT" --local "$LOCAL" \
+        --log "$1" "${SESS[@]}" >"$1.verify" 2>&1
+}
+
+# the state hash once the journal stops moving (timers may add a record)
+quiet_hash()
+{
+    local i st prev=
+    for ((i = 0; i < 30; i++)); do
+        st=$(ctl status) || return 1
+        if [ "$(jnum journal_seq "$st")" = "$prev" ] && [ "$(jnum durable_seq "$st")" = "$prev" ]; then
+            jstr state_hash "$st"
+            return 0
+        fi
+        prev=$(jnum journal_seq "$st")
+        sleep 0.3
+    done
+    return 1
+}
+
+# status hash = xchg-replay's from-scratch hash at the same sequence
+replay_check()
+{
+    local i st seq rp
+    for ((i = 0; i < 20; i++)); do
+        st=$(ctl status) || return 1
+        seq=$(jnum durable_seq "$st")
+        rp=$("$BIN/xchg-replay" -c "$CONF" 2>&1) || { say "     $rp"; return 1; }
+        if [ "$seq" = "$(jnum last_seq "$rp")" ] && [ "$(jnum journal_seq "$st")" = "$seq" ]; then
+            say "     state hash $(jstr state_hash "$st") at sequence $seq; replay from scratch: $(jstr state_hash "$rp")"
+            [ "$(jstr state_hash "$st")" = "$(jstr state_hash "$rp")" ]
+            return
+        fi
+        sleep 0.2
+    done
+    return 1
+}
+
+# kicks the sessions: no timer can change the state after this
+kick_sessions()
+{
+    local i
+    for ((i = 1; i < ${#SESS[@]}; i += 2)); do
+        ctl session.kick session_id="${SESS[$i]%%:*}" >/dev/null || return 1
+    done
+}
+
+make_sessions()
+{
+    SESS=()
+    local acct out
+    for acct in 1001 2002; do
+        ctl account.open account=$acct init_cash=1000000000000 >/dev/null 2>&1
+        out=$(ctl session.add account=$acct source=any)
+        [ -n "$(jnum session_id "$out")" ] && SESS+=(--session "$(jnum session_id "$out"):$(jstr token "$out")")
+    done
+    [ "${#SESS[@]}" = 4 ]
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+    say "tests/integration/checkpoint.sh: needs root (network namespaces, DPDK)" >&2
+    say "0 passed, 1 failed"
+    exit 1
+fi
+WORK=$(mktemp -d "/tmp/xck-$$.XXXX") || exit 1
+SOCK=$WORK/xchgd.sock
+CONF=$WORK/a.conf
+DATA=$WORK/a
+CK=$DATA/checkpoints
+say "checkpoint test: interface $XCHG_IF, namespace $NS, work dir $WORK"
+make_conf "$CONF" "$DATA" 1000 3 -1 || { fail "config copy"; exit 1; }
+if ! bash "$NETNS" up "$NS" >"$WORK/netns.log" 2>&1; then
+    fail "test network"
+    cat "$WORK/netns.log"
+    exit 1
+fi
+NS_UP=1
+
+# ---- part A: every journal file kept ----
+start_xchgd "$WORK/a0.log" || { fail "xchgd ready"; cat "$WORK/a0.log"; exit 1; }
+check "two sessions made with xchgctl session.add" make_sessions
+load_start "$WORK/r1" || fail "client trades"
+sleep 1
+out=$(ctl storage.checkpoint)
+say "     $out"
+ID1=$(jnum id "$out")
+check "storage.checkpoint while the client trades: id $ID1, stream 0 at sequence $(jnum seq "$out"), $(jnum bytes "$out") bytes" \
+    test -n "$ID1" -a "$(jnum seq "$out")" -gt 0 -a -f "$CK/ckpt-$(printf %020d "${ID1:-0}")/MANIFEST"
+sleep 1.5
+out=$(ctl storage.checkpoints)
+check "storage.checkpoints: $(grep -o '"checkpoints": *\[' <<<"$out" >/dev/null && grep -o '"valid": *true' <<<"$out" | wc -l) valid, replica taken $(jnum taken "$out"), records applied $(jnum records_applied "$out")" \
+    test "$(jnum taken "$out")" -ge 2 -a "$(jnum records_applied "$out")" -gt 0
+check "periodic checkpoint by records (checkpoint_records = 1000) in the log" \
+    grep -q "checkpoint [0-9]* (periodic)" "$WORK/a0.log"
+kill9
+load_stop
+start_xchgd "$WORK/a1.log" || { fail "restart after kill -9"; tail -5 "$WORK/a1.log"; exit 1; }
+check "kill -9, restart: recovered from a checkpoint plus the journal tail ($(grep -o 'checkpoint [0-9]* restored.*' "$WORK/a1.log" | head -1))" \
+    grep -q "recovery: segment 0: journal tail:" "$WORK/a1.log"
+check "recovered state hash = xchg-replay's from-scratch hash" replay_check
+check "every report the client saw before the kill came back identical ($(verify "$WORK/r1"; grep -o '[0-9]* of [0-9]*' "$WORK/r1.verify" | tr '\n' ' '))" \
+    grep -q . "$WORK/r1.verify"
+verify "$WORK/r1" || { fail "verify after checkpoint recovery"; tail -3 "$WORK/r1.verify"; }
+
+# 4: quiesced hash before kill -9 = hash after
+load_start "$WORK/r2" || fail "client trades (2)"
+sleep 1
+ctl storage.checkpoint >/dev/null
+sleep 0.5
+load_stop
+kick_sessions || fail "session.kick"
+H=$(quiet_hash)
+kill9
+start_xchgd "$WORK/a2.log" || { fail "restart (2)"; exit 1; }
+H2=$(quiet_hash)
+check "quiesced hash before kill -9 ($H) = hash after recovery ($H2)" test -n "$H" -a "$H" = "$H2"
+
+# 5: corrupted newest SSTable -> previous checkpoint; missing MANIFEST -> previous
+kill9
+mapfile -t IDS < <(ls "$CK" | sort -r)
+NEWEST=$CK/${IDS[0]}
+SST=$NEWEST/stream-0.sst
+SZ=$(stat -c %s "$SST")
+printf '\xff\xfe\xfd\xfc' | dd of="$SST" bs=1 seek=$((SZ / 3)) conv=notrunc status=none
+start_xchgd "$WORK/a3.log" || { fail "restart with a corrupted checkpoint"; tail -5 "$WORK/a3.log"; exit 1; }
+check "corrupted SSTable named with file and offset, previous checkpoint used: $(grep -o 'checkpoint [0-9]* not used.*' "$WORK/a3.log" | head -1 | cut -c1-200)" \
+    grep -q "checkpoint [0-9]* not used: .*stream-0.sst.*offset [0-9]*.*trying the previous one" "$WORK/a3.log"
+check "... recovered from ${IDS[1]}" grep -q "recovery: from checkpoint $((10#${IDS[1]#ckpt-}))" "$WORK/a3.log"
+out=$(ctl storage.checkpoints)
+check "storage.checkpoints lists the damaged one as not valid, naming the file" \
+    grep -q '"valid": *false.*stream-0.sst' <<<"$out"
+H3=$(quiet_hash)
+check "... state hash after the fallback = before ($H3)" test "$H3" = "$H2"
+kill9
+rm -rf "$NEWEST"
+mapfile -t IDS < <(ls "$CK" | sort -r)
+rm -f "$CK/${IDS[0]}/MANIFEST"
+start_xchgd "$WORK/a4.log" || { fail "restart with a missing manifest"; exit 1; }
+check "missing MANIFEST: checkpoint refused ($(grep -o 'MANIFEST: No such file' "$WORK/a4.log" | head -1)), previous used" \
+    grep -q "recovery: from checkpoint $((10#${IDS[1]#ckpt-}))" "$WORK/a4.log"
+H4=$(quiet_hash)
+check "... state hash = before ($H4)" test "$H4" = "$H2"
+
+# 6: checkpoint newer than the journal
+kill9
+mv "$DATA/wal" "$WORK/wal.aside"
+start_xchgd "$WORK/a5.log"
+rc=$?
+check "checkpoints newer than an empty journal: refused, xchgd does not start ($(grep -o 'newer than the journal' "$WORK/a5.log" | head -1))" \
+    test "$rc" != 0 -a -n "$(grep 'does not start' "$WORK/a5.log")"
+[ -n "$XPID" ] && stop_pid "$XPID" && XPID=
+rm -rf "$DATA/wal"
+mv "$WORK/wal.aside" "$DATA/wal"
+
+# 7: final checkpoint at SIGTERM
+start_xchgd "$WORK/a6.log" || { fail "restart (6)"; exit 1; }
+H6=$(quiet_hash)
+kill -TERM "$XPID"
+for ((i = 0; i < 100; i++)); do kill -0 "$XPID" 2>/dev/null || break; sleep 0.1; done
+wait "$XPID"
+rc=$?
+XPID=
+check "SIGTERM: exit 0 after a final checkpoint ($(grep -o 'checkpoint [0-9]* (final)[^,]*' "$WORK/a6.log"))" \
+    test "$rc" = 0 -a -n "$(grep 'checkpoint [0-9]* (final)' "$WORK/a6.log")"
+start_xchgd "$WORK/a7.log" || { fail "restart after SIGTERM"; exit 1; }
+FID=$(grep -o 'checkpoint [0-9]* (final)' "$WORK/a6.log" | grep -o '[0-9]*')
+check "restart after SIGTERM recovers from the final checkpoint $FID" \
+    grep -q "recovery: from checkpoint $FID " "$WORK/a7.log"
+check "... and the recovered state replays to the same hash from scratch" replay_check
+stop_pid "$XPID"
+XPID=
+
+# ---- part B: covered journal files deleted ----
+CONF=$WORK/b.conf
+DATA=$WORK/b
+CK=$DATA/checkpoints
+make_conf "$CONF" "$DATA" 0 2 0 || fail "config copy (b)"
+start_xchgd "$WORK/b0.log" || { fail "xchgd ready (b)"; exit 1; }
+make_sessions || fail "sessions (b)"
+for ((k = 1; k <= 4; k++)); do
+    load_start "$WORK/rb$k" || fail "client trades (b$k)"
+    sleep 1
+    ctl storage.checkpoint >/dev/null || fail "storage.checkpoint (b$k)"
+    [ $k = 1 ] && STALE=$(ls "$CK" | sort | head -1) && cp -a "$CK/$STALE" "$WORK/$STALE"
+    sleep 1
+    load_stop
+done
+ctl storage.checkpoint >/dev/null
+ctl storage.checkpoint >/dev/null
+left=$(ls "$DATA/wal/seg-0" | grep -c jnl)
+check "retention: seg-0000000001.jnl deleted once covered ($left journal files left, $(grep -o '[0-9]* journal file(s) retired' "$WORK/b0.log" | awk '{s+=$1} END {print s}') retired)" \
+    test ! -e "$DATA/wal/seg-0/seg-0000000001.jnl"
+check "retention: $(ls "$CK" | wc -l) checkpoints kept (checkpoints_kept = 2)" test "$(ls "$CK" | wc -l)" = 2
+kill9
+start_xchgd "$WORK/b1.log" || { fail "restart after retention"; tail -5 "$WORK/b1.log"; exit 1; }
+check "restart after retention recovers from a checkpoint ($(grep -o 'journal tail: .*replayed' "$WORK/b1.log"))" \
+    grep -q "recovery: from checkpoint" "$WORK/b1.log"
+verify "$WORK/rb4" && ok "every report seen came back identical after retention ($(grep -o '[0-9]* of [0-9]*' "$WORK/rb4.verify" | tr '\n' ' '))" ||
+    { fail "reports after retention"; tail -3 "$WORK/rb4.verify"; }
+kick_sessions || fail "session.kick (b)"
+H=$(quiet_hash)
+kill9
+start_xchgd "$WORK/b2.log" || { fail "restart after retention (2)"; tail -5 "$WORK/b2.log"; exit 1; }
+H2=$(quiet_hash)
+check "restart after retention: hash $H2 = quiesced hash before kill -9 $H" test -n "$H" -a "$H" = "$H2"
+kill9
+rm -rf "$CK"/ckpt-*
+mv "$WORK/$STALE" "$CK/"
+start_xchgd "$WORK/b3.log"
+rc=$?
+check "stale checkpoint (the journal no longer holds what follows it): refused, xchgd does not start: $(grep -o 'no usable checkpoint.*' "$WORK/b3.log" | cut -c1-120)" \
+    test "$rc" != 0 -a -n "$(grep 'checkpoint [0-9]* not used: stale' "$WORK/b3.log")"
+[ -n "$XPID" ] && stop_pid "$XPID" && XPID=
+say "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
