@@ -147,3 +147,19 @@ void crlSetSkip(crLink *l, uint64_t n)
 {
     l->skip = n;
 }
+
+uint64_t crlSkip(const crLink *l)
+{
+    return l->skip;
+}
+
+int crlSetEmitted(crLink *l, uint64_t n)
+{
+    l->stats.events = n;
+    if (l->skip < n) {
+        l->skip = 0;
+        return -1;
+    }
+    l->skip -= n;
+    return 0;
+}

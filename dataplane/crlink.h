@@ -79,4 +79,16 @@ void crlGetStats(const crLink *l, crlStats *out);
  * stream has them). Not for a running worker. */
 void crlSetSkip(crLink *l, uint64_t n);
 
+/* The events still to drop (crlSetSkip's n less those dropped since). */
+uint64_t crlSkip(const crLink *l);
+
+/* Before a replay that starts from a checkpoint: the segment had emitted
+ * n events up to the checkpoint's sequence, which the replay does not emit
+ * again. The event counter starts at n (it stays the segment's whole
+ * count, as the control core's are) and the skip shrinks by n. Returns 0,
+ * or -1 when the skip was below n (the control core never consumed some
+ * events the checkpoint covers: skip becomes 0; the caller should not
+ * have chosen that checkpoint). Not for a running worker. */
+int crlSetEmitted(crLink *l, uint64_t n);
+
 #endif

@@ -25,14 +25,24 @@
 #define DU_SESSIONS 64   /* as xchgd when duOptions leaves them 0 */
 #define DU_HISTORY  4096
 
+/* The record a segment's checkpoint carries after the gateway's (whose
+ * kinds end at 0x7F): how many credit events the segment had emitted up to
+ * the checkpoint's sequence (8 bytes, little-endian). Recovery subtracts
+ * it from the control core's skip count (docs/storage/checkpoint.md,
+ * "Credit events and the control core"). */
+#define DU_KEY_CR_EVENTS 0x80
+
 /* frames a segment may hold for durability: half of it (the point where the
  * worker stops reading input) stays well below the worker's 8191 mbufs */
 #define DU_GATE_SLOTS 4096
 
-/* A segment's shadow for the replica: its own gateway and credit state. */
+/* A segment's shadow for the replica: its own gateway and credit state,
+ * and the credit events it emitted (the segment's whole count: a restored
+ * checkpoint's plus those of the records applied since). */
 typedef struct {
     crRisk *risk;
     gwGateway *gw;
+    uint64_t events;
 } duShadow;
 
 struct duStore {
@@ -50,6 +60,7 @@ struct duStore {
     uint64_t ckId;     /* checkpoint recovered from, 0: none */
     ckManifest ckm;    /* ... its manifest */
     uint64_t nextCkId; /* id of the next checkpoint */
+    wkWorker **workers; /* during duOpen: their credit links hold the skip counts */
     rpReplica *replica;
     int running; /* duOpen succeeded: duClose takes the final checkpoint */
 };
@@ -113,8 +124,9 @@ static void duShadowSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len
 
 static void duShadowEmit(void *ctx, const crEvent *ev)
 {
-    (void)ctx;
+    duShadow *s = ctx;
     (void)ev;
+    s->events++; /* the number the next checkpoint records */
 }
 
 static void duShadowFree(duShadow *s)
@@ -123,6 +135,7 @@ static void duShadowFree(duShadow *s)
     crDestroy(s->risk);
     s->gw = NULL;
     s->risk = NULL;
+    s->events = 0;
 }
 
 /* A fresh shadow of segment i made with the worker's options (a snapshot
@@ -135,6 +148,7 @@ static int duShadowMake(duStore *d, uint32_t i)
     crlRiskOptions(&co, d->cfg, (uint16_t)i, d->cfg->segments[i].orderCapacity + CRL_REF_SPARE,
                    NULL);
     co.emit = duShadowEmit;
+    co.emitCtx = s;
     s->risk = crCreate(&co);
     gwOptions go = {.cfg = d->cfg,
                     .segment = (uint16_t)i,
@@ -156,19 +170,59 @@ static void duSegDir(const duStore *d, uint32_t i, char *dir, size_t n)
     snprintf(dir, n, "%s/seg-%u", d->cfg->storage.walDir, d->cfg->segments[i].id);
 }
 
-/* Restores stream cs of checkpoint id into gw. */
-static int duRestoreInto(duStore *d, uint64_t id, const ckStream *cs, gwGateway *gw, char *err,
-                         size_t errlen)
+/* A source that hands the gateway its records and keeps the credit event
+ * count (DU_KEY_CR_EVENTS) for durable.c. */
+typedef struct {
+    ckptSource in;
+    uint64_t events;
+    int seen, bad;
+} duEvSource;
+
+static int duEvNext(void *ctx, const void **key, size_t *klen, const void **val, size_t *vlen)
 {
-    ckptSource src;
-    ckReader *r = ckReaderOpen(d->ckRoot, id, cs, &src, err, errlen);
+    duEvSource *e = ctx;
+    for (;;) {
+        int rc = ckptNext(&e->in, key, klen, val, vlen);
+        if (rc != 1 || *klen == 0 || ((const uint8_t *)*key)[0] != DU_KEY_CR_EVENTS)
+            return rc;
+        if (*klen != 1 || *vlen != 8 || e->seen) {
+            e->bad = 1;
+            return -1;
+        }
+        const uint8_t *v = *val;
+        e->events = 0;
+        for (int b = 7; b >= 0; b--)
+            e->events = e->events << 8 | v[b];
+        e->seen = 1;
+    }
+}
+
+/* Restores stream cs of checkpoint id into gw; *events: the credit events
+ * the segment had emitted up to the checkpoint's sequence. */
+static int duRestoreInto(duStore *d, uint64_t id, const ckStream *cs, gwGateway *gw,
+                         uint64_t *events, char *err, size_t errlen)
+{
+    duEvSource e = {0};
+    ckReader *r = ckReaderOpen(d->ckRoot, id, cs, &e.in, err, errlen);
     if (!r)
         return -1;
+    const ckptSource src = {.next = duEvNext, .ctx = &e};
     int rc = gwRestore(gw, &src);
-    if (rc)
+    if (rc && e.bad)
+        snprintf(err, errlen, "stream %u (%s): a damaged credit event count record", cs->stream,
+                 cs->file);
+    else if (rc)
         snprintf(err, errlen, "stream %u (%s): restore refused: %s", cs->stream, cs->file,
                  gwSnapError());
+    else if (!e.seen) {
+        snprintf(err, errlen,
+                 "stream %u (%s): no credit event count (a checkpoint of an older build): the "
+                 "control core's skip count cannot be set",
+                 cs->stream, cs->file);
+        rc = -1;
+    }
     ckReaderClose(r);
+    *events = e.events;
     return rc;
 }
 
@@ -208,8 +262,11 @@ static int duFits(duStore *d, const ckManifest *m, uint32_t i, char *err, size_t
 
 /* Checkpoint id is whole (CRCs), fits every journal and restores into
  * fresh shadows (a failed restore leaves a gateway unusable: the workers'
- * own are restored only once the shadows took it). */
-static int duTry(duStore *d, uint64_t id, char *err, size_t errlen)
+ * own are restored only once the shadows took it). strict: each segment's
+ * credit events up to the checkpoint are among those the control core's
+ * stream consumed (its skip count), or the replay from the checkpoint
+ * could not give the control core the ones it lacks. */
+static int duTry(duStore *d, uint64_t id, int strict, char *err, size_t errlen)
 {
     if (ckLoad(d->ckRoot, id, &d->ckm, err, errlen))
         return -1;
@@ -222,15 +279,28 @@ static int duTry(duStore *d, uint64_t id, char *err, size_t errlen)
             snprintf(err, errlen, "out of memory for the replica's gateways");
             return -1;
         }
-        if (duRestoreInto(d, id, cs, d->shadow[i].gw, err, errlen))
+        uint64_t ev;
+        if (duRestoreInto(d, id, cs, d->shadow[i].gw, &ev, err, errlen))
             return -1;
+        d->shadow[i].events = ev;
+        const uint64_t skip = d->workers ? crlSkip(wkCredit(d->workers[i])) : ev;
+        if (strict && ev > skip) {
+            snprintf(err, errlen,
+                     "segment %u had emitted %llu credit events up to it, the control core's "
+                     "stream consumed only %llu: the replay from it cannot give the others back",
+                     d->cfg->segments[i].id, (unsigned long long)ev, (unsigned long long)skip);
+            return -1;
+        }
     }
     return 0;
 }
 
+static int duFullReplayOk(duStore *d, int n, char *err, size_t errlen);
+
 /* Where recovery starts: the newest checkpoint duTry accepts, else a full
- * replay when every journal still starts at sequence 1; else xchgd must
- * not start. */
+ * replay when every journal still starts at sequence 1, else the newest
+ * checkpoint that fails only duTry's strict check; else xchgd must not
+ * start. */
 static int duChoose(duStore *d, char *err, size_t errlen)
 {
     uint64_t ids[DU_MAX_CKPT];
@@ -241,7 +311,7 @@ static int duChoose(duStore *d, char *err, size_t errlen)
     d->nextCkId = n > 0 ? ids[0] + 1 : 1;
     for (int k = 0; k < n; k++) {
         char why[CK_ERR_MAX];
-        if (duTry(d, ids[k], why, sizeof why) == 0) {
+        if (duTry(d, ids[k], 1, why, sizeof why) == 0) {
             d->ckId = ids[k];
             printf("xchgd: recovery: from checkpoint %llu (%u stream(s)) plus the journal tail\n",
                    (unsigned long long)ids[k], d->ckm.n);
@@ -250,9 +320,38 @@ static int duChoose(duStore *d, char *err, size_t errlen)
         printf("xchgd: recovery: checkpoint %llu not used: %s%s\n", (unsigned long long)ids[k], why,
                k + 1 < n ? "; trying the previous one" : "");
     }
+    if (duFullReplayOk(d, n, err, errlen) == 0) {
+        if (n > 0)
+            printf("xchgd: recovery: no usable checkpoint: full replay of the journals\n");
+        fflush(stdout);
+        return 0;
+    }
+    /* Neither: a checkpoint that covers credit events the control core
+     * never journaled is still better than not starting. Its accounts miss
+     * those events (the restart's resync sets the credit lines from the
+     * workers); the log says how many. */
+    for (int k = 0; k < n; k++) {
+        char why[CK_ERR_MAX];
+        if (duTry(d, ids[k], 0, why, sizeof why) == 0) {
+            d->ckId = ids[k];
+            printf("xchgd: recovery: warning: from checkpoint %llu although the control core's "
+                   "stream lacks some credit events it covers (a full replay is impossible: "
+                   "%s)\n",
+                   (unsigned long long)ids[k], err);
+            fflush(stdout);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* A full replay can rebuild every segment: each journal starts at sequence
+ * 1 (or is empty with no checkpoint around). Makes fresh shadows. */
+static int duFullReplayOk(duStore *d, int n, char *err, size_t errlen)
+{
     for (uint32_t i = 0; i < d->n; i++) {
         char dir[CFG_PATH_MAX + 32];
-        uint64_t first, last;
+        uint64_t first = 0, last = 0;
         jnError je;
         duSegDir(d, i, dir, sizeof dir);
         if (duShadowMake(d, i)) {
@@ -277,15 +376,14 @@ static int duChoose(duStore *d, char *err, size_t errlen)
             return -1;
         }
     }
-    if (n > 0)
-        printf("xchgd: recovery: no usable checkpoint: full replay of the journals\n");
-    fflush(stdout);
     return 0;
 }
 
+static int duSnapFailed; /* the last snapshot failed on the count record (replica thread) */
+
 static int duApplyRec(void *state, uint16_t type, const void *payload, uint32_t len)
 {
-    return walApply(state, type, payload, len);
+    return walApply(((duShadow *)state)->gw, type, payload, len);
 }
 
 /* The shadow is between inputs, but a timer or control input leaves its
@@ -293,8 +391,25 @@ static int duApplyRec(void *state, uint16_t type, const void *payload, uint32_t 
  * flushing sends them nowhere and changes no state. */
 static int duSnapRec(void *state, const ckptSink *sink)
 {
-    gwFlush(state);
-    return gwSnapshot(state, sink);
+    const duShadow *s = state;
+    uint8_t key = DU_KEY_CR_EVENTS, v[8];
+    for (int b = 0; b < 8; b++)
+        v[b] = (uint8_t)(s->events >> (8 * b));
+    gwFlush(s->gw);
+    if (gwSnapshot(s->gw, sink))
+        return -1;
+    if (ckptPut(sink, &key, 1, v, sizeof v)) {
+        duSnapFailed = 1;
+        return -1;
+    }
+    duSnapFailed = 0;
+    return 0;
+}
+
+/* Why the last snapshot failed: the gateway's reason, or the count's. */
+static const char *duSnapWhy(void)
+{
+    return duSnapFailed ? "the credit event count record could not be stored" : gwSnapError();
 }
 
 /* Starts the replica on the shadows; the control core's stream (one more
@@ -315,10 +430,10 @@ static int duStartReplica(duStore *d, char *err, size_t errlen)
         const ckStream *cs = d->ckId ? ckFind(&d->ckm, id) : NULL;
         rpComponent c = {.stream = id,
                          .journal = d->j[i],
-                         .state = d->shadow[i].gw,
+                         .state = &d->shadow[i],
                          .apply = duApplyRec,
                          .snapshot = duSnapRec,
-                         .why = gwSnapError,
+                         .why = duSnapWhy,
                          .seq = cs ? cs->seq : 0};
         snprintf(c.name, sizeof c.name, "segment %u", id);
         duSegDir(d, i, c.dir, sizeof c.dir);
@@ -335,23 +450,37 @@ static int duStartReplica(duStore *d, char *err, size_t errlen)
 }
 
 /* Replays one segment's stream into its gateway. */
-static int duReplay(duStore *d, const char *dir, unsigned segId, gwGateway *gw,
-                    const duOptions *opt, char *err, size_t errlen)
+static int duReplay(duStore *d, const char *dir, uint32_t i, wkWorker *w, const duOptions *opt,
+                    char *err, size_t errlen)
 {
     walReplayReport rep;
     jnError je;
     unsigned flags = JN_RD_REPAIR | (opt->recoverToCorruption ? JN_RD_STOP_AT_BAD : 0);
+    unsigned segId = d->cfg->segments[i].id;
+    gwGateway *gw = wkGateway(w);
     const ckStream *cs = d->ckId ? ckFind(&d->ckm, segId) : NULL;
     const uint64_t after = cs ? cs->seq : 0;
     if (cs) {
         const uint64_t t0 = duNow();
-        if (duRestoreInto(d, d->ckId, cs, gw, err, errlen))
+        uint64_t ev;
+        const uint64_t skip = crlSkip(wkCredit(w));
+        if (duRestoreInto(d, d->ckId, cs, gw, &ev, err, errlen))
             return -1;
+        /* the replay emits only the tail's events: the control core's skip
+         * count covers the segment's whole day */
+        if (crlSetEmitted(wkCredit(w), ev))
+            printf("xchgd: recovery: segment %u: WARNING: the control core lacks %llu credit "
+                   "event(s) the checkpoint covers (it consumed %llu of %llu): its accounts miss "
+                   "them\n",
+                   segId, (unsigned long long)(ev - skip), (unsigned long long)skip,
+                   (unsigned long long)ev);
         printf("xchgd: recovery: segment %u: checkpoint %llu restored (state at sequence %llu, "
-               "%llu records, %llu bytes) in %.3f s\n",
+               "%llu records, %llu bytes, %llu credit events; control skip %llu -> %llu) in "
+               "%.3f s\n",
                segId, (unsigned long long)d->ckId, (unsigned long long)cs->seq,
                (unsigned long long)cs->entries, (unsigned long long)cs->bytes,
-               (double)(duNow() - t0) / 1e9);
+               (unsigned long long)ev, (unsigned long long)skip,
+               (unsigned long long)crlSkip(wkCredit(w)), (double)(duNow() - t0) / 1e9);
         d->recovered = 1;
     }
     if (walReplayFrom(dir, segId, flags, after, gw, duProgress, &segId, &rep, &je)) {
@@ -481,6 +610,7 @@ duStore *duOpen(const cfgConfig *cfg, wkWorker **workers, uint32_t n, const duOp
             return NULL;
         }
     }
+    d->workers = workers;
     if (duChoose(d, err, errlen)) {
         duClose(d);
         return NULL;
@@ -489,7 +619,7 @@ duStore *duOpen(const cfgConfig *cfg, wkWorker **workers, uint32_t n, const duOp
         char dir[CFG_PATH_MAX + 32];
         duSegDir(d, i, dir, sizeof dir);
         gwGateway *gw = wkGateway(workers[i]);
-        if (duReplay(d, dir, cfg->segments[i].id, gw, opt, err, errlen) ||
+        if (duReplay(d, dir, i, workers[i], opt, err, errlen) ||
             duAttach(d, cfg, i, dir, workers[i], opt, err, errlen)) {
             duClose(d);
             return NULL;
