@@ -57,9 +57,9 @@ struct duStore {
     duOptions opt;
     char ckRoot[CFG_PATH_MAX + 16];
     duShadow *shadow;
-    uint64_t ckId;     /* checkpoint recovered from, 0: none */
-    ckManifest ckm;    /* ... its manifest */
-    uint64_t nextCkId; /* id of the next checkpoint */
+    uint64_t ckId;      /* checkpoint recovered from, 0: none */
+    ckManifest ckm;     /* ... its manifest */
+    uint64_t nextCkId;  /* id of the next checkpoint */
     wkWorker **workers; /* during duOpen: their credit links hold the skip counts */
     rpReplica *replica;
     int running; /* duOpen succeeded: duClose takes the final checkpoint */

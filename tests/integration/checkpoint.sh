@@ -17,6 +17,9 @@
 #      MANIFEST too;
 #   6. a checkpoint newer than the journal (journal files moved away) is
 #      refused, and xchgd refuses to start without losing state silently;
+#   6b. without the control core's stream (moved away), checkpoints whose
+#      segment had emitted credit events the control core never consumed
+#      are passed over for a full replay (same hash);
 #   7. SIGTERM takes a final checkpoint; the restart recovers from it.
 # Part B (segments_retained = 0, checkpoints_kept = 2): covered journal files
 # are deleted, a restart still recovers to the quiesced hash; a stale
@@ -289,6 +292,21 @@ check "checkpoints newer than an empty journal: refused, xchgd does not start ($
 [ -n "$XPID" ] && stop_pid "$XPID" && XPID=
 rm -rf "$DATA/wal"
 mv "$WORK/wal.aside" "$DATA/wal"
+
+# 6b: the checkpoints' credit event counts against the control core's stream:
+# without it (moved away) the control core consumed no event, so every
+# checkpoint (whose segment had emitted events) is passed over for a full
+# replay, which gives the same segment state
+mv "$DATA/wal/control" "$WORK/control.aside"
+start_xchgd "$WORK/a5b.log" || { fail "restart without the control stream"; tail -5 "$WORK/a5b.log"; }
+check "checkpoints covering credit events the control stream lacks are passed over ($(grep -o 'had emitted [0-9]* credit events up to it, the control core.s stream consumed only [0-9]*' "$WORK/a5b.log" | head -1))" \
+    grep -q "consumed only 0" "$WORK/a5b.log"
+check "... full replay instead" grep -q "no usable checkpoint: full replay" "$WORK/a5b.log"
+H5=$(quiet_hash)
+check "... state hash = before ($H5)" test "$H5" = "$H2"
+kill9
+rm -rf "$DATA/wal/control"
+mv "$WORK/control.aside" "$DATA/wal/control"
 
 # 7: final checkpoint at SIGTERM
 start_xchgd "$WORK/a6.log" || { fail "restart (6)"; exit 1; }
