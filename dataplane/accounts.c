@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "dataplane/accounts.h"
+#include "dataplane/ctlckpt.h"
 #include "dataplane/crlink.h"
 
 #define ACD_SCAN_NS (10 * 1000000ull) /* risk scan period */
@@ -79,6 +80,12 @@ int acdRecover(acdState *s, const char *walDir, int recoverToCorruption, jnJourn
     uint64_t skip[CJ_MAX_SEGMENTS];
     jnError je;
     unsigned flags = JN_RD_REPAIR | (recoverToCorruption ? JN_RD_STOP_AT_BAD : 0);
+    /* the newest checkpoint's control state, then only the stream after it
+     * (dataplane/ctlckpt.h) */
+    char root[CFG_PATH_MAX + 16];
+    snprintf(root, sizeof root, "%s/checkpoints", s->cfg->storage.dataDir);
+    if (ccRecover(s, root, s->walDir, err, errlen) < 0)
+        return -1;
     if (cjPrepass(s, s->walDir, flags, skip, &je) != 0) {
         snprintf(err, errlen,
                  "recovery of the control stream stopped: %s; xchgd does not start on a damaged "
