@@ -24,7 +24,10 @@
 #   6. the control core (docs/storage/recovery.md, "The control core's
 #      stream"): its state hash (status .control) equals xchg-replay's
 #      replay of the control stream at the same sequence, the accounts are
-#      there without being opened again, and the ledger counts no mismatch.
+#      there without being opened again, and the ledger counts no mismatch;
+#      restarts restore it from a checkpoint's control state plus its
+#      stream's tail (docs/storage/checkpoint.md, "The control core's
+#      checkpoint"), and the count of those is checked above zero.
 #
 # Before the rounds a third account gets deposits, a withdrawal and a
 # freeze; after them the day is settled, the answers of account.get,
@@ -53,6 +56,7 @@ PORT=9000
 PASS=0
 FAIL=0
 FROM_CKPT=0
+CTL_CKPT=0
 WORK=
 XPID=
 CPID=
@@ -268,6 +272,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
     fi
     rec=$(grep "xchgd: recovery: segment .*replayed in" "$WORK/xchgd.$round.log" | head -1)
     grep -q "xchgd: recovery: from checkpoint" "$WORK/xchgd.$round.log" && FROM_CKPT=$((FROM_CKPT + 1))
+    grep -q "xchgd: recovery: control: checkpoint [0-9]* restored" "$WORK/xchgd.$round.log" &&
+        CTL_CKPT=$((CTL_CKPT + 1))
     if [ -n "$rec" ]; then
         ok "round $round: kill -9 after $seen reports seen; restarted: ${rec#xchgd: recovery: }"
     else
@@ -295,6 +301,10 @@ say "   $ROUNDS rounds took $((SECONDS - T0)) s"
 if [ "$ROUNDS" -gt 1 ]; then
     [ "$FROM_CKPT" -gt 0 ] && ok "$FROM_CKPT of $ROUNDS restarts recovered from a checkpoint plus the journal tail" ||
         fail "no restart recovered from a checkpoint"
+    # the control core too: its checkpoint's state plus its stream's tail,
+    # checked each round against xchg-replay's from-scratch control hash
+    [ "$CTL_CKPT" -gt 0 ] && ok "$CTL_CKPT of $ROUNDS restarts restored the control core from a checkpoint plus its stream's tail" ||
+        fail "no restart restored the control core from a checkpoint"
 fi
 
 # settle the day, keep the answers, kill -9, restart: the same answers
