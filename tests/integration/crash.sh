@@ -119,8 +119,9 @@ start_xchgd()
 hash_check()
 {
     local i st hs seq rp hr rs
-    for ((i = 0; i < 20; i++)); do
-        st=$(ctl status) || return 1
+    for ((i = 0; i < 50; i++)); do
+        # a worker may not answer within 2 s on a loaded machine: ask again
+        st=$(ctl status) || { sleep 0.5; continue; }
         hs=$(jstr state_hash "$st")
         seq=$(jnum durable_seq "$st")
         rp=$("$BIN/xchg-replay" -c "$CONF" 2>&1) || { say "     $rp"; return 1; }
@@ -284,9 +285,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
     else
         fail "round $round: recovered state hash = hash of a replay from scratch"
     fi
+    # from the first report xchgd's history (4096 a session) still holds: a
+    # stalled commit lets the client send on unanswered, so xchgd may have
+    # made more reports than the killed client read
+    old=$(ctl session.list | jq -r '.. | objects | select(has("next_out_seq")) |
+        "--oldest \(.session_id):\([.next_out_seq - 4096, 1] | max)"')
+    # shellcheck disable=SC2086 # one word per option
     if ip netns exec "$NS" "$ITEST" --phase verify --server "$SERVER" --port "$PORT" --local "$LOCAL" \
-        --log "$rlog" "${SESS[@]}" >"$WORK/verify.$round.out" 2>&1; then
-        ok "round $round: every report seen before the kill came back identical ($(grep -o '[0-9]* of [0-9]*' "$WORK/verify.$round.out" | tr '\n' ' '))"
+        --log "$rlog" $old "${SESS[@]}" >"$WORK/verify.$round.out" 2>&1; then
+        ok "round $round: every report seen before the kill came back identical ($(grep -o '[0-9][0-9]* of [0-9][0-9]*' "$WORK/verify.$round.out" | tr '\n' ' '))"
     else
         fail "round $round: reports seen before the kill came back identical"
         sed 's/^/  /' "$WORK/verify.$round.out" | tail -5

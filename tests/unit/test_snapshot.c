@@ -1161,7 +1161,7 @@ static void runLiveVsReplay(Fx *fx, uint64_t seed, unsigned inputs, unsigned *co
     Gen g = {.x = seed, .now = UINT64_C(1759714200000000000)};
     Seg *live = segOpen(fx, 1), *rep = segOpen(fx, 1), *ck = NULL;
     Journal j = {0};
-    size_t applied = 0, ckFrom = 0;
+    size_t applied = 0;
     Input in;
     for (uint32_t acct = 1001; acct <= 1004; acct++) {
         genCredit(&g, &in,
@@ -1219,7 +1219,6 @@ static void runLiveVsReplay(Fx *fx, uint64_t seed, unsigned inputs, unsigned *co
         if (x % 97 == 5) { /* a checkpoint of the replica, then "recovery" from it */
             segClose(ck);
             ck = checkpointOf(fx, rep);
-            ckFrom = j.n;
         }
         if (x % 151 == 7 && ck) {
             /* kill -9 and a restart from the checkpoint plus the journal's
@@ -1253,7 +1252,6 @@ static void runLiveVsReplay(Fx *fx, uint64_t seed, unsigned inputs, unsigned *co
             (*compared)++;
         }
     }
-    (void)ckFrom;
     segClose(live);
     segClose(rep);
     segClose(ck);
