@@ -128,7 +128,7 @@ static uint32_t rpRetire(rpReplica *r, uint32_t i)
  * captured one (c->seq set to what it covers) and the journal has made that
  * sequence durable (a second at most: else a crash could leave the
  * checkpoint ahead of its journal, which recovery would refuse anyway). */
-static int rpCaptured(rpReplica *r, rpComponent *c)
+static int rpCaptured(rpComponent *c)
 {
     const uint64_t seq = c->seqNow ? c->seqNow(c->state) : 0;
     if (!seq)
@@ -144,7 +144,6 @@ static int rpCaptured(rpReplica *r, rpComponent *c)
         return 0;
     }
     c->seq = seq;
-    (void)r;
     return 1;
 }
 
@@ -165,7 +164,7 @@ static int rpTake(rpReplica *r, rpResult *res, char *err, size_t errlen)
     for (uint32_t i = 0; i < r->n; i++) {
         ckptSink sink;
         rpComponent *c = &r->c[i];
-        if (!c->apply && !rpCaptured(r, c))
+        if (!c->apply && !rpCaptured(c))
             continue;
         if (ckStreamBegin(w, c->stream, c->seq, &sink)) {
             snprintf(err, errlen, "too many streams");
