@@ -145,7 +145,7 @@ control_check()
 {
     local i st cs cj cd rp rh rs mm
     for ((i = 0; i < 20; i++)); do
-        st=$(ctl status) || return 1
+        st=$(ctl status) || { sleep 0.5; continue; } # a busy worker may not answer in 2 s
         cs=$(printf '%s' "$st" | jq -r .control.control_hash)
         cj=$(printf '%s' "$st" | jq -r .control.control_seq)
         cd=$(printf '%s' "$st" | jq -r .control.control_durable_seq)
