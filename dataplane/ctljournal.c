@@ -58,7 +58,7 @@ static void acdNotify(void *ctx, const char *kind, uint32_t account, json_t *ev)
     ctlServerBroadcast(s->ctl, topic, ev);
 }
 
-acdState *acdCreateCore(const cfgConfig *cfg, uint32_t nSegments, ctlServer *ctl,
+acdState *acdCreateCore(cfgConfig *cfg, uint32_t nSegments, ctlServer *ctl,
                         uint32_t tradingDay, const acdHooks *hooks)
 {
     acdState *s = calloc(1, sizeof *s);
