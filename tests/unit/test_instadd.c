@@ -307,8 +307,8 @@ static int add(acdState *s, const char *edit, json_t **data, ctlError *err)
 {
     json_t *args = json_pack("{s:s, s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:i}", "instrument",
                              "al2501", "segment", 0, "tick", "5", "multiplier", 5, "margin_rate",
-                             "10%", "limit_up", "5%", "limit_down", "5%", "pre_settlement",
-                             "20000", "commission_per_lot", "3", "max_lots", 1000);
+                             "10%", "limit_up", "5%", "limit_down", "5%", "pre_settlement", "20000",
+                             "commission_per_lot", "3", "max_lots", 1000);
     if (edit) {
         json_t *e = json_loads(edit, 0, NULL);
         assert_non_null(e);
@@ -365,9 +365,8 @@ static void testCommandCodes(void **state)
     fx->wk.rc = 0;
     json_t *data;
     ctlError err;
-    assert_int_equal(add(s, "{\"name\":\"aluminium 2025-01\",\"close_rule\":\"split\"}", &data,
-                         &err),
-                     0);
+    assert_int_equal(
+        add(s, "{\"name\":\"aluminium 2025-01\",\"close_rule\":\"split\"}", &data, &err), 0);
     assert_int_equal(fx->wk.calls, 3);
     assert_int_equal(fx->wk.index, 4);
     assert_int_equal(fx->wk.last.book, 4);
