@@ -1595,8 +1595,7 @@ static int cfgSizeInstruments(cfgCtx *c, const config_setting_t *root, cfgConfig
         cfgInstrument *p = realloc(cfg->instruments, (size_t)total * sizeof *p);
         if (p == NULL)
             return cfgErrFile(c, 0, "out of memory");
-        memset(p + cfg->instrumentCount, 0,
-               (size_t)(total - cfg->instrumentCount) * sizeof *p);
+        memset(p + cfg->instrumentCount, 0, (size_t)(total - cfg->instrumentCount) * sizeof *p);
         cfg->instruments = p;
     }
     cfg->instrumentCapacity = total > cfg->instrumentCount ? total : cfg->instrumentCount;
@@ -1797,8 +1796,7 @@ int cfgInstrumentCheck(const cfgConfig *cfg, cfgInstrument *s, char *err, size_t
         memcpy(s->name, s->id, sizeof s->id);
     const cfgSegment *seg = cfgFindSegment(cfg, s->segment);
     if (!seg)
-        return cfgAddErr(err, errlen, CFG_ADD_SEGMENT, "segment: no segment has id %u",
-                         s->segment);
+        return cfgAddErr(err, errlen, CFG_ADD_SEGMENT, "segment: no segment has id %u", s->segment);
     if (!s->preClose)
         s->preClose = s->preSettlement;
     const char *why = cfgAddFieldProblem(s);
@@ -1831,8 +1829,7 @@ int cfgInstrumentAppend(cfgConfig *cfg, const cfgInstrument *spec)
     cfgSegment *seg = &cfg->segments[s.segIndex];
     const uint32_t at = cfg->instrumentCount;
     cfg->instruments[at] = s;
-    __atomic_store_n(&seg->instrumentCount, (uint16_t)(seg->instrumentCount + 1),
-                     __ATOMIC_RELEASE);
+    __atomic_store_n(&seg->instrumentCount, (uint16_t)(seg->instrumentCount + 1), __ATOMIC_RELEASE);
     __atomic_store_n(&cfg->instrumentCount, at + 1, __ATOMIC_RELEASE);
     return (int)at;
 }

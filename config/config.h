@@ -80,8 +80,8 @@ typedef struct {
     uint32_t feedHeartbeatMs; /* idle time before a heartbeat packet */
     uint32_t orderCapacity;   /* live orders the segment's pool holds */
     mtStpPolicy stp;
-    uint16_t instrumentCount; /* instruments traded here (their `book` < this); grows
-                                 with instrument.add (cfgInstrumentAppend) */
+    uint16_t instrumentCount;    /* instruments traded here (their `book` < this); grows
+                                    with instrument.add (cfgInstrumentAppend) */
     uint16_t instrumentCapacity; /* books the segment is sized for (instrument_capacity;
                                     default: the configured count) */
 } cfgSegment;

@@ -121,8 +121,9 @@ int acdInstrumentsRecover(acdState *s, char *err, size_t errlen)
     /* a control checkpoint's book may hold instruments the config file does not */
     for (uint32_t i = s->cfg->instrumentCount; i < instCount(s->book); i++) {
         if (cfgInstrumentAppend(s->cfg, &instAt(s->book, (uint16_t)i)->spec) != (int)i) {
-            snprintf(err, errlen, "instrument %s of the recovered state does not fit the config "
-                                  "(instrument_capacity or a changed instruments list)",
+            snprintf(err, errlen,
+                     "instrument %s of the recovered state does not fit the config "
+                     "(instrument_capacity or a changed instruments list)",
                      instAt(s->book, (uint16_t)i)->spec.id);
             return -1;
         }

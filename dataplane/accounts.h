@@ -108,8 +108,8 @@ struct acdState {
 /* The part of acdCreate that needs no DPDK: the book from the config, the
  * ledger sending through hooks->send (muted while replaying), no worker.
  * nSegments: the segments hooks reach. NULL on failure. */
-acdState *acdCreateCore(cfgConfig *cfg, uint32_t nSegments, ctlServer *ctl,
-                        uint32_t tradingDay, const acdHooks *hooks);
+acdState *acdCreateCore(cfgConfig *cfg, uint32_t nSegments, ctlServer *ctl, uint32_t tradingDay,
+                        const acdHooks *hooks);
 
 /* Runs one control command by name as the control socket would (journaled
  * first when the command changes state and a journal is attached). Returns

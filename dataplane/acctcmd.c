@@ -363,8 +363,7 @@ static int argRateReq(json_t *args, const char *key, uint32_t *out, ctlError *er
 {
     const int rc = argRate(args, key, out, err);
     if (rc > 0)
-        return ctlErrorf(err, 1008, "args.%s is required (a rate like \"12%%\" or \"0.12\")",
-                         key);
+        return ctlErrorf(err, 1008, "args.%s is required (a rate like \"12%%\" or \"0.12\")", key);
     return rc;
 }
 
@@ -425,8 +424,7 @@ static int argInstrumentSpec(json_t *args, cfgInstrument *in, ctlError *err)
             if (!strcmp(rule, cfgCloseRuleName((cfgCloseRule)k)))
                 r = k;
         if (r < 0)
-            return ctlErrorf(err, 1008,
-                             "args.close_rule: yesterday_first, today_first or split");
+            return ctlErrorf(err, 1008, "args.close_rule: yesterday_first, today_first or split");
         in->closeRule = (cfgCloseRule)r;
     }
     return 0;

@@ -98,9 +98,8 @@ crRisk *crCreate(const crOptions *opt)
         opt->maxPositions > (1u << 24) || opt->refCap < 1)
         return NULL;
     const cfgSegment *seg = &opt->cfg->segments[opt->segment];
-    const uint16_t nBooks =
-        seg->instrumentCapacity > seg->instrumentCount ? seg->instrumentCapacity
-                                                       : seg->instrumentCount;
+    const uint16_t nBooks = seg->instrumentCapacity > seg->instrumentCount ? seg->instrumentCapacity
+                                                                           : seg->instrumentCount;
     if (nBooks > 4096)
         return NULL;
     const uint32_t accSlots = crPow2(opt->maxAccounts), posSlots = crPow2(opt->maxPositions);

@@ -1325,9 +1325,8 @@ gwGateway *gwCreate(const gwOptions *opt)
     while (indexSize < 2 * opt->maxSessions)
         indexSize <<= 1; /* at most half full */
     gwLayout l;
-    const uint16_t capIns =
-        seg->instrumentCapacity > seg->instrumentCount ? seg->instrumentCapacity
-                                                       : seg->instrumentCount;
+    const uint16_t capIns = seg->instrumentCapacity > seg->instrumentCount ? seg->instrumentCapacity
+                                                                           : seg->instrumentCount;
     if (gwLayoutCompute(&l, opt->maxSessions, indexSize, opt->historyDepth, capIns, refCap))
         return NULL;
     const mtAllocator *a = opt->allocator ? opt->allocator : mtDefaultAllocator();

@@ -60,7 +60,7 @@ typedef struct {
     gwEventTapFn *tap; /* NULL: none */
     void *tapCtx;
     gwInstrumentTapFn *insTap; /* NULL: none; called with tapCtx */
-    gwTradeFn *onTrade; /* NULL: none */
+    gwTradeFn *onTrade;        /* NULL: none */
     void *tradeCtx;
     const mtAllocator *allocator; /* NULL: mtDefaultAllocator() */
     crRisk *risk;                 /* pre-trade risk and credit lines (not owned); NULL: none */

@@ -18,10 +18,10 @@
 #include "dataplane/gwsnap.h"
 
 #define GW_SNAP_MAGIC    0x58534E50u /* "XSNP" */
-#define GW_SNAP_VERSION  2 /* 2: META carries the instruments added at run time */
-#define GW_SNAP_HIST_MSG 4096 /* history messages per record (<= 256 KiB) */
-#define GW_SNAP_RANGES   4096 /* duplicate-answer slots per record */
-#define GW_SNAP_RUNS     8192 /* free-list runs per record */
+#define GW_SNAP_VERSION  2           /* 2: META carries the instruments added at run time */
+#define GW_SNAP_HIST_MSG 4096        /* history messages per record (<= 256 KiB) */
+#define GW_SNAP_RANGES   4096        /* duplicate-answer slots per record */
+#define GW_SNAP_RUNS     8192        /* free-list runs per record */
 
 _Static_assert(sizeof(gwStats) % sizeof(uint64_t) == 0, "gwStats is written as u64s");
 #define GW_STATS_N (sizeof(gwStats) / sizeof(uint64_t))
@@ -46,13 +46,12 @@ static void gwPutInstrument(snapBuf *b, const cfgInstrument *in)
     sbU16(b, in->book);
     sbU8(b, in->priceDecimals);
     sbU8(b, (uint8_t)in->closeRule);
-    const uint32_t u32[] = {in->multiplier, in->marginRate, in->commissionRate,
-                            in->limitUp,    in->limitDown,  in->minLots,
-                            in->maxLots};
+    const uint32_t u32[] = {in->multiplier, in->marginRate, in->commissionRate, in->limitUp,
+                            in->limitDown,  in->minLots,    in->maxLots};
     for (size_t i = 0; i < sizeof u32 / sizeof u32[0]; i++)
         sbU32(b, u32[i]);
-    const int64_t i64[] = {in->tickSize, in->commissionPerLot, in->preSettlement,
-                           in->preSettlementTicks, in->preClose, in->lowerTicks,
+    const int64_t i64[] = {in->tickSize,           in->commissionPerLot, in->preSettlement,
+                           in->preSettlementTicks, in->preClose,         in->lowerTicks,
                            in->upperTicks};
     for (size_t i = 0; i < sizeof i64 / sizeof i64[0]; i++)
         sbU64(b, (uint64_t)i64[i]);
@@ -70,13 +69,12 @@ static void gwGetInstrument(snapRd *v, cfgInstrument *in)
     in->book = srU16(v);
     in->priceDecimals = srU8(v);
     in->closeRule = (cfgCloseRule)srU8(v);
-    uint32_t *u32[] = {&in->multiplier, &in->marginRate, &in->commissionRate,
-                       &in->limitUp,    &in->limitDown,  &in->minLots,
-                       &in->maxLots};
+    uint32_t *u32[] = {&in->multiplier, &in->marginRate, &in->commissionRate, &in->limitUp,
+                       &in->limitDown,  &in->minLots,    &in->maxLots};
     for (size_t i = 0; i < sizeof u32 / sizeof u32[0]; i++)
         *u32[i] = srU32(v);
-    int64_t *i64[] = {&in->tickSize, &in->commissionPerLot, &in->preSettlement,
-                      &in->preSettlementTicks, &in->preClose, &in->lowerTicks,
+    int64_t *i64[] = {&in->tickSize,           &in->commissionPerLot, &in->preSettlement,
+                      &in->preSettlementTicks, &in->preClose,         &in->lowerTicks,
                       &in->upperTicks};
     for (size_t i = 0; i < sizeof i64 / sizeof i64[0]; i++)
         *i64[i] = (int64_t)srU64(v);
@@ -102,8 +100,9 @@ static int gwSnapMeta(const gwGateway *gw, snapOut *o)
         const cfgInstrument *cr = gw->risk ? crInstrument(gw->risk, b) : NULL;
         mtBookInfo bi;
         if (!cr || mtEngineBookInfo(gw->engine, b, &bi) != MT_OK)
-            return snapFail(o->err, "snapshot: book %u was added but its definition is not kept "
-                                    "(a segment without credit checks)",
+            return snapFail(o->err,
+                            "snapshot: book %u was added but its definition is not kept "
+                            "(a segment without credit checks)",
                             b);
         /* the book as it was made: instrument.update moves only the credit
          * check's band and lots (its SNAP_CR_INSTRUMENT record has them) */
@@ -393,8 +392,9 @@ static int gwRestoreMeta(gwRestoreCtx *c, snapRd *v)
         return snapFail(c->why, "not a segment snapshot of version 1 or %u", GW_SNAP_VERSION);
     const uint16_t base = version >= 2 ? srU16(v) : nIns;
     if (base > nIns || nIns > gw->instrumentCapacity)
-        return snapFail(c->why, "snapshot of %u instruments (%u from the config) does not fit "
-                                "this gateway's %u (instrument_capacity)",
+        return snapFail(c->why,
+                        "snapshot of %u instruments (%u from the config) does not fit "
+                        "this gateway's %u (instrument_capacity)",
                         nIns, base, gw->instrumentCapacity);
     cfgInstrument *added = calloc((size_t)(nIns - base) + 1u, sizeof *added);
     if (!added)

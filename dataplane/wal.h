@@ -43,11 +43,11 @@ typedef enum {
     WAL_SESSION_ENABLE = 9, /* walSessionRec */
     WAL_STORAGE = 10,       /* walStorageRec: disk nearly full, orders get 5002 */
     /* the control core's inputs, applied where crlPoll / wkServe apply them */
-    WAL_CREDIT = 32,       /* walCreditRec: account/grant, reclaim, top-up done (the parked
-                              order resumes), instrument rates, daily roll (crApply) */
-    WAL_LIQ_CANCEL = 33,   /* walCreditRec: force-liquidation cancel (gwAdminCancel) */
-    WAL_LIQ_ORDER = 34,    /* walCreditRec: force-liquidation closing order (gwAdminOrder) */
-    WAL_SET_THROTTLE = 35, /* walThrottleRec: gwSetThrottle (SIGHUP reload) */
+    WAL_CREDIT = 32,         /* walCreditRec: account/grant, reclaim, top-up done (the parked
+                                order resumes), instrument rates, daily roll (crApply) */
+    WAL_LIQ_CANCEL = 33,     /* walCreditRec: force-liquidation cancel (gwAdminCancel) */
+    WAL_LIQ_ORDER = 34,      /* walCreditRec: force-liquidation closing order (gwAdminOrder) */
+    WAL_SET_THROTTLE = 35,   /* walThrottleRec: gwSetThrottle (SIGHUP reload) */
     WAL_INSTRUMENT_ADD = 36, /* walInstrumentAddRec: gwAddInstrument (instrument.add) */
     WAL_TYPE_MAX = 63
 } walType;
@@ -246,6 +246,5 @@ int walReplay(const char *dir, uint32_t stream, unsigned flags, gwGateway *gw,
  * and any instrument.add defined beyond them. Counters of traffic and heartbeat
  * timing are not state. Not for the hot path (walks every order). */
 uint64_t walStateHash(const gwGateway *gw, uint16_t instrumentCount);
-
 
 #endif

@@ -494,9 +494,8 @@ static int wkJournalInstrument(wkWorker *w, const cfgInstrument *ins, const mtBo
     memset(&rec, 0, sizeof rec);
     rec.nowNs = nowNs;
     rec.ins = *ins;
-    return walControl(w->wal, WAL_INSTRUMENT_ADD, &rec, sizeof rec) == WAL_APPLY
-               ? 0
-               : XOE_CODE_STORAGE;
+    return walControl(w->wal, WAL_INSTRUMENT_ADD, &rec, sizeof rec) == WAL_APPLY ? 0
+                                                                                 : XOE_CODE_STORAGE;
 }
 
 /* Journals a request that changes state before it is applied. Returns 0

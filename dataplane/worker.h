@@ -29,7 +29,7 @@ typedef enum {
     WK_REQ_STATS,
     WK_REQ_SHUTDOWN,
     WK_REQ_SET_THROTTLE,
-    WK_REQ_STATE_HASH, /* dataplane/wal.h: the segment's state hash and journal position */
+    WK_REQ_STATE_HASH,    /* dataplane/wal.h: the segment's state hash and journal position */
     WK_REQ_INSTRUMENT_ADD /* instrument.add: define the next book (memory given) */
 } wkRequestType;
 

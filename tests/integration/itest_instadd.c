@@ -159,7 +159,6 @@ static const char *str(json_t *o, const char *key)
     return s ? s : "(none)";
 }
 
-
 static int openAccount(uint32_t id, const char *cash)
 {
     json_t *d = ctl("account.open", json_pack("{s:i, s:s, s:s}", "account", (int)id, "name",
