@@ -197,7 +197,7 @@ static void testAppendInPlaceUntilFull(void **state)
     const cfgInstrument *table = fx->cfg.instruments;
     for (int k = 0; k < CONF_CAP - 4; k++) {
         cfgInstrument s = spec(fx);
-        snprintf(s.id, sizeof s.id, "al25%02d", k);
+        snprintf(s.id, sizeof s.id, "al25%02u", (unsigned)k % 100u);
         assert_int_equal(cfgInstrumentCheck(&fx->cfg, &s, NULL, 0), CFG_ADD_OK);
         assert_int_equal(cfgInstrumentAppend(&fx->cfg, &s), 4 + k);
         assert_ptr_equal(fx->cfg.instruments, table); /* nothing moved */
