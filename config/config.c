@@ -1113,8 +1113,8 @@ static int cfgParsePorts(cfgCtx *c, const config_setting_t *root, cfgConfig *cfg
 
 /* ---- storage ---- */
 
-static const char *const cfgStorageKeys[] = {"data_dir",         "wal_dir",    "sst_dir",
-                                             "wal_segment_size", "durability", NULL};
+static const char *const cfgStorageKeys[] = {
+    "data_dir", "wal_dir", "sst_dir", "wal_segment_size", "durability", "async_commit_us", NULL};
 
 /* "64M", "1G", "4096" or an integer, in bytes (K/M/G are powers of 1024). */
 static int cfgSize(cfgCtx *c, const config_setting_t *g, const char *key, int64_t def, int64_t min,
@@ -1167,6 +1167,7 @@ static int cfgParseStorage(cfgCtx *c, const config_setting_t *root, cfgStorage *
 {
     const config_setting_t *g;
     int durability;
+    int64_t commitUs;
     if (cfgSection(c, root, "storage", CONFIG_TYPE_GROUP, 0, &g) != 0)
         return -1;
     if (cfgCheckKeys(c, g, cfgStorageKeys) != 0 ||
@@ -1175,11 +1176,13 @@ static int cfgParseStorage(cfgCtx *c, const config_setting_t *root, cfgStorage *
         cfgDir(c, g, "sst_dir", "sst", st->dataDir, st->sstDir) != 0 ||
         cfgSize(c, g, "wal_segment_size", 64 << 20, 1 << 20, 16LL << 30, &st->walSegmentSize) !=
             0 ||
-        cfgEnum(c, g, "durability", cfgDurabilityNames, CFG_DURABILITY_SYNC, &durability) != 0)
+        cfgEnum(c, g, "durability", cfgDurabilityNames, CFG_DURABILITY_SYNC, &durability) != 0 ||
+        cfgInt(c, g, "async_commit_us", 1000, 0, 1000000, &commitUs) != 0)
         return -1;
     if (strcmp(st->walDir, st->sstDir) == 0)
         return cfgErrKey(c, g, "sst_dir", "%s is also the WAL directory", st->sstDir);
     st->durability = (cfgDurability)durability;
+    st->asyncCommitUs = (uint32_t)commitUs;
     return 0;
 }
 

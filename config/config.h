@@ -104,6 +104,7 @@ typedef struct {
     char sstDir[CFG_PATH_MAX + 1];
     uint64_t walSegmentSize; /* bytes per preallocated journal file */
     cfgDurability durability;
+    uint32_t asyncCommitUs; /* async: least time between two commits' starts */
 } cfgStorage;
 
 typedef struct {
