@@ -239,6 +239,13 @@ check "feed: Stock Directory (R) and Trading Action (H) of al2501 and zn2501 on 
     sh -c "grep -q ' R .*stock=al2501 ' '$WORK/feed.dump' && grep -q ' H .*stock=al2501 ' '$WORK/feed.dump' &&
            grep -q ' R .*stock=zn2501 ' '$WORK/feed.dump'"
 grep ' [RH] .*stock=al2501 ' "$WORK/feed.dump" | head -2 | cut -c1-100 | sed 's/^/     /'
+"$BIN/xchgctl" --socket "$SOCK" instrument.add instrument=al2501 segment=0 tick=5 multiplier=5 \
+    margin_rate=10% limit_up=5% limit_down=5% pre_settlement=20000 >/dev/null 2>"$WORK/dup.err"
+check "xchgctl instrument.add of a taken id: 1008 ($(cat "$WORK/dup.err"))" grep -q '1008.*already exists' "$WORK/dup.err"
+"$BIN/xchgctl" --socket "$SOCK" instrument.list >"$WORK/list.out" 2>&1
+check "xchgctl instrument.list shows al2501 and zn2501" sh -c "grep -q al2501 '$WORK/list.out' && grep -q zn2501 '$WORK/list.out'"
+check "xchgctl md.snapshot instrument=al2501: volume 2" \
+    sh -c "'$BIN/xchgctl' --socket '$SOCK' --json md.snapshot instrument=al2501 | jq -e '.volume == 2' >/dev/null"
 hashes "after instrument.add"
 
 if restart term "$WORK/xchgd.1.log"; then
