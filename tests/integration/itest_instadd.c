@@ -125,7 +125,13 @@ static json_t *ctl(const char *cmd, json_t *args)
         snprintf(gErr, sizeof gErr, "write failed");
         return NULL;
     }
-    json_t *ans = ctlLine(&gCtl, 30000); /* sync durability on a loaded disk: seconds */
+    /* sync durability on a loaded disk takes seconds; the answer of an
+     * earlier request that timed out is skipped (answers carry their id) */
+    json_t *ans = ctlLine(&gCtl, 60000);
+    while (ans && json_integer_value(json_object_get(ans, "id")) != id) {
+        json_decref(ans);
+        ans = ctlLine(&gCtl, 60000);
+    }
     if (!ans) {
         gErrCode = -1;
         snprintf(gErr, sizeof gErr, "no answer");
