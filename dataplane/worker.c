@@ -714,6 +714,12 @@ int wkMain(void *arg)
                 walPoll(w->wal);
             wkTxFlush(w);
         }
+        if (unlikely(!crlRoom(w->credit))) {
+            rte_pause(); /* a control core behind: input waits rather than its events get lost */
+            w->c.controlStalls += !w->inputBacklog;
+            w->inputBacklog = 1;
+            continue;
+        }
 
         uint16_t n = rte_eth_rx_burst(w->opt.portId, w->opt.queue, pkts, RX_BURST);
         if (n < RX_BURST)

@@ -43,6 +43,7 @@ typedef struct {
     uint64_t mdTrades, mdDropped; /* fills pushed to the summary ring / dropped: ring full */
     uint64_t mdTx;                /* summary channel frames sent for the control lcore */
     uint64_t journalStalls;       /* times input waited for room in the journal */
+    uint64_t controlStalls;       /* times input waited for the control core to take events */
 } wkCounters;
 
 typedef struct {
