@@ -15,6 +15,7 @@
 #include "dataplane/crlink.h"
 #include "dataplane/durable.h"
 #include "dataplane/gwsnap.h"
+#include "dataplane/histfeed.h"
 #include "dataplane/replica.h"
 #include "dataplane/wal.h"
 #include "storage/checkpoint.h"
@@ -43,6 +44,8 @@ typedef struct {
     crRisk *risk;
     gwGateway *gw;
     uint64_t events;
+    hfFeed *hf;   /* the history its reports go to (NULL: none) */
+    uint32_t idx; /* its segment index */
 } duShadow;
 
 struct duStore {
@@ -62,6 +65,7 @@ struct duStore {
     uint64_t nextCkId;  /* id of the next checkpoint */
     wkWorker **workers; /* during duOpen: their credit links hold the skip counts */
     rpReplica *replica;
+    hfFeed *hf;  /* the trading history, fed by the replica (NULL: none) */
     int running; /* duOpen succeeded: duClose takes the final checkpoint */
 };
 
@@ -113,13 +117,14 @@ static void duProgress(void *ctx, const walReplayReport *r)
 
 /* ---- checkpoints: shadows, choice, restore ---- */
 
-/* The shadows' sends and credit events go nowhere: the live worker sent them. */
+/* The shadows' sends and credit events go nowhere (the live worker sent
+ * them) but to the trading history. */
 static void duShadowSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
 {
-    (void)ctx;
+    const duShadow *s = ctx;
     (void)to;
-    (void)data;
-    (void)len;
+    if (s->hf)
+        hfFrame(s->hf, s->idx, s->gw, data, len);
 }
 
 static void duShadowEmit(void *ctx, const crEvent *ev)
@@ -156,7 +161,8 @@ static int duShadowMake(duStore *d, uint32_t i)
                     .historyDepth = d->opt.historyDepth ? d->opt.historyDepth : DU_HISTORY,
                     .tradingDay = d->opt.tradingDay,
                     .risk = s->risk,
-                    .send = duShadowSend};
+                    .send = duShadowSend,
+                    .sendCtx = s};
     s->gw = s->risk ? gwCreate(&go) : NULL;
     if (!s->gw) {
         duShadowFree(s);
@@ -386,6 +392,50 @@ static int duApplyRec(void *state, uint16_t type, const void *payload, uint32_t 
     return walApply(((duShadow *)state)->gw, type, payload, len);
 }
 
+/* As duApplyRec, for the history: a record's reports are flushed out of
+ * the shadow before the next record (so each is taken under its own
+ * sequence), then the sequence is stored as covered. */
+static int duApplyAt(void *state, uint64_t seq, uint16_t type, const void *payload, uint32_t len)
+{
+    duShadow *s = state;
+    hfBegin(s->hf, s->idx, seq);
+    int rc = walApply(s->gw, type, payload, len);
+    gwFlush(s->gw);
+    if (rc == 0)
+        hfEnd(s->hf, s->idx);
+    return rc;
+}
+
+static void duHistTick(void *ctx)
+{
+    hfTick(ctx);
+}
+
+static int duHistSync(void *ctx, char *err, size_t errlen)
+{
+    return hfSync(ctx, err, errlen);
+}
+
+/* Opens the history in <sst_dir>/history (what xchgctl query reads) and
+ * gives it to the shadows. The history is derived data: one that cannot be
+ * opened is logged and trading starts without it. */
+static void duOpenHistory(duStore *d)
+{
+    char dir[CFG_PATH_MAX + 16], why[512];
+    snprintf(dir, sizeof dir, "%s/history", d->cfg->storage.sstDir);
+    d->hf = hfOpen(d->cfg, dir, why, sizeof why);
+    if (!d->hf) {
+        printf("xchgd: history: not kept: %s\n", why);
+        return;
+    }
+    printf("xchgd: history: %s, segment 0 covered up to sequence %llu\n", dir,
+           (unsigned long long)hfPosition(d->hf, 0));
+    for (uint32_t i = 0; i < d->n; i++) {
+        d->shadow[i].hf = d->hf;
+        d->shadow[i].idx = i;
+    }
+}
+
 /* The shadow is between inputs, but a timer or control input leaves its
  * frames batched until the next flush (the worker flushes per burst):
  * flushing sends them nowhere and changes no state. */
@@ -424,6 +474,12 @@ static int duStartReplica(duStore *d, char *err, size_t errlen)
                     .kept = st->checkpointsKept,
                     .segmentsRetained = st->segmentsRetained,
                     .firstId = d->nextCkId};
+    duOpenHistory(d);
+    if (d->hf) {
+        ro.hookCtx = d->hf;
+        ro.tick = duHistTick;
+        ro.sync = duHistSync;
+    }
     d->replica = rpCreate(&ro);
     for (uint32_t i = 0; d->replica && i < d->n; i++) {
         const unsigned id = d->cfg->segments[i].id;
@@ -432,6 +488,7 @@ static int duStartReplica(duStore *d, char *err, size_t errlen)
                          .journal = d->j[i],
                          .state = &d->shadow[i],
                          .apply = duApplyRec,
+                         .applyAt = d->hf ? duApplyAt : NULL,
                          .snapshot = duSnapRec,
                          .why = duSnapWhy,
                          .seq = cs ? cs->seq : 0};
@@ -700,6 +757,7 @@ void duClose(duStore *d)
             printf("xchgd: final checkpoint failed: %s\n", err);
     }
     rpDestroy(d->replica);
+    hfClose(d->hf);
     for (uint32_t i = 0; d->j && i < d->n; i++) {
         jnClose(d->j[i]);
         walDestroy(d->wal ? d->wal[i] : NULL);
@@ -780,6 +838,8 @@ static int duCmdCheckpoints(void *ctx, json_t *args, json_t **data, ctlError *er
 
 int duRegister(ctlServer *s, duStore *d)
 {
+    if (d->hf && hfRegister(s, d->hf))
+        return -1;
     if (ctlServerRegister(s, "storage.checkpoints", duCmdCheckpoints, d,
                           "checkpoints on disk (verified) and the replica's counters"))
         return -1;

@@ -17,9 +17,10 @@
  *   'T' trade id, order id                       -> histTradeRow
  *   'R' time (ns), session, client order id      -> histRejectRow
  *   'K' instrument (2), period (1), start (ns)   -> histKlineRow
+ *   'M' instrument (2), time (ns), trade id      -> histTickRow
+ *   'P' journal stream (4)                       -> u64 sequence covered
  * Reserved for tables other modules will add (docs/storage/history.md,
- * "Adding a table"): 'A' account changes, 'M' market ticks, 'S' settlement
- * results.
+ * "Adding a table"): 'A' account changes, 'S' settlement results.
  *
  * Rows are little-endian structs with a version byte first; a reader
  * accepts any row at least as long as the version it knows. */
@@ -42,7 +43,8 @@ enum {
     HIST_T_ACCOUNT = 'A',
     HIST_T_KLINE = 'K',
     HIST_T_TICK = 'M',
-    HIST_T_SETTLEMENT = 'S'
+    HIST_T_SETTLEMENT = 'S',
+    HIST_T_POSITION = 'P' /* journal position the history covers, per stream */
 };
 
 #define HIST_ROW_VERSION 1
@@ -77,6 +79,8 @@ typedef struct {
     int64_t commission;
     uint64_t acceptedNs; /* exchange timestamps, ns since the epoch */
     uint64_t updatedNs;
+    uint64_t lastSeq; /* the session's message sequence that last changed the row: a message
+                         taken again (a record re-applied after a crash) is not counted twice */
 } histOrderRow;
 
 typedef struct {
@@ -119,7 +123,24 @@ typedef struct {
     int64_t openOi, closeOi;
     uint32_t trades;
     uint32_t reserved;
+    uint64_t
+        lastTradeId; /* bars built from ticks: the last trade counted in (0: a stored mdsBar) */
 } histKlineRow;
+
+/* A market tick: one trade print (a trade's two executions give one). */
+typedef struct {
+    uint8_t version;
+    uint8_t side; /* the aggressor's (taker's) side; BUY for an auction trade */
+    uint8_t liquidity;
+    uint8_t segment;
+    uint16_t instrument; /* index into the config's instruments */
+    uint16_t reserved;
+    uint32_t reserved2;
+    uint32_t qty;
+    uint64_t tradeId;
+    int64_t price;
+    uint64_t timestamp;
+} histTickRow;
 
 typedef struct histWriter histWriter;
 
@@ -127,6 +148,8 @@ typedef struct {
     uint64_t frames, messages;        /* offered */
     uint64_t orders, trades, rejects; /* rows written (an order row counts once per write) */
     uint64_t klines;                  /* bars written */
+    uint64_t ticks;                   /* tick rows written */
+    uint64_t replayed;                /* messages already in the stored rows (not counted again) */
     uint64_t duplicates;              /* messages already seen (retransmissions) */
     uint64_t unknownOrders;           /* fills/cancels of orders with no row: row started */
     uint64_t badFrames;               /* frames that did not parse */
@@ -159,6 +182,34 @@ int histOnMessage(histWriter *h, uint8_t segment, uint32_t session, const xoeMsg
  * a bar stored again replaces the first). Returns 0, or -1 with *err. */
 int histOnBar(histWriter *h, uint16_t instrument, const mdsBar *bar, sstError *err);
 
+/* The config's instrument index of book `book` of segment index `segment`
+ * (ticks and K-lines are keyed by it; trades and orders keep the book).
+ * Without it the book is taken. Returns 0, -1 out of range (>= 64 segments
+ * or >= 1024 books). */
+int histMapInstrument(histWriter *h, uint8_t segment, uint16_t book, uint16_t instrument);
+
+/* on: every trade print also updates its K-line bar of each period (3s,
+ * 1m, 5m, 15m, 30m, 60m: aligned on multiples of the period since the
+ * epoch; day: the UTC day), so the history needs no aggregator (xchgd).
+ * Off (the default): bars come only from histOnBar. Do not mix both in
+ * one tree: they write the same keys. */
+void histSetTickBars(histWriter *h, int on);
+
+/* The trading day (YYYYMMDD) of the bars built from ticks (0: the trade's
+ * UTC date). */
+void histSetTradingDay(histWriter *h, uint32_t tradingDay);
+
+/* The journal position the history covers for a stream: every report of its
+ * records up to seq is in the tree. Put it after a record's rows: the tree's
+ * memtables reach the files in order, so a position found after a crash
+ * covers only rows that are there (rows of later records may be there too:
+ * orders, bars and keyed rows are not counted twice when taken again).
+ * Returns 0, or -1 with *err. */
+int histSetPosition(histWriter *h, uint32_t stream, uint64_t seq, sstError *err);
+
+/* The stored position of a stream (0 when none). Returns 0, or -1 with *err. */
+int histGetPosition(histWriter *h, uint32_t stream, uint64_t *seq, sstError *err);
+
 /* Time-based flush of the memtable (lsmTick). */
 int histTick(histWriter *h, uint64_t nowNs);
 
@@ -175,5 +226,6 @@ size_t histOrderKey(uint8_t *k, uint64_t orderId);
 size_t histTradeKey(uint8_t *k, uint64_t tradeId, uint64_t orderId);
 size_t histRejectKey(uint8_t *k, uint64_t timestamp, uint32_t session, uint64_t clOrdId);
 size_t histKlineKey(uint8_t *k, uint16_t instrument, uint8_t period, uint64_t startNs);
+size_t histTickKey(uint8_t *k, uint16_t instrument, uint64_t timestamp, uint64_t tradeId);
 
 #endif

@@ -1,0 +1,237 @@
+/* histfeed.c -- the shadow gateways' reports into the trading history, exactly once (histfeed.h). */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dataplane/histfeed.h"
+#include "storage/history.h"
+#include "xchg/xoe.h"
+
+#include <jansson.h>
+
+#define HF_KNOWN_BITS (1u << 20) /* session ids below this are remembered in a bitmap */
+
+typedef struct {
+    uint32_t stream; /* the segment's id: its journal stream and the rows' segment */
+    uint64_t pos;    /* position stored (or read at open) */
+    uint64_t cur;    /* record being applied, 0: none */
+    int take;        /* its reports are taken */
+} hfSegment;
+
+struct hfFeed {
+    histWriter *h;
+    hfSegment *seg;
+    uint32_t n;
+    uint8_t *known; /* bitmap: the session's account was given to the writer */
+    int failed;
+    hfStats st; /* replica thread */
+    pthread_mutex_t mu;
+    hfStats pub;     /* copy for other threads, under mu */
+    uint64_t *posPub; /* each segment's position, under mu */
+};
+
+static uint64_t hfMonoNs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Logs the first failure and stops taking reports. */
+static void hfFail(hfFeed *f, const char *what, const sstError *e)
+{
+    if (!f->failed)
+        printf("xchgd: history: %s: %s: the history stops here (trading goes on)\n", what, e->msg);
+    fflush(stdout);
+    f->failed = 1;
+}
+
+hfFeed *hfOpen(const cfgConfig *cfg, const char *dir, char *err, size_t errlen)
+{
+    sstError e;
+    hfFeed *f = calloc(1, sizeof *f);
+    if (f) {
+        f->seg = calloc(cfg->segmentCount ? cfg->segmentCount : 1, sizeof *f->seg);
+        f->known = calloc(HF_KNOWN_BITS / 8, 1);
+        f->posPub = calloc(cfg->segmentCount ? cfg->segmentCount : 1, sizeof *f->posPub);
+    }
+    if (!f || !f->seg || !f->known || !f->posPub) {
+        snprintf(err, errlen, "history: out of memory");
+        goto fail;
+    }
+    f->n = cfg->segmentCount;
+    pthread_mutex_init(&f->mu, NULL);
+    if (!(f->h = histOpen(dir, NULL, &e))) {
+        snprintf(err, errlen, "history %s: %s", dir, e.msg);
+        goto fail;
+    }
+    histSetTickBars(f->h, 1);
+    for (uint32_t i = 0; i < cfg->instrumentCount; i++) {
+        const cfgInstrument *in = &cfg->instruments[i];
+        histMapInstrument(f->h, in->segment, in->book, (uint16_t)i);
+    }
+    for (uint32_t i = 0; i < f->n; i++) {
+        f->seg[i].stream = cfg->segments[i].id;
+        if (histGetPosition(f->h, f->seg[i].stream, &f->seg[i].pos, &e)) {
+            snprintf(err, errlen, "history %s: %s", dir, e.msg);
+            goto fail;
+        }
+        f->posPub[i] = f->seg[i].pos;
+    }
+    return f;
+fail:
+    hfClose(f);
+    return NULL;
+}
+
+void hfClose(hfFeed *f)
+{
+    if (!f)
+        return;
+    histClose(f->h);
+    if (f->seg)
+        pthread_mutex_destroy(&f->mu);
+    free(f->seg);
+    free(f->known);
+    free(f->posPub);
+    free(f);
+}
+
+uint64_t hfPosition(const hfFeed *f, uint32_t i)
+{
+    return i < f->n ? f->seg[i].pos : 0;
+}
+
+int hfBegin(hfFeed *f, uint32_t i, uint64_t seq)
+{
+    if (i >= f->n)
+        return 0;
+    hfSegment *s = &f->seg[i];
+    s->cur = seq;
+    s->take = !f->failed && seq > s->pos;
+    if (!s->take && !f->failed)
+        f->st.skipped++;
+    return s->take;
+}
+
+/* Tells the writer the account of every session gw has (once a session). */
+static void hfLearnSessions(hfFeed *f, const gwGateway *gw)
+{
+    gwSessionInfo info[64];
+    uint32_t n = gwSessionList(gw, info, 64);
+    for (uint32_t k = 0; k < n && k < 64; k++) {
+        const uint32_t id = info[k].sessionId;
+        if (histSetAccount(f->h, id, info[k].account) == 0 && id < HF_KNOWN_BITS)
+            f->known[id >> 3] |= (uint8_t)(1u << (id & 7));
+    }
+}
+
+void hfFrame(hfFeed *f, uint32_t i, const gwGateway *gw, const uint8_t *data, uint16_t len)
+{
+    if (i >= f->n || !f->seg[i].take || f->failed)
+        return;
+    xoeFrame fr;
+    if (xoeFrameParse(data, len, XOE_DIR_TO_CLIENT, &fr, NULL) == XOE_OK &&
+        (fr.session >= HF_KNOWN_BITS || !(f->known[fr.session >> 3] & (1u << (fr.session & 7)))))
+        hfLearnSessions(f, gw);
+    sstError e;
+    f->st.frames++;
+    if (histOnFrame(f->h, (uint8_t)f->seg[i].stream, data, len, &e))
+        hfFail(f, "a report could not be stored", &e);
+}
+
+void hfEnd(hfFeed *f, uint32_t i)
+{
+    if (i >= f->n)
+        return;
+    hfSegment *s = &f->seg[i];
+    if (s->take && !f->failed) {
+        sstError e;
+        if (histSetPosition(f->h, s->stream, s->cur, &e))
+            hfFail(f, "the journal position could not be stored", &e);
+        else {
+            s->pos = s->cur;
+            f->st.records++;
+        }
+    }
+    s->cur = 0;
+    s->take = 0;
+}
+
+/* Publishes the counters for other threads. */
+static void hfPublish(hfFeed *f)
+{
+    histStats hs;
+    histGetStats(f->h, &hs);
+    f->st.orders = hs.orders;
+    f->st.trades = hs.trades;
+    f->st.rejects = hs.rejects;
+    f->st.ticks = hs.ticks;
+    f->st.klines = hs.klines;
+    f->st.replayed = hs.replayed;
+    f->st.failed = f->failed;
+    pthread_mutex_lock(&f->mu);
+    f->pub = f->st;
+    for (uint32_t i = 0; i < f->n; i++)
+        f->posPub[i] = f->seg[i].pos;
+    pthread_mutex_unlock(&f->mu);
+}
+
+void hfTick(hfFeed *f)
+{
+    if (!f->failed)
+        histTick(f->h, hfMonoNs());
+    hfPublish(f);
+}
+
+int hfSync(hfFeed *f, char *err, size_t errlen)
+{
+    sstError e;
+    if (!f->failed && histFlush(f->h, &e))
+        hfFail(f, "flush", &e);
+    hfPublish(f);
+    if (f->failed) {
+        snprintf(err, errlen, "the history stopped on a write error (see the log)");
+        return -1;
+    }
+    return 0;
+}
+
+void hfGetStats(hfFeed *f, hfStats *st)
+{
+    pthread_mutex_lock(&f->mu);
+    *st = f->pub;
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* storage.history: what the feed took and where each segment's history ends. */
+static int hfCmdHistory(void *ctx, json_t *args, json_t **data, ctlError *err)
+{
+    hfFeed *f = ctx;
+    hfStats st;
+    (void)args;
+    (void)err;
+    hfGetStats(f, &st);
+    json_t *pos = json_array();
+    pthread_mutex_lock(&f->mu);
+    for (uint32_t i = 0; i < f->n; i++)
+        json_array_append_new(pos, json_pack("{s:I, s:I}", "stream", (json_int_t)f->seg[i].stream,
+                                             "seq", (json_int_t)f->posPub[i]));
+    pthread_mutex_unlock(&f->mu);
+    *data = json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "positions", pos,
+                      "records", (json_int_t)st.records, "skipped", (json_int_t)st.skipped,
+                      "frames", (json_int_t)st.frames, "orders", (json_int_t)st.orders, "trades",
+                      (json_int_t)st.trades, "rejects", (json_int_t)st.rejects, "ticks",
+                      (json_int_t)st.ticks, "klines", (json_int_t)st.klines, "replayed",
+                      (json_int_t)st.replayed, "failed", st.failed);
+    return 0;
+}
+
+int hfRegister(ctlServer *s, hfFeed *f)
+{
+    return ctlServerRegister(s, "storage.history", hfCmdHistory, f,
+                             "the trading history's counters and covered journal positions");
+}
