@@ -1,4 +1,5 @@
-/* histfeed.c -- the shadow gateways' reports into the trading history, exactly once (histfeed.h). */
+/* histfeed.c -- the shadow gateways' reports into the trading history, exactly once (histfeed.h).
+ */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,6 +14,9 @@
 #include <jansson.h>
 
 #define HF_KNOWN_BITS (1u << 20) /* session ids below this are remembered in a bitmap */
+/* memtable room a record's rows must find (a quarter of the default 4 MiB:
+ * an order sweeping some 800 price levels) */
+#define HF_RECORD_ROOM (1u << 20)
 
 typedef struct {
     uint32_t stream; /* the segment's id: its journal stream and the rows' segment */
@@ -29,7 +33,7 @@ struct hfFeed {
     int failed;
     hfStats st; /* replica thread */
     pthread_mutex_t mu;
-    hfStats pub;     /* copy for other threads, under mu */
+    hfStats pub;      /* copy for other threads, under mu */
     uint64_t *posPub; /* each segment's position, under mu */
 };
 
@@ -110,10 +114,15 @@ int hfBegin(hfFeed *f, uint32_t i, uint64_t seq)
     if (i >= f->n)
         return 0;
     hfSegment *s = &f->seg[i];
+    sstError e;
     s->cur = seq;
     s->take = !f->failed && seq > s->pos;
     if (!s->take && !f->failed)
         f->st.skipped++;
+    if (s->take && histRoom(f->h, HF_RECORD_ROOM, &e)) {
+        hfFail(f, "flush", &e);
+        s->take = 0;
+    }
     return s->take;
 }
 

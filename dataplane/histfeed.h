@@ -64,9 +64,9 @@ void hfTick(hfFeed *f);
 int hfSync(hfFeed *f, char *err, size_t errlen);
 
 typedef struct {
-    uint64_t records;  /* records whose reports were taken */
-    uint64_t skipped;  /* records at or below the stored position (taken before) */
-    uint64_t frames;   /* frames taken */
+    uint64_t records; /* records whose reports were taken */
+    uint64_t skipped; /* records at or below the stored position (taken before) */
+    uint64_t frames;  /* frames taken */
     uint64_t orders, trades, rejects, ticks, klines; /* rows written */
     uint64_t replayed; /* messages found already in the rows (after a crash) */
     int failed;        /* the history stopped on a write error */

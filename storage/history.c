@@ -23,6 +23,7 @@ struct histWriter {
     uint16_t (*imap)[HIST_MAX_BOOKS]; /* [segment][book]: instrument + 1, 0 unmapped */
     uint32_t tradingDay;
     int tickBars;          /* K-lines built from the ticks (histSetTickBars) */
+    size_t memtableBytes;  /* the tree's memtable size (histRoom) */
     uint64_t curSeq;       /* message sequence being taken (0: none) */
     histSession *sessions; /* open addressing, power-of-two size */
     uint32_t nsessions, cap;
@@ -129,6 +130,15 @@ int histMapInstrument(histWriter *h, uint8_t segment, uint16_t book, uint16_t in
 void histSetTradingDay(histWriter *h, uint32_t tradingDay)
 {
     h->tradingDay = tradingDay;
+}
+
+int histRoom(histWriter *h, size_t bytes, sstError *err)
+{
+    lsmStats st;
+    lsmGetStats(h->db, &st);
+    if (!st.memtableBytes || st.memtableBytes + bytes <= h->memtableBytes)
+        return 0;
+    return lsmFlush(h->db, err);
 }
 
 void histSetTickBars(histWriter *h, int on)
@@ -285,8 +295,7 @@ static uint32_t utcDay(uint64_t ns)
     return (uint32_t)((tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday);
 }
 
-/* Adds trade tk to its bar of every period. A bar that already counts
- * the trade (lastTradeId: the record was taken before a crash) is left. */
+/* Adds trade tk to its bar of every period. */
 static int barsAdd(histWriter *h, const histTickRow *tk, sstError *err)
 {
     for (size_t p = 0; p < sizeof histPeriods / sizeof histPeriods[0]; p++) {
@@ -298,8 +307,6 @@ static int barsAdd(histWriter *h, const histTickRow *tk, sstError *err)
         int rc = lsmGet(h->db, k, kl, &b, sizeof b, &vl, err);
         if (rc < 0)
             return -1;
-        if (rc == 1 && vl >= sizeof b && b.lastTradeId >= tk->tradeId)
-            continue;
         if (rc == 0 || vl < sizeof b) {
             memset(&b, 0, sizeof b);
             b.version = HIST_ROW_VERSION;
@@ -310,13 +317,21 @@ static int barsAdd(histWriter *h, const histTickRow *tk, sstError *err)
             b.endNs = start + histPeriods[p].ns;
             b.open = b.high = b.low = tk->price;
         }
+        /* open and close by trade id, not by arrival: the prints of one
+         * auction reach the history in session order */
+        if (!b.firstTradeId || tk->tradeId < b.firstTradeId) {
+            b.open = tk->price;
+            b.firstTradeId = tk->tradeId;
+        }
+        if (tk->tradeId >= b.lastTradeId) {
+            b.close = tk->price;
+            b.lastTradeId = tk->tradeId;
+        }
         b.high = tk->price > b.high ? tk->price : b.high;
         b.low = tk->price < b.low ? tk->price : b.low;
-        b.close = tk->price;
         b.volume += tk->qty;
         b.amount += tk->price * (int64_t)tk->qty;
         b.trades++;
-        b.lastTradeId = tk->tradeId;
         h->st.klines++;
         if (lsmPut(h->db, k, kl, &b, sizeof b, err) < 0)
             return -1;
@@ -338,12 +353,22 @@ static int onTick(histWriter *h, uint8_t segment, const xoeExecuted *x, sstError
     tk.tradeId = x->tradeId;
     tk.price = x->price;
     tk.timestamp = x->timestamp;
-    uint8_t k[24];
-    size_t kl = histTickKey(k, tk.instrument, tk.timestamp, tk.tradeId);
-    h->st.ticks++;
-    if (lsmPut(h->db, k, kl, &tk, sizeof tk, err) < 0)
+    uint8_t k[24], old[sizeof tk];
+    size_t kl = histTickKey(k, tk.instrument, tk.timestamp, tk.tradeId), vl;
+    /* a print already stored (a retransmission, a record taken again) is in
+     * its bars too: the bars are written before the tick, in one memtable
+     * (histRoom), so a tick that is there had its bars written */
+    int rc = lsmGet(h->db, k, kl, old, sizeof old, &vl, err);
+    if (rc < 0)
         return -1;
-    return h->tickBars ? barsAdd(h, &tk, err) : 0;
+    if (rc == 1) {
+        h->st.replayed++;
+        return 0;
+    }
+    if (h->tickBars && barsAdd(h, &tk, err) < 0)
+        return -1;
+    h->st.ticks++;
+    return lsmPut(h->db, k, kl, &tk, sizeof tk, err);
 }
 
 static int onExecuted(histWriter *h, uint8_t segment, uint32_t session, uint32_t account,
@@ -554,6 +579,7 @@ histWriter *histOpen(const char *dir, const lsmConfig *cfg, sstError *err)
         sstErrorSet(err, SST_EIO, ENOMEM, dir, UINT64_MAX, "history: out of memory");
         return NULL;
     }
+    h->memtableBytes = c.memtableBytes;
     h->db = lsmOpen(&c, err);
     if (!h->db) {
         free(h);

@@ -123,8 +123,9 @@ typedef struct {
     int64_t openOi, closeOi;
     uint32_t trades;
     uint32_t reserved;
-    uint64_t
-        lastTradeId; /* bars built from ticks: the last trade counted in (0: a stored mdsBar) */
+    /* bars built from ticks: the trades whose prices are close and open
+     * (0: a stored mdsBar) */
+    uint64_t lastTradeId, firstTradeId;
 } histKlineRow;
 
 /* A market tick: one trade print (a trade's two executions give one). */
@@ -199,11 +200,20 @@ void histSetTickBars(histWriter *h, int on);
  * UTC date). */
 void histSetTradingDay(histWriter *h, uint32_t tradingDay);
 
+/* Makes the next `bytes` bytes of writes land in one memtable: flushes the
+ * current one first (and waits) when fewer are free. The feed calls it
+ * before each journal record, so a record's rows and its position reach
+ * the files together: a crash keeps all of a record or none of it (a
+ * record writing more than `bytes` may still straddle two memtables).
+ * Returns 0, or -1 with *err. */
+int histRoom(histWriter *h, size_t bytes, sstError *err);
+
 /* The journal position the history covers for a stream: every report of its
  * records up to seq is in the tree. Put it after a record's rows: the tree's
  * memtables reach the files in order, so a position found after a crash
- * covers only rows that are there (rows of later records may be there too:
- * orders, bars and keyed rows are not counted twice when taken again).
+ * covers only rows that are there (with histRoom, rows of a later record are
+ * all there or none; a message taken again, such as a retransmission, is
+ * not counted twice in an order row, a tick or a bar either).
  * Returns 0, or -1 with *err. */
 int histSetPosition(histWriter *h, uint32_t stream, uint64_t seq, sstError *err);
 
