@@ -719,6 +719,14 @@ duStore *duOpen(const cfgConfig *cfg, wkWorker **workers, uint32_t n, const duOp
     return d;
 }
 
+void duHistoryControl(duStore *d, const acctBook *book)
+{
+    if (!d->hf)
+        return;
+    hfSetControl(d->hf);
+    hfSettledAll(book);
+}
+
 jnJournal *duJournal(const duStore *d, uint32_t i)
 {
     return i < d->n ? d->j[i] : i == d->n ? d->control : NULL;
@@ -756,6 +764,7 @@ void duClose(duStore *d)
         if (rpCheckpoint(d->replica, "final", &res, err, sizeof err))
             printf("xchgd: final checkpoint failed: %s\n", err);
     }
+    hfSetControl(NULL);
     rpDestroy(d->replica);
     hfClose(d->hf);
     for (uint32_t i = 0; d->j && i < d->n; i++) {

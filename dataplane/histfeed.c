@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "control/settle.h"
 #include "dataplane/histfeed.h"
 #include "storage/history.h"
 #include "xchg/xoe.h"
@@ -35,6 +36,8 @@ struct hfFeed {
     pthread_mutex_t mu;
     hfStats pub;      /* copy for other threads, under mu */
     uint64_t *posPub; /* each segment's position, under mu */
+    histSettleRow *settleQ; /* handed over by the control core, under mu */
+    uint32_t settleN, settleCap;
 };
 
 static uint64_t hfMonoNs(void)
@@ -43,6 +46,8 @@ static uint64_t hfMonoNs(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+static void hfDrainSettlements(hfFeed *f);
 
 /* Logs the first failure and stops taking reports. */
 static void hfFail(hfFeed *f, const char *what, const sstError *e)
@@ -58,6 +63,7 @@ hfFeed *hfOpen(const cfgConfig *cfg, const char *dir, char *err, size_t errlen)
     sstError e;
     hfFeed *f = calloc(1, sizeof *f);
     if (f) {
+        pthread_mutex_init(&f->mu, NULL);
         f->seg = calloc(cfg->segmentCount ? cfg->segmentCount : 1, sizeof *f->seg);
         f->known = calloc(HF_KNOWN_BITS / 8, 1);
         f->posPub = calloc(cfg->segmentCount ? cfg->segmentCount : 1, sizeof *f->posPub);
@@ -67,7 +73,6 @@ hfFeed *hfOpen(const cfgConfig *cfg, const char *dir, char *err, size_t errlen)
         goto fail;
     }
     f->n = cfg->segmentCount;
-    pthread_mutex_init(&f->mu, NULL);
     if (!(f->h = histOpen(dir, NULL, &e))) {
         snprintf(err, errlen, "history %s: %s", dir, e.msg);
         goto fail;
@@ -95,12 +100,14 @@ void hfClose(hfFeed *f)
 {
     if (!f)
         return;
+    if (f->h && f->seg)
+        hfDrainSettlements(f);
     histClose(f->h);
-    if (f->seg)
-        pthread_mutex_destroy(&f->mu);
+    pthread_mutex_destroy(&f->mu);
     free(f->seg);
     free(f->known);
     free(f->posPub);
+    free(f->settleQ);
     free(f);
 }
 
@@ -189,16 +196,93 @@ static void hfPublish(hfFeed *f)
     pthread_mutex_unlock(&f->mu);
 }
 
+/* Writes the settlement rows the control core handed over. */
+static void hfDrainSettlements(hfFeed *f)
+{
+    histSettleRow *q = NULL;
+    uint32_t n = 0;
+    pthread_mutex_lock(&f->mu);
+    if (f->settleN) {
+        q = f->settleQ;
+        n = f->settleN;
+        f->settleQ = NULL;
+        f->settleN = f->settleCap = 0;
+    }
+    pthread_mutex_unlock(&f->mu);
+    for (uint32_t k = 0; k < n && !f->failed; k++) {
+        sstError e;
+        if (histOnSettlement(f->h, &q[k], &e))
+            hfFail(f, "a settlement result could not be stored", &e);
+        else
+            f->st.settlements++;
+    }
+    free(q);
+}
+
 void hfTick(hfFeed *f)
 {
+    hfDrainSettlements(f);
     if (!f->failed)
         histTick(f->h, hfMonoNs());
     hfPublish(f);
 }
 
+static hfFeed *hfCtl; /* the control core's history (hfSetControl) */
+
+void hfSetControl(hfFeed *f)
+{
+    __atomic_store_n(&hfCtl, f, __ATOMIC_RELEASE);
+}
+
+void hfSettled(const acctBook *book, uint32_t index)
+{
+    hfFeed *f = __atomic_load_n(&hfCtl, __ATOMIC_ACQUIRE);
+    const settleResult *r = settleAt(book, index);
+    if (!f || !r)
+        return;
+    pthread_mutex_lock(&f->mu);
+    for (uint32_t k = 0; k < r->totalAccounts; k++) {
+        const settleAccount *d = settleDetailAt(book, r->firstDetail + k);
+        if (!d)
+            continue;
+        if (f->settleN == f->settleCap) {
+            uint32_t cap = f->settleCap ? f->settleCap * 2 : 64;
+            histSettleRow *q = realloc(f->settleQ, cap * sizeof *q);
+            if (!q) {
+                printf("xchgd: history: out of memory: settlement of %u not kept\n", r->date);
+                break;
+            }
+            f->settleQ = q;
+            f->settleCap = cap;
+        }
+        histSettleRow *row = &f->settleQ[f->settleN++];
+        memset(row, 0, sizeof *row);
+        row->date = d->date;
+        row->account = d->account;
+        row->forceClose = d->forceClose;
+        row->preBalance = d->preBalance;
+        row->deposit = d->deposit;
+        row->withdraw = d->withdraw;
+        row->closeProfit = d->closeProfit;
+        row->positionProfit = d->positionProfit;
+        row->commission = d->commission;
+        row->balance = d->balance;
+        row->margin = d->margin;
+        row->riskRatio = d->riskRatio;
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
+void hfSettledAll(const acctBook *book)
+{
+    for (uint32_t i = 0; i < settleCount(book); i++)
+        hfSettled(book, i);
+}
+
 int hfSync(hfFeed *f, char *err, size_t errlen)
 {
     sstError e;
+    hfDrainSettlements(f);
     if (!f->failed && histFlush(f->h, &e))
         hfFail(f, "flush", &e);
     hfPublish(f);
@@ -236,6 +320,7 @@ static int hfCmdHistory(void *ctx, json_t *args, json_t **data, ctlError *err)
                       (json_int_t)st.trades, "rejects", (json_int_t)st.rejects, "ticks",
                       (json_int_t)st.ticks, "klines", (json_int_t)st.klines, "replayed",
                       (json_int_t)st.replayed, "failed", st.failed);
+    json_object_set_new(*data, "settlements", json_integer((json_int_t)st.settlements));
     return 0;
 }
 

@@ -69,11 +69,36 @@ typedef struct {
     uint64_t frames;  /* frames taken */
     uint64_t orders, trades, rejects, ticks, klines; /* rows written */
     uint64_t replayed; /* messages found already in the rows (after a crash) */
+    uint64_t settlements; /* settlement rows written (handed over again included) */
     int failed;        /* the history stopped on a write error */
 } hfStats;
 
 /* Counters (relaxed reads: may be a turn behind). Any thread. */
 void hfGetStats(hfFeed *f, hfStats *st);
+
+/* ---- the control core's part: settlement results ----
+ *
+ * Settlement results are state of the control core (control/settle.h),
+ * not of a segment's reports. The control core hands each result over
+ * after settlement.run (hfSettled) and, at start, every result its
+ * recovered book holds (hfSettledAll): the rows are keyed by (date,
+ * account), so handing one over again replaces it with the same row, and
+ * a result lost with the memtable in a kill -9 comes back at the restart.
+ * The rows wait in a queue (a mutex: the control core, not a worker) that
+ * the replica thread empties into the history at its next turn. */
+
+typedef struct acctBook acctBook;
+
+/* Makes f the history the control core's hand-overs go to (NULL: none).
+ * Before the control core runs commands. */
+void hfSetControl(hfFeed *f);
+
+/* The accounts of settlement run #index of book (settleAt), to the history.
+ * Control lcore; a no-op without hfSetControl. */
+void hfSettled(const acctBook *book, uint32_t index);
+
+/* Every settlement run book holds (at start, after recovery). */
+void hfSettledAll(const acctBook *book);
 
 /* Registers the control command storage.history (its counters and each
  * segment's covered journal position; docs/control.md). Returns 0, -1 when

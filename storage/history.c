@@ -87,6 +87,24 @@ size_t histTickKey(uint8_t *k, uint16_t instrument, uint64_t timestamp, uint64_t
     return 19;
 }
 
+size_t histSettleKey(uint8_t *k, uint32_t date, uint32_t account)
+{
+    k[0] = HIST_T_SETTLEMENT;
+    putBe32(k + 1, date);
+    putBe32(k + 5, account);
+    return 9;
+}
+
+int histOnSettlement(histWriter *h, const histSettleRow *r, sstError *err)
+{
+    histSettleRow row = *r;
+    uint8_t k[16];
+    size_t kl = histSettleKey(k, r->date, r->account);
+    row.version = HIST_ROW_VERSION;
+    h->st.settlements++;
+    return lsmPut(h->db, k, kl, &row, sizeof row, err);
+}
+
 static size_t positionKey(uint8_t *k, uint32_t stream)
 {
     k[0] = HIST_T_POSITION;

@@ -18,9 +18,10 @@
  *   'R' time (ns), session, client order id      -> histRejectRow
  *   'K' instrument (2), period (1), start (ns)   -> histKlineRow
  *   'M' instrument (2), time (ns), trade id      -> histTickRow
+ *   'S' trading day (4), account (4)             -> histSettleRow
  *   'P' journal stream (4)                       -> u64 sequence covered
  * Reserved for tables other modules will add (docs/storage/history.md,
- * "Adding a table"): 'A' account changes, 'S' settlement results.
+ * "Adding a table"): 'A' account changes.
  *
  * Rows are little-endian structs with a version byte first; a reader
  * accepts any row at least as long as the version it knows. */
@@ -128,6 +129,19 @@ typedef struct {
     uint64_t lastTradeId, firstTradeId;
 } histKlineRow;
 
+/* One account's result of a daily settlement (control/settle.h's
+ * settleAccount). Money in 1e-4 currency units. */
+typedef struct {
+    uint8_t version;
+    uint8_t forceClose; /* at or over the liquidation level */
+    uint16_t reserved;
+    uint32_t date; /* YYYYMMDD */
+    uint32_t account;
+    uint32_t reserved2;
+    int64_t preBalance, deposit, withdraw, closeProfit, positionProfit, commission, balance, margin;
+    int64_t riskRatio; /* 1e-6 */
+} histSettleRow;
+
 /* A market tick: one trade print (a trade's two executions give one). */
 typedef struct {
     uint8_t version;
@@ -150,6 +164,7 @@ typedef struct {
     uint64_t orders, trades, rejects; /* rows written (an order row counts once per write) */
     uint64_t klines;                  /* bars written */
     uint64_t ticks;                   /* tick rows written */
+    uint64_t settlements;             /* settlement rows written */
     uint64_t replayed;                /* messages already in the stored rows (not counted again) */
     uint64_t duplicates;              /* messages already seen (retransmissions) */
     uint64_t unknownOrders;           /* fills/cancels of orders with no row: row started */
@@ -220,6 +235,12 @@ int histSetPosition(histWriter *h, uint32_t stream, uint64_t seq, sstError *err)
 /* The stored position of a stream (0 when none). Returns 0, or -1 with *err. */
 int histGetPosition(histWriter *h, uint32_t stream, uint64_t *seq, sstError *err);
 
+/* Stores one account's settlement result (r->version is set here). The key
+ * is (date, account): a result stored again replaces the first, so the
+ * control core may hand over every result again after a restart. Returns
+ * 0, or -1 with *err. */
+int histOnSettlement(histWriter *h, const histSettleRow *r, sstError *err);
+
 /* Time-based flush of the memtable (lsmTick). */
 int histTick(histWriter *h, uint64_t nowNs);
 
@@ -236,6 +257,7 @@ size_t histOrderKey(uint8_t *k, uint64_t orderId);
 size_t histTradeKey(uint8_t *k, uint64_t tradeId, uint64_t orderId);
 size_t histRejectKey(uint8_t *k, uint64_t timestamp, uint32_t session, uint64_t clOrdId);
 size_t histKlineKey(uint8_t *k, uint16_t instrument, uint8_t period, uint64_t startNs);
+size_t histSettleKey(uint8_t *k, uint32_t date, uint32_t account);
 size_t histTickKey(uint8_t *k, uint16_t instrument, uint64_t timestamp, uint64_t tradeId);
 
 #endif

@@ -24,7 +24,10 @@
 #      every trade the client saw, is self-consistent (two sides per trade,
 #      each order's filled = its trades, bars = ticks = trades); a graceful
 #      restart (SIGTERM) then changes no answer;
-#   5. failure paths: DELETE and ATTACH are refused, a missing history dir
+#   5. settlement.run, kill -9 right after it, restart: the settlements
+#      table holds settlement.detail's balance and commission of each
+#      account, one row each;
+#   6. failure paths: DELETE and ATTACH are refused, a missing history dir
 #      is an error (exit status 1).
 # Prints one line per check and "N passed, M failed"; exits 1 on failure.
 set -uo pipefail
@@ -349,7 +352,45 @@ sleep 1.5
 AFTER=$(for k in "${!QUESTIONS[@]}"; do q --format csv "${QUESTIONS[$k]}"; done | md5sum)
 check "graceful restart (SIGTERM): every answer unchanged" test "$BEFORE" = "$AFTER"
 
-# 5: failure paths
+# 5: settlement results: those of settlement.detail; kill -9 before the
+# history's flush, restart: the same rows, once each
+norm() { sed -e 's/\(\.[0-9]*[1-9]\)0*$/\1/' -e 's/\.0*$//'; }
+settle_ctl()
+{
+    ctl settlement.detail date=20990101 | tr '{' '\n' | grep '"user_id"' | while read -r l; do
+        printf '%s %s %s\n' "$(jnum user_id "$l")" "$(jstr balance "$l" | norm)" "$(jstr commission "$l" | norm)"
+    done | sort
+}
+MONEY="|| '.' || substr('0000' || (%s %% 10000), -4)"
+settle_hist()
+{
+    q --format csv "SELECT account, (balance / 10000) $(printf "$MONEY" balance), (commission / 10000) $(printf "$MONEY" commission) FROM settlements WHERE date = 20990101 ORDER BY account" |
+        sed 1d | while IFS=, read -r a b c; do printf '%s %s %s\n' "$a" "$(norm <<<"$b")" "$(norm <<<"$c")"; done | sort
+}
+settle_same()
+{
+    local i a b
+    for ((i = 0; i < 30; i++)); do
+        a=$(settle_ctl)
+        b=$(settle_hist)
+        [ -n "$a" ] && [ "$a" = "$b" ] && return 0
+        sleep 0.2
+    done
+    say "     settlement.detail: $(tr '\n' '|' <<<"$a")"
+    say "     history:           $(tr '\n' '|' <<<"$b")"
+    return 1
+}
+ctl settlement.set_prices prices:='{"IF2501":"3800.2","IC2501":"5600","IH2501":"2800","cu2501":"75230"}' >/dev/null &&
+    ctl settlement.run date=20990101 >/dev/null || fail "settlement.run"
+kill9
+start_xchgd "$WORK/x5.log" || { fail "restart after settlement"; tail -5 "$WORK/x5.log"; exit 1; }
+check "settlement, kill -9 right after it, restart: the settlements table holds settlement.detail's balance and commission of every account ($(settle_ctl | tr '\n' ' '))" \
+    settle_same
+check "... one row per account ($(q1 "SELECT COUNT(*) FROM settlements") rows, $(settle_ctl | wc -l) accounts settled)" \
+    test "$(q1 "SELECT COUNT(*) FROM settlements")" = "$(settle_ctl | wc -l)"
+check "... the trades are still counted once" test "$(q1 "SELECT COUNT(*) FROM trades")" = "$N4" -o "$(q1 "SELECT COUNT(*) FROM trades")" -ge "$N4"
+
+# 6: failure paths
 check "DELETE refused (exit 1)" bash -c "! '$BIN/xchgctl' -c '$CONF' query 'DELETE FROM trades' 2>/dev/null"
 check "ATTACH refused (exit 1)" bash -c "! '$BIN/xchgctl' -c '$CONF' query \"ATTACH '$WORK/x.db' AS x\" 2>/dev/null"
 q --dir "$WORK/nowhere" "SELECT COUNT(*) FROM trades" >/dev/null 2>&1
