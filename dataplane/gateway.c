@@ -947,10 +947,18 @@ static void gwOnMalformed(gwGateway *gw, gwAddr from, const uint8_t *data, int e
     uint64_t seq;
     memcpy(&id, data + offsetof(xoeFrameHeader, session), sizeof id);
     memcpy(&seq, data + offsetof(xoeFrameHeader, seq), sizeof seq);
-    gwSession *s = gwFind(gw, id);
+    const gwSession *s = gwFind(gw, id);
     if (!s || s->state != GW_SESSION_LOGGED_ON || !gwAddrEq(s->addr, from))
         return;
-    gwSessionReject(gw, s, XOE_SR_MALFORMED, XOE_CODE_MALFORMED, (uint8_t)err, seq);
+    /* In a frame of its own, leaving the session as it was: the worker does
+     * not journal a frame it cannot parse, so answering it must change no
+     * state a replay would lack (its send time would move the heartbeat). */
+    const xoeSessionReject m = {.code = XOE_CODE_MALFORMED,
+                                .reason = XOE_SR_MALFORMED,
+                                .detail = (uint8_t)err,
+                                .expectedSeq = s->nextIn,
+                                .receivedSeq = seq};
+    gwSendDirect(gw, from, s->id, s->nextOut, XOE_MSG_SESSION_REJECT, &m);
 }
 
 /* ---- data path ------------------------------------------------------------------------ */
@@ -980,13 +988,13 @@ void gwOnDatagram(gwGateway *gw, gwAddr from, const uint8_t *data, uint16_t len,
 {
     xoeFrame f;
     xoeErrorInfo ei;
-    gw->now = nowNs;
     gw->stats.datagramsIn++;
     const int err = xoeFrameParse(data, len, XOE_DIR_TO_XCHG, &f, &ei);
     if (unlikely(err != XOE_OK)) {
-        gwOnMalformed(gw, from, data, err, &ei);
+        gwOnMalformed(gw, from, data, err, &ei); /* counted only: not journaled */
         return;
     }
+    gw->now = nowNs;
     gwCount(gw, gwOnFrame(gw, from, &f));
 }
 
@@ -1028,9 +1036,13 @@ static uint64_t gwSessionTick(gwGateway *gw, gwSession *s)
 
 void gwOnTimer(gwGateway *gw, uint64_t nowNs)
 {
-    gw->now = nowNs;
+    /* A tick before the deadline changes nothing, not even the gateway's
+     * time: the worker journals only due ticks (walTimer), so the replica
+     * and a replay never see the others, and their state must be the live
+     * one (docs/storage/checkpoint.md, "Live and replay"). */
     if (nowNs < gw->timerDueNs)
         return; /* deadlines only move later with traffic: this is a lower bound */
+    gw->now = nowNs;
     uint64_t due = UINT64_MAX;
     for (uint32_t i = 0; i < gw->nSessions; i++) {
         gwSession *s = &gw->sessions[i];
@@ -1041,6 +1053,7 @@ void gwOnTimer(gwGateway *gw, uint64_t nowNs)
             due = d;
     }
     gw->timerDueNs = due;
+    gwFlush(gw); /* live and replay alike: nothing left queued after an input */
 }
 
 /* ---- control plane --------------------------------------------------------------------- */

@@ -297,7 +297,8 @@ walType walCreditType(const crCmd *c)
                                      : WAL_CREDIT;
 }
 
-int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
+/* One record into gw; its frames may still be queued (walApply flushes). */
+static int walApplyOne(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
 {
     union {
         walDatagramRec d;
@@ -319,7 +320,6 @@ int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
             return -1;
         gwOnDatagram(gw, (gwAddr){u.d.ip, u.d.port}, (const uint8_t *)payload + sizeof u.d, u.d.len,
                      u.d.nowNs);
-        gwFlush(gw);
         return 0;
     case WAL_TIMER:
         WAL_NEED(walTimeRec);
@@ -336,7 +336,6 @@ int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
         if (walCreditType(&u.cr.cmd) != type)
             return -1;
         crlApply(gwRisk(gw), gw, &u.cr.cmd, u.cr.nowNs);
-        gwFlush(gw);
         return 0;
     case WAL_SET_THROTTLE:
         WAL_NEED(walThrottleRec);
@@ -345,7 +344,6 @@ int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
     case WAL_SESSION_KICK:
         WAL_NEED(walSessionRec);
         gwSessionKick(gw, u.s.sessionId, u.s.nowNs);
-        gwFlush(gw);
         return 0;
     case WAL_SESSION_ENABLE:
         WAL_NEED(walSessionRec);
@@ -375,6 +373,18 @@ int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
     default:
         return -1;
     }
+}
+
+/* Every record is followed by a flush, as the worker flushes after every
+ * input it journals (docs/storage/checkpoint.md, "Live and replay"): a
+ * frame's send time is the session's lastSentNs, which times heartbeats, so
+ * frames must leave at the same input live, in the replica and in a replay. */
+int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
+{
+    const int rc = walApplyOne(gw, type, payload, len);
+    if (rc == 0)
+        gwFlush(gw);
+    return rc;
 }
 
 static uint64_t walNowNs(void)

@@ -338,9 +338,11 @@ static int wkHandle(wkWorker *w, struct rte_mbuf *m, uint64_t nowNs)
             xoeErrorInfo ei;
             if (unlikely(xoeFrameParse(p, nf.payloadLen, XOE_DIR_TO_XCHG, &xf, &ei) != XOE_OK))
                 gwOnDatagram(w->gw, from, p, nf.payloadLen, nowNs); /* counted, not journaled */
-            else if (likely(!w->wal ||
-                            walDatagramParsed(w->wal, from, p, nf.payloadLen, nowNs) == WAL_APPLY))
+            else if (likely(!w->wal || walDatagramParsed(w->wal, from, p, nf.payloadLen, nowNs) ==
+                                           WAL_APPLY)) {
                 gwOnDatagramParsed(w->gw, from, &xf, nowNs);
+                gwFlush(w->gw); /* per datagram, as its replay (walApply) */
+            }
         } else if (nf.dstPort == w->retransPort) {
             wkArpLearn(w, nf.srcIp, nf.srcMac);
             wkFeedRequest(w, &nf, f, nowNs);
