@@ -622,7 +622,7 @@ static int cmdSettle(void *ctx, json_t *args, json_t **data, ctlError *err)
         return acmdFail(err, rc);
     for (uint32_t i = 0; i < instCount(s->book); i++)
         lgRoll(s->lg, (uint16_t)i, instAt(s->book, (uint16_t)i)->lastPrice);
-    s->lastScanNs = 0; /* recheck risk and lines at once */
+    s->lastScanNs = 0;                            /* recheck risk and lines at once */
     hfSettled(s->book, settleCount(s->book) - 1); /* to the trading history */
     *data = resultJson(s, settleAt(s->book, settleCount(s->book) - 1), 0);
     return 0;

@@ -34,8 +34,8 @@ struct hfFeed {
     int failed;
     hfStats st; /* replica thread */
     pthread_mutex_t mu;
-    hfStats pub;      /* copy for other threads, under mu */
-    uint64_t *posPub; /* each segment's position, under mu */
+    hfStats pub;            /* copy for other threads, under mu */
+    uint64_t *posPub;       /* each segment's position, under mu */
     histSettleRow *settleQ; /* handed over by the control core, under mu */
     uint32_t settleN, settleCap;
 };

@@ -68,9 +68,9 @@ typedef struct {
     uint64_t skipped; /* records at or below the stored position (taken before) */
     uint64_t frames;  /* frames taken */
     uint64_t orders, trades, rejects, ticks, klines; /* rows written */
-    uint64_t replayed; /* messages found already in the rows (after a crash) */
+    uint64_t replayed;    /* messages found already in the rows (after a crash) */
     uint64_t settlements; /* settlement rows written (handed over again included) */
-    int failed;        /* the history stopped on a write error */
+    int failed;           /* the history stopped on a write error */
 } hfStats;
 
 /* Counters (relaxed reads: may be a turn behind). Any thread. */

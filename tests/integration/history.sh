@@ -6,8 +6,10 @@
 # checkpoints (every 300 records), two accounts with a session each
 # (xchgctl), the trading client of crash.sh (build/tests/itest_crash: known
 # order flow on IF2501, every report it receives logged). After each round
-# the client stops sending and drains its reports, so the reports it saw
-# are every report xchgd sent. build/tests/itest_hist turns the client logs
+# the client stops sending and drains its reports; then every report xchgd
+# holds is fetched once more by a logon asking for a replay from number 1
+# (a loaded client may lose some), so the reports seen are every report
+# xchgd sent. build/tests/itest_hist turns them
 # into a history of its own (and counts trades, lots per account and side,
 # volume per instrument straight from the messages); the same SQL questions
 # are put to xchgd's history (xchgctl query, read-only, while xchgd runs)
@@ -21,9 +23,10 @@
 #   3. kill -9 right after round 3's last report (before the history's
 #      one-second flush), restart: nothing missing (rounds 1-3 exactly);
 #   4. kill -9 while the client trades (round 4), restart: the history holds
-#      every trade the client saw, is self-consistent (two sides per trade,
-#      each order's filled = its trades, bars = ticks = trades); a graceful
-#      restart (SIGTERM) then changes no answer;
+#      every trade the client saw and answers as every report the restarted
+#      xchgd holds, is self-consistent (two sides per trade, each order's
+#      filled = its trades, bars = ticks = trades); a graceful restart
+#      (SIGTERM) then changes no answer;
 #   5. settlement.run, kill -9 right after it, restart: the settlements
 #      table holds settlement.detail's balance and commission of each
 #      account, one row each;
@@ -125,6 +128,7 @@ make_sessions()
 {
     SESS=()
     ACCT=()
+    CLIENTS=()
     local acct out sid
     for acct in 1001 2002; do
         ctl account.open account=$acct init_cash=1000000000000 >/dev/null 2>&1
@@ -132,6 +136,7 @@ make_sessions()
         sid=$(jnum session_id "$out")
         [ -n "$sid" ] || return 1
         SESS+=(--session "$sid:$(jstr token "$out")")
+        CLIENTS+=(--client "$sid:$(jstr token "$out")")
         ACCT+=(--session "$sid:$acct")
     done
 }
@@ -175,11 +180,20 @@ load_drain()
     [ "$still" -ge 10 ] || { say "     the client did not drain ($n reports in $1)"; return 1; }
 }
 
-# the client's logs as a history in $1; the tallies in $1.txt
+# the client's reports as a history in $1, the tallies in $1.txt: the logs
+# given, plus every report xchgd still holds fetched by a logon asking for a
+# replay from number 1 (the client may have lost some under load), one line
+# per session and number
 expected()
 {
-    rm -rf "$1"
-    "$IHIST" -c "$CONF" --out "$1" "${ACCT[@]}" "${@:2}" >"$1.txt"
+    local out=$1
+    shift
+    rm -rf "$out" "$out.fetched"
+    ip netns exec "$NS" "$IHIST" --fetch "$out.fetched" --server "$SERVER" --port "$PORT" \
+        --local "$LOCAL" "${CLIENTS[@]}" 2>"$out.fetch.err" || { cat "$out.fetch.err"; return 1; }
+    cat "$@" "$out.fetched" | sort -k2,2n -k3,3n -s | awk '!seen[$2 " " $3]++' >"$out.reports"
+    "$IHIST" -c "$CONF" --out "$out" "${ACCT[@]}" "$out.reports" >"$out.txt" || return 1
+    [ "$(tally "$out.txt" gaps)" = 0 ] || { say "     $(tally "$out.txt" gaps) reports the client never got and xchgd no longer holds"; return 1; }
 }
 
 # tally NAME...: a value of the client's tallies
@@ -289,8 +303,8 @@ check "history opened by xchgd ($(grep -o 'history: [^,]*' "$WORK/x0.log" | head
 check "two accounts with a session each (xchgctl)" make_sessions
 
 # 1: round 1
-load_start "$WORK/r1" 250 11 || fail "client trades (1)"
-load_drain "$WORK/r1" 250 || fail "client drained (r1)"
+load_start "$WORK/r1" 150 11 || fail "client trades (1)"
+load_drain "$WORK/r1" 150 || fail "client drained (r1)"
 expected "$WORK/e1" "$WORK/r1" || fail "client history (1)"
 check "round 1: $(tally "$WORK/e1.txt" executions) executions, $(tally "$WORK/e1.txt" accepted) orders seen by the client: xchgd's history answers ${#QUESTIONS[@]} questions alike in table, CSV and JSON" \
     wait_same "$WORK/e1"
@@ -311,16 +325,16 @@ for ((i = 0; i < 40; i++)); do out=$(ctl storage.history); [ "$(jnum skipped "$o
 check "... records the history already had were applied to the shadow but not taken again (skipped $(jnum skipped "$out"))" \
     test "$(jnum skipped "$out")" -gt 0
 check "... answers unchanged after the restart" same_answers "$WORK/e1"
-load_start "$WORK/r2" 250 22 || fail "client trades (2)"
-load_drain "$WORK/r2" 250 || fail "client drained (r2)"
+load_start "$WORK/r2" 150 22 || fail "client trades (2)"
+load_drain "$WORK/r2" 150 || fail "client drained (r2)"
 expected "$WORK/e2" "$WORK/r1" "$WORK/r2" || fail "client history (2)"
 check "round 2: answers = rounds 1+2 exactly ($(tally "$WORK/e2.txt" executions) executions): nothing counted twice" \
     wait_same "$WORK/e2"
 check "... and the client's counts" tallies_match "$WORK/e2"
 
 # 3: kill -9 before the history's flush
-load_start "$WORK/r3" 250 33 || fail "client trades (3)"
-load_drain "$WORK/r3" 250 || fail "client drained (r3)"
+load_start "$WORK/r3" 150 33 || fail "client trades (3)"
+load_drain "$WORK/r3" 150 || fail "client drained (r3)"
 kill9
 start_xchgd "$WORK/x2.log" || { fail "restart after kill -9 (2)"; tail -5 "$WORK/x2.log"; exit 1; }
 expected "$WORK/e3" "$WORK/r1" "$WORK/r2" "$WORK/r3" || fail "client history (3)"
@@ -329,7 +343,7 @@ check "round 3, kill -9 right after it: answers = rounds 1-3 exactly ($(tally "$
 check "... and the client's counts" tallies_match "$WORK/e3"
 
 # 4: kill -9 while trading
-load_start "$WORK/r4" "" 44 || fail "client trades (4)"
+load_start "$WORK/r4" 400 44 || fail "client trades (4)"
 sleep 1.5
 kill9
 stop_pid "$CPID"
@@ -343,6 +357,8 @@ check "kill -9 while trading: every execution the client saw is there ($N4 >= $(
 ATTACHED=$(q --dir "$WORK/e4" --format csv "SELECT trade_id || ':' || order_id FROM trades" | sed 1d | sort)
 MINE=$(q --format csv "SELECT trade_id || ':' || order_id FROM trades" | sed 1d | sort)
 check "... each of them by trade and order id" test -z "$(comm -23 <(printf '%s\n' "$ATTACHED") <(printf '%s\n' "$MINE"))"
+check "... and every report xchgd holds after the restart (fetched by a replay from number 1): answers = rounds 1-4 exactly ($(tally "$WORK/e4.txt" executions) executions)" \
+    wait_same "$WORK/e4"
 check "... the history is consistent (buyer and seller per trade, orders' filled = their trades, ticks = trades, every period's bars = ticks)" consistent
 BEFORE=$(for k in "${!QUESTIONS[@]}"; do q --format csv "${QUESTIONS[$k]}"; done | md5sum)
 stop_pid "$XPID"
