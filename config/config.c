@@ -1119,6 +1119,7 @@ static const char *const cfgStorageKeys[] = {"data_dir",
                                              "checkpoint_records",
                                              "checkpoints_kept",
                                              "segments_retained",
+                                             "async_commit_us",
                                              NULL};
 
 /* The checkpoint keys (docs/storage/checkpoint.md). */
@@ -1188,6 +1189,7 @@ static int cfgParseStorage(cfgCtx *c, const config_setting_t *root, cfgStorage *
 {
     const config_setting_t *g;
     int durability;
+    int64_t commitUs;
     if (cfgSection(c, root, "storage", CONFIG_TYPE_GROUP, 0, &g) != 0)
         return -1;
     if (cfgCheckKeys(c, g, cfgStorageKeys) != 0 ||
@@ -1197,11 +1199,13 @@ static int cfgParseStorage(cfgCtx *c, const config_setting_t *root, cfgStorage *
         cfgSize(c, g, "wal_segment_size", 64 << 20, 1 << 20, 16LL << 30, &st->walSegmentSize) !=
             0 ||
         cfgEnum(c, g, "durability", cfgDurabilityNames, CFG_DURABILITY_SYNC, &durability) != 0 ||
-        cfgParseCheckpoints(c, g, st) != 0)
+        cfgParseCheckpoints(c, g, st) != 0 ||
+        cfgInt(c, g, "async_commit_us", 1000, 0, 1000000, &commitUs) != 0)
         return -1;
     if (strcmp(st->walDir, st->sstDir) == 0)
         return cfgErrKey(c, g, "sst_dir", "%s is also the WAL directory", st->sstDir);
     st->durability = (cfgDurability)durability;
+    st->asyncCommitUs = (uint32_t)commitUs;
     return 0;
 }
 

@@ -99,6 +99,8 @@ int acdRecover(acdState *s, const char *walDir, int recoverToCorruption, jnJourn
     if (jc.segmentBytes < 131072)
         jc.segmentBytes = 131072;
     jc.maxPayload = 16384; /* a longer command is answered 5002 */
+    if (s->cfg->storage.durability == CFG_DURABILITY_ASYNC)
+        jc.commitGapUs = s->cfg->storage.asyncCommitUs;
     *jn = jnOpen(&jc, &je);
     if (!*jn) {
         snprintf(err, errlen, "control stream: %s", je.msg);

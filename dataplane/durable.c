@@ -590,6 +590,8 @@ static int duAttach(duStore *d, const cfgConfig *cfg, uint32_t i, const char *di
     jc.segmentBytes = cfg->storage.walSegmentSize;
     if (opt->ringMiB > 0)
         jc.ringBytes = (uint32_t)opt->ringMiB << 20;
+    if (cfg->storage.durability == CFG_DURABILITY_ASYNC)
+        jc.commitGapUs = cfg->storage.asyncCommitUs; /* nobody waits: fewer fdatasyncs */
     d->j[i] = jnOpen(&jc, &je);
     if (!d->j[i]) {
         snprintf(err, errlen, "segment %u: %s", cfg->segments[i].id, je.msg);

@@ -50,8 +50,9 @@ struct wkWorker {
     mtAllocator alloc;
     uint8_t mac[NET_MAC_LEN];
     uint16_t orderPort, retransPort;
-    netUdpFlow feedFlow; /* headers of the incremental feed's packets (to the group) */
-    netFlowCache flows;  /* prepared headers of the answers to each peer (net.h) */
+    netUdpFlow feedFlow;  /* headers of the incremental feed's packets (to the group) */
+    netFlowCache flows;   /* prepared headers of the answers to each peer (net.h) */
+    uint8_t inputBacklog; /* the journal stalled input: no timeouts until rx is drained */
     uint16_t ntx;
     struct rte_mbuf *tx[TX_BURST];
     wkArpEntry arp[ARP_SLOTS];
@@ -620,7 +621,9 @@ int wkMain(void *arg)
         uint64_t t = rte_rdtsc();
         if (unlikely(t - lastTimer > timerCycles)) {
             const uint64_t now = wkNowNs(w, t);
-            if (!w->wal || walTimer(w->wal, now) == WAL_APPLY)
+            /* after a journal stall the sessions' heartbeats wait unread in
+             * the rx queue: timeouts are judged once it has been drained */
+            if (likely(!w->inputBacklog) && (!w->wal || walTimer(w->wal, now) == WAL_APPLY))
                 gwOnTimer(w->gw, now);
             fsTick(w->feed, now);
             fsPump(w->feed); /* a snapshot being sent: a few packets a millisecond */
@@ -637,6 +640,8 @@ int wkMain(void *arg)
             wkTxFlush(w);
             if (unlikely(!walRoom(w->wal, WAL_BURST_BYTES + WAL_CREDIT_BYTES))) {
                 rte_pause(); /* input waits in the NIC until the journal catches up */
+                w->c.journalStalls += !w->inputBacklog; /* episodes, not loop turns */
+                w->inputBacklog = 1;
                 continue;
             }
         }
@@ -651,6 +656,8 @@ int wkMain(void *arg)
         }
 
         uint16_t n = rte_eth_rx_burst(w->opt.portId, w->opt.queue, pkts, RX_BURST);
+        if (n < RX_BURST)
+            w->inputBacklog = 0; /* what waited during a stall has been read */
         if (n == 0) {
             rte_pause();
             w->c.idleCycles += rte_rdtsc() - t;

@@ -41,6 +41,7 @@ typedef struct {
     uint64_t requests;
     uint64_t mdTrades, mdDropped; /* fills pushed to the summary ring / dropped: ring full */
     uint64_t mdTx;                /* summary channel frames sent for the control lcore */
+    uint64_t journalStalls;       /* times input waited for room in the journal */
 } wkCounters;
 
 typedef struct {

@@ -75,6 +75,10 @@ typedef struct {
     uint32_t idleSleepUs;   /* jnWriterMain back-off ceiling when idle; 0 = spin (50) */
     int spinOnIo;           /* jnWriterMain spins, not sleeps, while a commit is in
                              * flight: only with cores to spare for the kernel (0) */
+    uint32_t commitGapUs;   /* least time between the starts of two commits, unless a
+                             * batch is half full: with nobody waiting for durability
+                             * (async) a trickle of records then costs one fdatasync
+                             * a gap, not one each; 0 = commit at once (0) */
 } jnConfig;
 
 /* Fills c with the defaults given in the comments of jnConfig (dir NULL,

@@ -203,6 +203,7 @@ static void testDefaultSystem(void **state)
     assert_string_equal(c.storage.sstDir, "./data/sst");
     assert_int_equal(c.storage.walSegmentSize, 64u << 20);
     assert_int_equal(c.storage.durability, CFG_DURABILITY_SYNC);
+    assert_int_equal(c.storage.asyncCommitUs, 1000);
     assert_int_equal(c.risk.rejectRatio, 950000);
     assert_int_equal(c.risk.liquidationRatio, 1000000);
     assert_int_equal(c.risk.concentration, 500000);
@@ -366,7 +367,8 @@ static void testAlternativeForms(void **state)
     const edit e[] = {{16, "    multiplier = 5; min_lots = 2; max_lots = 500; commission_per_lot = "
                            "\"0.5\"; commission_rate = \"0.00005\"; close_rule = \"split\";"},
                       {23, "storage = { data_dir = \"/var/xchg\"; wal_dir = \"/fast/wal\"; "
-                           "wal_segment_size = 1048576; durability = \"async\"; };"}};
+                           "wal_segment_size = 1048576; durability = \"async\"; "
+                           "async_commit_us = 250; };"}};
     if (loadEdited(e, 2, &c, err, sizeof err) != 0)
         fail_msg("%s", err);
     const cfgInstrument *i = cfgFindInstrument(&c, "cu2501");
@@ -379,6 +381,7 @@ static void testAlternativeForms(void **state)
     assert_string_equal(c.storage.sstDir, "/var/xchg/sst");
     assert_int_equal(c.storage.walSegmentSize, 1048576);
     assert_int_equal(c.storage.durability, CFG_DURABILITY_ASYNC);
+    assert_int_equal(c.storage.asyncCommitUs, 250);
     cfgFree(&c);
 }
 
@@ -896,6 +899,10 @@ static const badCase badCases[] = {
      {{23, "storage = { durability = \"fast\"; };"}},
      ":23: storage.durability: ",
      "must be one of sync, async (got \"fast\")"},
+    {"async commit interval out of range",
+     {{23, "storage = { async_commit_us = 1000001; };"}},
+     ":23: storage.async_commit_us: ",
+     "1000000"},
     {"bad WAL segment size",
      {{23, "storage = { wal_segment_size = \"1000\"; };"}},
      ":23: storage.wal_segment_size: ",
