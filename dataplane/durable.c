@@ -433,6 +433,13 @@ static void duOpenHistory(duStore *d)
     for (uint32_t i = 0; i < d->n; i++) {
         d->shadow[i].hf = d->hf;
         d->shadow[i].idx = i;
+        const ckStream *cs = d->ckId ? ckFind(&d->ckm, d->cfg->segments[i].id) : NULL;
+        if (cs && cs->seq > hfPosition(d->hf, i)) /* the history had stopped (disk) */
+            printf("xchgd: history: warning: segment %u: the history covers up to sequence %llu "
+                   "but the replica starts after %llu: records %llu..%llu are not in it\n",
+                   d->cfg->segments[i].id, (unsigned long long)hfPosition(d->hf, i),
+                   (unsigned long long)cs->seq, (unsigned long long)hfPosition(d->hf, i) + 1,
+                   (unsigned long long)cs->seq);
     }
 }
 

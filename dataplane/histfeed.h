@@ -58,9 +58,10 @@ void hfEnd(hfFeed *f, uint32_t i);
 void hfTick(hfFeed *f);
 
 /* Makes everything taken visible in the files (before a checkpoint is
- * committed). Returns 0, or -1 with err when the feed has failed (then
- * the checkpoint must not be committed: the history could not be
- * resumed from it). */
+ * committed, so the history covers at least what the checkpoint does).
+ * Returns 0, also when the feed has failed (logged once): a stopped
+ * history does not hold checkpoints back; a restart then says which
+ * records it lacks (duStartReplica). err is unused. */
 int hfSync(hfFeed *f, char *err, size_t errlen);
 
 typedef struct {
