@@ -137,6 +137,7 @@ test: deps
 	@tests/integration/feed.sh
 	@tests/integration/md.sh
 	@tests/integration/segments.sh
+	@tests/integration/instadd.sh
 	@tests/integration/xdp.sh
 	@CRASH_ROUNDS=20 tests/integration/crash.sh
 	@tests/integration/storage_fail.sh

@@ -103,6 +103,11 @@ static void crlFlushSpill(crLink *l)
     }
 }
 
+int crlRoom(const crLink *l)
+{
+    return l->spillCount <= CRL_SPILL / 2;
+}
+
 void crlSetJournal(crLink *l, crlJournalFn *fn, void *ctx)
 {
     l->journal = fn;

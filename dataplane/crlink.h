@@ -33,6 +33,12 @@ crLink *crlCreate(const cfgConfig *cfg, uint16_t segment, uint32_t refCap, unsig
                   const mtAllocator *alloc, char *err, size_t errlen);
 void crlDestroy(crLink *l);
 
+/* Whether the worker may take more input: 0 while the events the control
+ * core has not taken fill more than half of the spill array, so a burst's
+ * events always fit and none is ever lost (the input waits in the NIC
+ * instead). Worker lcore only; never fails. */
+int crlRoom(const crLink *l);
+
 /* The worker's crRisk, for gwOptions.risk. */
 crRisk *crlRisk(crLink *l);
 

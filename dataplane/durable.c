@@ -13,6 +13,8 @@
 
 #include "control/ctl.h"
 #include "dataplane/crlink.h"
+#include "dataplane/ctlckpt.h"
+#include "dataplane/ctljournal.h"
 #include "dataplane/durable.h"
 #include "dataplane/gwsnap.h"
 #include "dataplane/histfeed.h"
@@ -65,8 +67,9 @@ struct duStore {
     uint64_t nextCkId;  /* id of the next checkpoint */
     wkWorker **workers; /* during duOpen: their credit links hold the skip counts */
     rpReplica *replica;
-    hfFeed *hf;  /* the trading history, fed by the replica (NULL: none) */
-    int running; /* duOpen succeeded: duClose takes the final checkpoint */
+    hfFeed *hf;    /* the trading history, fed by the replica (NULL: none) */
+    ccMailbox *cc; /* the control core's captures (opt.acd), NULL: none */
+    int running;   /* duOpen succeeded: duClose takes the final checkpoint */
 };
 
 static uint64_t duNow(void)
@@ -506,6 +509,22 @@ static int duStartReplica(duStore *d, char *err, size_t errlen)
             return -1;
         }
     }
+    if (d->replica && d->control && d->opt.acd) {
+        /* the control core: captured on its own lcore between inputs, not
+         * followed (docs/storage/checkpoint.md) */
+        rpComponent c = {.name = "control",
+                         .stream = CJ_STREAM,
+                         .journal = d->control,
+                         .snapshot = ccSnapshot,
+                         .seqNow = ccSeqNow};
+        snprintf(c.dir, sizeof c.dir, "%s/control", d->cfg->storage.walDir);
+        d->cc = ccCreate(d->opt.acd, c.dir);
+        c.state = d->cc;
+        if (!d->cc || rpAddComponent(d->replica, &c)) {
+            snprintf(err, errlen, "replica: the control core's component cannot be added");
+            return -1;
+        }
+    }
     if (!d->replica) {
         snprintf(err, errlen, "out of memory for the replica");
         return -1;
@@ -770,12 +789,15 @@ void duClose(duStore *d)
     if (d->running) {      /* a graceful stop: the final checkpoint covers everything */
         rpResult res;
         char err[CK_ERR_MAX];
+        if (d->cc)
+            ccCapture(d->cc); /* the control loop has stopped: its final state */
         if (rpCheckpoint(d->replica, "final", &res, err, sizeof err))
             printf("xchgd: final checkpoint failed: %s\n", err);
     }
     hfSetControl(NULL);
     rpDestroy(d->replica);
     hfClose(d->hf);
+    ccDestroy(d->cc);
     for (uint32_t i = 0; d->j && i < d->n; i++) {
         jnClose(d->j[i]);
         walDestroy(d->wal ? d->wal[i] : NULL);
@@ -789,6 +811,12 @@ void duClose(duStore *d)
     free(d);
 }
 
+void duControlTick(duStore *d)
+{
+    if (d)
+        ccTick(d->cc);
+}
+
 /* storage.checkpoint: takes one now and says what it covers. Blocks the
  * control loop while the replica writes it (tens of ms for small books). */
 static int duCmdCheckpoint(void *ctx, json_t *args, json_t **data, ctlError *err)
@@ -797,6 +825,8 @@ static int duCmdCheckpoint(void *ctx, json_t *args, json_t **data, ctlError *err
     rpResult res;
     char why[CK_ERR_MAX];
     (void)args;
+    if (d->cc) /* on the control lcore, between inputs: the state as of now */
+        ccCapture(d->cc);
     if (rpCheckpoint(d->replica, "requested", &res, why, sizeof why))
         return ctlErrorf(err, DU_ERR_CKPT, "checkpoint failed: %s", why);
     json_t *streams = json_array();
@@ -809,9 +839,13 @@ static int duCmdCheckpoint(void *ctx, json_t *args, json_t **data, ctlError *err
     }
     char dir[CFG_PATH_MAX + 48];
     snprintf(dir, sizeof dir, "%s/ckpt-%020llu", d->ckRoot, (unsigned long long)res.m.id);
-    *data = json_pack("{s:I, s:o, s:I, s:f, s:i, s:s}", "id", (json_int_t)res.m.id, "streams",
-                      streams, "bytes", (json_int_t)res.bytes, "ms", res.ms,
-                      "journal_files_retired", (int)res.filesRetired, "dir", dir);
+    uint64_t caps, capRecs;
+    double capMs;
+    ccStats(d->cc, &caps, &capMs, &capRecs);
+    *data = json_pack("{s:I, s:o, s:I, s:f, s:i, s:s, s:f, s:I}", "id", (json_int_t)res.m.id,
+                      "streams", streams, "bytes", (json_int_t)res.bytes, "ms", res.ms,
+                      "journal_files_retired", (int)res.filesRetired, "dir", dir,
+                      "control_capture_ms", capMs, "control_capture_records", (json_int_t)capRecs);
     return 0;
 }
 

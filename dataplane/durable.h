@@ -28,6 +28,9 @@ typedef struct {
     /* the workers' gateway options: the replica's shadows are made alike */
     uint32_t maxSessions, historyDepth; /* 0: 64, 4096 */
     uint32_t tradingDay;
+    /* the control core (dataplane/accounts.h): its state joins every
+     * checkpoint as stream CJ_STREAM (dataplane/ctlckpt.h); NULL: none */
+    struct acdState *acd;
 } duOptions;
 
 /* Recovers every segment into workers[0..n) and starts journaling. Prints
@@ -40,6 +43,11 @@ jnJournal *duJournal(const duStore *d, uint32_t i);
 
 duStore *duOpen(const cfgConfig *cfg, wkWorker **workers, uint32_t n, const duOptions *opt,
                 char *err, size_t errlen);
+
+/* Control lcore, once per control loop, between the control core's
+ * inputs: captures its state when the replica asked for a fresh capture
+ * (dataplane/ctlckpt.h). Cheap otherwise; NULL is a no-op. */
+void duControlTick(duStore *d);
 
 /* 1 when some segment's journal held records: the state was recovered, so
  * start-up must not reset trading states. */

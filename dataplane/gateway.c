@@ -1301,7 +1301,7 @@ static mtEngine *gwEngineCreate(gwGateway *gw, const gwOptions *opt, const cfgSe
 {
     const mtEngineConfig ec = {.segmentId = seg->id,
                                .orderCapacity = seg->orderCapacity,
-                               .maxInstruments = seg->instrumentCount,
+                               .maxInstruments = gw->instrumentCapacity,
                                .stp = seg->stp,
                                .onEvent = gwOnEngineEvent,
                                .eventCtx = gw,
@@ -1338,8 +1338,9 @@ gwGateway *gwCreate(const gwOptions *opt)
     while (indexSize < 2 * opt->maxSessions)
         indexSize <<= 1; /* at most half full */
     gwLayout l;
-    if (gwLayoutCompute(&l, opt->maxSessions, indexSize, opt->historyDepth, seg->instrumentCount,
-                        refCap))
+    const uint16_t capIns = seg->instrumentCapacity > seg->instrumentCount ? seg->instrumentCapacity
+                                                                           : seg->instrumentCount;
+    if (gwLayoutCompute(&l, opt->maxSessions, indexSize, opt->historyDepth, capIns, refCap))
         return NULL;
     const mtAllocator *a = opt->allocator ? opt->allocator : mtDefaultAllocator();
     uint8_t *base = a->alloc(a->ctx, l.total);
@@ -1353,6 +1354,7 @@ gwGateway *gwCreate(const gwOptions *opt)
     gw->cycles = opt->cycles;
     gw->matchMask = (opt->matchSampleEvery ? opt->matchSampleEvery : GW_MATCH_SAMPLE_EVERY) - 1;
     gw->tap = opt->tap;
+    gw->insTap = opt->insTap;
     gw->tapCtx = opt->tapCtx;
     gw->onTrade = opt->onTrade;
     gw->tradeCtx = opt->tradeCtx;
@@ -1360,6 +1362,8 @@ gwGateway *gwCreate(const gwOptions *opt)
     gw->indexMask = indexSize - 1;
     gw->refCap = refCap;
     gw->instrumentCount = seg->instrumentCount;
+    gw->instrumentCapacity = capIns;
+    gw->instrumentBase = seg->instrumentCount;
     gw->segmentId = seg->id;
     gw->logonsOpen = 1;
     gw->tradingDay = opt->tradingDay;
@@ -1376,6 +1380,40 @@ gwGateway *gwCreate(const gwOptions *opt)
         return NULL;
     }
     return gw;
+}
+
+int gwAddInstrument(gwGateway *gw, const cfgInstrument *ins, mtBookMem *mem, uint64_t nowNs)
+{
+    if (ins->book != gw->instrumentCount || ins->book >= gw->instrumentCapacity ||
+        ins->tickSize <= 0)
+        return MT_ERR_INVALID_PARAMS;
+    const mtBookConfig bc = {.lowerPrice = ins->lowerTicks,
+                             .upperPrice = ins->upperTicks,
+                             .referencePrice = ins->preSettlementTicks,
+                             .minLots = ins->minLots,
+                             .maxLots = ins->maxLots};
+    const int rc = mem ? mtEngineAttachInstrument(gw->engine, ins->book, &bc, mem)
+                       : mtEngineAddInstrument(gw->engine, ins->book, &bc);
+    if (rc != MT_OK)
+        return rc;
+    gw->tick[ins->book] = ins->tickSize;
+    memset(&gw->insStats[ins->book], 0, sizeof gw->insStats[0]);
+    if (gw->risk)
+        crAddInstrument(gw->risk, ins);
+    gw->instrumentCount++;
+    if (gw->insTap)
+        gw->insTap(gw->tapCtx, ins, nowNs);
+    return MT_OK;
+}
+
+uint16_t gwInstrumentCount(const gwGateway *gw)
+{
+    return gw->instrumentCount;
+}
+
+uint16_t gwInstrumentCapacity(const gwGateway *gw)
+{
+    return gw->instrumentCapacity;
 }
 
 void gwDestroy(gwGateway *gw)

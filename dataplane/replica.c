@@ -79,6 +79,8 @@ static int64_t rpFollow(rpReplica *r, uint32_t i, uint64_t limit, uint64_t max)
     jnRecord rec;
     jnError je;
     int rc = 0;
+    if (!c->apply)
+        return 0; /* captured by its owner, not followed */
     while ((!max || (uint64_t)k < max) && (rc = jnTailNext(r->tail[i], limit, &rec, &je)) == 1) {
         if (c->applyAt ? c->applyAt(c->state, rec.seq, rec.type, rec.payload, rec.len)
                        : c->apply(c->state, rec.type, rec.payload, rec.len)) {
@@ -101,7 +103,7 @@ static int64_t rpFollow(rpReplica *r, uint32_t i, uint64_t limit, uint64_t max)
  * checkpoint covers and the replica has read, keeping segmentsRetained. */
 static uint32_t rpRetire(rpReplica *r, uint32_t i)
 {
-    if (r->opt.segmentsRetained < 0)
+    if (r->opt.segmentsRetained < 0 || !r->tail[i])
         return 0;
     uint64_t ids[256], covered = UINT64_MAX;
     int n = ckList(r->root, ids, 256);
@@ -123,6 +125,29 @@ static uint32_t rpRetire(rpReplica *r, uint32_t i)
     return k > 0 ? (uint32_t)k : 0;
 }
 
+/* A captured component's state goes into this checkpoint: its owner has
+ * captured one (c->seq set to what it covers) and the journal has made that
+ * sequence durable (a second at most: else a crash could leave the
+ * checkpoint ahead of its journal, which recovery would refuse anyway). */
+static int rpCaptured(rpComponent *c)
+{
+    const uint64_t seq = c->seqNow ? c->seqNow(c->state) : 0;
+    if (!seq)
+        return 0;
+    for (int k = 0; k < 100 && jnDurableSeq(c->journal) < seq; k++) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    if (jnDurableSeq(c->journal) < seq) {
+        printf("xchgd: replica: %s: its capture at sequence %" PRIu64
+               " is not durable yet: this checkpoint goes without it\n",
+               c->name, seq);
+        return 0;
+    }
+    c->seq = seq;
+    return 1;
+}
+
 /* Catches every shadow up with what is durable now, then writes them. */
 static int rpTake(rpReplica *r, rpResult *res, char *err, size_t errlen)
 {
@@ -142,6 +167,8 @@ static int rpTake(rpReplica *r, rpResult *res, char *err, size_t errlen)
     for (uint32_t i = 0; i < r->n; i++) {
         ckptSink sink;
         rpComponent *c = &r->c[i];
+        if (!c->apply && !rpCaptured(c))
+            continue;
         if (ckStreamBegin(w, c->stream, c->seq, &sink)) {
             snprintf(err, errlen, "too many streams");
             ckAbort(w);
@@ -161,10 +188,10 @@ static int rpTake(rpReplica *r, rpResult *res, char *err, size_t errlen)
         return -1;
     r->nextId++;
     ckPrune(r->root, (int)r->opt.kept);
-    for (uint32_t i = 0; i < r->n; i++) {
+    for (uint32_t i = 0; i < res->m.n; i++)
         res->bytes += res->m.s[i].bytes;
+    for (uint32_t i = 0; i < r->n; i++)
         res->filesRetired += rpRetire(r, i);
-    }
     res->ms = (double)(rpNow() - t0) / 1e6;
     return 0;
 }
@@ -278,6 +305,8 @@ int rpStart(rpReplica *r, char *err, size_t errlen)
 {
     for (uint32_t i = 0; i < r->n; i++) {
         jnError je;
+        if (!r->c[i].apply)
+            continue; /* captured, not followed */
         r->tail[i] = jnTailOpen(r->c[i].dir, r->c[i].stream, r->c[i].seq + 1, &je);
         if (!r->tail[i]) {
             snprintf(err, errlen, "replica of %s: %s", r->c[i].name, je.msg);

@@ -43,6 +43,14 @@ typedef struct {
     /* when set, used instead of apply: also gets the record's sequence (the history) */
     int (*applyAt)(void *state, uint64_t seq, uint16_t type, const void *payload, uint32_t len);
     uint64_t seq; /* sequence the shadow holds at rpStart (restored), 0: empty */
+    /* A captured component (apply NULL): no shadow follows its stream; its
+     * owner captures its state at points it chooses and seqNow, called on
+     * the replica thread at each checkpoint before snapshot, returns the
+     * sequence the capture covers (0: none yet, the checkpoint goes without
+     * this stream). The checkpoint waits up to a second for that sequence
+     * to be durable in `journal`, else goes without it too. Its journal
+     * files are not retired. */
+    uint64_t (*seqNow)(void *state);
 } rpComponent;
 
 typedef struct {

@@ -310,6 +310,7 @@ static int walApplyOne(gwGateway *gw, uint16_t type, const void *payload, uint32
         walStorageRec sr;
         walCreditRec cr;
         walThrottleRec th;
+        walInstrumentAddRec ia;
     } u;
     switch (type) {
     case WAL_DATAGRAM:
@@ -337,6 +338,11 @@ static int walApplyOne(gwGateway *gw, uint16_t type, const void *payload, uint32
             return -1;
         crlApply(gwRisk(gw), gw, &u.cr.cmd, u.cr.nowNs);
         return 0;
+    case WAL_INSTRUMENT_ADD:
+        WAL_NEED(walInstrumentAddRec);
+        /* journaled only once the worker checked it: a refusal here means
+         * a journal that does not belong to this config */
+        return gwAddInstrument(gw, &u.ia.ins, NULL, u.ia.nowNs) == MT_OK ? 0 : -1;
     case WAL_SET_THROTTLE:
         WAL_NEED(walThrottleRec);
         gwSetThrottle(gw, u.th.msgsPerSec);
@@ -509,6 +515,8 @@ uint64_t walStateHash(const gwGateway *gw, uint16_t instrumentCount)
         walMix64(&h, s[i].nextOutSeq);
     }
     const mtEngine *e = gwEngine(gw);
+    if (gwInstrumentCount(gw) > instrumentCount)
+        instrumentCount = gwInstrumentCount(gw); /* and the books instrument.add made */
     for (uint16_t i = 0; i < instrumentCount; i++) {
         walMix64(&h, (uint64_t)(int64_t)mtEngineState(e, i));
         walMix64(&h, mtEngineForEachOrder(e, i, MT_BUY, walHashOrder, &h));

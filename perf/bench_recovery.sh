@@ -12,7 +12,9 @@
 # (each restart journals a WAL_START and is killed with -9 once ready).
 # Prints one JSON line per start and a summary with the medians:
 #   {"bench":"recovery","mode","journal_records","restore_s","replayed",
-#    "replay_s","records_per_s","ready_s"}
+#    "replay_s","records_per_s","control_restore_s","control_replayed",
+#    "control_replay_s","ready_s"} (control_*: the control core's restore and
+#    stream replay; in full mode its checkpoints are moved aside too)
 # Environment: RATE (20000), DURATION (10), CKPT_AT (9/10 of DURATION),
 # SESSIONS (8), ROUNDS (3),
 # DIR (a temporary directory under /tmp), XCHG_IF (xbr<pid>).
@@ -90,14 +92,19 @@ for ((r = 0; r < ROUNDS; r++)); do
         kill9
         [ "$mode" = full ] && mv "$WORK/ck.aside" "$WORK/data/checkpoints"
         line=$(grep "recovery: segment 0: .*replayed in" "$log")
-        restore=$(grep -o 'restored (.*) in [0-9.]* s' "$log" | grep -o '[0-9.]* s$' | cut -d' ' -f1)
+        restore=$(grep -o 'segment 0: checkpoint .* restored (.*) in [0-9.]* s' "$log" | grep -o '[0-9.]* s$' | cut -d' ' -f1)
+        # the control core: its checkpoint's state restored, then its stream (tail) replayed
+        crestore=$(grep -o 'control: checkpoint .* restored (.*) in [0-9.]* s' "$log" | grep -o 'in [0-9.]* s' | grep -o '[0-9.]*')
+        cline=$(grep "recovery: control: [0-9]* records" "$log")
+        creplayed=$(sed -n 's/.*control: \([0-9]*\) records.*/\1/p' <<<"$cline")
+        crs=$(sed -n 's/.*replayed in \([0-9.]*\) s.*/\1/p' <<<"$cline")
         replayed=$(sed -n 's/.*segment 0: \(journal tail: \)\{0,1\}\([0-9]*\) records.*/\2/p' <<<"$line")
         rs=$(sed -n 's/.*replayed in \([0-9.]*\) s.*/\1/p' <<<"$line")
         rate=$(sed -n 's/.* s, \([0-9]*\) records\/s.*/\1/p' <<<"$line")
-        echo "{\"bench\":\"recovery\",\"mode\":\"$mode\",\"restore_s\":${restore:-0},\"replayed\":$replayed,\"replay_s\":$rs,\"records_per_s\":${rate:-0},\"ready_s\":$READY}"
+        echo "{\"bench\":\"recovery\",\"mode\":\"$mode\",\"restore_s\":${restore:-0},\"replayed\":$replayed,\"replay_s\":$rs,\"records_per_s\":${rate:-0},\"control_restore_s\":${crestore:-0},\"control_replayed\":${creplayed:-0},\"control_replay_s\":${crs:-0},\"ready_s\":$READY}"
         MED[$mode]+="$(awk -v a="${restore:-0}" -v b="$rs" 'BEGIN {print a + b}') "
         MED[$mode.ready]+="$READY "
     done
 done
 med() { printf '%s\n' $1 | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-echo "{\"bench\":\"recovery_summary\",\"checkpoint\":$(cat "$WORK/ckpt.json" | tr -d '\n' | grep -o '"seq":[0-9]*' | head -1 | cut -d: -f2),\"rate\":$RATE,\"duration_s\":$DURATION,\"recovery_s_checkpoint_median\":$(med "${MED[checkpoint]}"),\"recovery_s_full_median\":$(med "${MED[full]}"),\"ready_s_checkpoint_median\":$(med "${MED[checkpoint.ready]}"),\"ready_s_full_median\":$(med "${MED[full.ready]}"),\"loadavg\":$(cut -d' ' -f1 /proc/loadavg)}"
+echo "{\"bench\":\"recovery_summary\",\"checkpoint\":$(cat "$WORK/ckpt.json" | tr -d '\n' | grep -o '"seq":[0-9]*' | head -1 | cut -d: -f2),\"rate\":$RATE,\"duration_s\":$DURATION,\"recovery_s_checkpoint_median\":$(med "${MED[checkpoint]}"),\"recovery_s_full_median\":$(med "${MED[full]}"),\"ready_s_checkpoint_median\":$(med "${MED[checkpoint.ready]}"),\"ready_s_full_median\":$(med "${MED[full.ready]}"),\"control_capture_ms\":$(tr -d '\n' <"$WORK/ckpt.json" | grep -o '"control_capture_ms": *[0-9.]*' | grep -o '[0-9.]*$' || echo 0),\"control_capture_records\":$(tr -d '\n' <"$WORK/ckpt.json" | grep -o '"control_capture_records": *[0-9]*' | grep -o '[0-9]*$' || echo 0),\"loadavg\":$(cut -d' ' -f1 /proc/loadavg)}"

@@ -103,12 +103,48 @@ start_xchgd()
     local log=$1 i
     "$BIN/xchgd" -c "$CONF" --no-huge >"$log" 2>&1 &
     XPID=$!
-    for ((i = 0; i < 400; i++)); do
+    for ((i = 0; i < 1200; i++)); do
         grep -q "xchgd: ready" "$log" 2>/dev/null && return 0
         kill -0 "$XPID" 2>/dev/null || { wait "$XPID" 2>/dev/null; XPID=; return 1; }
         sleep 0.05
     done
     return 1
+}
+
+# wait_until SECONDS COMMAND...: polls COMMAND every 0.1 s until it
+# succeeds (0) or SECONDS pass (1). Every wait in this test is on a
+# condition, with a generous bound for a loaded machine, never a bare sleep.
+wait_until()
+{
+    local end=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        ((SECONDS < end)) || return 1
+        sleep 0.1
+    done
+}
+
+# reports_at_least FILE N: the client has logged N reports in FILE
+reports_at_least() { [ "$(grep -c '^R ' "$1" 2>/dev/null)" -ge "$2" ]; }
+
+# the replica's counters: at least $1 checkpoints taken, records applied
+ckpts_taken()
+{
+    CKOUT=$(ctl storage.checkpoints) || return 1
+    [ "$(jnum taken "$CKOUT")" -ge "$1" ] && [ "$(jnum records_applied "$CKOUT")" -gt 0 ]
+}
+
+# journal_grew SEQ N: the journal is N records past SEQ
+journal_grew() { [ "$(jnum journal_seq "$(ctl status)")" -ge $(($1 + $2)) ]; }
+
+# journal_file_index_at_least N: segment 0's journal has reached its Nth
+# file (seg-<N>.jnl; retention deletes older ones, so not a count)
+journal_file_index_at_least()
+{
+    local f
+    f=$(ls "$DATA/wal/seg-0" | grep -o 'seg-[0-9]*\.jnl' | sort | tail -1)
+    f=${f#seg-}
+    [ -n "$f" ] && [ "$((10#${f%.jnl}))" -ge "$1" ]
 }
 
 kill9()
@@ -127,7 +163,7 @@ load_start()
     ip netns exec "$NS" "$ITEST" --phase load --server "$SERVER" --port "$PORT" --local "$LOCAL" \
         --log "$1" --seed $((RANDOM + 1)) "${SESS[@]}" >"$1.out" 2>&1 &
     CPID=$!
-    for ((i = 0; i < 300; i++)); do
+    for ((i = 0; i < 1200; i++)); do
         grep -q "itest-crash: trading" "$1.out" && return 0
         kill -0 "$CPID" 2>/dev/null || return 1
         sleep 0.05
@@ -137,18 +173,30 @@ load_start()
 
 load_stop() { stop_pid "$CPID"; CPID=; }
 
+# --oldest ID:SEQ per session: the first report xchgd's history (4096 a
+# session) still holds; xchgd may have sent reports the killed client never
+# read, pushing older ones it did read out of the history
+oldest_args()
+{
+    ctl session.list | jq -r '.. | objects | select(has("next_out_seq")) |
+        "--oldest \(.session_id):\([.next_out_seq - 4096, 1] | max)"'
+}
+
 verify()
 {
+    local old
+    old=$(oldest_args) || return 1
+    # shellcheck disable=SC2086 # one word per option
     ip netns exec "$NS" "$ITEST" --phase verify --server "$SERVER" --port "$PORT" --local "$LOCAL" \
-        --log "$1" "${SESS[@]}" >"$1.verify" 2>&1
+        --log "$1" $old "${SESS[@]}" >"$1.verify" 2>&1
 }
 
 # the state hash once the journal stops moving (timers may add a record)
 quiet_hash()
 {
     local i st prev=
-    for ((i = 0; i < 30; i++)); do
-        st=$(ctl status) || return 1
+    for ((i = 0; i < 200; i++)); do
+        st=$(ctl status) || { sleep 0.5; continue; } # a busy worker may not answer in 2 s
         if [ "$(jnum journal_seq "$st")" = "$prev" ] && [ "$(jnum durable_seq "$st")" = "$prev" ]; then
             jstr state_hash "$st"
             return 0
@@ -163,8 +211,8 @@ quiet_hash()
 replay_check()
 {
     local i st seq rp
-    for ((i = 0; i < 20; i++)); do
-        st=$(ctl status) || return 1
+    for ((i = 0; i < 150; i++)); do
+        st=$(ctl status) || { sleep 0.5; continue; } # a busy worker may not answer in 2 s
         seq=$(jnum durable_seq "$st")
         rp=$("$BIN/xchg-replay" -c "$CONF" 2>&1) || { say "     $rp"; return 1; }
         if [ "$seq" = "$(jnum last_seq "$rp")" ] && [ "$(jnum journal_seq "$st")" = "$seq" ]; then
@@ -174,6 +222,30 @@ replay_check()
         fi
         sleep 0.2
     done
+    return 1
+}
+
+# status .control hash = xchg-replay's from-scratch replay of the control
+# stream, at the same control sequence; no ledger mismatch
+control_check()
+{
+    local i st cs cj cd rp rs mm
+    for ((i = 0; i < 150; i++)); do
+        st=$(ctl status) || { sleep 0.5; continue; } # a busy worker may not answer in 2 s
+        cs=$(printf '%s' "$st" | jq -r .control.control_hash)
+        cj=$(printf '%s' "$st" | jq -r .control.control_seq)
+        cd=$(printf '%s' "$st" | jq -r .control.control_durable_seq)
+        rp=$("$BIN/xchg-replay" -c "$CONF" 2>&1 | grep '"stream":"control"') || return 1
+        rs=$(printf '%s' "$rp" | jq -r .last_seq)
+        if [ "$cj" = "$cd" ] && [ "$cd" = "$rs" ]; then
+            mm=$(ctl ledger.stats | jq -r .mismatches)
+            say "     control hash $cs at control sequence $cd; replay from scratch: $(printf '%s' "$rp" | jq -r .control_hash); ledger mismatches $mm"
+            [ -n "$cs" ] && [ "$cs" = "$(printf '%s' "$rp" | jq -r .control_hash)" ] && [ "$mm" = 0 ]
+            return
+        fi
+        sleep 0.2
+    done
+    say "     control sequence kept moving: status $cj/$cd, replay $rs"
     return 1
 }
 
@@ -221,33 +293,39 @@ NS_UP=1
 start_xchgd "$WORK/a0.log" || { fail "xchgd ready"; cat "$WORK/a0.log"; exit 1; }
 check "two sessions made with xchgctl session.add" make_sessions
 load_start "$WORK/r1" || fail "client trades"
-sleep 1
+wait_until 120 reports_at_least "$WORK/r1" 200 || fail "the client has 200 reports (120 s)"
 out=$(ctl storage.checkpoint)
 say "     $out"
 ID1=$(jnum id "$out")
 check "storage.checkpoint while the client trades: id $ID1, stream 0 at sequence $(jnum seq "$out"), $(jnum bytes "$out") bytes" \
     test -n "$ID1" -a "$(jnum seq "$out")" -gt 0 -a -f "$CK/ckpt-$(printf %020d "${ID1:-0}")/MANIFEST"
-sleep 1.5
-out=$(ctl storage.checkpoints)
-check "storage.checkpoints: $(grep -o '"checkpoints": *\[' <<<"$out" >/dev/null && grep -o '"valid": *true' <<<"$out" | wc -l) valid, replica taken $(jnum taken "$out"), records applied $(jnum records_applied "$out")" \
-    test "$(jnum taken "$out")" -ge 2 -a "$(jnum records_applied "$out")" -gt 0
+# the client trades on until the replica has taken a periodic one too
+wait_until 180 grep -q "checkpoint [0-9]* (periodic)" "$WORK/a0.log"
 check "periodic checkpoint by records (checkpoint_records = 1000) in the log" \
     grep -q "checkpoint [0-9]* (periodic)" "$WORK/a0.log"
+CKOUT=
+wait_until 60 ckpts_taken 2
+check "storage.checkpoints: $(grep -o '"valid": *true' <<<"$CKOUT" | wc -l) valid, replica taken $(jnum taken "$CKOUT"), records applied $(jnum records_applied "$CKOUT")" \
+    test "$(jnum taken "$CKOUT")" -ge 2 -a "$(jnum records_applied "$CKOUT")" -gt 0
 kill9
 load_stop
 start_xchgd "$WORK/a1.log" || { fail "restart after kill -9"; tail -5 "$WORK/a1.log"; exit 1; }
-check "kill -9, restart: recovered from a checkpoint plus the journal tail ($(grep -o 'checkpoint [0-9]* restored.*' "$WORK/a1.log" | head -1))" \
+check "kill -9, restart: recovered from a checkpoint plus the journal tail ($(grep -o 'segment 0: checkpoint [0-9]* restored.*' "$WORK/a1.log" | head -1))" \
     grep -q "recovery: segment 0: journal tail:" "$WORK/a1.log"
 check "recovered state hash = xchg-replay's from-scratch hash" replay_check
-check "every report the client saw before the kill came back identical ($(verify "$WORK/r1"; grep -o '[0-9]* of [0-9]*' "$WORK/r1.verify" | tr '\n' ' '))" \
+check "control core recovered from the checkpoint's control state plus its stream's tail ($(grep -o 'control: checkpoint [0-9]* restored (state at control sequence [0-9]*' "$WORK/a1.log" | head -1))" \
+    grep -q "recovery: control: checkpoint [0-9]* restored" "$WORK/a1.log"
+check "... control hash = xchg-replay's from-scratch replay of the control stream" control_check
+check "every report the client saw before the kill came back identical ($(verify "$WORK/r1"; grep -o '[0-9][0-9]* of [0-9][0-9]*' "$WORK/r1.verify" | tr '\n' ' '))" \
     grep -q . "$WORK/r1.verify"
 verify "$WORK/r1" || { fail "verify after checkpoint recovery"; tail -3 "$WORK/r1.verify"; }
 
 # 4: quiesced hash before kill -9 = hash after
 load_start "$WORK/r2" || fail "client trades (2)"
-sleep 1
+wait_until 120 reports_at_least "$WORK/r2" 200 || fail "the client has 200 reports (2)"
 ctl storage.checkpoint >/dev/null
-sleep 0.5
+C0=$(grep -c '^R ' "$WORK/r2")
+wait_until 120 reports_at_least "$WORK/r2" $((C0 + 100)) || fail "the client trades after the checkpoint"
 load_stop
 kick_sessions || fail "session.kick"
 H=$(quiet_hash)
@@ -312,7 +390,6 @@ mv "$WORK/control.aside" "$DATA/wal/control"
 start_xchgd "$WORK/a6.log" || { fail "restart (6)"; exit 1; }
 H6=$(quiet_hash)
 kill -TERM "$XPID"
-for ((i = 0; i < 100; i++)); do kill -0 "$XPID" 2>/dev/null || break; sleep 0.1; done
 wait "$XPID"
 rc=$?
 XPID=
@@ -322,6 +399,9 @@ start_xchgd "$WORK/a7.log" || { fail "restart after SIGTERM"; exit 1; }
 FID=$(grep -o 'checkpoint [0-9]* (final)' "$WORK/a6.log" | grep -o '[0-9]*')
 check "restart after SIGTERM recovers from the final checkpoint $FID" \
     grep -q "recovery: from checkpoint $FID " "$WORK/a7.log"
+check "... its control state too, with no tail ($(grep -o 'control: [0-9]* records (last sequence [0-9]*) replayed' "$WORK/a7.log"))" \
+    grep -q "recovery: control: checkpoint $FID restored" "$WORK/a7.log"
+check "... control hash = replay from scratch" control_check
 check "... and the recovered state replays to the same hash from scratch" replay_check
 stop_pid "$XPID"
 XPID=
@@ -333,14 +413,21 @@ CK=$DATA/checkpoints
 make_conf "$CONF" "$DATA" 0 2 0 || fail "config copy (b)"
 start_xchgd "$WORK/b0.log" || { fail "xchgd ready (b)"; exit 1; }
 make_sessions || fail "sessions (b)"
-for ((k = 1; k <= 4; k++)); do
+# rounds of trading, each with a checkpoint inside, until the journal has
+# reached its third 1 MiB file: at least 4 rounds, at most 12
+k=0
+while ((k < 4)) || { ! journal_file_index_at_least 3 && ((k < 12)); }; do
+    k=$((k + 1))
     load_start "$WORK/rb$k" || fail "client trades (b$k)"
-    sleep 1
+    S0=$(jnum journal_seq "$(ctl status)")
+    wait_until 120 journal_grew "$S0" 1500 || fail "1500 journal records (b$k, 120 s)"
     ctl storage.checkpoint >/dev/null || fail "storage.checkpoint (b$k)"
     [ $k = 1 ] && STALE=$(ls "$CK" | sort | head -1) && cp -a "$CK/$STALE" "$WORK/$STALE"
-    sleep 1
+    S0=$(jnum journal_seq "$(ctl status)")
+    wait_until 120 journal_grew "$S0" 200 || fail "trades after the checkpoint (b$k)"
     load_stop
 done
+LASTLOG=$WORK/rb$k
 ctl storage.checkpoint >/dev/null
 ctl storage.checkpoint >/dev/null
 left=$(ls "$DATA/wal/seg-0" | grep -c jnl)
@@ -351,8 +438,8 @@ kill9
 start_xchgd "$WORK/b1.log" || { fail "restart after retention"; tail -5 "$WORK/b1.log"; exit 1; }
 check "restart after retention recovers from a checkpoint ($(grep -o 'journal tail: .*replayed' "$WORK/b1.log"))" \
     grep -q "recovery: from checkpoint" "$WORK/b1.log"
-verify "$WORK/rb4" && ok "every report seen came back identical after retention ($(grep -o '[0-9]* of [0-9]*' "$WORK/rb4.verify" | tr '\n' ' '))" ||
-    { fail "reports after retention"; tail -3 "$WORK/rb4.verify"; }
+verify "$LASTLOG" && ok "every report seen came back identical after retention, $k rounds ($(grep -o '[0-9][0-9]* of [0-9][0-9]*' "$LASTLOG.verify" | tr '\n' ' '))" ||
+    { fail "reports after retention"; tail -3 "$LASTLOG.verify"; }
 kick_sessions || fail "session.kick (b)"
 H=$(quiet_hash)
 kill9
