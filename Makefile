@@ -142,6 +142,7 @@ test: deps
 	@CRASH_ROUNDS=20 tests/integration/crash.sh
 	@tests/integration/storage_fail.sh
 	@tests/integration/checkpoint.sh
+	@tests/integration/history.sh
 
 # The kill -9 crash-recovery test at length (SOAK_ROUNDS rounds).
 SOAK_ROUNDS ?= 200

@@ -1123,6 +1123,7 @@ static const char *const cfgStorageKeys[] = {"data_dir",
                                              "checkpoint_records",
                                              "checkpoints_kept",
                                              "segments_retained",
+                                             "async_commit_us",
                                              NULL};
 
 /* The checkpoint keys (docs/storage/checkpoint.md). */

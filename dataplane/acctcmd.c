@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "control/settle.h"
+#include "dataplane/histfeed.h"
 #include "dataplane/accounts.h"
 
 #define ACMD_TIMEOUT_MS 2000
@@ -751,7 +752,8 @@ static int cmdSettle(void *ctx, json_t *args, json_t **data, ctlError *err)
         return acmdFail(err, rc);
     for (uint32_t i = 0; i < instCount(s->book); i++)
         lgRoll(s->lg, (uint16_t)i, instAt(s->book, (uint16_t)i)->lastPrice);
-    s->lastScanNs = 0; /* recheck risk and lines at once */
+    s->lastScanNs = 0;                            /* recheck risk and lines at once */
+    hfSettled(s->book, settleCount(s->book) - 1); /* to the trading history */
     *data = resultJson(s, settleAt(s->book, settleCount(s->book) - 1), 0);
     return 0;
 }

@@ -17,6 +17,7 @@
 #include "dataplane/ctljournal.h"
 #include "dataplane/durable.h"
 #include "dataplane/gwsnap.h"
+#include "dataplane/histfeed.h"
 #include "dataplane/replica.h"
 #include "dataplane/wal.h"
 #include "storage/checkpoint.h"
@@ -45,6 +46,8 @@ typedef struct {
     crRisk *risk;
     gwGateway *gw;
     uint64_t events;
+    hfFeed *hf;   /* the history its reports go to (NULL: none) */
+    uint32_t idx; /* its segment index */
 } duShadow;
 
 struct duStore {
@@ -64,6 +67,7 @@ struct duStore {
     uint64_t nextCkId;  /* id of the next checkpoint */
     wkWorker **workers; /* during duOpen: their credit links hold the skip counts */
     rpReplica *replica;
+    hfFeed *hf;    /* the trading history, fed by the replica (NULL: none) */
     ccMailbox *cc; /* the control core's captures (opt.acd), NULL: none */
     int running;   /* duOpen succeeded: duClose takes the final checkpoint */
 };
@@ -116,13 +120,14 @@ static void duProgress(void *ctx, const walReplayReport *r)
 
 /* ---- checkpoints: shadows, choice, restore ---- */
 
-/* The shadows' sends and credit events go nowhere: the live worker sent them. */
+/* The shadows' sends and credit events go nowhere (the live worker sent
+ * them) but to the trading history. */
 static void duShadowSend(void *ctx, gwAddr to, const uint8_t *data, uint16_t len)
 {
-    (void)ctx;
+    const duShadow *s = ctx;
     (void)to;
-    (void)data;
-    (void)len;
+    if (s->hf)
+        hfFrame(s->hf, s->idx, s->gw, data, len);
 }
 
 static void duShadowEmit(void *ctx, const crEvent *ev)
@@ -159,7 +164,8 @@ static int duShadowMake(duStore *d, uint32_t i)
                     .historyDepth = d->opt.historyDepth ? d->opt.historyDepth : DU_HISTORY,
                     .tradingDay = d->opt.tradingDay,
                     .risk = s->risk,
-                    .send = duShadowSend};
+                    .send = duShadowSend,
+                    .sendCtx = s};
     s->gw = s->risk ? gwCreate(&go) : NULL;
     if (!s->gw) {
         duShadowFree(s);
@@ -389,6 +395,57 @@ static int duApplyRec(void *state, uint16_t type, const void *payload, uint32_t 
     return walApply(((duShadow *)state)->gw, type, payload, len);
 }
 
+/* As duApplyRec, for the history: a record's reports are flushed out of
+ * the shadow before the next record (so each is taken under its own
+ * sequence), then the sequence is stored as covered. */
+static int duApplyAt(void *state, uint64_t seq, uint16_t type, const void *payload, uint32_t len)
+{
+    duShadow *s = state;
+    hfBegin(s->hf, s->idx, seq);
+    int rc = walApply(s->gw, type, payload, len);
+    gwFlush(s->gw);
+    if (rc == 0)
+        hfEnd(s->hf, s->idx);
+    return rc;
+}
+
+static void duHistTick(void *ctx)
+{
+    hfTick(ctx);
+}
+
+static int duHistSync(void *ctx, char *err, size_t errlen)
+{
+    return hfSync(ctx, err, errlen);
+}
+
+/* Opens the history in <sst_dir>/history (what xchgctl query reads) and
+ * gives it to the shadows. The history is derived data: one that cannot be
+ * opened is logged and trading starts without it. */
+static void duOpenHistory(duStore *d)
+{
+    char dir[CFG_PATH_MAX + 16], why[512];
+    snprintf(dir, sizeof dir, "%s/history", d->cfg->storage.sstDir);
+    d->hf = hfOpen(d->cfg, dir, why, sizeof why);
+    if (!d->hf) {
+        printf("xchgd: history: not kept: %s\n", why);
+        return;
+    }
+    printf("xchgd: history: %s, segment 0 covered up to sequence %llu\n", dir,
+           (unsigned long long)hfPosition(d->hf, 0));
+    for (uint32_t i = 0; i < d->n; i++) {
+        d->shadow[i].hf = d->hf;
+        d->shadow[i].idx = i;
+        const ckStream *cs = d->ckId ? ckFind(&d->ckm, d->cfg->segments[i].id) : NULL;
+        if (cs && cs->seq > hfPosition(d->hf, i)) /* the history had stopped (disk) */
+            printf("xchgd: history: warning: segment %u: the history covers up to sequence %llu "
+                   "but the replica starts after %llu: records %llu..%llu are not in it\n",
+                   d->cfg->segments[i].id, (unsigned long long)hfPosition(d->hf, i),
+                   (unsigned long long)cs->seq, (unsigned long long)hfPosition(d->hf, i) + 1,
+                   (unsigned long long)cs->seq);
+    }
+}
+
 /* The shadow is between inputs, but a timer or control input leaves its
  * frames batched until the next flush (the worker flushes per burst):
  * flushing sends them nowhere and changes no state. */
@@ -427,6 +484,12 @@ static int duStartReplica(duStore *d, char *err, size_t errlen)
                     .kept = st->checkpointsKept,
                     .segmentsRetained = st->segmentsRetained,
                     .firstId = d->nextCkId};
+    duOpenHistory(d);
+    if (d->hf) {
+        ro.hookCtx = d->hf;
+        ro.tick = duHistTick;
+        ro.sync = duHistSync;
+    }
     d->replica = rpCreate(&ro);
     for (uint32_t i = 0; d->replica && i < d->n; i++) {
         const unsigned id = d->cfg->segments[i].id;
@@ -435,6 +498,7 @@ static int duStartReplica(duStore *d, char *err, size_t errlen)
                          .journal = d->j[i],
                          .state = &d->shadow[i],
                          .apply = duApplyRec,
+                         .applyAt = d->hf ? duApplyAt : NULL,
                          .snapshot = duSnapRec,
                          .why = duSnapWhy,
                          .seq = cs ? cs->seq : 0};
@@ -683,6 +747,14 @@ duStore *duOpen(const cfgConfig *cfg, wkWorker **workers, uint32_t n, const duOp
     return d;
 }
 
+void duHistoryControl(duStore *d, const acctBook *book)
+{
+    if (!d->hf)
+        return;
+    hfSetControl(d->hf);
+    hfSettledAll(book);
+}
+
 jnJournal *duJournal(const duStore *d, uint32_t i)
 {
     return i < d->n ? d->j[i] : i == d->n ? d->control : NULL;
@@ -722,7 +794,9 @@ void duClose(duStore *d)
         if (rpCheckpoint(d->replica, "final", &res, err, sizeof err))
             printf("xchgd: final checkpoint failed: %s\n", err);
     }
+    hfSetControl(NULL);
     rpDestroy(d->replica);
+    hfClose(d->hf);
     ccDestroy(d->cc);
     for (uint32_t i = 0; d->j && i < d->n; i++) {
         jnClose(d->j[i]);
@@ -816,6 +890,8 @@ static int duCmdCheckpoints(void *ctx, json_t *args, json_t **data, ctlError *er
 
 int duRegister(ctlServer *s, duStore *d)
 {
+    if (d->hf && hfRegister(s, d->hf))
+        return -1;
     if (ctlServerRegister(s, "storage.checkpoints", duCmdCheckpoints, d,
                           "checkpoints on disk (verified) and the replica's counters"))
         return -1;

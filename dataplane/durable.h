@@ -70,6 +70,13 @@ void duForEachSession(const duStore *d, wkWorker **workers, duSessionFn *fn, voi
  * NULL is a no-op. */
 void duClose(duStore *d);
 
+/* Connects the control core to the trading history (dataplane/histfeed.h):
+ * the settlement results book holds (recovered) are handed over, and
+ * settlement.run hands over each new one. After duOpen, before the control
+ * core runs commands. No-op when the history could not be opened. */
+typedef struct acctBook acctBook;
+void duHistoryControl(duStore *d, const acctBook *book);
+
 /* Registers the control command storage.checkpoint (docs/control.md).
  * Returns 0, -1 when the name is taken. */
 int duRegister(ctlServer *s, duStore *d);

@@ -82,7 +82,8 @@ static int64_t rpFollow(rpReplica *r, uint32_t i, uint64_t limit, uint64_t max)
     if (!c->apply)
         return 0; /* captured by its owner, not followed */
     while ((!max || (uint64_t)k < max) && (rc = jnTailNext(r->tail[i], limit, &rec, &je)) == 1) {
-        if (c->apply(c->state, rec.type, rec.payload, rec.len)) {
+        if (c->applyAt ? c->applyAt(c->state, rec.seq, rec.type, rec.payload, rec.len)
+                       : c->apply(c->state, rec.type, rec.payload, rec.len)) {
             printf("xchgd: replica: %s: record %" PRIu64 " (type %u) not applied: the replica "
                    "stops, no more checkpoints\n",
                    c->name, rec.seq, rec.type);
@@ -158,6 +159,8 @@ static int rpTake(rpReplica *r, rpResult *res, char *err, size_t errlen)
             snprintf(err, errlen, "the replica of %s stopped (see the log)", r->c[i].name);
             return -1;
         }
+    if (r->opt.sync && r->opt.sync(r->opt.hookCtx, err, errlen))
+        return -1;
     ckWriter *w = ckBegin(r->root, r->nextId, err, errlen);
     if (!w)
         return -1;
@@ -282,6 +285,8 @@ static void *rpMain(void *arg)
                 applied += k;
         }
         r->sinceLast += (uint64_t)applied;
+        if (r->opt.tick)
+            r->opt.tick(r->opt.hookCtx);
         __atomic_store_n(&r->st.applied, r->st.applied + (uint64_t)applied, __ATOMIC_RELAXED);
         if (!r->st.stopped && rpDue(r)) {
             rpResult res;

@@ -40,7 +40,9 @@ typedef struct {
     /* writes the shadow's state: 0, or -1 with a reason from why() */
     int (*snapshot)(void *state, const ckptSink *sink);
     const char *(*why)(void); /* message of the last failed snapshot, may be NULL */
-    uint64_t seq;             /* sequence the shadow holds at rpStart (restored), 0: empty */
+    /* when set, used instead of apply: also gets the record's sequence (the history) */
+    int (*applyAt)(void *state, uint64_t seq, uint16_t type, const void *payload, uint32_t len);
+    uint64_t seq; /* sequence the shadow holds at rpStart (restored), 0: empty */
     /* A captured component (apply NULL): no shadow follows its stream; its
      * owner captures its state at points it chooses and seqNow, called on
      * the replica thread at each checkpoint before snapshot, returns the
@@ -59,6 +61,12 @@ typedef struct {
     uint32_t kept;            /* complete checkpoints kept, >= 1 */
     int32_t segmentsRetained; /* covered journal files kept per stream, -1: keep every file */
     uint64_t firstId;         /* id of the next checkpoint */
+    /* optional, on the replica thread: tick every turn of its loop; sync after
+     * the shadows caught up and before a checkpoint is written (-1 with err
+     * fails the checkpoint). The history's (dataplane/histfeed.h). */
+    void *hookCtx;
+    void (*tick)(void *ctx);
+    int (*sync)(void *ctx, char *err, size_t errlen);
 } rpOptions;
 
 /* What a checkpoint covered. */

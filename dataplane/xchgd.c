@@ -542,6 +542,7 @@ int main(int argc, char **argv)
     duStore *durable = duOpen(&cfg, workers, cfg.segmentCount, &dopt, err, sizeof err);
     if (!durable)
         rte_exit(EXIT_FAILURE, "%s\n", err);
+    duHistoryControl(durable, acd->book); /* settlement results to the history */
     if (acdInstrumentsRecover(acd, err, sizeof err) != 0 || acdStart(acd, err, sizeof err) != 0)
         rte_exit(EXIT_FAILURE, "%s\n", err);
     /* after recovery: the replayed feed is not archived twice */

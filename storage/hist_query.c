@@ -122,6 +122,34 @@ static const hqCol klineCols[] = {
     {"trades", HQ_U32, O(trades), NULL, 0},
 };
 #undef O
+#define O(f) (uint16_t) offsetof(histTickRow, f)
+static const hqCol tickCols[] = {
+    {"instrument", HQ_U16, O(instrument), NULL, 0},
+    {"ts", HQ_U64, O(timestamp), NULL, 0},
+    {"trade_id", HQ_U64, O(tradeId), NULL, 0},
+    {"segment", HQ_U8, O(segment), NULL, 0},
+    {"side", HQ_ENUM, O(side), E(sideNames)},
+    {"liquidity", HQ_ENUM, O(liquidity), E(liqNames)},
+    {"price", HQ_I64, O(price), NULL, 0},
+    {"qty", HQ_U32, O(qty), NULL, 0},
+};
+#undef O
+#define O(f) (uint16_t) offsetof(histSettleRow, f)
+static const hqCol settleCols[] = {
+    {"date", HQ_U32, O(date), NULL, 0},
+    {"account", HQ_U32, O(account), NULL, 0},
+    {"pre_balance", HQ_I64, O(preBalance), NULL, 0},
+    {"deposit", HQ_I64, O(deposit), NULL, 0},
+    {"withdraw", HQ_I64, O(withdraw), NULL, 0},
+    {"close_profit", HQ_I64, O(closeProfit), NULL, 0},
+    {"position_profit", HQ_I64, O(positionProfit), NULL, 0},
+    {"commission", HQ_I64, O(commission), NULL, 0},
+    {"balance", HQ_I64, O(balance), NULL, 0},
+    {"margin", HQ_I64, O(margin), NULL, 0},
+    {"risk_ratio", HQ_I64, O(riskRatio), NULL, 0},
+    {"force_close", HQ_U8, O(forceClose), NULL, 0},
+};
+#undef O
 #undef E
 
 /* Adding a table: a row struct and key builder in history.h, a column list
@@ -135,6 +163,10 @@ static const hqTable hqTables[] = {
      (int)(sizeof rejectCols / sizeof rejectCols[0]), 0},
     {"klines", HIST_T_KLINE, sizeof(histKlineRow), klineCols,
      (int)(sizeof klineCols / sizeof klineCols[0]), -1},
+    {"ticks", HIST_T_TICK, sizeof(histTickRow), tickCols,
+     (int)(sizeof tickCols / sizeof tickCols[0]), -1},
+    {"settlements", HIST_T_SETTLEMENT, sizeof(histSettleRow), settleCols,
+     (int)(sizeof settleCols / sizeof settleCols[0]), -1},
 };
 
 /* ---- the virtual table ------------------------------------------------------------------- */

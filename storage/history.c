@@ -1,7 +1,9 @@
 /* history.c -- gateway reports to history rows (history.h). */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "storage/history.h"
 #include "storage/sst_int.h"
@@ -13,8 +15,16 @@ typedef struct {
     uint64_t lastSeq;
 } histSession;
 
+#define HIST_MAX_SEGMENTS 64
+#define HIST_MAX_BOOKS    1024
+
 struct histWriter {
     lsmDb *db;
+    uint16_t (*imap)[HIST_MAX_BOOKS]; /* [segment][book]: instrument + 1, 0 unmapped */
+    uint32_t tradingDay;
+    int tickBars;          /* K-lines built from the ticks (histSetTickBars) */
+    size_t memtableBytes;  /* the tree's memtable size (histRoom) */
+    uint64_t curSeq;       /* message sequence being taken (0: none) */
     histSession *sessions; /* open addressing, power-of-two size */
     uint32_t nsessions, cap;
     histSession zero; /* session 0 (control-plane reports): no de-duplication */
@@ -67,6 +77,100 @@ size_t histKlineKey(uint8_t *k, uint16_t instrument, uint8_t period, uint64_t st
     return 12;
 }
 
+size_t histTickKey(uint8_t *k, uint16_t instrument, uint64_t timestamp, uint64_t tradeId)
+{
+    k[0] = HIST_T_TICK;
+    k[1] = (uint8_t)(instrument >> 8);
+    k[2] = (uint8_t)instrument;
+    putBe64(k + 3, timestamp);
+    putBe64(k + 11, tradeId);
+    return 19;
+}
+
+size_t histSettleKey(uint8_t *k, uint32_t date, uint32_t account)
+{
+    k[0] = HIST_T_SETTLEMENT;
+    putBe32(k + 1, date);
+    putBe32(k + 5, account);
+    return 9;
+}
+
+int histOnSettlement(histWriter *h, const histSettleRow *r, sstError *err)
+{
+    histSettleRow row = *r;
+    uint8_t k[16];
+    size_t kl = histSettleKey(k, r->date, r->account);
+    row.version = HIST_ROW_VERSION;
+    h->st.settlements++;
+    return lsmPut(h->db, k, kl, &row, sizeof row, err);
+}
+
+static size_t positionKey(uint8_t *k, uint32_t stream)
+{
+    k[0] = HIST_T_POSITION;
+    putBe32(k + 1, stream);
+    return 5;
+}
+
+int histSetPosition(histWriter *h, uint32_t stream, uint64_t seq, sstError *err)
+{
+    uint8_t k[8], v[8];
+    size_t kl = positionKey(k, stream);
+    for (int i = 0; i < 8; i++)
+        v[i] = (uint8_t)(seq >> (8 * i));
+    return lsmPut(h->db, k, kl, v, sizeof v, err);
+}
+
+int histGetPosition(histWriter *h, uint32_t stream, uint64_t *seq, sstError *err)
+{
+    uint8_t k[8], v[8];
+    size_t kl = positionKey(k, stream), vl = 0;
+    *seq = 0;
+    int rc = lsmGet(h->db, k, kl, v, sizeof v, &vl, err);
+    if (rc < 0)
+        return -1;
+    if (rc == 1 && vl == sizeof v)
+        for (int i = 7; i >= 0; i--)
+            *seq = *seq << 8 | v[i];
+    return 0;
+}
+
+int histMapInstrument(histWriter *h, uint8_t segment, uint16_t book, uint16_t instrument)
+{
+    if (segment >= HIST_MAX_SEGMENTS || book >= HIST_MAX_BOOKS || instrument == UINT16_MAX)
+        return -1;
+    if (!h->imap && !(h->imap = calloc(HIST_MAX_SEGMENTS, sizeof *h->imap)))
+        return -1;
+    h->imap[segment][book] = (uint16_t)(instrument + 1);
+    return 0;
+}
+
+void histSetTradingDay(histWriter *h, uint32_t tradingDay)
+{
+    h->tradingDay = tradingDay;
+}
+
+int histRoom(histWriter *h, size_t bytes, sstError *err)
+{
+    lsmStats st;
+    lsmGetStats(h->db, &st);
+    if (!st.memtableBytes || st.memtableBytes + bytes <= h->memtableBytes)
+        return 0;
+    return lsmFlush(h->db, err);
+}
+
+void histSetTickBars(histWriter *h, int on)
+{
+    h->tickBars = on;
+}
+
+static uint16_t mapInstrument(const histWriter *h, uint8_t segment, uint16_t book)
+{
+    if (h->imap && segment < HIST_MAX_SEGMENTS && book < HIST_MAX_BOOKS && h->imap[segment][book])
+        return (uint16_t)(h->imap[segment][book] - 1);
+    return book;
+}
+
 /* ---- sessions ------------------------------------------------------------------------ */
 
 static histSession *sessionSlot(histWriter *h, uint32_t session, int create)
@@ -115,21 +219,31 @@ int histSetAccount(histWriter *h, uint32_t session, uint32_t account)
 
 /* ---- rows ---------------------------------------------------------------------------- */
 
-/* The order's row, or a fresh one (counted) when it has none yet. */
+/* The order's row, or a fresh one (counted) when it has none yet. Returns
+ * 1 when message seq of the session is already in the row (taken before a
+ * crash: not to be counted again), 0, or -1 with *err. */
 static int loadOrder(histWriter *h, uint64_t orderId, histOrderRow *r, sstError *err)
 {
+    const uint64_t seq = h->curSeq;
     uint8_t k[16];
     size_t kl = histOrderKey(k, orderId), vl;
     memset(r, 0, sizeof *r);
     int rc = lsmGet(h->db, k, kl, r, sizeof *r, &vl, err);
     if (rc < 0)
         return -1;
-    if (rc == 0 || vl < sizeof *r || r->version != HIST_ROW_VERSION) {
+    if (rc == 0 || vl < offsetof(histOrderRow, lastSeq) || r->version != HIST_ROW_VERSION) {
         memset(r, 0, sizeof *r);
         r->version = HIST_ROW_VERSION;
         r->orderId = orderId;
+        r->lastSeq = seq;
         h->st.unknownOrders++;
+        return 0;
     }
+    if (seq && r->lastSeq >= seq) {
+        h->st.replayed++;
+        return 1;
+    }
+    r->lastSeq = seq ? seq : r->lastSeq;
     return 0;
 }
 
@@ -145,8 +259,18 @@ static int onAccepted(histWriter *h, uint8_t segment, uint32_t session, uint32_t
                       const xoeAccepted *a, sstError *err)
 {
     histOrderRow r;
+    uint8_t k[16];
+    size_t kl = histOrderKey(k, a->orderId), vl = 0;
+    int rc = h->curSeq ? lsmGet(h->db, k, kl, &r, sizeof r, &vl, err) : 0;
+    if (rc < 0)
+        return -1;
+    if (rc == 1 && vl >= sizeof r && r.lastSeq >= h->curSeq) {
+        h->st.replayed++; /* taken before a crash, maybe with fills since */
+        return 0;
+    }
     memset(&r, 0, sizeof r);
     r.version = HIST_ROW_VERSION;
+    r.lastSeq = h->curSeq;
     r.status = HIST_ORDER_NEW;
     r.side = a->side;
     r.offset = a->offset;
@@ -166,6 +290,103 @@ static int onAccepted(histWriter *h, uint8_t segment, uint32_t session, uint32_t
     r.acceptedNs = a->timestamp;
     r.updatedNs = a->timestamp;
     return storeOrder(h, &r, err);
+}
+
+/* Period lengths of the bars built from ticks (mdsPeriod order of MDS_*). */
+static const struct {
+    uint8_t period;
+    uint64_t ns;
+} histPeriods[] = {{MDS_3S, 3 * MDS_SECOND_NS},
+                   {MDS_1M, 60 * MDS_SECOND_NS},
+                   {MDS_5M, 300 * MDS_SECOND_NS},
+                   {MDS_15M, 900 * MDS_SECOND_NS},
+                   {MDS_30M, 1800 * MDS_SECOND_NS},
+                   {MDS_60M, 3600 * MDS_SECOND_NS},
+                   {MDS_DAY, MDS_DAY_NS}};
+
+/* YYYYMMDD of a time (UTC). */
+static uint32_t utcDay(uint64_t ns)
+{
+    time_t t = (time_t)(ns / MDS_SECOND_NS);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    return (uint32_t)((tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday);
+}
+
+/* Adds trade tk to its bar of every period. */
+static int barsAdd(histWriter *h, const histTickRow *tk, sstError *err)
+{
+    for (size_t p = 0; p < sizeof histPeriods / sizeof histPeriods[0]; p++) {
+        const uint64_t start = tk->timestamp - tk->timestamp % histPeriods[p].ns;
+        uint8_t k[16];
+        size_t kl = histKlineKey(k, tk->instrument, histPeriods[p].period, start), vl = 0;
+        histKlineRow b;
+        memset(&b, 0, sizeof b);
+        int rc = lsmGet(h->db, k, kl, &b, sizeof b, &vl, err);
+        if (rc < 0)
+            return -1;
+        if (rc == 0 || vl < sizeof b) {
+            memset(&b, 0, sizeof b);
+            b.version = HIST_ROW_VERSION;
+            b.period = histPeriods[p].period;
+            b.instrument = tk->instrument;
+            b.tradingDay = h->tradingDay ? h->tradingDay : utcDay(tk->timestamp);
+            b.startNs = start;
+            b.endNs = start + histPeriods[p].ns;
+            b.open = b.high = b.low = tk->price;
+        }
+        /* open and close by trade id, not by arrival: the prints of one
+         * auction reach the history in session order */
+        if (!b.firstTradeId || tk->tradeId < b.firstTradeId) {
+            b.open = tk->price;
+            b.firstTradeId = tk->tradeId;
+        }
+        if (tk->tradeId >= b.lastTradeId) {
+            b.close = tk->price;
+            b.lastTradeId = tk->tradeId;
+        }
+        b.high = tk->price > b.high ? tk->price : b.high;
+        b.low = tk->price < b.low ? tk->price : b.low;
+        b.volume += tk->qty;
+        b.amount += tk->price * (int64_t)tk->qty;
+        b.trades++;
+        h->st.klines++;
+        if (lsmPut(h->db, k, kl, &b, sizeof b, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A trade print: its tick row and the bars it falls in. */
+static int onTick(histWriter *h, uint8_t segment, const xoeExecuted *x, sstError *err)
+{
+    histTickRow tk;
+    memset(&tk, 0, sizeof tk);
+    tk.version = HIST_ROW_VERSION;
+    tk.side = x->liquidity == XOE_AUCTION ? XOE_BUY : x->side;
+    tk.liquidity = x->liquidity;
+    tk.segment = segment;
+    tk.instrument = mapInstrument(h, segment, x->instrument);
+    tk.qty = x->qty;
+    tk.tradeId = x->tradeId;
+    tk.price = x->price;
+    tk.timestamp = x->timestamp;
+    uint8_t k[24], old[sizeof tk];
+    size_t kl = histTickKey(k, tk.instrument, tk.timestamp, tk.tradeId), vl;
+    /* a print already stored (a retransmission, a record taken again) is in
+     * its bars too: the bars are written before the tick, in one memtable
+     * (histRoom), so a tick that is there had its bars written */
+    int rc = lsmGet(h->db, k, kl, old, sizeof old, &vl, err);
+    if (rc < 0)
+        return -1;
+    if (rc == 1) {
+        h->st.replayed++;
+        return 0;
+    }
+    if (h->tickBars && barsAdd(h, &tk, err) < 0)
+        return -1;
+    h->st.ticks++;
+    return lsmPut(h->db, k, kl, &tk, sizeof tk, err);
 }
 
 static int onExecuted(histWriter *h, uint8_t segment, uint32_t session, uint32_t account,
@@ -193,9 +414,14 @@ static int onExecuted(histWriter *h, uint8_t segment, uint32_t session, uint32_t
     h->st.trades++;
     if (lsmPut(h->db, k, kl, &t, sizeof t, err) < 0)
         return -1;
-    histOrderRow r;
-    if (loadOrder(h, x->orderId, &r, err) < 0)
+    /* the print: from the taker's execution (an auction's: the buyer's) */
+    if ((x->liquidity == XOE_TAKER || (x->liquidity == XOE_AUCTION && x->side == XOE_BUY)) &&
+        onTick(h, segment, x, err) < 0)
         return -1;
+    histOrderRow r;
+    int rc = loadOrder(h, x->orderId, &r, err);
+    if (rc)
+        return rc < 0 ? -1 : 0;
     if (!r.session) { /* started from the execution: what it tells */
         r.side = x->side;
         r.instrument = x->instrument;
@@ -219,8 +445,9 @@ static int onCancelled(histWriter *h, uint8_t segment, uint32_t session, uint32_
                        const xoeCancelled *c, sstError *err)
 {
     histOrderRow r;
-    if (loadOrder(h, c->orderId, &r, err) < 0)
-        return -1;
+    int rc = loadOrder(h, c->orderId, &r, err);
+    if (rc)
+        return rc < 0 ? -1 : 0;
     if (!r.session) {
         r.side = c->side;
         r.instrument = c->instrument;
@@ -241,8 +468,9 @@ static int onReplaced(histWriter *h, uint8_t segment, uint32_t session, uint32_t
                       const xoeReplaced *p, sstError *err)
 {
     histOrderRow r;
-    if (loadOrder(h, p->orderId, &r, err) < 0)
-        return -1;
+    int rc = loadOrder(h, p->orderId, &r, err);
+    if (rc)
+        return rc < 0 ? -1 : 0;
     if (!r.session) {
         r.side = p->side;
         r.instrument = p->instrument;
@@ -287,12 +515,14 @@ int histOnMessage(histWriter *h, uint8_t segment, uint32_t session, const xoeMsg
         return -1;
     }
     h->st.messages++;
+    h->curSeq = 0;
     if (m->seq && session) {
         if (m->seq <= s->lastSeq) {
             h->st.duplicates++;
             return 0;
         }
         s->lastSeq = m->seq;
+        h->curSeq = m->seq;
     }
     switch (m->type) {
     case XOE_MSG_ACCEPTED:
@@ -367,6 +597,7 @@ histWriter *histOpen(const char *dir, const lsmConfig *cfg, sstError *err)
         sstErrorSet(err, SST_EIO, ENOMEM, dir, UINT64_MAX, "history: out of memory");
         return NULL;
     }
+    h->memtableBytes = c.memtableBytes;
     h->db = lsmOpen(&c, err);
     if (!h->db) {
         free(h);
@@ -381,6 +612,7 @@ void histClose(histWriter *h)
         return;
     lsmClose(h->db);
     free(h->sessions);
+    free(h->imap);
     free(h);
 }
 

@@ -17,9 +17,11 @@
  *   'T' trade id, order id                       -> histTradeRow
  *   'R' time (ns), session, client order id      -> histRejectRow
  *   'K' instrument (2), period (1), start (ns)   -> histKlineRow
+ *   'M' instrument (2), time (ns), trade id      -> histTickRow
+ *   'S' trading day (4), account (4)             -> histSettleRow
+ *   'P' journal stream (4)                       -> u64 sequence covered
  * Reserved for tables other modules will add (docs/storage/history.md,
- * "Adding a table"): 'A' account changes, 'M' market ticks, 'S' settlement
- * results.
+ * "Adding a table"): 'A' account changes.
  *
  * Rows are little-endian structs with a version byte first; a reader
  * accepts any row at least as long as the version it knows. */
@@ -42,7 +44,8 @@ enum {
     HIST_T_ACCOUNT = 'A',
     HIST_T_KLINE = 'K',
     HIST_T_TICK = 'M',
-    HIST_T_SETTLEMENT = 'S'
+    HIST_T_SETTLEMENT = 'S',
+    HIST_T_POSITION = 'P' /* journal position the history covers, per stream */
 };
 
 #define HIST_ROW_VERSION 1
@@ -77,6 +80,8 @@ typedef struct {
     int64_t commission;
     uint64_t acceptedNs; /* exchange timestamps, ns since the epoch */
     uint64_t updatedNs;
+    uint64_t lastSeq; /* the session's message sequence that last changed the row: a message
+                         taken again (a record re-applied after a crash) is not counted twice */
 } histOrderRow;
 
 typedef struct {
@@ -119,7 +124,38 @@ typedef struct {
     int64_t openOi, closeOi;
     uint32_t trades;
     uint32_t reserved;
+    /* bars built from ticks: the trades whose prices are close and open
+     * (0: a stored mdsBar) */
+    uint64_t lastTradeId, firstTradeId;
 } histKlineRow;
+
+/* One account's result of a daily settlement (control/settle.h's
+ * settleAccount). Money in 1e-4 currency units. */
+typedef struct {
+    uint8_t version;
+    uint8_t forceClose; /* at or over the liquidation level */
+    uint16_t reserved;
+    uint32_t date; /* YYYYMMDD */
+    uint32_t account;
+    uint32_t reserved2;
+    int64_t preBalance, deposit, withdraw, closeProfit, positionProfit, commission, balance, margin;
+    int64_t riskRatio; /* 1e-6 */
+} histSettleRow;
+
+/* A market tick: one trade print (a trade's two executions give one). */
+typedef struct {
+    uint8_t version;
+    uint8_t side; /* the aggressor's (taker's) side; BUY for an auction trade */
+    uint8_t liquidity;
+    uint8_t segment;
+    uint16_t instrument; /* index into the config's instruments */
+    uint16_t reserved;
+    uint32_t reserved2;
+    uint32_t qty;
+    uint64_t tradeId;
+    int64_t price;
+    uint64_t timestamp;
+} histTickRow;
 
 typedef struct histWriter histWriter;
 
@@ -127,6 +163,9 @@ typedef struct {
     uint64_t frames, messages;        /* offered */
     uint64_t orders, trades, rejects; /* rows written (an order row counts once per write) */
     uint64_t klines;                  /* bars written */
+    uint64_t ticks;                   /* tick rows written */
+    uint64_t settlements;             /* settlement rows written */
+    uint64_t replayed;                /* messages already in the stored rows (not counted again) */
     uint64_t duplicates;              /* messages already seen (retransmissions) */
     uint64_t unknownOrders;           /* fills/cancels of orders with no row: row started */
     uint64_t badFrames;               /* frames that did not parse */
@@ -159,6 +198,49 @@ int histOnMessage(histWriter *h, uint8_t segment, uint32_t session, const xoeMsg
  * a bar stored again replaces the first). Returns 0, or -1 with *err. */
 int histOnBar(histWriter *h, uint16_t instrument, const mdsBar *bar, sstError *err);
 
+/* The config's instrument index of book `book` of segment index `segment`
+ * (ticks and K-lines are keyed by it; trades and orders keep the book).
+ * Without it the book is taken. Returns 0, -1 out of range (>= 64 segments
+ * or >= 1024 books). */
+int histMapInstrument(histWriter *h, uint8_t segment, uint16_t book, uint16_t instrument);
+
+/* on: every trade print also updates its K-line bar of each period (3s,
+ * 1m, 5m, 15m, 30m, 60m: aligned on multiples of the period since the
+ * epoch; day: the UTC day), so the history needs no aggregator (xchgd).
+ * Off (the default): bars come only from histOnBar. Do not mix both in
+ * one tree: they write the same keys. */
+void histSetTickBars(histWriter *h, int on);
+
+/* The trading day (YYYYMMDD) of the bars built from ticks (0: the trade's
+ * UTC date). */
+void histSetTradingDay(histWriter *h, uint32_t tradingDay);
+
+/* Makes the next `bytes` bytes of writes land in one memtable: flushes the
+ * current one first (and waits) when fewer are free. The feed calls it
+ * before each journal record, so a record's rows and its position reach
+ * the files together: a crash keeps all of a record or none of it (a
+ * record writing more than `bytes` may still straddle two memtables).
+ * Returns 0, or -1 with *err. */
+int histRoom(histWriter *h, size_t bytes, sstError *err);
+
+/* The journal position the history covers for a stream: every report of its
+ * records up to seq is in the tree. Put it after a record's rows: the tree's
+ * memtables reach the files in order, so a position found after a crash
+ * covers only rows that are there (with histRoom, rows of a later record are
+ * all there or none; a message taken again, such as a retransmission, is
+ * not counted twice in an order row, a tick or a bar either).
+ * Returns 0, or -1 with *err. */
+int histSetPosition(histWriter *h, uint32_t stream, uint64_t seq, sstError *err);
+
+/* The stored position of a stream (0 when none). Returns 0, or -1 with *err. */
+int histGetPosition(histWriter *h, uint32_t stream, uint64_t *seq, sstError *err);
+
+/* Stores one account's settlement result (r->version is set here). The key
+ * is (date, account): a result stored again replaces the first, so the
+ * control core may hand over every result again after a restart. Returns
+ * 0, or -1 with *err. */
+int histOnSettlement(histWriter *h, const histSettleRow *r, sstError *err);
+
 /* Time-based flush of the memtable (lsmTick). */
 int histTick(histWriter *h, uint64_t nowNs);
 
@@ -175,5 +257,7 @@ size_t histOrderKey(uint8_t *k, uint64_t orderId);
 size_t histTradeKey(uint8_t *k, uint64_t tradeId, uint64_t orderId);
 size_t histRejectKey(uint8_t *k, uint64_t timestamp, uint32_t session, uint64_t clOrdId);
 size_t histKlineKey(uint8_t *k, uint16_t instrument, uint8_t period, uint64_t startNs);
+size_t histSettleKey(uint8_t *k, uint32_t date, uint32_t account);
+size_t histTickKey(uint8_t *k, uint16_t instrument, uint64_t timestamp, uint64_t tradeId);
 
 #endif
