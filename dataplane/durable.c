@@ -82,7 +82,10 @@ static int duReplay(duStore *d, const char *dir, unsigned segId, gwGateway *gw,
     walReplayReport rep;
     jnError je;
     unsigned flags = JN_RD_REPAIR | (opt->recoverToCorruption ? JN_RD_STOP_AT_BAD : 0);
-    if (walReplay(dir, segId, flags, gw, duProgress, &segId, &rep, &je)) {
+    gwSetReplaying(gw, 1); /* the answers went out before: count them, build none */
+    const int rc = walReplay(dir, segId, flags, gw, duProgress, &segId, &rep, &je);
+    gwSetReplaying(gw, 0);
+    if (rc) {
         snprintf(err, errlen,
                  "recovery of segment %u stopped: %s; xchgd does not start on a damaged journal "
                  "(--recover-to-corruption replays up to the damage and sets the rest aside)",
