@@ -174,6 +174,7 @@ bench: deps
 	@$(BUILD)/bin/bench_matcher --workload inserts
 	@$(BUILD)/bin/bench_matcher --workload idwrap --capacity 32768
 	@$(BUILD)/bin/bench_gateway --features --journal $(BUILD)/bench-gateway-journal
+	@BIN=$(BUILD)/bin perf/bench_replay.sh
 	@$(BUILD)/bin/dpdk_mdbench
 	@$(BUILD)/bin/bench_accounts
 	@BIN=$(BUILD)/bin perf/bench_dataplane.sh
