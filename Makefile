@@ -144,9 +144,11 @@ test: deps
 	@tests/integration/feed.sh
 	@tests/integration/md.sh
 	@tests/integration/segments.sh
+	@tests/integration/instadd.sh
 	@tests/integration/xdp.sh
 	@CRASH_ROUNDS=20 tests/integration/crash.sh
 	@tests/integration/storage_fail.sh
+	@tests/integration/checkpoint.sh
 
 # The kill -9 crash-recovery test at length (SOAK_ROUNDS rounds).
 SOAK_ROUNDS ?= 200
@@ -202,6 +204,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 $(BUILD)/fuzz/fuzz_sst: FUZZ_LIBS = -llz4
+$(BUILD)/fuzz/fuzz_manifest: FUZZ_LIBS = -llz4
 # fuzz_snapshot includes the snapshot sources and links the rest of the project
 $(BUILD)/fuzz/fuzz_snapshot: FUZZ_LIBS = $(LINK_LIBS) $(PKG_LIBS)
 $(BUILD)/fuzz/fuzz_snapshot: $(LIBS)

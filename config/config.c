@@ -857,6 +857,7 @@ static const char *const cfgSegmentKeys[] = {"id",
                                              "feed_history",
                                              "feed_heartbeat_ms",
                                              "order_capacity",
+                                             "instrument_capacity",
                                              "stp",
                                              NULL};
 
@@ -876,7 +877,7 @@ static int cfgFeedGroup(cfgCtx *c, const config_setting_t *g, uint32_t *out)
 
 static int cfgParseSegment(cfgCtx *c, const config_setting_t *g, cfgSegment *seg)
 {
-    int64_t id, lcore, cpu, orderPort, feedPort, retrans, history, heartbeat, cap;
+    int64_t id, lcore, cpu, orderPort, feedPort, retrans, history, heartbeat, cap, insCap;
     int stp;
     if (cfgCheckKeys(c, g, cfgSegmentKeys) != 0 || cfgInt(c, g, "id", CFG_REQ, 0, 255, &id) != 0 ||
         cfgInt(c, g, "lcore", CFG_REQ, 0, CFG_MAX_LCORE, &lcore) != 0 ||
@@ -888,6 +889,7 @@ static int cfgParseSegment(cfgCtx *c, const config_setting_t *g, cfgSegment *seg
         cfgInt(c, g, "feed_history", 65536, 0, 1 << 24, &history) != 0 ||
         cfgInt(c, g, "feed_heartbeat_ms", 1000, 10, 60000, &heartbeat) != 0 ||
         cfgInt(c, g, "order_capacity", 1 << 20, 1, 1 << 26, &cap) != 0 ||
+        cfgInt(c, g, "instrument_capacity", 0, 1, CFG_MAX_INSTRUMENTS, &insCap) != 0 ||
         cfgEnum(c, g, "stp", cfgStpNames, MT_STP_CANCEL_INCOMING, &stp) != 0)
         return -1;
     seg->id = (uint8_t)id;
@@ -902,6 +904,7 @@ static int cfgParseSegment(cfgCtx *c, const config_setting_t *g, cfgSegment *seg
     seg->feedHistory = (uint32_t)history;
     seg->feedHeartbeatMs = (uint32_t)heartbeat;
     seg->orderCapacity = (uint32_t)cap;
+    seg->instrumentCapacity = (uint16_t)insCap; /* 0: the count, once known */
     seg->stp = (mtStpPolicy)stp;
     return 0;
 }
@@ -1110,8 +1113,33 @@ static int cfgParsePorts(cfgCtx *c, const config_setting_t *root, cfgConfig *cfg
 
 /* ---- storage ---- */
 
-static const char *const cfgStorageKeys[] = {"data_dir",         "wal_dir",    "sst_dir",
-                                             "wal_segment_size", "durability", NULL};
+static const char *const cfgStorageKeys[] = {"data_dir",
+                                             "wal_dir",
+                                             "sst_dir",
+                                             "wal_segment_size",
+                                             "durability",
+                                             "async_commit_us",
+                                             "checkpoint_interval_s",
+                                             "checkpoint_records",
+                                             "checkpoints_kept",
+                                             "segments_retained",
+                                             NULL};
+
+/* The checkpoint keys (docs/storage/checkpoint.md). */
+static int cfgParseCheckpoints(cfgCtx *c, const config_setting_t *g, cfgStorage *st)
+{
+    int64_t interval, records, kept, retained;
+    if (cfgInt(c, g, "checkpoint_interval_s", 300, 0, 86400, &interval) != 0 ||
+        cfgInt(c, g, "checkpoint_records", 0, 0, 1LL << 40, &records) != 0 ||
+        cfgInt(c, g, "checkpoints_kept", 2, 1, 100, &kept) != 0 ||
+        cfgInt(c, g, "segments_retained", -1, -1, 1000000, &retained) != 0)
+        return -1;
+    st->checkpointIntervalS = (uint32_t)interval;
+    st->checkpointRecords = (uint64_t)records;
+    st->checkpointsKept = (uint32_t)kept;
+    st->segmentsRetained = (int32_t)retained;
+    return 0;
+}
 
 /* "64M", "1G", "4096" or an integer, in bytes (K/M/G are powers of 1024). */
 static int cfgSize(cfgCtx *c, const config_setting_t *g, const char *key, int64_t def, int64_t min,
@@ -1164,6 +1192,7 @@ static int cfgParseStorage(cfgCtx *c, const config_setting_t *root, cfgStorage *
 {
     const config_setting_t *g;
     int durability;
+    int64_t commitUs;
     if (cfgSection(c, root, "storage", CONFIG_TYPE_GROUP, 0, &g) != 0)
         return -1;
     if (cfgCheckKeys(c, g, cfgStorageKeys) != 0 ||
@@ -1172,11 +1201,14 @@ static int cfgParseStorage(cfgCtx *c, const config_setting_t *root, cfgStorage *
         cfgDir(c, g, "sst_dir", "sst", st->dataDir, st->sstDir) != 0 ||
         cfgSize(c, g, "wal_segment_size", 64 << 20, 1 << 20, 16LL << 30, &st->walSegmentSize) !=
             0 ||
-        cfgEnum(c, g, "durability", cfgDurabilityNames, CFG_DURABILITY_SYNC, &durability) != 0)
+        cfgEnum(c, g, "durability", cfgDurabilityNames, CFG_DURABILITY_SYNC, &durability) != 0 ||
+        cfgInt(c, g, "async_commit_us", 1000, 0, 1000000, &commitUs) != 0 ||
+        cfgParseCheckpoints(c, g, st) != 0)
         return -1;
     if (strcmp(st->walDir, st->sstDir) == 0)
         return cfgErrKey(c, g, "sst_dir", "%s is also the WAL directory", st->sstDir);
     st->durability = (cfgDurability)durability;
+    st->asyncCommitUs = (uint32_t)commitUs;
     return 0;
 }
 
@@ -1568,6 +1600,37 @@ static int cfgCheckInstrumentId(cfgCtx *c, const config_setting_t *g, const cfgI
     return 0;
 }
 
+/* Each segment's instrument_capacity (default: its count) must hold its
+ * instruments; cfg->instruments grows to the sum of the capacities, the
+ * room instrument.add appends into without moving anything. */
+static int cfgSizeInstruments(cfgCtx *c, const config_setting_t *root, cfgConfig *cfg)
+{
+    const config_setting_t *list = config_setting_get_member(root, "segments");
+    uint32_t total = 0;
+    for (uint32_t i = 0; i < cfg->segmentCount; i++) {
+        cfgSegment *seg = &cfg->segments[i];
+        if (seg->instrumentCapacity == 0)
+            seg->instrumentCapacity = seg->instrumentCount;
+        if (seg->instrumentCapacity < seg->instrumentCount)
+            return cfgErrKey(c, config_setting_get_elem(list, i), "instrument_capacity",
+                             "%u is below the %u instruments segment %u trades",
+                             seg->instrumentCapacity, seg->instrumentCount, seg->id);
+        total += seg->instrumentCapacity;
+    }
+    if (total > CFG_MAX_INSTRUMENTS)
+        return cfgErrFile(c, 0, "the segments' instrument_capacity add up to %u (at most %d)",
+                          total, CFG_MAX_INSTRUMENTS);
+    if (total > cfg->instrumentCount) {
+        cfgInstrument *p = realloc(cfg->instruments, (size_t)total * sizeof *p);
+        if (p == NULL)
+            return cfgErrFile(c, 0, "out of memory");
+        memset(p + cfg->instrumentCount, 0, (size_t)(total - cfg->instrumentCount) * sizeof *p);
+        cfg->instruments = p;
+    }
+    cfg->instrumentCapacity = total > cfg->instrumentCount ? total : cfg->instrumentCount;
+    return 0;
+}
+
 static int cfgParseInstruments(cfgCtx *c, const config_setting_t *root, cfgConfig *cfg)
 {
     const config_setting_t *list;
@@ -1588,7 +1651,7 @@ static int cfgParseInstruments(cfgCtx *c, const config_setting_t *root, cfgConfi
             return -1;
         ins->book = cfg->segments[ins->segIndex].instrumentCount++; /* in file order */
     }
-    return 0;
+    return cfgSizeInstruments(c, root, cfg);
 }
 
 /* A segment without instruments is almost certainly a wrong segment id. */
@@ -1675,4 +1738,127 @@ const cfgInstrument *cfgFindBook(const cfgConfig *cfg, uint16_t segIndex, uint16
         if (cfg->instruments[i].segIndex == segIndex && cfg->instruments[i].book == book)
             return &cfg->instruments[i];
     return NULL;
+}
+
+/* ==== instruments added at run time ========================================= */
+
+static int cfgAddErr(char *err, size_t len, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int cfgAddErr(char *err, size_t len, int code, const char *fmt, ...)
+{
+    if (err && len > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, len, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static int cfgAddIdValid(const char *id)
+{
+    size_t n = strnlen(id, CFG_ID_MAX + 1);
+    if (n == 0 || n > CFG_ID_MAX)
+        return 0;
+    for (const char *p = id; *p; p++) {
+        int alpha = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z');
+        if (!alpha && (p == id || *p < '0' || *p > '9'))
+            return 0;
+    }
+    return 1;
+}
+
+/* The field ranges of cfgInstrumentMoney, cfgInstrumentPrices, cfgInstrumentLots. */
+static const char *cfgAddFieldProblem(const cfgInstrument *s)
+{
+    if (s->tickSize < 1 || s->tickSize > CFG_PRICE_MAX)
+        return "tick_size: above 0 and at most 429496.7295";
+    if (s->preSettlement < 1 || s->preSettlement > CFG_PRICE_MAX)
+        return "pre_settlement: above 0 and at most 429496.7295";
+    if (s->preClose < 0 || s->preClose > CFG_PRICE_MAX)
+        return "pre_close: at most 429496.7295";
+    if (s->preSettlement % s->tickSize != 0)
+        return "pre_settlement: not on tick (not a multiple of tick_size)";
+    if (s->multiplier < 1 || s->multiplier > 1000000)
+        return "multiplier: 1..1000000";
+    if (s->marginRate < 1 || s->marginRate > CFG_PPM)
+        return "margin_rate: above 0 and at most 100%";
+    if (s->commissionRate > CFG_PPM / 10)
+        return "commission_rate: at most 10%";
+    if (s->commissionPerLot < 0 || s->commissionPerLot > 1000000LL * CFG_PRICE_SCALE)
+        return "commission_per_lot: 0..1000000";
+    if (s->limitUp < 1 || s->limitUp > CFG_PPM || s->limitDown < 1 || s->limitDown > CFG_PPM)
+        return "limit_up/limit_down: above 0 and at most 100%";
+    if (s->minLots < 1 || s->minLots > 1000000 || s->maxLots < s->minLots || s->maxLots > 1000000)
+        return "min_lots/max_lots: 1 <= min_lots <= max_lots <= 1000000";
+    if ((unsigned)s->closeRule > CFG_CLOSE_SPLIT)
+        return "close_rule: yesterday_first, today_first or split";
+    return NULL;
+}
+
+/* As cfgInstrumentBand. */
+static const char *cfgAddBandProblem(cfgInstrument *s)
+{
+    if (cfgLimitBand(s->preSettlement, s->tickSize, s->limitUp, s->limitDown, &s->lowerTicks,
+                     &s->upperTicks) != 0 ||
+        s->lowerTicks > s->upperTicks)
+        return "the daily limit band cannot be computed";
+    const int64_t upper = s->upperTicks * s->tickSize;
+    if (upper > CFG_PRICE_MAX)
+        return "limit_up: the upper limit price exceeds the largest ITCH price 429496.7295";
+    if (s->upperTicks - s->lowerTicks + 1 > CFG_MAX_BAND_TICKS)
+        return "the daily limit band spans more than 1000000 ticks: raise tick_size or lower "
+               "the limit rates";
+    if (upper * (int64_t)s->maxLots > INT64_MAX / s->multiplier)
+        return "max_lots: the notional of max_lots at the upper limit overflows 64 bits";
+    return NULL;
+}
+
+int cfgInstrumentCheck(const cfgConfig *cfg, cfgInstrument *s, char *err, size_t errlen)
+{
+    if (memchr(s->id, 0, sizeof s->id) == NULL || !cfgAddIdValid(s->id))
+        return cfgAddErr(err, errlen, CFG_ADD_PARAMS,
+                         "id: 1..%d letters and digits, starting with a letter", CFG_ID_MAX);
+    if (memchr(s->name, 0, sizeof s->name) == NULL)
+        return cfgAddErr(err, errlen, CFG_ADD_PARAMS, "name: at most %d bytes", CFG_NAME_MAX);
+    if (!s->name[0])
+        memcpy(s->name, s->id, sizeof s->id);
+    const cfgSegment *seg = cfgFindSegment(cfg, s->segment);
+    if (!seg)
+        return cfgAddErr(err, errlen, CFG_ADD_SEGMENT, "segment: no segment has id %u", s->segment);
+    if (!s->preClose)
+        s->preClose = s->preSettlement;
+    const char *why = cfgAddFieldProblem(s);
+    if (!why)
+        why = cfgAddBandProblem(s);
+    if (why)
+        return cfgAddErr(err, errlen, CFG_ADD_PARAMS, "%s", why);
+    for (uint32_t i = 0; i < cfg->instrumentCount; i++)
+        if (strcasecmp(cfg->instruments[i].id, s->id) == 0)
+            return cfgAddErr(err, errlen, CFG_ADD_DUPLICATE, "instrument id %s is taken (by %s)",
+                             s->id, cfg->instruments[i].id);
+    if (seg->instrumentCount >= seg->instrumentCapacity ||
+        cfg->instrumentCount >= cfg->instrumentCapacity)
+        return cfgAddErr(err, errlen, CFG_ADD_CAPACITY,
+                         "segment %u is full: its %u instrument slots (instrument_capacity) are "
+                         "used; raise instrument_capacity in the config and restart",
+                         seg->id, seg->instrumentCapacity);
+    s->segIndex = (uint16_t)(seg - cfg->segments);
+    s->book = seg->instrumentCount;
+    s->priceDecimals = cfgDecimalsOf(s->tickSize);
+    s->preSettlementTicks = s->preSettlement / s->tickSize;
+    return CFG_ADD_OK;
+}
+
+int cfgInstrumentAppend(cfgConfig *cfg, const cfgInstrument *spec)
+{
+    cfgInstrument s = *spec;
+    if (cfgInstrumentCheck(cfg, &s, NULL, 0) != CFG_ADD_OK || s.book != spec->book)
+        return -1;
+    cfgSegment *seg = &cfg->segments[s.segIndex];
+    const uint32_t at = cfg->instrumentCount;
+    cfg->instruments[at] = s;
+    __atomic_store_n(&seg->instrumentCount, (uint16_t)(seg->instrumentCount + 1), __ATOMIC_RELEASE);
+    __atomic_store_n(&cfg->instrumentCount, at + 1, __ATOMIC_RELEASE);
+    return (int)at;
 }

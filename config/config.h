@@ -80,7 +80,10 @@ typedef struct {
     uint32_t feedHeartbeatMs; /* idle time before a heartbeat packet */
     uint32_t orderCapacity;   /* live orders the segment's pool holds */
     mtStpPolicy stp;
-    uint16_t instrumentCount; /* instruments traded here (their `book` < this) */
+    uint16_t instrumentCount;    /* instruments traded here (their `book` < this); grows
+                                    with instrument.add (cfgInstrumentAppend) */
+    uint16_t instrumentCapacity; /* books the segment is sized for (instrument_capacity;
+                                    default: the configured count) */
 } cfgSegment;
 
 typedef struct {
@@ -101,6 +104,11 @@ typedef struct {
     char sstDir[CFG_PATH_MAX + 1];
     uint64_t walSegmentSize; /* bytes per preallocated journal file */
     cfgDurability durability;
+    uint32_t checkpointIntervalS; /* periodic checkpoint every N s, 0: off */
+    uint64_t checkpointRecords;   /* ... or after N journal records, 0: off */
+    uint32_t checkpointsKept;     /* complete checkpoints kept, >= 1 */
+    int32_t segmentsRetained;     /* covered journal files kept per stream, -1: all */
+    uint32_t asyncCommitUs;       /* async: least time between two commits' starts */
 } cfgStorage;
 
 typedef struct {
@@ -148,10 +156,13 @@ typedef struct {
 
 typedef struct {
     char source[CFG_PATH_MAX + 1]; /* the path the config was loaded from */
-    cfgInstrument *instruments;    /* owned; cfgFree releases */
+    cfgInstrument *instruments;    /* owned; cfgFree releases. Allocated for
+                                      instrumentCapacity entries at load, so an
+                                      instrument.add never moves them */
     cfgSegment *segments;          /* owned */
     cfgPort *ports;                /* owned */
     uint32_t instrumentCount, segmentCount, portCount;
+    uint32_t instrumentCapacity; /* sum of the segments' instrumentCapacity */
     cfgLcores lcores;
     cfgStorage storage;
     cfgRisk risk;
@@ -190,6 +201,36 @@ const cfgSegment *cfgFindSegment(const cfgConfig *cfg, uint8_t id);
 /* Returns the instrument traded as book `book` in segment index `segIndex`,
  * or NULL. Owned by cfg. */
 const cfgInstrument *cfgFindBook(const cfgConfig *cfg, uint16_t segIndex, uint16_t book);
+
+/* Why cfgInstrumentCheck refused an instrument added at run time. */
+typedef enum {
+    CFG_ADD_OK = 0,
+    CFG_ADD_PARAMS = -1,    /* a field out of range, off tick, a band too wide */
+    CFG_ADD_SEGMENT = -2,   /* no segment has that id */
+    CFG_ADD_DUPLICATE = -3, /* the id is taken (compared case-insensitively) */
+    CFG_ADD_CAPACITY = -4   /* the segment's instrument_capacity is used up */
+} cfgAddStatus;
+
+/* Checks an instrument to add to a loaded config (instrument.add) with the
+ * rules the loader applies to the file: id 1..8 letters and digits starting
+ * with a letter, name (empty: the id), tick, pre-settlement on tick, rates,
+ * lots, a band the matcher can hold. spec gives id, name, segment (the id),
+ * tickSize, multiplier, marginRate, commissionRate, commissionPerLot,
+ * limitUp, limitDown, preSettlement, preClose (0: preSettlement), minLots,
+ * maxLots, closeRule; the derived fields (segIndex, book, priceDecimals,
+ * preSettlementTicks, lowerTicks, upperTicks) are filled in. Returns
+ * CFG_ADD_OK or the first problem, with a message in err. Changes nothing
+ * in cfg. */
+int cfgInstrumentCheck(const cfgConfig *cfg, cfgInstrument *spec, char *err, size_t errlen);
+
+/* Appends an instrument cfgInstrumentCheck accepted (against this cfg, with
+ * nothing appended since) as the next book of its segment. The entry is
+ * written before the counts grow, and the counts are stored with release
+ * order, so a reader that loads a count with acquire order sees complete
+ * entries below it; nothing already there moves. Returns the instrument's
+ * index in cfg->instruments, or -1 (nothing changed) when the check would
+ * now fail. Single writer: the control lcore (or start-up). */
+int cfgInstrumentAppend(cfgConfig *cfg, const cfgInstrument *spec);
 
 /* Computes the daily limit band in ticks from a pre-settlement price (1e-4
  * units, > 0), the tick size (1e-4 units, > 0) and the up/down rates (ppm):

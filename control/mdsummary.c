@@ -37,6 +37,7 @@ struct mds {
     mdsInstr *ins;
     mdsBar *bars;
     uint32_t n, history;
+    uint32_t cap; /* entries of ins (the config's instrument capacity): instrument.add */
     int32_t dayStart, utcOffset;
     uint64_t now, dayStartNs, dayEndNs;
     uint64_t nextDueNs; /* earliest end of an open bar: nothing to finish before it */
@@ -188,6 +189,29 @@ static void mdsResetDaily(mds *m, mdsInstr *in)
     d->lowerLimit = lower;
 }
 
+/* Sets instrument i (< cap) up from the config: a fresh day. */
+static void mdsInitInstrument(mds *m, uint32_t i)
+{
+    const cfgInstrument *ci = &m->cfg->instruments[i];
+    mdsInstr *in = &m->ins[i];
+    in->multiplier = ci->multiplier;
+    in->day.preClose = ci->preClose ? ci->preClose : ci->preSettlement;
+    in->day.upperLimit = ci->upperTicks * ci->tickSize;
+    in->day.lowerLimit = ci->lowerTicks * ci->tickSize;
+    mdsResetDaily(m, in);
+    for (int p = 0; p < MDS_PERIODS; p++)
+        in->series[p].ring = &m->bars[((size_t)i * MDS_PERIODS + (size_t)p) * m->history];
+}
+
+uint32_t mdsSync(mds *m)
+{
+    const uint32_t n = __atomic_load_n(&m->cfg->instrumentCount, __ATOMIC_ACQUIRE);
+    uint32_t added = 0;
+    for (; m->n < n && m->n < m->cap; m->n++, added++)
+        mdsInitInstrument(m, m->n);
+    return added;
+}
+
 mds *mdsCreate(const mdsOptions *opt)
 {
     if (!opt || !opt->cfg || opt->history > MDS_MAX_HISTORY || opt->cfg->instrumentCount == 0)
@@ -206,8 +230,9 @@ mds *mdsCreate(const mdsOptions *opt)
     m->onBar = opt->onBar;
     m->onDaily = opt->onDaily;
     m->ctx = opt->ctx;
-    m->ins = calloc(m->n, sizeof *m->ins);
-    m->bars = calloc((size_t)m->n * MDS_PERIODS * m->history, sizeof *m->bars);
+    m->cap = cfg->instrumentCapacity > m->n ? cfg->instrumentCapacity : m->n;
+    m->ins = calloc(m->cap, sizeof *m->ins);
+    m->bars = calloc((size_t)m->cap * MDS_PERIODS * m->history, sizeof *m->bars);
     if (!m->ins || !m->bars) {
         mdsDestroy(m);
         return NULL;
@@ -215,17 +240,8 @@ mds *mdsCreate(const mdsOptions *opt)
     m->now = opt->nowNs;
     m->nextDueNs = UINT64_MAX;
     mdsStartDay(m, opt->nowNs);
-    for (uint32_t i = 0; i < m->n; i++) {
-        const cfgInstrument *ci = &cfg->instruments[i];
-        mdsInstr *in = &m->ins[i];
-        in->multiplier = ci->multiplier;
-        in->day.preClose = ci->preClose ? ci->preClose : ci->preSettlement;
-        in->day.upperLimit = ci->upperTicks * ci->tickSize;
-        in->day.lowerLimit = ci->lowerTicks * ci->tickSize;
-        mdsResetDaily(m, in);
-        for (int p = 0; p < MDS_PERIODS; p++)
-            in->series[p].ring = &m->bars[((size_t)i * MDS_PERIODS + (size_t)p) * m->history];
-    }
+    for (uint32_t i = 0; i < m->n; i++)
+        mdsInitInstrument(m, i);
     return m;
 }
 

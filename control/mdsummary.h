@@ -137,6 +137,12 @@ mds *mdsCreate(const mdsOptions *opt);
 /* Frees. NULL is a no-op. */
 void mdsDestroy(mds *m);
 
+/* Takes in the instruments appended to the config since (instrument.add,
+ * cfgInstrumentAppend), up to the config's instrument capacity the
+ * aggregator was sized for: each starts a fresh day. Returns how many.
+ * No allocation. */
+uint32_t mdsSync(mds *m);
+
 /* Applies one fill: advances the clock to its time (finishing bars and
  * rolling the trading day as mdsTick does), then updates the daily
  * statistics, open interest and the current bar of every period. Returns 0,

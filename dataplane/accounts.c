@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "control/log.h"
 #include "dataplane/accounts.h"
+#include "dataplane/ctlckpt.h"
 #include "dataplane/crlink.h"
 
 #define ACD_SCAN_NS (10 * 1000000ull) /* risk scan period */
@@ -39,6 +41,45 @@ static int acdSetBookState(void *ctx, uint16_t seg, uint16_t book, uint8_t state
     return 0;
 }
 
+/* instrument.add on the owning worker: the book's memory is allocated
+ * here, on the control lcore, so the worker only links it in. On a
+ * timeout the request and the memory stay allocated (the worker may still
+ * take them). */
+static int acdAddInstrument(void *ctx, const cfgInstrument *ins, uint16_t cfgIndex)
+{
+    acdState *s = ctx;
+    if (ins->segIndex >= s->nWorkers)
+        return 5000;
+    const mtBookConfig bc = {.lowerPrice = ins->lowerTicks,
+                             .upperPrice = ins->upperTicks,
+                             .referencePrice = ins->preSettlementTicks,
+                             .minLots = ins->minLots,
+                             .maxLots = ins->maxLots};
+    wkWorker *w = s->workers[ins->segIndex];
+    wkRequest *r = calloc(1, sizeof *r);
+    mtBookMem *mem = calloc(1, sizeof *mem);
+    cfgInstrument *copy = malloc(sizeof *copy);
+    if (!r || !mem || !copy || mtBookMemAlloc(gwEngine(wkGateway(w)), &bc, mem) != MT_OK) {
+        free(r);
+        free(mem);
+        free(copy);
+        return 5000;
+    }
+    *copy = *ins;
+    r->type = WK_REQ_INSTRUMENT_ADD;
+    r->arg.insAdd.ins = copy;
+    r->arg.insAdd.mem = mem;
+    r->arg.insAdd.cfgIndex = cfgIndex;
+    if (wkCall(w, r, 2000) != 0)
+        return 5000; /* r, mem and copy stay: the worker may still answer */
+    const int rc = r->rc;
+    mtBookMemFree(gwEngine(wkGateway(w)), mem); /* the engine took it unless rc != 0 */
+    free(mem);
+    free(copy);
+    free(r);
+    return rc == 0 ? 0 : rc == XOE_CODE_STORAGE ? 5002 : 5000;
+}
+
 static json_t *acdSegStats(void *ctx)
 {
     acdState *s = ctx;
@@ -56,7 +97,7 @@ static json_t *acdSegStats(void *ctx)
     return segs;
 }
 
-acdState *acdCreate(const cfgConfig *cfg, wkWorker **workers, uint32_t nWorkers, ctlServer *ctl,
+acdState *acdCreate(cfgConfig *cfg, wkWorker **workers, uint32_t nWorkers, ctlServer *ctl,
                     uint32_t tradingDay)
 {
     acdState *s = acdCreateCore(cfg, nWorkers, ctl, tradingDay, NULL);
@@ -67,9 +108,45 @@ acdState *acdCreate(const cfgConfig *cfg, wkWorker **workers, uint32_t nWorkers,
                           .sendCtx = s,
                           .fetch = acdFetch,
                           .setBookState = acdSetBookState,
+                          .addInstrument = acdAddInstrument,
                           .segStats = acdSegStats,
                           .ctx = s};
     return s;
+}
+
+int acdInstrumentsRecover(acdState *s, char *err, size_t errlen)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const uint64_t nowNs = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    /* a control checkpoint's book may hold instruments the config file does not */
+    for (uint32_t i = s->cfg->instrumentCount; i < instCount(s->book); i++) {
+        if (cfgInstrumentAppend(s->cfg, &instAt(s->book, (uint16_t)i)->spec) != (int)i) {
+            snprintf(err, errlen,
+                     "instrument %s of the recovered state does not fit the config "
+                     "(instrument_capacity or a changed instruments list)",
+                     instAt(s->book, (uint16_t)i)->spec.id);
+            return -1;
+        }
+        lgInstrumentAdded(s->lg, (uint16_t)i);
+    }
+    for (uint32_t i = 0; i < s->cfg->instrumentCount; i++) {
+        const cfgInstrument *in = &s->cfg->instruments[i];
+        if (in->segIndex >= s->nWorkers ||
+            in->book < gwInstrumentCount(wkGateway(s->workers[in->segIndex])))
+            continue;
+        const int rc = wkAddInstrumentOffline(s->workers[in->segIndex], (uint16_t)i, nowNs);
+        if (rc) {
+            snprintf(err, errlen, "instrument %s: segment %u cannot define its book (code %d)",
+                     in->id, in->segment, rc);
+            return -1;
+        }
+        logText(LOGL_WARNING,
+                "instrument %s: added to segment %u at start (its instrument.add reached the "
+                "control journal but not the segment's)",
+                in->id, in->segment);
+    }
+    return 0;
 }
 
 int acdRecover(acdState *s, const char *walDir, int recoverToCorruption, jnJournal **jn, char *err,
@@ -79,6 +156,12 @@ int acdRecover(acdState *s, const char *walDir, int recoverToCorruption, jnJourn
     uint64_t skip[CJ_MAX_SEGMENTS];
     jnError je;
     unsigned flags = JN_RD_REPAIR | (recoverToCorruption ? JN_RD_STOP_AT_BAD : 0);
+    /* the newest checkpoint's control state, then only the stream after it
+     * (dataplane/ctlckpt.h) */
+    char root[CFG_PATH_MAX + 16];
+    snprintf(root, sizeof root, "%s/checkpoints", s->cfg->storage.dataDir);
+    if (ccRecover(s, root, s->walDir, err, errlen) < 0)
+        return -1;
     if (cjPrepass(s, s->walDir, flags, skip, &je) != 0) {
         snprintf(err, errlen,
                  "recovery of the control stream stopped: %s; xchgd does not start on a damaged "
@@ -99,6 +182,8 @@ int acdRecover(acdState *s, const char *walDir, int recoverToCorruption, jnJourn
     if (jc.segmentBytes < 131072)
         jc.segmentBytes = 131072;
     jc.maxPayload = 16384; /* a longer command is answered 5002 */
+    if (s->cfg->storage.durability == CFG_DURABILITY_ASYNC)
+        jc.commitGapUs = s->cfg->storage.asyncCommitUs;
     *jn = jnOpen(&jc, &je);
     if (!*jn) {
         snprintf(err, errlen, "control stream: %s", je.msg);

@@ -26,7 +26,7 @@ typedef struct acdState acdState;
  * and binds to the workers' credit rings. NULL on failure. The control
  * stream is replayed and attached by acdRecover, before the workers'
  * streams are replayed (duOpen), and acdStart runs after duOpen. */
-acdState *acdCreate(const cfgConfig *cfg, wkWorker **workers, uint32_t nWorkers, ctlServer *ctl,
+acdState *acdCreate(cfgConfig *cfg, wkWorker **workers, uint32_t nWorkers, ctlServer *ctl,
                     uint32_t tradingDay);
 void acdDestroy(acdState *s);
 
@@ -79,6 +79,10 @@ typedef struct {
     uint32_t (*fetch)(void *ctx, uint32_t seg, crEvent *out, uint32_t max);
     /* moves a book's trading state through its worker: 0 or -1 */
     int (*setBookState)(void *ctx, uint16_t seg, uint16_t book, uint8_t state);
+    /* defines a checked instrument (ins->segIndex, ins->book) on its worker,
+     * cfgIndex its coming index in the config: 0, 5002 (the worker's journal
+     * refused it) or another code */
+    int (*addInstrument)(void *ctx, const cfgInstrument *ins, uint16_t cfgIndex);
     /* the segments' credit-link counters for ledger.stats (a new array), or NULL */
     json_t *(*segStats)(void *ctx);
     void *ctx;
@@ -86,7 +90,7 @@ typedef struct {
 
 /* Internals shared with acctcmd.c and ctljournal.c. */
 struct acdState {
-    const cfgConfig *cfg;
+    cfgConfig *cfg; /* grows with instrument.add (cfgInstrumentAppend): control lcore only */
     wkWorker **workers;
     uint32_t nWorkers;
     ctlServer *ctl;
@@ -104,8 +108,8 @@ struct acdState {
 /* The part of acdCreate that needs no DPDK: the book from the config, the
  * ledger sending through hooks->send (muted while replaying), no worker.
  * nSegments: the segments hooks reach. NULL on failure. */
-acdState *acdCreateCore(const cfgConfig *cfg, uint32_t nSegments, ctlServer *ctl,
-                        uint32_t tradingDay, const acdHooks *hooks);
+acdState *acdCreateCore(cfgConfig *cfg, uint32_t nSegments, ctlServer *ctl, uint32_t tradingDay,
+                        const acdHooks *hooks);
 
 /* Runs one control command by name as the control socket would (journaled
  * first when the command changes state and a journal is attached). Returns
@@ -129,6 +133,15 @@ json_t *acdControlStatus(void *ctx);
 
 /* Events to control-socket subscribers on (1) or off. */
 void acdSetNotify(acdState *s, int on);
+
+/* After recovery (acdRecover, then duOpen), before the workers run:
+ * appends to the config the instruments the recovered control state has
+ * beyond it (a checkpoint's), and defines, journaled, on each segment the
+ * books the config has but the segment's recovered gateway lacks (an
+ * instrument.add the control journal kept and the segment's did not: a
+ * crash in between, or a refusal by the segment). Returns 0, or -1 with a
+ * message. */
+int acdInstrumentsRecover(acdState *s, char *err, size_t errlen);
 
 /* Force liquidation of one account (cancels, then closing orders through
  * hooks->send). */

@@ -343,18 +343,148 @@ static int cmdInstGet(void *ctx, json_t *args, json_t **data, ctlError *err)
     return 0;
 }
 
+static int setBookState(acdState *s, uint16_t i, mtState st, ctlError *err);
+
+/* An optional integer argument in [lo, hi]; *out keeps its default when absent. */
+static int argCount(json_t *args, const char *key, uint32_t lo, uint32_t hi, uint32_t *out,
+                    ctlError *err)
+{
+    json_t *j = json_object_get(args, key);
+    if (!j)
+        return 0;
+    if (!json_is_integer(j) || json_integer_value(j) < lo || json_integer_value(j) > hi)
+        return ctlErrorf(err, 1008, "args.%s: an integer from %u to %u", key, lo, hi);
+    *out = (uint32_t)json_integer_value(j);
+    return 0;
+}
+
+/* A required rate (argRate: 1 when absent). */
+static int argRateReq(json_t *args, const char *key, uint32_t *out, ctlError *err)
+{
+    const int rc = argRate(args, key, out, err);
+    if (rc > 0)
+        return ctlErrorf(err, 1008, "args.%s is required (a rate like \"12%%\" or \"0.12\")", key);
+    return rc;
+}
+
+static int argText(json_t *args, const char *key, char *out, size_t cap, ctlError *err)
+{
+    json_t *j = json_object_get(args, key);
+    if (!j)
+        return 0;
+    const char *v = json_string_value(j);
+    if (!v || strlen(v) >= cap)
+        return ctlErrorf(err, 1008, "args.%s: a string of at most %zu bytes", key, cap - 1);
+    memcpy(out, v, strlen(v) + 1);
+    return 0;
+}
+
+/* The instrument.add arguments, named like the config file's keys
+ * (docs/config.md) with `instrument` for the id and `tick` for tick_size. */
+static int argInstrumentSpec(json_t *args, cfgInstrument *in, ctlError *err)
+{
+    memset(in, 0, sizeof *in);
+    in->minLots = 1;
+    in->maxLots = 10000;
+    const char *id = json_string_value(json_object_get(args, "instrument"));
+    if (!id)
+        id = json_string_value(json_object_get(args, "id"));
+    if (!id || strlen(id) > CFG_ID_MAX || !id[0])
+        return ctlErrorf(err, 1008, "args.instrument: an id of 1 to %d letters and digits",
+                         CFG_ID_MAX);
+    memcpy(in->id, id, strlen(id) + 1);
+    json_t *seg = json_object_get(args, "segment");
+    if (!json_is_integer(seg) || json_integer_value(seg) < 0 || json_integer_value(seg) > 255)
+        return ctlErrorf(err, 1008, "args.segment: a segment id (0..255) is required");
+    in->segment = (uint8_t)json_integer_value(seg);
+    uint32_t mult = 0;
+    int64_t tick = 0, rc;
+    if (argText(args, "name", in->name, sizeof in->name, err) ||
+        (rc = argDecimal(args, "tick", &tick, 0, err)) < 0 ||
+        (rc == 1 && argDecimal(args, "tick_size", &tick, 1, err)) ||
+        argCount(args, "multiplier", 1, 1000000, &mult, err) ||
+        argRateReq(args, "margin_rate", &in->marginRate, err) ||
+        argRate(args, "commission_rate", &in->commissionRate, err) < 0 ||
+        argDecimal(args, "commission_per_lot", &in->commissionPerLot, 0, err) < 0 ||
+        argRateReq(args, "limit_up", &in->limitUp, err) ||
+        argRateReq(args, "limit_down", &in->limitDown, err) ||
+        argDecimal(args, "pre_settlement", &in->preSettlement, 1, err) ||
+        argDecimal(args, "pre_close", &in->preClose, 0, err) < 0 ||
+        argCount(args, "min_lots", 1, 1000000, &in->minLots, err) ||
+        argCount(args, "max_lots", 1, 1000000, &in->maxLots, err))
+        return -1;
+    if (mult == 0)
+        return ctlErrorf(err, 1008, "args.multiplier: an integer from 1 to 1000000 is required");
+    in->multiplier = mult;
+    in->tickSize = tick;
+    const char *rule = json_string_value(json_object_get(args, "close_rule"));
+    if (json_object_get(args, "close_rule")) {
+        int r = -1;
+        for (int k = 0; rule && k <= CFG_CLOSE_SPLIT; k++)
+            if (!strcmp(rule, cfgCloseRuleName((cfgCloseRule)k)))
+                r = k;
+        if (r < 0)
+            return ctlErrorf(err, 1008, "args.close_rule: yesterday_first, today_first or split");
+        in->closeRule = (cfgCloseRule)r;
+    }
+    return 0;
+}
+
+/* The trading state a new book is put in (`state`, default closed). */
+static int argNewState(json_t *args, int *st, ctlError *err)
+{
+    static const char *const names[] = {"closed", "pre_open", "continuous", "halted"};
+    const char *v = json_string_value(json_object_get(args, "state"));
+    *st = MT_STATE_CLOSED;
+    if (!json_object_get(args, "state"))
+        return 0;
+    for (int k = 0; v && k < 4; k++)
+        if (!strcmp(v, names[k])) {
+            *st = k;
+            return 0;
+        }
+    return ctlErrorf(err, 1008, "args.state: closed, pre_open, continuous or halted");
+}
+
+/* instrument.add (docs/accounts.md "Adding an instrument"): checked like
+ * the config file's instruments, defined by the owning worker (journaled
+ * there as WAL_INSTRUMENT_ADD), then appended to the config and the book.
+ * While replaying the control stream only the control core's part runs:
+ * the worker's own stream has the book. */
 static int cmdInstAdd(void *ctx, json_t *args, json_t **data, ctlError *err)
 {
     acdState *s = ctx;
-    (void)data;
-    const char *id = json_string_value(json_object_get(args, "instrument"));
-    if (id && instFind(s->book, id) >= 0)
-        return ctlErrorf(err, 1008, "Instrument %s already exists", id);
-    /* a segment's matcher, feed directory and credit tables are sized at
-     * start: instruments are added in the config file (docs/accounts.md) */
-    return ctlErrorf(err, 5001,
-                     "instruments are added in the config file and take effect at restart; "
-                     "a running segment's books are fixed");
+    cfgInstrument in;
+    int st;
+    if (argInstrumentSpec(args, &in, err) || argNewState(args, &st, err))
+        return -1;
+    char why[200];
+    const int chk = cfgInstrumentCheck(s->cfg, &in, why, sizeof why);
+    if (chk == CFG_ADD_CAPACITY)
+        return ctlErrorf(err, 5001, "%s", why);
+    if (chk == CFG_ADD_DUPLICATE)
+        return ctlErrorf(err, 1008, "Instrument %s already exists (%s)", in.id, why);
+    if (chk != CFG_ADD_OK)
+        return ctlErrorf(err, 1008, "args.%s", why);
+    const uint16_t at = (uint16_t)s->cfg->instrumentCount;
+    if (!s->cj.replaying) {
+        if (!s->hooks.addInstrument)
+            return ctlErrorf(err, 5000, "no segment to add the instrument to");
+        const int rc = s->hooks.addInstrument(s->hooks.ctx, &in, at);
+        if (rc)
+            return ctlErrorf(err, rc == 5002 ? 5002 : 5000, "segment %u refused the book: %s",
+                             in.segment,
+                             rc == 5002 ? "its journal cannot take it (storage)"
+                                        : "no answer or no memory for the price levels");
+    }
+    if (cfgInstrumentAppend(s->cfg, &in) != at || instAdd(s->book, &in) != at)
+        return ctlErrorf(err, 5000, "the control core's instrument tables disagree");
+    lgInstrumentAdded(s->lg, at);
+    if (st != MT_STATE_CLOSED && setBookState(s, at, (mtState)st, err))
+        return -1;
+    *data = instrumentJson(s, at);
+    json_object_set_new(*data, "book", json_integer(in.book));
+    return 0;
 }
 
 /* limit_up / limit_down (rates of the pre-settlement price): both default
@@ -935,7 +1065,12 @@ static const acmdEntry acmdTable[] = {
     {"account.freeze", cmdFreeze, "account=N: no trading, no withdrawal", 1},
     {"account.unfreeze", cmdUnfreeze, "account=N", 1},
     {"instrument.get", cmdInstGet, "[instrument=ID]: rates, limits and status", 0},
-    {"instrument.add", cmdInstAdd, "instruments are added in the config (see docs)", 1},
+    {"instrument.add", cmdInstAdd,
+     "instrument=ID segment=N tick=PRICE multiplier=N margin_rate=R limit_up=R limit_down=R "
+     "pre_settlement=PRICE [name=S] [commission_rate=R] [commission_per_lot=MONEY] "
+     "[pre_close=PRICE] [min_lots=N] [max_lots=N] [close_rule=yesterday_first|today_first|split] "
+     "[state=closed|pre_open|continuous|halted]",
+     1},
     {"instrument.update", cmdInstUpdate,
      "instrument=ID [margin_rate=R] [commission_rate=R] [commission_per_lot=MONEY] "
      "[min_lots=N] [max_lots=N] [limit_up=R] [limit_down=R] (limits: inside the start band)",

@@ -423,6 +423,8 @@ static json_t *segmentStatsJson(const cfgSegment *seg, const wkStatsReply *s)
     json_object_set_new(o, "gateway", gatewayJson(&s->gateway));
     json_object_set_new(o, "orders_resting", json_integer(s->matcher.ordersResting));
     json_object_set_new(o, "md_trades", json_integer((json_int_t)c->mdTrades));
+    json_object_set_new(o, "journal_stalls", json_integer((json_int_t)c->journalStalls));
+    json_object_set_new(o, "control_stalls", json_integer((json_int_t)c->controlStalls));
     json_object_set_new(o, "md_dropped", json_integer((json_int_t)c->mdDropped));
     json_object_set_new(o, "md_tx", json_integer((json_int_t)c->mdTx));
     json_object_set_new(o, "in_box_latency", latencyJson(&s->inBoxNs));

@@ -98,11 +98,13 @@ crRisk *crCreate(const crOptions *opt)
         opt->maxPositions > (1u << 24) || opt->refCap < 1)
         return NULL;
     const cfgSegment *seg = &opt->cfg->segments[opt->segment];
-    if (seg->instrumentCount > 4096)
+    const uint16_t nBooks = seg->instrumentCapacity > seg->instrumentCount ? seg->instrumentCapacity
+                                                                           : seg->instrumentCount;
+    if (nBooks > 4096)
         return NULL;
     const uint32_t accSlots = crPow2(opt->maxAccounts), posSlots = crPow2(opt->maxPositions);
     const size_t head = (sizeof(crRisk) + 63) & ~(size_t)63;
-    const size_t insB = ((size_t)seg->instrumentCount * sizeof(cfgInstrument) + 63) & ~(size_t)63;
+    const size_t insB = ((size_t)nBooks * sizeof(cfgInstrument) + 63) & ~(size_t)63;
     const size_t accB = (size_t)accSlots * sizeof(crAccount);
     const size_t posB = (size_t)posSlots * sizeof(crPos);
     const size_t ordB = (size_t)opt->refCap * sizeof(crOrder);
@@ -115,7 +117,7 @@ crRisk *crCreate(const crOptions *opt)
     r->alloc = a;
     r->bytes = total;
     r->segment = opt->segment;
-    r->nBooks = seg->instrumentCount;
+    r->nBooks = nBooks; /* the books added later have a zero tick until crAddInstrument */
     r->ins = (cfgInstrument *)(base + head);
     r->acc = (crAccount *)(base + head + insB);
     r->pos = (crPos *)(base + head + insB + accB);
@@ -134,6 +136,19 @@ crRisk *crCreate(const crOptions *opt)
             r->ins[in->book] = *in;
     }
     return r;
+}
+
+int crAddInstrument(crRisk *r, const cfgInstrument *ins)
+{
+    if (ins->book >= r->nBooks || r->ins[ins->book].tickSize != 0)
+        return -1;
+    r->ins[ins->book] = *ins;
+    return 0;
+}
+
+const cfgInstrument *crInstrument(const crRisk *r, uint16_t book)
+{
+    return book < r->nBooks && r->ins[book].tickSize != 0 ? &r->ins[book] : NULL;
 }
 
 void crDestroy(crRisk *r)

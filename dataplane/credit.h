@@ -111,6 +111,15 @@ typedef struct crRisk crRisk;
 crRisk *crCreate(const crOptions *opt);
 void crDestroy(crRisk *r);
 
+/* An instrument added at run time (gwAddInstrument): its book's rates, so
+ * orders in it are checked from now on. No allocation. Returns 0, or -1 for
+ * a book outside the segment's capacity or one already defined. */
+int crAddInstrument(crRisk *r, const cfgInstrument *ins);
+
+/* The definition of book `book` as the checks use it (rates as
+ * instrument.update left them), or NULL for a book not defined. */
+const cfgInstrument *crInstrument(const crRisk *r, uint16_t book);
+
 /* 1 when the account is known to the segment (logon check, 1006). */
 int crAccountExists(const crRisk *r, uint32_t account);
 

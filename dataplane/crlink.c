@@ -103,6 +103,11 @@ static void crlFlushSpill(crLink *l)
     }
 }
 
+int crlRoom(const crLink *l)
+{
+    return l->spillCount <= CRL_SPILL / 2;
+}
+
 void crlSetJournal(crLink *l, crlJournalFn *fn, void *ctx)
 {
     l->journal = fn;
@@ -146,4 +151,20 @@ void crlGetStats(const crLink *l, crlStats *out)
 void crlSetSkip(crLink *l, uint64_t n)
 {
     l->skip = n;
+}
+
+uint64_t crlSkip(const crLink *l)
+{
+    return l->skip;
+}
+
+int crlSetEmitted(crLink *l, uint64_t n)
+{
+    l->stats.events = n;
+    if (l->skip < n) {
+        l->skip = 0;
+        return -1;
+    }
+    l->skip -= n;
+    return 0;
 }

@@ -33,6 +33,12 @@ crLink *crlCreate(const cfgConfig *cfg, uint16_t segment, uint32_t refCap, unsig
                   const mtAllocator *alloc, char *err, size_t errlen);
 void crlDestroy(crLink *l);
 
+/* Whether the worker may take more input: 0 while the events the control
+ * core has not taken fill more than half of the spill array, so a burst's
+ * events always fit and none is ever lost (the input waits in the NIC
+ * instead). Worker lcore only; never fails. */
+int crlRoom(const crLink *l);
+
 /* The worker's crRisk, for gwOptions.risk. */
 crRisk *crlRisk(crLink *l);
 
@@ -78,5 +84,17 @@ void crlGetStats(const crLink *l, crlStats *out);
  * control core consumed them in the run that wrote the journal; its own
  * stream has them). Not for a running worker. */
 void crlSetSkip(crLink *l, uint64_t n);
+
+/* The events still to drop (crlSetSkip's n less those dropped since). */
+uint64_t crlSkip(const crLink *l);
+
+/* Before a replay that starts from a checkpoint: the segment had emitted
+ * n events up to the checkpoint's sequence, which the replay does not emit
+ * again. The event counter starts at n (it stays the segment's whole
+ * count, as the control core's are) and the skip shrinks by n. Returns 0,
+ * or -1 when the skip was below n (the control core never consumed some
+ * events the checkpoint covers: skip becomes 0; the caller should not
+ * have chosen that checkpoint). Not for a running worker. */
+int crlSetEmitted(crLink *l, uint64_t n);
 
 #endif

@@ -58,8 +58,8 @@ static void acdNotify(void *ctx, const char *kind, uint32_t account, json_t *ev)
     ctlServerBroadcast(s->ctl, topic, ev);
 }
 
-acdState *acdCreateCore(const cfgConfig *cfg, uint32_t nSegments, ctlServer *ctl,
-                        uint32_t tradingDay, const acdHooks *hooks)
+acdState *acdCreateCore(cfgConfig *cfg, uint32_t nSegments, ctlServer *ctl, uint32_t tradingDay,
+                        const acdHooks *hooks)
 {
     acdState *s = calloc(1, sizeof *s);
     if (!s)

@@ -32,6 +32,7 @@ typedef struct {
 struct dmMonitor {
     dmOptions opt;
     const cfgInstrument ***ins; /* [segment][book] -> config instrument, NULL if none */
+    uint32_t insKnown;          /* config instruments indexed in ins (instrument.add) */
     dmSnap *scrape;             /* [worker] read per scrape or stats call */
     dmSnap *cur, *prev;         /* [worker] at the latest two ticks */
     uint64_t curNs, prevNs;     /* CLOCK_MONOTONIC of those ticks */
@@ -98,6 +99,19 @@ static int dmXstatsInit(dmMonitor *m)
     return 0;
 }
 
+/* Indexes the config's instruments not indexed yet: those of the file at
+ * creation, then each instrument.add (the config only grows, on this lcore). */
+static void dmInstrumentsSync(dmMonitor *m)
+{
+    const cfgConfig *cfg = m->opt.cfg;
+    for (; m->insKnown < cfg->instrumentCount; m->insKnown++) {
+        const cfgInstrument *in = &cfg->instruments[m->insKnown];
+        if (in->segIndex < cfg->segmentCount &&
+            in->book < cfg->segments[in->segIndex].instrumentCapacity)
+            m->ins[in->segIndex][in->book] = in;
+    }
+}
+
 static int dmInstrumentsIndex(dmMonitor *m)
 {
     const cfgConfig *cfg = m->opt.cfg;
@@ -105,14 +119,9 @@ static int dmInstrumentsIndex(dmMonitor *m)
     if (!m->ins)
         return -1;
     for (uint32_t s = 0; s < cfg->segmentCount; s++)
-        if (!(m->ins[s] = calloc(cfg->segments[s].instrumentCount + 1u, sizeof *m->ins[s])))
+        if (!(m->ins[s] = calloc(cfg->segments[s].instrumentCapacity + 1u, sizeof *m->ins[s])))
             return -1;
-    for (uint32_t i = 0; i < cfg->instrumentCount; i++) {
-        const cfgInstrument *in = &cfg->instruments[i];
-        if (in->segIndex < cfg->segmentCount &&
-            in->book < cfg->segments[in->segIndex].instrumentCount)
-            m->ins[in->segIndex][in->book] = in;
-    }
+    dmInstrumentsSync(m);
     return 0;
 }
 
@@ -174,6 +183,7 @@ static void dmReadAll(dmMonitor *m, dmSnap *into)
 
 int dmTick(dmMonitor *m)
 {
+    dmInstrumentsSync(m);
     dmSnap *t = m->prev;
     m->prev = m->cur;
     m->cur = t;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "control/ctl.h"
 #include "dataplane/worker.h"
 #include "storage/journal.h"
 
@@ -24,6 +25,12 @@ typedef struct {
     int ringMiB;             /* producer ring per stream, MiB (0: 8) */
     jnJournal *control;      /* the control core's stream (acdRecover), written by the same
                                 storage thread; NULL: none. Closed by duClose. */
+    /* the workers' gateway options: the replica's shadows are made alike */
+    uint32_t maxSessions, historyDepth; /* 0: 64, 4096 */
+    uint32_t tradingDay;
+    /* the control core (dataplane/accounts.h): its state joins every
+     * checkpoint as stream CJ_STREAM (dataplane/ctlckpt.h); NULL: none */
+    struct acdState *acd;
 } duOptions;
 
 /* Recovers every segment into workers[0..n) and starts journaling. Prints
@@ -36,6 +43,11 @@ jnJournal *duJournal(const duStore *d, uint32_t i);
 
 duStore *duOpen(const cfgConfig *cfg, wkWorker **workers, uint32_t n, const duOptions *opt,
                 char *err, size_t errlen);
+
+/* Control lcore, once per control loop, between the control core's
+ * inputs: captures its state when the replica asked for a fresh capture
+ * (dataplane/ctlckpt.h). Cheap otherwise; NULL is a no-op. */
+void duControlTick(duStore *d);
 
 /* 1 when some segment's journal held records: the state was recovered, so
  * start-up must not reset trading states. */
@@ -53,7 +65,13 @@ typedef void duSessionFn(void *ctx, uint32_t segIndex, const gwSessionInfo *s);
 void duForEachSession(const duStore *d, wkWorker **workers, duSessionFn *fn, void *ctx);
 
 /* After the workers stopped: makes everything durable, stops the storage
- * thread, closes the journals and frees d. NULL is a no-op. */
+ * thread, takes the final checkpoint (when duOpen had succeeded: a
+ * graceful stop), stops the replica, closes the journals and frees d.
+ * NULL is a no-op. */
 void duClose(duStore *d);
+
+/* Registers the control command storage.checkpoint (docs/control.md).
+ * Returns 0, -1 when the name is taken. */
+int duRegister(ctlServer *s, duStore *d);
 
 #endif

@@ -56,6 +56,8 @@ struct fdFeed {
     uint8_t segmentId;
     uint16_t nInstruments;
     uint16_t nLive; /* nInstruments, 0 once the session ended: events are checked against it */
+    uint16_t capInstruments; /* entries of ins (the segment's instrument_capacity) */
+    uint8_t directorySent;   /* fdDirectory ran: an added instrument gets its R and H now */
     fdInstrument *ins;
     /* published book */
     fdOrder *orders;
@@ -896,34 +898,76 @@ int fdSystemEvent(fdFeed *fd, uint8_t code, uint64_t ns)
     return 0;
 }
 
+static void emitStockDirectory(fdFeed *fd, uint16_t i, uint64_t ns)
+{
+    const fdInstrument *ins = &fd->ins[i];
+    itchMsg m;
+    fdMsgInit(fd, &m, ITCH_STOCK_DIRECTORY, i, ns);
+    itchStockDirectory *r = &m.u.stockDirectory;
+    memcpy(r->stock, ins->stock, ITCH_STOCK_LEN);
+    r->marketCategory = FD_R_MARKET_CATEGORY;
+    r->financialStatus = FD_R_FINANCIAL_STATUS;
+    r->roundLotSize = FD_R_ROUND_LOT_SIZE;
+    r->roundLotsOnly = FD_R_ROUND_LOTS_ONLY;
+    r->issueClassification = FD_R_ISSUE_CLASSIFICATION;
+    memcpy(r->issueSubType, "Z ", 2); /* not applicable */
+    r->authenticity = FD_R_AUTHENTICITY;
+    r->shortSaleThreshold = FD_R_NOT_AVAILABLE;
+    r->ipoFlag = FD_R_NOT_AVAILABLE;
+    r->luldTier = FD_R_NOT_AVAILABLE;
+    r->etpFlag = FD_R_ETP_FLAG;
+    r->etpLeverage = 0;
+    r->inverse = FD_R_INVERSE;
+    fdEmit(fd, &m);
+}
+
 static void emitDirectory(fdFeed *fd, uint64_t ns)
 {
-    for (uint16_t i = 0; i < fd->nInstruments; i++) {
-        const fdInstrument *ins = &fd->ins[i];
-        if (!ins->defined)
-            continue;
-        itchMsg m;
-        fdMsgInit(fd, &m, ITCH_STOCK_DIRECTORY, i, ns);
-        itchStockDirectory *r = &m.u.stockDirectory;
-        memcpy(r->stock, ins->stock, ITCH_STOCK_LEN);
-        r->marketCategory = FD_R_MARKET_CATEGORY;
-        r->financialStatus = FD_R_FINANCIAL_STATUS;
-        r->roundLotSize = FD_R_ROUND_LOT_SIZE;
-        r->roundLotsOnly = FD_R_ROUND_LOTS_ONLY;
-        r->issueClassification = FD_R_ISSUE_CLASSIFICATION;
-        memcpy(r->issueSubType, "Z ", 2); /* not applicable */
-        r->authenticity = FD_R_AUTHENTICITY;
-        r->shortSaleThreshold = FD_R_NOT_AVAILABLE;
-        r->ipoFlag = FD_R_NOT_AVAILABLE;
-        r->luldTier = FD_R_NOT_AVAILABLE;
-        r->etpFlag = FD_R_ETP_FLAG;
-        r->etpLeverage = 0;
-        r->inverse = FD_R_INVERSE;
-        fdEmit(fd, &m);
-    }
+    for (uint16_t i = 0; i < fd->nInstruments; i++)
+        if (fd->ins[i].defined)
+            emitStockDirectory(fd, i, ns);
     for (uint16_t i = 0; i < fd->nInstruments; i++)
         if (fd->ins[i].defined)
             emitTradingAction(fd, i, ns);
+}
+
+/* Fills the builder's entry of an instrument (its book index). */
+static void fdDefine(fdInstrument *ins, const cfgInstrument *ci)
+{
+    itchPutAlpha((uint8_t *)ins->stock, ci->id, ITCH_STOCK_LEN);
+    ins->tickSize = (uint32_t)ci->tickSize;
+    ins->maxTicks = ITCH_PRICE_MAX / ins->tickSize; /* no division per message */
+    ins->preSettlementTicks = ci->preSettlementTicks;
+    ins->state = MT_STATE_CLOSED; /* as mtEngineAddInstrument leaves it */
+    ins->crossType = ITCH_CROSS_OPENING;
+    ins->defined = 1;
+}
+
+/* Prices the builder can express for an instrument: ITCH's 4-decimal uint32. */
+static int fdInstrumentFits(const cfgInstrument *ci)
+{
+    return ci->tickSize > 0 && ci->tickSize <= (int64_t)ITCH_PRICE_MAX && ci->lowerTicks >= 0 &&
+           ci->upperTicks <= (int64_t)(ITCH_PRICE_MAX / ci->tickSize);
+}
+
+int fdAddInstrument(fdFeed *fd, const cfgInstrument *ci, uint64_t ns)
+{
+    if (fd->ended || ci->book != fd->nInstruments || ci->book >= fd->capInstruments ||
+        !fdInstrumentFits(ci))
+        return -1;
+    fdDefine(&fd->ins[ci->book], ci);
+    fd->nInstruments++;
+    fd->nLive = fd->nInstruments;
+    if (fd->directorySent) { /* else the start's directory will name it */
+        emitStockDirectory(fd, ci->book, ns);
+        emitTradingAction(fd, ci->book, ns);
+    }
+    return 0;
+}
+
+void fdInstrumentTap(void *fd, const cfgInstrument *ci, uint64_t nowNs)
+{
+    fdAddInstrument(fd, ci, nowNs);
 }
 
 int fdDirectory(fdFeed *fd, uint64_t ns)
@@ -931,6 +975,7 @@ int fdDirectory(fdFeed *fd, uint64_t ns)
     if (fd->ended)
         return -1;
     emitDirectory(fd, ns);
+    fd->directorySent = 1;
     return 0;
 }
 
@@ -1145,12 +1190,12 @@ fdFeed *fdCreate(const fdOptions *opt)
         return NULL;
     }
     uint16_t nIns = seg->instrumentCount;
+    const uint16_t capIns = seg->instrumentCapacity > nIns ? seg->instrumentCapacity : nIns;
     for (uint32_t i = 0; i < cfg->instrumentCount; i++) {
         const cfgInstrument *ci = &cfg->instruments[i];
         if (ci->segIndex != opt->segment)
             continue;
-        if (ci->book >= nIns || ci->tickSize <= 0 || ci->tickSize > (int64_t)ITCH_PRICE_MAX ||
-            ci->lowerTicks < 0 || ci->upperTicks > (int64_t)(ITCH_PRICE_MAX / ci->tickSize))
+        if (ci->book >= nIns || !fdInstrumentFits(ci))
             return NULL;
     }
     uint32_t capacity = opt->orderCapacity ? opt->orderCapacity : seg->orderCapacity;
@@ -1161,7 +1206,7 @@ fdFeed *fdCreate(const fdOptions *opt)
         slots <<= 1;
 
     size_t offIns = align64(sizeof(fdFeed));
-    size_t offOrders = offIns + align64((size_t)nIns * sizeof(fdInstrument) + 1);
+    size_t offOrders = offIns + align64((size_t)capIns * sizeof(fdInstrument) + 1);
     /* The ring holds the last historyDepth messages whatever their sizes:
      * at most FD_HISTORY_SLOT bytes each (the largest block, a packet header
      * of its own and 8-byte alignment), plus a packet being filled and the
@@ -1186,6 +1231,7 @@ fdFeed *fdCreate(const fdOptions *opt)
     fd->segmentId = seg->id;
     fd->nInstruments = nIns;
     fd->nLive = nIns;
+    fd->capInstruments = capIns;
     fd->ins = (fdInstrument *)(base + offIns);
     fd->orders = (fdOrder *)(base + offOrders);
     fd->orderMask = (uint32_t)(slots - 1);
@@ -1204,14 +1250,7 @@ fdFeed *fdCreate(const fdOptions *opt)
         const cfgInstrument *ci = &cfg->instruments[i];
         if (ci->segIndex != opt->segment)
             continue;
-        fdInstrument *ins = &fd->ins[ci->book];
-        itchPutAlpha((uint8_t *)ins->stock, ci->id, ITCH_STOCK_LEN);
-        ins->tickSize = (uint32_t)ci->tickSize;
-        ins->maxTicks = ITCH_PRICE_MAX / ins->tickSize; /* no division per message */
-        ins->preSettlementTicks = ci->preSettlementTicks;
-        ins->state = MT_STATE_CLOSED; /* as mtEngineAddInstrument leaves it */
-        ins->crossType = ITCH_CROSS_OPENING;
-        ins->defined = 1;
+        fdDefine(&fd->ins[ci->book], ci);
     }
     return fd;
 }

@@ -147,6 +147,18 @@ void fdTick(fdFeed *fd, uint64_t nowNs);
 /* Flushes, then sends a heartbeat packet now. */
 void fdHeartbeat(fdFeed *fd);
 
+/* Defines an instrument added at run time (instrument.add) as the next
+ * book of the segment (ci->book must equal the books defined so far and be
+ * below the segment's instrument_capacity): it gets its Stock Directory (R)
+ * and Stock Trading Action (H, the book's CLOSED state: Halted) now, or with
+ * the start's directory if that was not sent yet. No allocation. Returns 0,
+ * or -1 (nothing changed) for a wrong book, a full table, prices ITCH
+ * cannot carry or an ended session. */
+int fdAddInstrument(fdFeed *fd, const cfgInstrument *ci, uint64_t ns);
+
+/* fdAddInstrument as a gateway instrument tap (gwOptions.insTap, ctx: the feed). */
+void fdInstrumentTap(void *fd, const cfgInstrument *ci, uint64_t nowNs);
+
 /* Ends the session: System Event 'C' (End of Messages) unless it was the
  * last system event sent, flush, and the end-of-session packet. Afterwards
  * events are ignored (counted as unexpected) and fdTick repeats the

@@ -20,6 +20,7 @@
 
 #define FA_PENDING       64          /* requests per segment waiting for durability */
 #define FA_SEGMENT_BYTES (16u << 20) /* archive segment files at most */
+#define FA_COMMIT_GAP_US 1000 /* no answer waits for the archive: one fdatasync a ms at most */
 
 typedef struct {
     faRequest r;
@@ -181,6 +182,7 @@ static int faSegOpen(const cfgConfig *cfg, faSeg *g, uint32_t i, wkWorker *w, ui
     jc.segmentBytes = cfg->storage.walSegmentSize < FA_SEGMENT_BYTES ? cfg->storage.walSegmentSize
                                                                      : FA_SEGMENT_BYTES;
     jc.prefill = 0;
+    jc.commitGapUs = FA_COMMIT_GAP_US;
     g->a = faOpen(dir, seg->id, FD_MTU_DEFAULT - 28, &jc, err, errlen);
     if (!g->a)
         return -1;

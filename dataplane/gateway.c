@@ -975,10 +975,18 @@ static void gwOnMalformed(gwGateway *gw, gwAddr from, const uint8_t *data, int e
     uint64_t seq;
     memcpy(&id, data + offsetof(xoeFrameHeader, session), sizeof id);
     memcpy(&seq, data + offsetof(xoeFrameHeader, seq), sizeof seq);
-    gwSession *s = gwFind(gw, id);
+    const gwSession *s = gwFind(gw, id);
     if (!s || s->state != GW_SESSION_LOGGED_ON || !gwAddrEq(s->addr, from))
         return;
-    gwSessionReject(gw, s, XOE_SR_MALFORMED, XOE_CODE_MALFORMED, (uint8_t)err, seq);
+    /* In a frame of its own, leaving the session as it was: the worker does
+     * not journal a frame it cannot parse, so answering it must change no
+     * state a replay would lack (its send time would move the heartbeat). */
+    const xoeSessionReject m = {.code = XOE_CODE_MALFORMED,
+                                .reason = XOE_SR_MALFORMED,
+                                .detail = (uint8_t)err,
+                                .expectedSeq = s->nextIn,
+                                .receivedSeq = seq};
+    gwSendDirect(gw, from, s->id, s->nextOut, XOE_MSG_SESSION_REJECT, &m);
 }
 
 /* ---- data path ------------------------------------------------------------------------ */
@@ -1008,13 +1016,13 @@ void gwOnDatagram(gwGateway *gw, gwAddr from, const uint8_t *data, uint16_t len,
 {
     xoeFrame f;
     xoeErrorInfo ei;
-    gw->now = nowNs;
     gw->stats.datagramsIn++;
     const int err = xoeFrameParse(data, len, XOE_DIR_TO_XCHG, &f, &ei);
     if (unlikely(err != XOE_OK)) {
-        gwOnMalformed(gw, from, data, err, &ei);
+        gwOnMalformed(gw, from, data, err, &ei); /* counted only: not journaled */
         return;
     }
+    gw->now = nowNs;
     gwCount(gw, gwOnFrame(gw, from, &f));
 }
 
@@ -1067,9 +1075,13 @@ static uint64_t gwSessionTick(gwGateway *gw, gwSession *s)
 
 void gwOnTimer(gwGateway *gw, uint64_t nowNs)
 {
-    gw->now = nowNs;
+    /* A tick before the deadline changes nothing, not even the gateway's
+     * time: the worker journals only due ticks (walTimer), so the replica
+     * and a replay never see the others, and their state must be the live
+     * one (docs/storage/checkpoint.md, "Live and replay"). */
     if (nowNs < gw->timerDueNs)
         return; /* deadlines only move later with traffic: this is a lower bound */
+    gw->now = nowNs;
     uint64_t due = UINT64_MAX;
     for (uint32_t i = 0; i < gw->nSessions; i++) {
         gwSession *s = &gw->sessions[i];
@@ -1080,6 +1092,7 @@ void gwOnTimer(gwGateway *gw, uint64_t nowNs)
             due = d;
     }
     gw->timerDueNs = due;
+    gwFlush(gw); /* live and replay alike: nothing left queued after an input */
 }
 
 /* ---- control plane --------------------------------------------------------------------- */
@@ -1327,7 +1340,7 @@ static mtEngine *gwEngineCreate(gwGateway *gw, const gwOptions *opt, const cfgSe
 {
     const mtEngineConfig ec = {.segmentId = seg->id,
                                .orderCapacity = seg->orderCapacity,
-                               .maxInstruments = seg->instrumentCount,
+                               .maxInstruments = gw->instrumentCapacity,
                                .stp = seg->stp,
                                .onEvent = gwOnEngineEvent,
                                .eventCtx = gw,
@@ -1364,8 +1377,9 @@ gwGateway *gwCreate(const gwOptions *opt)
     while (indexSize < 2 * opt->maxSessions)
         indexSize <<= 1; /* at most half full */
     gwLayout l;
-    if (gwLayoutCompute(&l, opt->maxSessions, indexSize, opt->historyDepth, seg->instrumentCount,
-                        refCap))
+    const uint16_t capIns = seg->instrumentCapacity > seg->instrumentCount ? seg->instrumentCapacity
+                                                                           : seg->instrumentCount;
+    if (gwLayoutCompute(&l, opt->maxSessions, indexSize, opt->historyDepth, capIns, refCap))
         return NULL;
     const mtAllocator *a = opt->allocator ? opt->allocator : mtDefaultAllocator();
     uint8_t *base = a->alloc(a->ctx, l.total);
@@ -1379,6 +1393,7 @@ gwGateway *gwCreate(const gwOptions *opt)
     gw->cycles = opt->cycles;
     gw->matchMask = (opt->matchSampleEvery ? opt->matchSampleEvery : GW_MATCH_SAMPLE_EVERY) - 1;
     gw->tap = opt->tap;
+    gw->insTap = opt->insTap;
     gw->tapCtx = opt->tapCtx;
     gw->onTrade = opt->onTrade;
     gw->tradeCtx = opt->tradeCtx;
@@ -1386,6 +1401,8 @@ gwGateway *gwCreate(const gwOptions *opt)
     gw->indexMask = indexSize - 1;
     gw->refCap = refCap;
     gw->instrumentCount = seg->instrumentCount;
+    gw->instrumentCapacity = capIns;
+    gw->instrumentBase = seg->instrumentCount;
     gw->segmentId = seg->id;
     gw->logonsOpen = 1;
     gw->tradingDay = opt->tradingDay;
@@ -1402,6 +1419,40 @@ gwGateway *gwCreate(const gwOptions *opt)
         return NULL;
     }
     return gw;
+}
+
+int gwAddInstrument(gwGateway *gw, const cfgInstrument *ins, mtBookMem *mem, uint64_t nowNs)
+{
+    if (ins->book != gw->instrumentCount || ins->book >= gw->instrumentCapacity ||
+        ins->tickSize <= 0)
+        return MT_ERR_INVALID_PARAMS;
+    const mtBookConfig bc = {.lowerPrice = ins->lowerTicks,
+                             .upperPrice = ins->upperTicks,
+                             .referencePrice = ins->preSettlementTicks,
+                             .minLots = ins->minLots,
+                             .maxLots = ins->maxLots};
+    const int rc = mem ? mtEngineAttachInstrument(gw->engine, ins->book, &bc, mem)
+                       : mtEngineAddInstrument(gw->engine, ins->book, &bc);
+    if (rc != MT_OK)
+        return rc;
+    gw->tick[ins->book] = ins->tickSize;
+    memset(&gw->insStats[ins->book], 0, sizeof gw->insStats[0]);
+    if (gw->risk)
+        crAddInstrument(gw->risk, ins);
+    gw->instrumentCount++;
+    if (gw->insTap)
+        gw->insTap(gw->tapCtx, ins, nowNs);
+    return MT_OK;
+}
+
+uint16_t gwInstrumentCount(const gwGateway *gw)
+{
+    return gw->instrumentCount;
+}
+
+uint16_t gwInstrumentCapacity(const gwGateway *gw)
+{
+    return gw->instrumentCapacity;
 }
 
 void gwDestroy(gwGateway *gw)

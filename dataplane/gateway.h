@@ -45,6 +45,10 @@ typedef void gwEventTapFn(void *ctx, const mtEvent *ev, uint64_t nowNs);
 typedef void gwTradeFn(void *ctx, uint16_t instrument, int64_t price, uint32_t qty,
                        uint8_t aggressor, const uint8_t offset[2], uint64_t nowNs);
 
+/* Called when an instrument is added at run time (gwAddInstrument), with
+ * tapCtx: the feed's directory entry for it (fdInstrumentTap). */
+typedef void gwInstrumentTapFn(void *ctx, const cfgInstrument *ins, uint64_t nowNs);
+
 typedef struct {
     const cfgConfig *cfg;
     uint16_t segment;      /* index into cfg->segments */
@@ -55,7 +59,8 @@ typedef struct {
     void *sendCtx;
     gwEventTapFn *tap; /* NULL: none */
     void *tapCtx;
-    gwTradeFn *onTrade; /* NULL: none */
+    gwInstrumentTapFn *insTap; /* NULL: none; called with tapCtx */
+    gwTradeFn *onTrade;        /* NULL: none */
     void *tradeCtx;
     const mtAllocator *allocator; /* NULL: mtDefaultAllocator() */
     crRisk *risk;                 /* pre-trade risk and credit lines (not owned); NULL: none */
@@ -172,6 +177,21 @@ uint32_t gwSessionList(const gwGateway *gw, gwSessionInfo *out, uint32_t n);
 /* Moves an instrument (index in the segment) to a trading state; matcher
  * events go to the sessions concerned (sent at once). Returns an MT_ code. */
 int gwSetState(gwGateway *gw, uint16_t instrument, mtState state, uint64_t nowNs);
+
+/* Defines an instrument added at run time (instrument.add) as the
+ * segment's next book: ins->book must equal the books defined so far and be
+ * below the segment's instrument_capacity. The book starts CLOSED (the
+ * operator opens it with instrument.state); the credit check learns its
+ * rates; the instrument tap (the feed) gets it. mem: the book's memory from
+ * mtBookMemAlloc (taken on success), or NULL to allocate here (start-up and
+ * replay only: never on a running worker lcore). Returns 0, or an MT_ code
+ * (MT_ERR_INVALID_PARAMS: wrong book, band or a full segment; nothing
+ * changed, mem still the caller's). */
+int gwAddInstrument(gwGateway *gw, const cfgInstrument *ins, mtBookMem *mem, uint64_t nowNs);
+
+/* Books defined so far, and the most the segment holds. */
+uint16_t gwInstrumentCount(const gwGateway *gw);
+uint16_t gwInstrumentCapacity(const gwGateway *gw);
 
 /* Opens or closes the segment to logons (closed: LogonRejected{9005}, for
  * start-up and recovery). Open after gwCreate; gwShutdown closes it. */

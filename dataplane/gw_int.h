@@ -76,6 +76,7 @@ struct gwGateway {
     gwSendFn *send;
     void *sendCtx;
     gwEventTapFn *tap;
+    gwInstrumentTapFn *insTap;
     void *tapCtx;
     gwTradeFn *onTrade;
     void *tradeCtx;
@@ -94,7 +95,9 @@ struct gwGateway {
     uint32_t matchMask;          /* sample the call when (matchTick & matchMask) == 0 */
     uint32_t matchTick;          /* matcher calls of requests so far (not in snapshots: */
                                  /* it only picks the calls the histogram times) */
-    uint16_t instrumentCount;
+    uint16_t instrumentCount;    /* books defined (grows with gwAddInstrument) */
+    uint16_t instrumentCapacity; /* entries of tick, insStats and the matcher's books */
+    uint16_t instrumentBase;     /* books from the config at gwCreate; the rest were added */
     uint8_t segmentId;
     uint8_t logonsOpen;
     uint32_t tradingDay;

@@ -18,10 +18,10 @@
 #include "dataplane/gwsnap.h"
 
 #define GW_SNAP_MAGIC    0x58534E50u /* "XSNP" */
-#define GW_SNAP_VERSION  1
-#define GW_SNAP_HIST_MSG 4096 /* history messages per record (<= 256 KiB) */
-#define GW_SNAP_RANGES   4096 /* duplicate-answer slots per record */
-#define GW_SNAP_RUNS     8192 /* free-list runs per record */
+#define GW_SNAP_VERSION  2           /* 2: META carries the instruments added at run time */
+#define GW_SNAP_HIST_MSG 4096        /* history messages per record (<= 256 KiB) */
+#define GW_SNAP_RANGES   4096        /* duplicate-answer slots per record */
+#define GW_SNAP_RUNS     8192        /* free-list runs per record */
 
 _Static_assert(sizeof(gwStats) % sizeof(uint64_t) == 0, "gwStats is written as u64s");
 #define GW_STATS_N (sizeof(gwStats) / sizeof(uint64_t))
@@ -34,6 +34,51 @@ const char *gwSnapError(void)
 }
 
 /* ---- snapshot --------------------------------------------------------------------- */
+
+/* An instrument added at run time, every field (a restore re-creates the
+ * book from it, like a WAL_INSTRUMENT_ADD record). */
+static void gwPutInstrument(snapBuf *b, const cfgInstrument *in)
+{
+    sbPut(b, in->id, sizeof in->id);
+    sbPut(b, in->name, sizeof in->name);
+    sbU8(b, in->segment);
+    sbU16(b, in->segIndex);
+    sbU16(b, in->book);
+    sbU8(b, in->priceDecimals);
+    sbU8(b, (uint8_t)in->closeRule);
+    const uint32_t u32[] = {in->multiplier, in->marginRate, in->commissionRate, in->limitUp,
+                            in->limitDown,  in->minLots,    in->maxLots};
+    for (size_t i = 0; i < sizeof u32 / sizeof u32[0]; i++)
+        sbU32(b, u32[i]);
+    const int64_t i64[] = {in->tickSize,           in->commissionPerLot, in->preSettlement,
+                           in->preSettlementTicks, in->preClose,         in->lowerTicks,
+                           in->upperTicks};
+    for (size_t i = 0; i < sizeof i64 / sizeof i64[0]; i++)
+        sbU64(b, (uint64_t)i64[i]);
+}
+
+static void gwGetInstrument(snapRd *v, cfgInstrument *in)
+{
+    memset(in, 0, sizeof *in);
+    srBytes(v, in->id, sizeof in->id);
+    srBytes(v, in->name, sizeof in->name);
+    in->id[sizeof in->id - 1] = 0;
+    in->name[sizeof in->name - 1] = 0;
+    in->segment = srU8(v);
+    in->segIndex = srU16(v);
+    in->book = srU16(v);
+    in->priceDecimals = srU8(v);
+    in->closeRule = (cfgCloseRule)srU8(v);
+    uint32_t *u32[] = {&in->multiplier, &in->marginRate, &in->commissionRate, &in->limitUp,
+                       &in->limitDown,  &in->minLots,    &in->maxLots};
+    for (size_t i = 0; i < sizeof u32 / sizeof u32[0]; i++)
+        *u32[i] = srU32(v);
+    int64_t *i64[] = {&in->tickSize,           &in->commissionPerLot, &in->preSettlement,
+                      &in->preSettlementTicks, &in->preClose,         &in->lowerTicks,
+                      &in->upperTicks};
+    for (size_t i = 0; i < sizeof i64 / sizeof i64[0]; i++)
+        *i64[i] = (int64_t)srU64(v);
+}
 
 static int gwSnapMeta(const gwGateway *gw, snapOut *o)
 {
@@ -50,6 +95,25 @@ static int gwSnapMeta(const gwGateway *gw, snapOut *o)
     sbU32(&o->v, ms.poolCapacity);
     sbU8(&o->v, gw->risk != NULL);
     sbU32(&o->v, gw->tradingDay);
+    sbU16(&o->v, gw->instrumentBase);
+    for (uint16_t b = gw->instrumentBase; b < gw->instrumentCount; b++) {
+        const cfgInstrument *cr = gw->risk ? crInstrument(gw->risk, b) : NULL;
+        mtBookInfo bi;
+        if (!cr || mtEngineBookInfo(gw->engine, b, &bi) != MT_OK)
+            return snapFail(o->err,
+                            "snapshot: book %u was added but its definition is not kept "
+                            "(a segment without credit checks)",
+                            b);
+        /* the book as it was made: instrument.update moves only the credit
+         * check's band and lots (its SNAP_CR_INSTRUMENT record has them) */
+        cfgInstrument in = *cr;
+        in.lowerTicks = bi.config.lowerPrice;
+        in.upperTicks = bi.config.upperPrice;
+        in.preSettlementTicks = bi.config.referencePrice;
+        in.minLots = bi.config.minLots;
+        in.maxLots = bi.config.maxLots;
+        gwPutInstrument(&o->v, &in);
+    }
     return soPut(o);
 }
 
@@ -324,10 +388,32 @@ static int gwRestoreMeta(gwRestoreCtx *c, snapRd *v)
     const uint32_t refCap = srU32(v), poolCap = srU32(v);
     const uint8_t risk = srU8(v);
     const uint32_t day = srU32(v);
-    if (magic != GW_SNAP_MAGIC || version != GW_SNAP_VERSION)
-        return snapFail(c->why, "not a segment snapshot of version %u", GW_SNAP_VERSION);
-    if (!srDone(v))
-        return snapFail(c->why, "truncated or overlong record");
+    if (magic != GW_SNAP_MAGIC || (version != GW_SNAP_VERSION && version != 1))
+        return snapFail(c->why, "not a segment snapshot of version 1 or %u", GW_SNAP_VERSION);
+    const uint16_t base = version >= 2 ? srU16(v) : nIns;
+    if (base > nIns || nIns > gw->instrumentCapacity)
+        return snapFail(c->why,
+                        "snapshot of %u instruments (%u from the config) does not fit "
+                        "this gateway's %u (instrument_capacity)",
+                        nIns, base, gw->instrumentCapacity);
+    cfgInstrument *added = calloc((size_t)(nIns - base) + 1u, sizeof *added);
+    if (!added)
+        return snapFail(c->why, "out of memory");
+    for (uint16_t b = base; b < nIns; b++)
+        gwGetInstrument(v, &added[b - base]);
+    int bad = !srDone(v);
+    /* a gateway made from the config file has the `base` books: the
+     * added ones are defined again here, in book order */
+    const int fresh = gw->instrumentCount == base && seg == gw->segmentId;
+    for (uint16_t b = base; !bad && fresh && b < nIns; b++) {
+        const cfgInstrument *in = &added[b - base];
+        if (in->book != b || in->segment != seg || gwAddInstrument(c->gw, in, NULL, 0) != MT_OK)
+            bad = 2;
+    }
+    free(added);
+    if (bad)
+        return snapFail(c->why, bad == 1 ? "truncated or overlong record"
+                                         : "an added instrument cannot be defined again");
     if (seg != gw->segmentId || nIns != gw->instrumentCount || maxSessions != gw->maxSessions ||
         depth != gw->histMask + 1 || refCap != gw->refCap || poolCap != ms.poolCapacity ||
         risk != (gw->risk != NULL) || day != gw->tradingDay)

@@ -700,6 +700,13 @@ void lgRoll(lgLedger *l, uint16_t instrument, int64_t settlePrice)
     lgSend(l, in->spec.segIndex, &c);
 }
 
+void lgInstrumentAdded(lgLedger *l, uint16_t instrument)
+{
+    const acctInstrument *in = instAt(l->book, instrument);
+    if (in && in->spec.segIndex < l->nSeg && in->spec.book < LG_BOOKS)
+        l->byBook[in->spec.segIndex * LG_BOOKS + in->spec.book] = (int)instrument;
+}
+
 void lgInstrumentChanged(lgLedger *l, uint16_t instrument)
 {
     const acctInstrument *in = instAt(l->book, instrument);

@@ -92,6 +92,10 @@ void lgRoll(lgLedger *l, uint16_t instrument, int64_t settlePrice);
 /* Sends an instrument's changed rates and lots to its segment. */
 void lgInstrumentChanged(lgLedger *l, uint16_t instrument);
 
+/* Learns the book of an instrument added at run time (instrument.add), so
+ * its segment's fills reach the accounts. */
+void lgInstrumentAdded(lgLedger *l, uint16_t instrument);
+
 void lgGetStats(const lgLedger *l, lgStats *out);
 
 /* The control view of one line: 0, or -1 (unknown account or segment). */

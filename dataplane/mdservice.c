@@ -105,6 +105,7 @@ static void mdsvOnDaily(void *ctx, uint16_t instrument, const mdsDaily *d)
 
 static void mdsvDrain(mdsvService *s)
 {
+    mdsSync(s->md); /* instruments added since: before their first trade is taken */
     mdsTrade t[MDSV_BURST];
     for (uint32_t w = 0; w < s->workerCount; w++) {
         struct rte_ring *r = wkTradeRing(s->workers[w]);
@@ -221,6 +222,7 @@ static const cfgInstrument *mdsvInstrument(mdsvService *s, json_t *args, uint16_
         return NULL;
     }
     *index = (uint16_t)(ins - s->cfg->instruments);
+    mdsSync(s->md); /* an instrument.add since the last poll */
     return ins;
 }
 

@@ -297,7 +297,8 @@ walType walCreditType(const crCmd *c)
                                      : WAL_CREDIT;
 }
 
-int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
+/* One record into gw; its frames may still be queued (walApply flushes). */
+static int walApplyOne(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
 {
     union {
         walDatagramRec d;
@@ -309,6 +310,7 @@ int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
         walStorageRec sr;
         walCreditRec cr;
         walThrottleRec th;
+        walInstrumentAddRec ia;
     } u;
     switch (type) {
     case WAL_DATAGRAM:
@@ -319,7 +321,6 @@ int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
             return -1;
         gwOnDatagram(gw, (gwAddr){u.d.ip, u.d.port}, (const uint8_t *)payload + sizeof u.d, u.d.len,
                      u.d.nowNs);
-        gwFlush(gw);
         return 0;
     case WAL_TIMER:
         WAL_NEED(walTimeRec);
@@ -336,8 +337,12 @@ int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
         if (walCreditType(&u.cr.cmd) != type)
             return -1;
         crlApply(gwRisk(gw), gw, &u.cr.cmd, u.cr.nowNs);
-        gwFlush(gw);
         return 0;
+    case WAL_INSTRUMENT_ADD:
+        WAL_NEED(walInstrumentAddRec);
+        /* journaled only once the worker checked it: a refusal here means
+         * a journal that does not belong to this config */
+        return gwAddInstrument(gw, &u.ia.ins, NULL, u.ia.nowNs) == MT_OK ? 0 : -1;
     case WAL_SET_THROTTLE:
         WAL_NEED(walThrottleRec);
         gwSetThrottle(gw, u.th.msgsPerSec);
@@ -345,7 +350,6 @@ int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
     case WAL_SESSION_KICK:
         WAL_NEED(walSessionRec);
         gwSessionKick(gw, u.s.sessionId, u.s.nowNs);
-        gwFlush(gw);
         return 0;
     case WAL_SESSION_ENABLE:
         WAL_NEED(walSessionRec);
@@ -377,6 +381,18 @@ int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
     }
 }
 
+/* Every record is followed by a flush, as the worker flushes after every
+ * input it journals (docs/storage/checkpoint.md, "Live and replay"): a
+ * frame's send time is the session's lastSentNs, which times heartbeats, so
+ * frames must leave at the same input live, in the replica and in a replay. */
+int walApply(gwGateway *gw, uint16_t type, const void *payload, uint32_t len)
+{
+    const int rc = walApplyOne(gw, type, payload, len);
+    if (rc == 0)
+        gwFlush(gw);
+    return rc;
+}
+
 static uint64_t walNowNs(void)
 {
     struct timespec ts;
@@ -389,6 +405,13 @@ static uint64_t walNowNs(void)
 int walReplay(const char *dir, uint32_t stream, unsigned flags, gwGateway *gw,
               walProgressFn *progress, void *ctx, walReplayReport *rep, jnError *err)
 {
+    return walReplayFrom(dir, stream, flags, 0, gw, progress, ctx, rep, err);
+}
+
+int walReplayFrom(const char *dir, uint32_t stream, unsigned flags, uint64_t afterSeq,
+                  gwGateway *gw, walProgressFn *progress, void *ctx, walReplayReport *rep,
+                  jnError *err)
+{
     memset(rep, 0, sizeof *rep);
     const uint64_t t0 = walNowNs();
     jnReader *r = jnReaderOpen(dir, stream, flags, err);
@@ -396,7 +419,20 @@ int walReplay(const char *dir, uint32_t stream, unsigned flags, gwGateway *gw,
         return -1;
     jnRecord rec;
     int rc;
+    uint64_t seen = 0;
     while ((rc = jnReaderNext(r, &rec, err)) == 1) {
+        if (!seen++ && rec.seq > afterSeq + 1) {
+            memset(err, 0, sizeof *err);
+            err->code = JN_ESEQ;
+            snprintf(err->msg, sizeof err->msg,
+                     "journal %s: starts at sequence %llu, the state is at %llu: the records "
+                     "between are gone",
+                     rec.file, (unsigned long long)rec.seq, (unsigned long long)afterSeq);
+            rc = -1;
+            break;
+        }
+        if (rec.seq <= afterSeq)
+            continue; /* in the checkpoint already */
         if (walApply(gw, rec.type, rec.payload, rec.len) != 0) {
             memset(err, 0, sizeof *err);
             err->code = JN_ECORRUPT;
@@ -479,6 +515,8 @@ uint64_t walStateHash(const gwGateway *gw, uint16_t instrumentCount)
         walMix64(&h, s[i].nextOutSeq);
     }
     const mtEngine *e = gwEngine(gw);
+    if (gwInstrumentCount(gw) > instrumentCount)
+        instrumentCount = gwInstrumentCount(gw); /* and the books instrument.add made */
     for (uint16_t i = 0; i < instrumentCount; i++) {
         walMix64(&h, (uint64_t)(int64_t)mtEngineState(e, i));
         walMix64(&h, mtEngineForEachOrder(e, i, MT_BUY, walHashOrder, &h));

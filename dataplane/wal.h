@@ -43,11 +43,12 @@ typedef enum {
     WAL_SESSION_ENABLE = 9, /* walSessionRec */
     WAL_STORAGE = 10,       /* walStorageRec: disk nearly full, orders get 5002 */
     /* the control core's inputs, applied where crlPoll / wkServe apply them */
-    WAL_CREDIT = 32,       /* walCreditRec: account/grant, reclaim, top-up done (the parked
-                              order resumes), instrument rates, daily roll (crApply) */
-    WAL_LIQ_CANCEL = 33,   /* walCreditRec: force-liquidation cancel (gwAdminCancel) */
-    WAL_LIQ_ORDER = 34,    /* walCreditRec: force-liquidation closing order (gwAdminOrder) */
-    WAL_SET_THROTTLE = 35, /* walThrottleRec: gwSetThrottle (SIGHUP reload) */
+    WAL_CREDIT = 32,         /* walCreditRec: account/grant, reclaim, top-up done (the parked
+                                order resumes), instrument rates, daily roll (crApply) */
+    WAL_LIQ_CANCEL = 33,     /* walCreditRec: force-liquidation cancel (gwAdminCancel) */
+    WAL_LIQ_ORDER = 34,      /* walCreditRec: force-liquidation closing order (gwAdminOrder) */
+    WAL_SET_THROTTLE = 35,   /* walThrottleRec: gwSetThrottle (SIGHUP reload) */
+    WAL_INSTRUMENT_ADD = 36, /* walInstrumentAddRec: gwAddInstrument (instrument.add) */
     WAL_TYPE_MAX = 63
 } walType;
 
@@ -103,6 +104,14 @@ typedef struct {
     uint64_t nowNs;
     uint32_t msgsPerSec, reserved;
 } walThrottleRec;
+
+/* An instrument added at run time: the whole definition, so a replay (and
+ * xchg-replay, which reads only the config file) re-creates the book
+ * without the control core. */
+typedef struct {
+    uint64_t nowNs;
+    cfgInstrument ins;
+} walInstrumentAddRec;
 
 /* The record type of a control-core command (WAL_CREDIT..WAL_LIQ_ORDER). */
 walType walCreditType(const crCmd *c);
@@ -229,11 +238,20 @@ typedef void walProgressFn(void *ctx, const walReplayReport *sofar);
 int walReplay(const char *dir, uint32_t stream, unsigned flags, gwGateway *gw,
               walProgressFn *progress, void *ctx, walReplayReport *rep, jnError *err);
 
+/* As walReplay, for a gateway already holding the state up to afterSeq
+ * (restored from a checkpoint): records <= afterSeq are read and checked
+ * but not applied. Fails (JN_ESEQ) when the stream's files start after
+ * afterSeq + 1. rep counts the applied records only. */
+int walReplayFrom(const char *dir, uint32_t stream, unsigned flags, uint64_t afterSeq,
+                  gwGateway *gw, walProgressFn *progress, void *ctx, walReplayReport *rep,
+                  jnError *err);
+
 /* 64-bit FNV-1a hash of the segment's state: every session (id, account,
  * source rule, state, bound address, inbound and outbound sequences), every
  * instrument's trading state and resting orders in priority order (id, ref,
  * account, price, quantities, side, time condition) and the matcher's id
- * counters (orders accepted, fills). Counters of traffic and heartbeat
+ * counters (orders accepted, fills); the books are the first instrumentCount
+ * and any instrument.add defined beyond them. Counters of traffic and heartbeat
  * timing are not state. Not for the hot path (walks every order). */
 uint64_t walStateHash(const gwGateway *gw, uint16_t instrumentCount);
 

@@ -50,8 +50,9 @@ struct wkWorker {
     mtAllocator alloc;
     uint8_t mac[NET_MAC_LEN];
     uint16_t orderPort, retransPort;
-    netUdpFlow feedFlow; /* headers of the incremental feed's packets (to the group) */
-    netFlowCache flows;  /* prepared headers of the answers to each peer (net.h) */
+    netUdpFlow feedFlow;  /* headers of the incremental feed's packets (to the group) */
+    netFlowCache flows;   /* prepared headers of the answers to each peer (net.h) */
+    uint8_t inputBacklog; /* the journal stalled input: no timeouts until rx is drained */
     uint16_t ntx;
     struct rte_mbuf *tx[TX_BURST];
     wkArpEntry arp[ARP_SLOTS];
@@ -338,9 +339,11 @@ static int wkHandle(wkWorker *w, struct rte_mbuf *m, uint64_t nowNs)
             xoeErrorInfo ei;
             if (unlikely(xoeFrameParse(p, nf.payloadLen, XOE_DIR_TO_XCHG, &xf, &ei) != XOE_OK))
                 gwOnDatagram(w->gw, from, p, nf.payloadLen, nowNs); /* counted, not journaled */
-            else if (likely(!w->wal ||
-                            walDatagramParsed(w->wal, from, p, nf.payloadLen, nowNs) == WAL_APPLY))
+            else if (likely(!w->wal || walDatagramParsed(w->wal, from, p, nf.payloadLen, nowNs) ==
+                                           WAL_APPLY)) {
                 gwOnDatagramParsed(w->gw, from, &xf, nowNs);
+                gwFlush(w->gw); /* per datagram, as its replay (walApply) */
+            }
         } else if (nf.dstPort == w->retransPort) {
             wkArpLearn(w, nf.srcIp, nf.srcMac);
             wkFeedRequest(w, &nf, f, nowNs);
@@ -478,6 +481,26 @@ static void wkServeStats(wkWorker *w, wkRequest *r)
     r->rc = 0;
 }
 
+/* Checks an instrument.add against the gateway (so what is journaled
+ * always applies, live and in replay) and journals it. Returns 0 or the
+ * code to answer. walInstrumentAddRec is ~200 bytes: on the stack. */
+static int wkJournalInstrument(wkWorker *w, const cfgInstrument *ins, const mtBookMem *mem,
+                               uint64_t nowNs)
+{
+    if (ins->book != gwInstrumentCount(w->gw) || ins->book >= gwInstrumentCapacity(w->gw) ||
+        ins->tickSize <= 0 || ins->lowerTicks < 1 || ins->upperTicks < ins->lowerTicks ||
+        (mem && mem->nLevels != (uint64_t)(ins->upperTicks - ins->lowerTicks + 1)))
+        return MT_ERR_INVALID_PARAMS;
+    if (!w->wal)
+        return 0;
+    walInstrumentAddRec rec;
+    memset(&rec, 0, sizeof rec);
+    rec.nowNs = nowNs;
+    rec.ins = *ins;
+    return walControl(w->wal, WAL_INSTRUMENT_ADD, &rec, sizeof rec) == WAL_APPLY ? 0
+                                                                                 : XOE_CODE_STORAGE;
+}
+
 /* Journals a request that changes state before it is applied. Returns 0
  * to apply it, else the code to answer (5002: the journal cannot take it). */
 static int wkJournalRequest(wkWorker *w, const wkRequest *r, uint64_t nowNs)
@@ -503,6 +526,8 @@ static int wkJournalRequest(wkWorker *w, const wkRequest *r, uint64_t nowNs)
     } else if (r->type == WK_REQ_SET_THROTTLE) {
         const walThrottleRec rec = {.nowNs = nowNs, .msgsPerSec = r->arg.throttle};
         v = walControl(w->wal, WAL_SET_THROTTLE, &rec, sizeof rec);
+    } else if (r->type == WK_REQ_INSTRUMENT_ADD) {
+        return wkJournalInstrument(w, r->arg.insAdd.ins, r->arg.insAdd.mem, nowNs);
     } else if (r->type == WK_REQ_SHUTDOWN) {
         const walTimeRec rec = {.nowNs = nowNs};
         walControl(w->wal, WAL_SHUTDOWN, &rec, sizeof rec); /* logouts happen anyway */
@@ -524,7 +549,7 @@ static int wkJournalCredit(void *ctx, const crCmd *c, uint64_t nowNs)
 
 static void wkServeState(wkWorker *w, wkRequest *r)
 {
-    r->out.state.hash = walStateHash(w->gw, w->opt.cfg->segments[w->opt.segment].instrumentCount);
+    r->out.state.hash = walStateHash(w->gw, gwInstrumentCount(w->gw));
     r->out.state.lastSeq = r->out.state.durableSeq = 0;
     r->out.state.storageErrno = r->out.state.spaceErrno = 0;
     r->out.state.held = 0;
@@ -540,6 +565,36 @@ static void wkServeState(wkWorker *w, wkRequest *r)
         r->out.state.records = js.records;
     }
     r->rc = 0;
+}
+
+/* A book defined after wkCreate: its index in the config (fills and
+ * summaries name it) and its place in the published snapshot, which was
+ * sized for the segment's capacity. */
+static void wkInstrumentAdded(wkWorker *w, uint16_t book, uint16_t cfgIndex)
+{
+    w->insIndex[book] = cfgIndex;
+    if (book >= w->snap->instrumentCount)
+        w->snap->instrumentCount = book + 1u; /* read by wkSnapshotRead's copy: seqlocked */
+}
+
+/* Books the journal's replay defined before the lcore ran. */
+static void wkSyncInstruments(wkWorker *w)
+{
+    for (uint16_t b = (uint16_t)w->snap->instrumentCount; b < gwInstrumentCount(w->gw); b++) {
+        const cfgInstrument *ins = cfgFindBook(w->opt.cfg, w->opt.segment, b);
+        wkInstrumentAdded(w, b, ins ? (uint16_t)(ins - w->opt.cfg->instruments) : UINT16_MAX);
+    }
+}
+
+int wkAddInstrumentOffline(wkWorker *w, uint16_t cfgIndex, uint64_t nowNs)
+{
+    const cfgInstrument *ins = &w->opt.cfg->instruments[cfgIndex];
+    int rc = wkJournalInstrument(w, ins, NULL, nowNs);
+    if (rc == 0)
+        rc = gwAddInstrument(w->gw, ins, NULL, nowNs);
+    if (rc == 0)
+        wkInstrumentAdded(w, ins->book, cfgIndex);
+    return rc;
 }
 
 static void wkServe(wkWorker *w, wkRequest *r, uint64_t nowNs)
@@ -581,6 +636,13 @@ static void wkServe(wkWorker *w, wkRequest *r, uint64_t nowNs)
     case WK_REQ_STATE_HASH:
         wkServeState(w, r);
         break;
+    case WK_REQ_INSTRUMENT_ADD:
+        r->rc = gwAddInstrument(w->gw, r->arg.insAdd.ins, r->arg.insAdd.mem, nowNs);
+        if (r->rc == 0)
+            wkInstrumentAdded(w, r->arg.insAdd.ins->book, r->arg.insAdd.cfgIndex);
+        logMsg(r->rc == 0 ? LOGL_INFO : LOGL_WARNING, "instrument book %u added (rc %d)",
+               r->arg.insAdd.ins->book, r->rc);
+        break;
     case WK_REQ_SET_THROTTLE:
         r->rc = gwSetThrottle(w->gw, r->arg.throttle);
         logMsg(LOGL_INFO, "throttle now %u messages/s per session", r->arg.throttle);
@@ -605,6 +667,7 @@ int wkMain(void *arg)
     const uint64_t timerCycles = w->tscHz / TIMER_PER_S;
     const uint64_t publishCycles = w->tscHz / 1000 * WK_PUBLISH_MS;
     uint64_t lastTimer = rte_rdtsc(), lastPublish = lastTimer;
+    wkSyncInstruments(w); /* books the journal's replay added */
     wkPublish(w, lastTimer, UINT32_MAX);
     char logName[LOG_NAME_MAX];
     snprintf(logName, sizeof logName, "worker%u", rte_lcore_id());
@@ -618,7 +681,9 @@ int wkMain(void *arg)
         uint64_t t = rte_rdtsc();
         if (unlikely(t - lastTimer > timerCycles)) {
             const uint64_t now = wkNowNs(w, t);
-            if (!w->wal || walTimer(w->wal, now) == WAL_APPLY)
+            /* after a journal stall the sessions' heartbeats wait unread in
+             * the rx queue: timeouts are judged once it has been drained */
+            if (likely(!w->inputBacklog) && (!w->wal || walTimer(w->wal, now) == WAL_APPLY))
                 gwOnTimer(w->gw, now);
             fsTick(w->feed, now);
             fsPump(w->feed); /* a snapshot being sent: a few packets a millisecond */
@@ -635,6 +700,8 @@ int wkMain(void *arg)
             wkTxFlush(w);
             if (unlikely(!walRoom(w->wal, WAL_BURST_BYTES + WAL_CREDIT_BYTES))) {
                 rte_pause(); /* input waits in the NIC until the journal catches up */
+                w->c.journalStalls += !w->inputBacklog; /* episodes, not loop turns */
+                w->inputBacklog = 1;
                 continue;
             }
         }
@@ -647,8 +714,16 @@ int wkMain(void *arg)
                 walPoll(w->wal);
             wkTxFlush(w);
         }
+        if (unlikely(!crlRoom(w->credit))) {
+            rte_pause(); /* a control core behind: input waits rather than its events get lost */
+            w->c.controlStalls += !w->inputBacklog;
+            w->inputBacklog = 1;
+            continue;
+        }
 
         uint16_t n = rte_eth_rx_burst(w->opt.portId, w->opt.queue, pkts, RX_BURST);
+        if (n < RX_BURST)
+            w->inputBacklog = 0; /* what waited during a stall has been read */
         if (n == 0) {
             rte_pause();
             w->c.idleCycles += rte_rdtsc() - t;
@@ -747,6 +822,7 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
                     .send = wkSend,
                     .sendCtx = w,
                     .tap = fdTap, /* the feed's tap, straight into the builder */
+                    .insTap = fdInstrumentTap,
                     .onTrade = wkOnTrade,
                     .tradeCtx = w,
                     .allocator = &w->alloc,
@@ -761,7 +837,10 @@ wkWorker *wkCreate(const wkOptions *opt, char *err, size_t errlen)
                     .allocator = &w->alloc};
     const int rings = w->requests && w->trades && w->mdTx;
     const uint32_t nins = opt->cfg->segments[opt->segment].instrumentCount;
-    w->snapBytes = sizeof(wkSnapshot) + (size_t)nins * sizeof(wkInstrumentSnap);
+    const uint32_t capIns = opt->cfg->segments[opt->segment].instrumentCapacity > nins
+                                ? opt->cfg->segments[opt->segment].instrumentCapacity
+                                : nins;
+    w->snapBytes = sizeof(wkSnapshot) + (size_t)capIns * sizeof(wkInstrumentSnap);
     w->snap = rte_zmalloc_socket("xchg-snap", w->snapBytes, 64, (int)opt->socketId);
     if (w->snap)
         w->snap->instrumentCount = nins;

@@ -29,7 +29,8 @@ typedef enum {
     WK_REQ_STATS,
     WK_REQ_SHUTDOWN,
     WK_REQ_SET_THROTTLE,
-    WK_REQ_STATE_HASH /* dataplane/wal.h: the segment's state hash and journal position */
+    WK_REQ_STATE_HASH,    /* dataplane/wal.h: the segment's state hash and journal position */
+    WK_REQ_INSTRUMENT_ADD /* instrument.add: define the next book (memory given) */
 } wkRequestType;
 
 /* Counters only the worker writes. */
@@ -41,6 +42,8 @@ typedef struct {
     uint64_t requests;
     uint64_t mdTrades, mdDropped; /* fills pushed to the summary ring / dropped: ring full */
     uint64_t mdTx;                /* summary channel frames sent for the control lcore */
+    uint64_t journalStalls;       /* times input waited for room in the journal */
+    uint64_t controlStalls;       /* times input waited for the control core to take events */
 } wkCounters;
 
 typedef struct {
@@ -117,6 +120,11 @@ typedef struct {
             uint16_t instrument;
             uint8_t state;
         } setState;
+        struct {
+            const cfgInstrument *ins; /* checked by cfgInstrumentCheck; ins->book is next */
+            mtBookMem *mem;           /* from mtBookMemAlloc: taken when rc is 0 */
+            uint16_t cfgIndex;        /* the index the control core gives it in cfg->instruments */
+        } insAdd;
     } arg;
     /* answer, written by the worker before it sets done */
     int rc;
@@ -187,6 +195,13 @@ void wkAttachWal(wkWorker *w, walLog *wal);
 struct rte_ring;
 void wkAttachArchive(wkWorker *w, jnJournal *j, struct rte_ring *req, struct rte_ring *tx,
                      const fsArchiveStats *st);
+
+/* Defines an instrument the config has (cfg->instruments[cfgIndex]) but the
+ * segment's recovered gateway does not (its instrument.add was journaled by
+ * the control core, not by the worker: a crash in between): journals and
+ * applies it like WK_REQ_INSTRUMENT_ADD. Before wkMain runs (after the
+ * journal is attached). Returns 0 or an MT_ / XOE_ code. */
+int wkAddInstrumentOffline(wkWorker *w, uint16_t cfgIndex, uint64_t nowNs);
 
 /* The segment's gateway, for recovery before the lcore runs. */
 gwGateway *wkGateway(wkWorker *w);

@@ -450,7 +450,7 @@ static uint64_t monoNs(void)
  * service, the monitor's tick (host sample, interval window) once a second,
  * and a SIGHUP reload when one is pending. */
 static void controlLoop(ctlServer *ctl, promServer *prom, dmMonitor *mon, mdsvService *md,
-                        acdState *acd, cmdDaemon *d, cfgConfig *cfg)
+                        acdState *acd, cmdDaemon *d, cfgConfig *cfg, duStore *durable)
 {
     uint64_t next = monoNs() + 1000000000ULL;
     while (!quit) {
@@ -466,6 +466,7 @@ static void controlLoop(ctlServer *ctl, promServer *prom, dmMonitor *mon, mdsvSe
         if (prom)
             promServerPoll(prom, wait);
         mdsvPoll(md);
+        duControlTick(durable); /* the control core's checkpoint capture, when asked */
         uint64_t now = monoNs();
         if (now >= next) {
             dmTick(mon);
@@ -530,14 +531,18 @@ int main(int argc, char **argv)
     /* the control core's stream first: the workers' replay then skips the
      * events it consumed already (docs/storage/recovery.md) */
     acdState *acd = acdCreate(&cfg, workers, cfg.segmentCount, ctl, tradingDayToday());
-    duOptions dopt = {.recoverToCorruption = a.recoverToCorruption};
+    duOptions dopt = {.recoverToCorruption = a.recoverToCorruption,
+                      .maxSessions = MAX_SESSIONS,
+                      .historyDepth = HISTORY_DEPTH,
+                      .tradingDay = tradingDayToday(),
+                      .acd = acd};
     if (!acd ||
         acdRecover(acd, cfg.storage.walDir, a.recoverToCorruption, &dopt.control, err, sizeof err))
         rte_exit(EXIT_FAILURE, "%s\n", acd ? err : "accounts: out of memory");
     duStore *durable = duOpen(&cfg, workers, cfg.segmentCount, &dopt, err, sizeof err);
     if (!durable)
         rte_exit(EXIT_FAILURE, "%s\n", err);
-    if (acdStart(acd, err, sizeof err) != 0)
+    if (acdInstrumentsRecover(acd, err, sizeof err) != 0 || acdStart(acd, err, sizeof err) != 0)
         rte_exit(EXIT_FAILURE, "%s\n", err);
     /* after recovery: the replayed feed is not archived twice */
     faService *feedArchive =
@@ -590,7 +595,7 @@ int main(int argc, char **argv)
         dmSetAccounts(mon, acdTopAccounts, acd);
     /* recovered trading states stand (an operator's halt survives a restart) */
     if (!acd || acdRegister(ctl, acd) != 0 || acdRegisterMetrics(acd) != 0 ||
-        cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 ||
+        cmdRegisterAll(ctl, &d) != 0 || xdpCtlRegister(ctl) != 0 || duRegister(ctl, durable) != 0 ||
         (!duRecovered(durable) &&
          cmdSetAllStates(&d, a.preOpen ? MT_STATE_PRE_OPEN : MT_STATE_CONTINUOUS) != 0))
         rte_exit(EXIT_FAILURE, "control commands or instrument states could not be set up\n");
@@ -621,7 +626,7 @@ int main(int argc, char **argv)
             cfg.control.socketPath, cfg.storage.dataDir, pidfile);
     dmnReady();
 
-    controlLoop(ctl, prom, mon, md, acd, &d, &cfg);
+    controlLoop(ctl, prom, mon, md, acd, &d, &cfg, durable);
 
     /* graceful stop: no new control requests are read from here on */
     dmnNotify("STOPPING=1");

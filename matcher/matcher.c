@@ -886,43 +886,110 @@ void mtEngineDestroy(mtEngine *e)
     al->free(al->ctx, e, sizeof *e);
 }
 
-int mtEngineAddInstrument(mtEngine *e, uint16_t instrument, const mtBookConfig *bc)
+static int bookConfigValid(const mtBookConfig *bc)
 {
-    if (instrument >= e->maxInstruments || e->books[instrument].nLevels || !bc ||
-        bc->lowerPrice < 1 || bc->upperPrice < bc->lowerPrice ||
-        bc->upperPrice - bc->lowerPrice >= (int64_t)MT_BITMAP_MAX_BITS || bc->minLots < 1 ||
-        bc->maxLots < bc->minLots)
+    return bc && bc->lowerPrice >= 1 && bc->upperPrice >= bc->lowerPrice &&
+           bc->upperPrice - bc->lowerPrice < (int64_t)MT_BITMAP_MAX_BITS && bc->minLots >= 1 &&
+           bc->maxLots >= bc->minLots;
+}
+
+/* Frees what mtBookMemAlloc took (the pointers that are set). */
+static void bookMemRelease(const mtAllocator *al, mtBookMem *m)
+{
+    const size_t levelBytes = (size_t)m->nLevels * sizeof(mtPriceLevel);
+    const size_t l0 = (size_t)bmWordsL0(m->nLevels) * 8, l1 = (size_t)bmWordsL1(m->nLevels) * 8;
+    for (int s = 0; s < 2; s++) {
+        if (m->levels[s])
+            al->free(al->ctx, m->levels[s], levelBytes);
+        if (m->l0[s])
+            al->free(al->ctx, m->l0[s], l0);
+        if (m->l1[s])
+            al->free(al->ctx, m->l1[s], l1);
+    }
+    if (m->scratch)
+        al->free(al->ctx, m->scratch, (size_t)m->nLevels * sizeof(uint64_t));
+    memset(m, 0, sizeof *m);
+}
+
+int mtBookMemAlloc(const mtEngine *e, const mtBookConfig *bc, mtBookMem *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!bookConfigValid(bc))
+        return MT_ERR_INVALID_PARAMS;
+    const mtAllocator *al = e->alloc;
+    out->nLevels = (uint32_t)(bc->upperPrice - bc->lowerPrice + 1);
+    const size_t levelBytes = (size_t)out->nLevels * sizeof(mtPriceLevel);
+    const size_t l0 = (size_t)bmWordsL0(out->nLevels) * 8, l1 = (size_t)bmWordsL1(out->nLevels) * 8;
+    const size_t sc = (size_t)out->nLevels * sizeof(uint64_t);
+    int ok = 1;
+    for (int s = 0; s < 2; s++) {
+        ok &= (out->levels[s] = al->alloc(al->ctx, levelBytes)) != NULL;
+        ok &= (out->l0[s] = al->alloc(al->ctx, l0)) != NULL;
+        ok &= (out->l1[s] = al->alloc(al->ctx, l1)) != NULL;
+    }
+    ok &= (out->scratch = al->alloc(al->ctx, sc)) != NULL;
+    if (!ok) {
+        bookMemRelease(al, out);
+        return MT_ERR_POOL_FULL;
+    }
+    out->bytes = 2 * (levelBytes + l0 + l1) + sc;
+    for (int s = 0; s < 2; s++) {
+        mtPriceLevel *lv = out->levels[s];
+        for (uint32_t i = 0; i < out->nLevels; i++)
+            lv[i].head = lv[i].tail = MT_NIL;
+    }
+    return MT_OK;
+}
+
+void mtBookMemFree(const mtEngine *e, mtBookMem *m)
+{
+    if (m && m->nLevels)
+        bookMemRelease(e->alloc, m);
+}
+
+int mtEngineAttachInstrument(mtEngine *e, uint16_t instrument, const mtBookConfig *bc,
+                             mtBookMem *mem)
+{
+    if (instrument >= e->maxInstruments || e->books[instrument].nLevels || !bookConfigValid(bc) ||
+        !mem || mem->nLevels != (uint32_t)(bc->upperPrice - bc->lowerPrice + 1))
         return MT_ERR_INVALID_PARAMS;
     mtBook *b = &e->books[instrument];
-    b->nLevels = (uint32_t)(bc->upperPrice - bc->lowerPrice + 1);
+    b->nLevels = mem->nLevels;
     b->lower = bc->lowerPrice;
     b->upper = bc->upperPrice;
     b->reference = bc->referencePrice;
     b->minLots = bc->minLots;
     b->maxLots = bc->maxLots;
     b->state = MT_STATE_CLOSED;
-    size_t bytes = 0;
     for (int s = 0; s < 2; s++) {
-        b->levels[s] = engineAlloc(e, (size_t)b->nLevels * sizeof(mtPriceLevel), &bytes);
-        b->bm[s].l0 = engineAlloc(e, (size_t)bmWordsL0(b->nLevels) * 8, &bytes);
-        b->bm[s].l1 = engineAlloc(e, (size_t)bmWordsL1(b->nLevels) * 8, &bytes);
+        b->levels[s] = mem->levels[s];
+        b->bm[s].l0 = mem->l0[s];
+        b->bm[s].l1 = mem->l1[s];
         b->bm[s].nbits = b->nLevels;
         b->best[s] = -1;
     }
-    b->scratch = engineAlloc(e, (size_t)b->nLevels * sizeof(uint64_t), &bytes);
-    if (!b->levels[0] || !b->levels[1] || !b->bm[0].l0 || !b->bm[0].l1 || !b->bm[1].l0 ||
-        !b->bm[1].l1 || !b->scratch) {
-        bookFree(e, b);
-        memset(b, 0, sizeof *b);
-        return MT_ERR_POOL_FULL;
-    }
-    for (int s = 0; s < 2; s++)
-        for (uint32_t i = 0; i < b->nLevels; i++)
-            b->levels[s][i].head = b->levels[s][i].tail = MT_NIL;
-    b->bytes = bytes;
-    e->bytes += bytes;
+    b->scratch = mem->scratch;
+    b->bytes = mem->bytes;
+    e->bytes += mem->bytes;
+    memset(mem, 0, sizeof *mem); /* the engine owns it now */
     b->defined = 1;
     return MT_OK;
+}
+
+int mtEngineAddInstrument(mtEngine *e, uint16_t instrument, const mtBookConfig *bc)
+{
+    if (instrument >= e->maxInstruments || e->books[instrument].nLevels || !bookConfigValid(bc))
+        return MT_ERR_INVALID_PARAMS;
+    mtBookMem m;
+    const int rc = mtBookMemAlloc(e, bc, &m);
+    if (rc != MT_OK)
+        return rc;
+    return mtEngineAttachInstrument(e, instrument, bc, &m);
+}
+
+uint16_t mtEngineMaxInstruments(const mtEngine *e)
+{
+    return e->maxInstruments;
 }
 
 /* ---- queries ---------------------------------------------------------------------------- */

@@ -239,6 +239,37 @@ void mtEngineDestroy(mtEngine *e);
  * an instrument already defined, or MT_ERR_POOL_FULL when memory is out. */
 int mtEngineAddInstrument(mtEngine *e, uint16_t instrument, const mtBookConfig *bc);
 
+/* Memory of one book's price levels, bitmaps and auction scratch, taken
+ * apart from the engine so a running engine's lcore can define an
+ * instrument without allocating (instrument.add, docs/accounts.md). */
+typedef struct {
+    void *levels[2], *l0[2], *l1[2], *scratch;
+    uint32_t nLevels;
+    size_t bytes;
+} mtBookMem;
+
+/* Allocates (with the engine's allocator, which must be safe from another
+ * thread: the default one is) and initialises the memory a book with band
+ * bc needs. Reads only the engine's allocator, so any thread may call it
+ * while the engine runs. Returns MT_OK, MT_ERR_INVALID_PARAMS for a bad
+ * band or lot range, MT_ERR_POOL_FULL when memory is out (*out zeroed).
+ * Free with mtBookMemFree unless mtEngineAttachInstrument took it. */
+int mtBookMemAlloc(const mtEngine *e, const mtBookConfig *bc, mtBookMem *out);
+
+/* Frees memory mtBookMemAlloc returned and zeroes *m; NULL or zeroed is a no-op. */
+void mtBookMemFree(const mtEngine *e, mtBookMem *m);
+
+/* Defines instrument `instrument` like mtEngineAddInstrument, with the
+ * memory of mem (from mtBookMemAlloc for the same band): no allocation, no
+ * system call. On MT_OK the engine owns the memory and *mem is zeroed; on
+ * MT_ERR_INVALID_PARAMS (bad index, band, an instrument already defined,
+ * memory of another size) the caller still owns it. */
+int mtEngineAttachInstrument(mtEngine *e, uint16_t instrument, const mtBookConfig *bc,
+                             mtBookMem *mem);
+
+/* The number of instrument slots the engine was created with. */
+uint16_t mtEngineMaxInstruments(const mtEngine *e);
+
 /* Enters a new order. Emits REJECTED, or ACCEPTED followed by what happened.
  * Returns MT_OK when accepted, else the reject code. */
 int mtEngineNewOrder(mtEngine *e, const mtNewOrder *o);

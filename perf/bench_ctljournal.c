@@ -56,7 +56,7 @@ static uint64_t monoNs(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static acdState *newState(const cfgConfig *cfg, Feed *f, jnJournal *j)
+static acdState *newState(cfgConfig *cfg, Feed *f, jnJournal *j)
 {
     const acdHooks h = {.send = noSend, .fetch = feedFetch, .ctx = f};
     acdState *s = acdCreateCore(cfg, 1, NULL, 20250102, &h);
@@ -111,7 +111,7 @@ static int cmpU64(const void *a, const void *b)
 
 /* One run; returns ns from the first event to the last applied (and
  * durable, with a journal); *drainNs: to the last applied. */
-static uint64_t runOnce(const cfgConfig *cfg, const crEvent *ev, uint64_t n, const char *dir,
+static uint64_t runOnce(cfgConfig *cfg, const crEvent *ev, uint64_t n, const char *dir,
                         uint64_t *records, uint64_t *drainNs)
 {
     Feed f = {ev, n, 0};

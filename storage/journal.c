@@ -100,6 +100,8 @@ struct jnJournal {
     int uringOk, fixedBufs;
     int createdAny; /* a segment was created: the sync mode is settled */
     unsigned inflightOps;
+    uint64_t lastSubmitNs; /* CLOCK_MONOTONIC start of the last commit */
+    int flushing;          /* jnFlush: commit without waiting for the gap */
     jnBatch b[2];
     int fill;     /* b[fill] is filling */
     int inflight; /* b[fill ^ 1] is being written */
@@ -706,11 +708,22 @@ static void batchSubmit(jnJournal *j, jnBatch *b)
     memcpy(j->tailBlock, b->mem + b->len - j->tailLen, j->tailLen);
     b->ioDone = 0;
     b->submitNs = nowNs(CLOCK_MONOTONIC);
+    j->lastSubmitNs = b->submitNs;
     atomic_store_explicit(&j->stInflightNs, b->submitNs, memory_order_relaxed);
     commitSubmit(j, b);
     j->inflight = 1;
     j->fill ^= 1;
     j->b[j->fill].full = 0; /* its commit is done: free to fill */
+}
+
+/* Whether the staged batch b should be committed now: always without a
+ * commit gap; with one, once the gap since the last commit's start has
+ * passed or b is half full. */
+static int commitDue(jnJournal *j, const jnBatch *b)
+{
+    if (!j->cfg.commitGapUs || j->flushing || b->len >= j->cfg.maxBatchBytes / 2)
+        return 1;
+    return nowNs(CLOCK_MONOTONIC) - j->lastSubmitNs >= (uint64_t)j->cfg.commitGapUs * 1000;
 }
 
 /* ---- writer API ------------------------------------------------------------- */
@@ -724,7 +737,7 @@ int jnWriterPoll(jnJournal *j)
         return -1;
     if (pull(j) > 0)
         progress = 1;
-    if (!j->inflight && j->b[j->fill].records && !failed(j)) {
+    if (!j->inflight && j->b[j->fill].records && !failed(j) && commitDue(j, &j->b[j->fill])) {
         batchSubmit(j, &j->b[j->fill]);
         pull(j); /* stage what arrived meanwhile while the commit is out */
         progress = 1;
@@ -756,15 +769,19 @@ static int caughtUp(jnJournal *j)
 
 int jnFlush(jnJournal *j)
 {
+    j->flushing = 1;
     for (;;) {
         int rc = jnWriterPoll(j);
         if (rc < 0) {
             while (j->inflightOps) /* what is in flight may still become durable */
                 waitOne(j);
+            j->flushing = 0;
             return -1;
         }
-        if (caughtUp(j))
+        if (caughtUp(j)) {
+            j->flushing = 0;
             return 0;
+        }
         if (rc == 0)
             jnWriterWait(j, 1000);
     }

@@ -75,6 +75,10 @@ typedef struct {
     uint32_t idleSleepUs;   /* jnWriterMain back-off ceiling when idle; 0 = spin (50) */
     int spinOnIo;           /* jnWriterMain spins, not sleeps, while a commit is in
                              * flight: only with cores to spare for the kernel (0) */
+    uint32_t commitGapUs;   /* least time between the starts of two commits, unless a
+                             * batch is half full: with nobody waiting for durability
+                             * (async) a trickle of records then costs one fdatasync
+                             * a gap, not one each; 0 = commit at once (0) */
 } jnConfig;
 
 /* Fills c with the defaults given in the comments of jnConfig (dir NULL,
@@ -292,6 +296,46 @@ void jnReaderClose(jnReader *r);
  * can append to it. The .damaged files stay for inspection. Returns the
  * number of files set aside or cut, or -1 with *err. */
 int jnCutAt(const char *dir, const char *file, uint64_t offset, jnError *err);
+
+/* ---- tail: following a live stream from its files ---- */
+
+typedef struct jnTail jnTail;
+
+/* A cursor on stream `stream` in dir that delivers records from sequence
+ * fromSeq (0 or 1: the start) on, reading the segment files while their
+ * writer appends (another thread or process). Returns NULL with *err when
+ * the files holding fromSeq are gone, or on I/O or header damage. */
+jnTail *jnTailOpen(const char *dir, uint32_t stream, uint64_t fromSeq, jnError *err);
+
+/* The next record into *rec if its sequence is <= limit (pass the
+ * journal's durable sequence: records above it may be half written).
+ * Returns 1 with a record (payload valid until the next call), 0 when the
+ * next sequence is above limit, -1 with *err on a CRC mismatch, a sequence
+ * gap or a missing file. */
+int jnTailNext(jnTail *t, uint64_t limit, jnRecord *rec, jnError *err);
+
+/* The sequence the next record will carry. */
+uint64_t jnTailNextSeq(const jnTail *t);
+
+/* Index of the segment file the cursor reads (0 before the first). Files
+ * with smaller indexes are no longer needed by it. */
+uint32_t jnTailSegment(const jnTail *t);
+
+/* Frees the cursor. NULL is a no-op. */
+void jnTailClose(jnTail *t);
+
+/* The first and last sequence stream `stream` of dir holds (0, 0 when it
+ * holds none; a torn tail does not count). Reads the first file's header
+ * and the last written file. Returns 0, or -1 with *err. */
+int jnStreamRange(const char *dir, uint32_t stream, uint64_t *first, uint64_t *last, jnError *err);
+
+/* Retention: deletes the oldest segment files of the stream whose records
+ * all have sequences <= coveredSeq (a checkpoint holds them), whose index
+ * is below belowIndex (a reader is past them), keeping the newest `keep`
+ * of those. Never the last written file. Returns the number deleted, or -1
+ * with *err when the directory cannot be listed. */
+int jnRetire(const char *dir, uint32_t stream, uint64_t coveredSeq, uint32_t belowIndex,
+             uint32_t keep, jnError *err);
 
 #ifdef __cplusplus
 }

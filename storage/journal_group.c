@@ -13,11 +13,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "storage/journal.h"
 
-#define JG_SPIN_IDLE 4096 /* empty rounds before backing off */
+#define JG_SPIN_NS        20000 /* spin this long after the last progress, then sleep */
+#define JG_TIMER_SLACK_NS 1000  /* the kernel's default 50 us would stretch every short sleep */
 
 struct jnGroup {
     pthread_t thread;
@@ -27,6 +29,13 @@ struct jnGroup {
     uint32_t idleSleepUs;
     _Atomic int stop;
 };
+
+static uint64_t jgNowNs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* One round over every journal: 1 if any made progress; *live counts the
  * journals that have not failed. */
@@ -53,12 +62,14 @@ static void *jgMain(void *arg)
         CPU_SET(g->cpu, &set);
         pthread_setaffinity_np(pthread_self(), sizeof set, &set);
     }
-    unsigned idle = 0, turn = 0;
+    prctl(PR_SET_TIMERSLACK, JG_TIMER_SLACK_NS, 0, 0, 0);
+    unsigned turn = 0;
     uint32_t sleepUs = 1;
+    uint64_t lastProgress = jgNowNs();
     while (!atomic_load_explicit(&g->stop, memory_order_acquire)) {
         int live;
         if (jgRound(g, &live)) {
-            idle = 0;
+            lastProgress = 0;
             sleepUs = 1;
             continue;
         }
@@ -66,7 +77,13 @@ static void *jgMain(void *arg)
             break; /* every journal failed: nothing left to write */
         /* sleeps in io_uring only while that journal has a commit in flight */
         jnWriterWait(g->js[turn++ % g->n], g->idleSleepUs ? g->idleSleepUs : 50);
-        if (g->idleSleepUs && ++idle >= JG_SPIN_IDLE) {
+        /* Spinning only briefly: on a two-core box this thread shares its core
+         * with the control lcore and everything else, and a spin of
+         * thousands of rounds never ended under a steady trickle of records. */
+        uint64_t now = jgNowNs();
+        if (!lastProgress)
+            lastProgress = now;
+        if (g->idleSleepUs && now - lastProgress >= JG_SPIN_NS) {
             struct timespec ts = {0, (long)sleepUs * 1000};
             nanosleep(&ts, NULL);
             sleepUs = sleepUs * 2 > g->idleSleepUs ? g->idleSleepUs : sleepUs * 2;

@@ -131,7 +131,7 @@ static int xrSegment(const cfgConfig *cfg, uint32_t i, const char *walDir, int r
 
 /* Replays the control stream into a fresh control state (no workers:
  * nothing is sent). */
-static int xrControl(const cfgConfig *cfg, const char *walDir)
+static int xrControl(cfgConfig *cfg, const char *walDir)
 {
     char dir[CFG_PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/control", walDir);

@@ -243,6 +243,10 @@ rc=$?
 : >"$WORK/done" # the listeners check once the channel is quiet from now on
 say "     $(cat "$WORK/driver.out" | tail -1) ($((SECONDS - tstart)) s)"
 check "driver: $ORDERS random orders answered (exit $rc)" test "$rc" = 0
+if [ "$rc" != 0 ]; then # why the sessions ended: xchgd's session counters
+    say "     sessions: $(ctl stats | grep -o '"\(logons\|logouts\|timeouts\|logon_rejects\)":[0-9]*' | tr '\n' ' ')"
+    ctl stats >"$WORK/stats-at-failure.json" 2>&1
+fi
 check "a late joiner was started half-way" test -n "$CPID"
 
 for who in A B C; do

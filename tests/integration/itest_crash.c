@@ -4,7 +4,7 @@
  *               [--max-reports N]
  *               --session ID:TOKENHEX ...
  *   itest_crash --phase verify --server IP --port N --local IP --log FILE
- *               [--storage-failed] --session ID:TOKENHEX ...
+ *               [--storage-failed] [--oldest ID:SEQ ...] --session ID:TOKENHEX ...
  *
  * load: logs every session on (no replay of older reports) and trades until
  * killed: new orders on both sides of IF2501 around 3800 (so they rest,
@@ -24,7 +24,11 @@
  * xchg gave, so it must have survived (durability = sync). Prints one line
  * per session and exits 0 only when every report matched.
  * --storage-failed (the disk-full test): the log must also hold reports
- * Rejected/CancelRejected{5002}; they are compared like the others. */
+ * Rejected/CancelRejected{5002}; they are compared like the others.
+ * --oldest ID:SEQ: session ID's history starts at SEQ (xchgctl session.list
+ * next_out_seq minus the history depth: xchgd may have sent reports the
+ * client never read, pushing older ones out); reports below it are not
+ * asked for. */
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <stddef.h>
@@ -53,6 +57,7 @@ typedef struct {
     unsigned nLive;
     uint64_t reports;      /* logged this round */
     uint64_t lastReportMs; /* when the last one came */
+    uint64_t oldest;       /* verify: the first number xchgd still keeps (--oldest) */
 } icSession;
 
 static struct {
@@ -279,6 +284,15 @@ static int icVerifySession(icSession *c)
             return 1;
         }
     }
+    size_t keep = 0;
+    for (size_t i = 0; i < n; i++)
+        if (seen[i].seq >= c->oldest)
+            seen[keep++] = seen[i];
+    if (keep < n)
+        printf("itest-crash: session %u: %zu reports below %llu (out of xchgd's history) not "
+               "asked for\n",
+               c->id, n - keep, (unsigned long long)c->oldest);
+    n = keep;
     if (n > IC_HISTORY) { /* older ones left xchg's history: not replayable over XOE */
         memmove(seen, seen + (n - IC_HISTORY), IC_HISTORY * sizeof *seen);
         n = IC_HISTORY;
@@ -347,12 +361,22 @@ static int icVerify(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"phase", required_argument, NULL, 'p'},    {"server", required_argument, NULL, 's'},
-        {"port", required_argument, NULL, 'P'},     {"local", required_argument, NULL, 'l'},
-        {"log", required_argument, NULL, 'L'},      {"seed", required_argument, NULL, 'S'},
-        {"storage-failed", no_argument, NULL, 'F'}, {"max-reports", required_argument, NULL, 'M'},
-        {"session", required_argument, NULL, 'x'},  {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {{"phase", required_argument, NULL, 'p'},
+                                       {"server", required_argument, NULL, 's'},
+                                       {"port", required_argument, NULL, 'P'},
+                                       {"local", required_argument, NULL, 'l'},
+                                       {"log", required_argument, NULL, 'L'},
+                                       {"seed", required_argument, NULL, 'S'},
+                                       {"storage-failed", no_argument, NULL, 'F'},
+                                       {"max-reports", required_argument, NULL, 'M'},
+                                       {"session", required_argument, NULL, 'x'},
+                                       {"oldest", required_argument, NULL, 'O'},
+                                       {NULL, 0, NULL, 0}};
+    struct {
+        uint32_t id;
+        uint64_t seq;
+    } old[IC_MAX_SESSIONS];
+    unsigned nOld = 0;
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
@@ -380,6 +404,15 @@ int main(int argc, char **argv)
         case 'M':
             opt.maxReports = strtoull(optarg, NULL, 10);
             break;
+        case 'O': {
+            unsigned long long q;
+            if (nOld == IC_MAX_SESSIONS || sscanf(optarg, "%u:%llu", &old[nOld].id, &q) != 2) {
+                fprintf(stderr, "--oldest %s: want ID:SEQ (at most %d)\n", optarg, IC_MAX_SESSIONS);
+                return 2;
+            }
+            old[nOld++].seq = q;
+            break;
+        }
         case 'x':
             if (opt.n == IC_MAX_SESSIONS ||
                 xclSessionParse(optarg, &opt.ss[opt.n].id, opt.ss[opt.n].token) != XCL_OK) {
@@ -393,6 +426,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    for (unsigned i = 0; i < nOld; i++)
+        for (unsigned k = 0; k < opt.n; k++)
+            if (opt.ss[k].id == old[i].id)
+                opt.ss[k].oldest = old[i].seq;
     if (!opt.phase || !opt.server || !opt.log || !opt.n) {
         fprintf(stderr, "usage: itest_crash --phase load|verify --server IP [--port N] "
                         "[--local IP] --log FILE [--seed N] --session ID:TOKENHEX ...\n");

@@ -151,8 +151,10 @@ out=$(ctl --json instrument.suspend instrument=IC2501)
 check "xchgctl instrument.suspend" has "$out" '"status":"Suspended"'
 out=$(ctl --json instrument.resume instrument=IC2501)
 check "xchgctl instrument.resume" has "$out" '"status":"Trading"'
-ctl instrument.add instrument=IO2501 >/dev/null 2>"$WORK/err"
-check "xchgctl instrument.add: refused with a code ($(cat "$WORK/err"))" grep -q 5001 "$WORK/err"
+# the segments have no instrument_capacity beyond their instruments: no room
+ctl instrument.add instrument=IO2501 segment=1 tick=0.2 multiplier=100 margin_rate=12% \
+    limit_up=10% limit_down=10% pre_settlement=4000 >/dev/null 2>"$WORK/err"
+check "xchgctl instrument.add without instrument_capacity: 5001 ($(cat "$WORK/err"))" grep -q 5001 "$WORK/err"
 out=$(ctl --json order.list account=21 status=CANCELLED)
 oid=$(sed -n 's/.*"order_id":\([0-9]*\).*/\1/p' <<<"$out" | head -1)
 check "xchgctl order.list account=21 status=CANCELLED: an order id ($oid)" test -n "$oid"

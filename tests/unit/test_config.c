@@ -203,6 +203,7 @@ static void testDefaultSystem(void **state)
     assert_string_equal(c.storage.sstDir, "./data/sst");
     assert_int_equal(c.storage.walSegmentSize, 64u << 20);
     assert_int_equal(c.storage.durability, CFG_DURABILITY_SYNC);
+    assert_int_equal(c.storage.asyncCommitUs, 1000);
     assert_int_equal(c.risk.rejectRatio, 950000);
     assert_int_equal(c.risk.liquidationRatio, 1000000);
     assert_int_equal(c.risk.concentration, 500000);
@@ -283,6 +284,10 @@ static void testDefaultsApplied(void **state)
     assert_string_equal(c.storage.walDir, "./data/wal");
     assert_int_equal(c.storage.walSegmentSize, 64u << 20);
     assert_int_equal(c.storage.durability, CFG_DURABILITY_SYNC);
+    assert_int_equal(c.storage.checkpointIntervalS, 300);
+    assert_int_equal(c.storage.checkpointRecords, 0);
+    assert_int_equal(c.storage.checkpointsKept, 2);
+    assert_int_equal(c.storage.segmentsRetained, -1);
     assert_int_equal(c.risk.rejectRatio, 950000);
     assert_int_equal(c.risk.liquidationRatio, 1000000);
     assert_int_equal(c.risk.concentration, 500000);
@@ -362,7 +367,8 @@ static void testAlternativeForms(void **state)
     const edit e[] = {{16, "    multiplier = 5; min_lots = 2; max_lots = 500; commission_per_lot = "
                            "\"0.5\"; commission_rate = \"0.00005\"; close_rule = \"split\";"},
                       {23, "storage = { data_dir = \"/var/xchg\"; wal_dir = \"/fast/wal\"; "
-                           "wal_segment_size = 1048576; durability = \"async\"; };"}};
+                           "wal_segment_size = 1048576; durability = \"async\"; "
+                           "async_commit_us = 250; };"}};
     if (loadEdited(e, 2, &c, err, sizeof err) != 0)
         fail_msg("%s", err);
     const cfgInstrument *i = cfgFindInstrument(&c, "cu2501");
@@ -375,6 +381,7 @@ static void testAlternativeForms(void **state)
     assert_string_equal(c.storage.sstDir, "/var/xchg/sst");
     assert_int_equal(c.storage.walSegmentSize, 1048576);
     assert_int_equal(c.storage.durability, CFG_DURABILITY_ASYNC);
+    assert_int_equal(c.storage.asyncCommitUs, 250);
     cfgFree(&c);
 }
 
@@ -892,6 +899,10 @@ static const badCase badCases[] = {
      {{23, "storage = { durability = \"fast\"; };"}},
      ":23: storage.durability: ",
      "must be one of sync, async (got \"fast\")"},
+    {"async commit interval out of range",
+     {{23, "storage = { async_commit_us = 1000001; };"}},
+     ":23: storage.async_commit_us: ",
+     "1000000"},
     {"bad WAL segment size",
      {{23, "storage = { wal_segment_size = \"1000\"; };"}},
      ":23: storage.wal_segment_size: ",
@@ -900,6 +911,18 @@ static const badCase badCases[] = {
      {{23, "storage = { wal_segment_size = \"64T\"; };"}},
      ":23: storage.wal_segment_size: ",
      "is not a size such as \"64M\""},
+    {"checkpoints kept zero",
+     {{23, "storage = { checkpoints_kept = 0; };"}},
+     ":23: storage.checkpoints_kept: ",
+     "must be between 1 and 100 (got 0)"},
+    {"segments retained below -1",
+     {{23, "storage = { segments_retained = -2; };"}},
+     ":23: storage.segments_retained: ",
+     "must be between -1 and 1000000 (got -2)"},
+    {"checkpoint interval as a string",
+     {{23, "storage = { checkpoint_interval_s = \"5m\"; };"}},
+     ":23: storage.checkpoint_interval_s: ",
+     "must be an integer"},
     {"WAL and SST in one directory",
      {{23, "storage = { wal_dir = \"x\"; sst_dir = \"x\"; };"}},
      ":23: storage.sst_dir: ",

@@ -21,8 +21,10 @@
 #include "config/config.h"
 #include "control/settle.h"
 #include "dataplane/accounts.h"
+#include "dataplane/ctlckpt.h"
 #include "dataplane/ctljournal.h"
 #include "dataplane/ctlstate.h"
+#include "storage/checkpoint.h"
 #include "storage/journal.h"
 
 #define QCAP 65536
@@ -769,6 +771,150 @@ static void test_checkpoint_failures(void **state)
     acdDestroy(s);
 }
 
+/* writes checkpoint id under root with the mailbox's capture as the control
+ * stream (as the replica does), returns the sequence it covers */
+static uint64_t writeCtlCheckpoint(const char *root, uint64_t id, ccMailbox *mb)
+{
+    char err[256];
+    const uint64_t seq = ccSeqNow(mb);
+    assert_true(seq > 0);
+    ckWriter *w = ckBegin(root, id, err, sizeof err);
+    assert_non_null(w);
+    ckptSink sink;
+    assert_int_equal(ckStreamBegin(w, CJ_STREAM, seq, &sink), 0);
+    assert_int_equal(ccSnapshot(mb, &sink), 0);
+    assert_int_equal(ckStreamEnd(w, err, sizeof err), 0);
+    ckManifest m;
+    assert_int_equal(ckCommit(w, &m, err, sizeof err), 0);
+    return seq;
+}
+
+/* xchgd's control checkpoint path (dataplane/ctlckpt.h): captures taken
+ * on the "control lcore" between inputs, written as checkpoints; recovery
+ * restores the newest usable one and replays the stream's tail, reaching
+ * the state (hash) and the skip counts (events consumed per segment) of
+ * the live core; a checkpoint ahead of the journal, a damaged one and one
+ * without control state are passed over; with none usable the whole stream
+ * replays to the same state */
+static void test_control_checkpoint_recovery(void **state)
+{
+    Fx *fx = *state;
+    char root[128], cmd[300];
+    snprintf(root, sizeof root, "%s/checkpoints", fx->dir);
+    jnJournal *j = openJournal(fx);
+    acdState *s = newState(fx);
+    cjAttach(s, j);
+    ccMailbox *mb = ccCreate(s, fx->sdir);
+    assert_non_null(mb);
+    uint64_t now = 1;
+    for (int i = 0; i < 500; i++)
+        randomStep(fx, s, &now);
+    while (acdDrain(s))
+        ;
+    ccTick(mb); /* asked at creation: captures */
+    uint64_t caps, recs;
+    double ms;
+    ccStats(mb, &caps, &ms, &recs);
+    assert_int_equal(caps, 1);
+    assert_true(recs > 10);
+    assert_int_equal(jnFlush(j), 0); /* the replica waits for it to be durable */
+    const uint64_t at1 = writeCtlCheckpoint(root, 1, mb);
+    assert_int_equal(at1, ctlStateSeq(s));
+    for (int i = 0; i < 500; i++)
+        randomStep(fx, s, &now);
+    while (acdDrain(s))
+        ;
+    ccTick(mb); /* the replica asked again after its checkpoint */
+    assert_int_equal(jnFlush(j), 0);
+    const uint64_t at2 = writeCtlCheckpoint(root, 2, mb);
+    assert_true(at2 > at1);
+    for (int i = 0; i < 300; i++)
+        randomStep(fx, s, &now);
+    while (acdDrain(s))
+        ;
+    assert_int_equal(jnFlush(j), 0);
+    const uint64_t last = jnLastSeq(j);
+    jnClose(j);
+    cjAttach(s, NULL);
+
+    uint64_t skip[CJ_MAX_SEGMENTS], lastSeq, n;
+    jnError e;
+    char err[256];
+    /* the newest: state at2, then the tail */
+    acdState *r = newState(fx);
+    assert_int_equal(ccRecover(r, root, fx->sdir, err, sizeof err), 1);
+    assert_int_equal(ctlStateSeq(r), at2);
+    assert_int_equal(cjPrepass(r, fx->sdir, 0, skip, &e), 0);
+    assert_int_equal(skip[0], s->cj.consumed[0]);
+    assert_int_equal(cjReplay(r, fx->sdir, 0, &lastSeq, &n, &e), 0);
+    assert_int_equal(lastSeq, last);
+    assert_int_equal(n, last - at2);
+    assert_int_equal(cjStateHash(r), cjStateHash(s));
+    acdDestroy(r);
+
+    /* the newest damaged (a flipped byte in its SSTable): the previous one */
+    snprintf(cmd, sizeof cmd,
+             "printf '\\377\\376\\375' | dd of=%s/ckpt-00000000000000000002/stream-65535.sst "
+             "bs=1 seek=100 conv=notrunc status=none",
+             root);
+    assert_int_equal(system(cmd), 0);
+    r = newState(fx);
+    assert_int_equal(ccRecover(r, root, fx->sdir, err, sizeof err), 1);
+    assert_int_equal(ctlStateSeq(r), at1);
+    assert_int_equal(cjPrepass(r, fx->sdir, 0, skip, &e), 0);
+    assert_int_equal(skip[0], s->cj.consumed[0]);
+    assert_int_equal(cjReplay(r, fx->sdir, 0, &lastSeq, &n, &e), 0);
+    assert_int_equal(n, last - at1);
+    assert_int_equal(cjStateHash(r), cjStateHash(s));
+    acdDestroy(r);
+
+    /* a checkpoint of another history (a control journal put back that is
+     * not the one it was taken from): its sequence fits, its record does
+     * not, so it is passed over too */
+    snprintf(cmd, sizeof cmd, "rm -rf %s/ckpt-00000000000000000002", root);
+    assert_int_equal(system(cmd), 0);
+    char sdir[sizeof fx->sdir], odir[sizeof fx->sdir];
+    memcpy(sdir, fx->sdir, sizeof sdir);
+    snprintf(odir, sizeof odir, "%s/other", fx->dir);
+    memcpy(fx->sdir, odir, sizeof odir);
+    jnJournal *oj = openJournal(fx);
+    acdState *other = newState(fx);
+    cjAttach(other, oj);
+    fx->seed ^= 0x5555; /* other inputs */
+    for (int i = 0; i < 300; i++)
+        randomStep(fx, other, &now);
+    while (acdDrain(other))
+        ;
+    assert_int_equal(jnFlush(oj), 0);
+    ccMailbox *mb2 = ccCreate(other, odir);
+    ccTick(mb2);
+    const uint64_t at3 = writeCtlCheckpoint(root, 3, mb2);
+    assert_true(at3 > 0 && at3 <= last); /* fits the first journal's range */
+    jnClose(oj);
+    cjAttach(other, NULL);
+    memcpy(fx->sdir, sdir, sizeof sdir);
+    r = newState(fx);
+    assert_int_equal(ccRecover(r, root, fx->sdir, err, sizeof err), 1);
+    assert_int_equal(ctlStateSeq(r), at1);
+    acdDestroy(r);
+    ccDestroy(mb2);
+    acdDestroy(other);
+
+    /* none usable: nothing restored, the whole stream replays alike */
+    snprintf(cmd, sizeof cmd, "rm -f %s/ckpt-00000000000000000001/MANIFEST", root);
+    assert_int_equal(system(cmd), 0);
+    r = newState(fx);
+    assert_int_equal(ccRecover(r, root, fx->sdir, err, sizeof err), 0);
+    assert_int_equal(ctlStateSeq(r), 0);
+    assert_int_equal(cjPrepass(r, fx->sdir, 0, skip, &e), 0);
+    assert_int_equal(cjReplay(r, fx->sdir, 0, &lastSeq, &n, &e), 0);
+    assert_int_equal(n, last);
+    assert_int_equal(cjStateHash(r), cjStateHash(s));
+    acdDestroy(r);
+    ccDestroy(mb);
+    acdDestroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -784,6 +930,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checkpoint_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_plus_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_control_checkpoint_recovery, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -318,6 +318,44 @@ static void testDurableAdvances(void **state)
     jnClose(j);
 }
 
+/* Polls the writer up to `rounds` times, waiting in io_uring while a commit
+ * is out; returns the durable sequence then. */
+static uint64_t pollRounds(jnJournal *j, int rounds)
+{
+    for (int i = 0; i < rounds; i++) {
+        jnWriterPoll(j);
+        jnWriterWait(j, 1000);
+    }
+    return jnDurableSeq(j);
+}
+
+/* With a commit gap (async durability) a record published right after a
+ * commit waits for the gap, unless its batch is half full; jnFlush never
+ * waits for it. The gap here (30 s) never passes during the test. */
+static void testCommitGap(void **state)
+{
+    (void)state;
+    jnConfig c;
+    smallConfig(&c, tmpDir);
+    c.commitGapUs = 30000000;
+    jnJournal *j = openOk(&c);
+    appendN(j, 1, 1, 0);
+    assert_int_equal(pollRounds(j, 200), 1); /* the first commit goes at once */
+    appendN(j, 3, 3, 0);
+    assert_int_equal(pollRounds(j, 200), 1); /* staged, waiting for the gap */
+    jnStats st;
+    jnGetStats(j, &st);
+    assert_int_equal(st.commits, 1);
+    assert_int_equal(jnFlush(j), 0);
+    assert_int_equal(jnDurableSeq(j), 4);
+    appendN(j, 3, 3, 0);
+    assert_int_equal(pollRounds(j, 200), 4); /* a flush does not turn the gap off */
+    /* more than half a batch (8 KiB) of records goes without the gap */
+    appendN(j, 120, 8, 0);
+    assert_true(pollRounds(j, 200) > 7);
+    jnClose(j);
+}
+
 /* With one segment prepared at open, the writer makes the spare itself and
  * zero-fills it while idle; rotation then moves into it. */
 static void testSparePreparedWhileIdle(void **state)
@@ -760,6 +798,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(testRoundTripRotations, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testSyncModes, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testDurableAdvances, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testCommitGap, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testSparePreparedWhileIdle, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testEmptyAndLargestPayloads, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testReopenContinues, setUp, tearDown),

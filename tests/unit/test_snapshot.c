@@ -212,6 +212,7 @@ typedef struct {
     uint64_t nextOut[MAXSESS + 1];
     uint64_t nextOrderSeq; /* read back from the engine: recent ids to cancel */
     uint64_t clOrd;
+    uint16_t alt; /* the book orders go to instead of 3 (cu2501), 0: 3 */
 } Gen;
 
 static uint64_t rnd(Gen *g)
@@ -277,7 +278,7 @@ static void genNewOrder(Gen *g, Input *in, unsigned s)
 {
     const uint64_t x = rnd(g);
     const int cu = (x & 7) == 0; /* instrument 3: tick 10, around 75230 */
-    xoeNewOrder o = {.instrument = cu ? 3 : 0,
+    xoeNewOrder o = {.instrument = cu ? (g->alt ? g->alt : 3) : 0,
                      .side = (uint8_t)(x >> 8 & 1),
                      .offset = (x >> 9) % 5 == 0 ? XOE_CLOSE : XOE_OPEN,
                      .clOrdId = ++g->clOrd,
@@ -668,6 +669,86 @@ static void testRestoreSameFuture(void **state)
     assert_true(maxResting > 30); /* the workload built real books */
 }
 
+/* An instrument added at run time (WAL_INSTRUMENT_ADD, a copy of cu2501
+ * as the next book): replay of the same inputs reaches the same state;
+ * the snapshot carries the added book, and a gateway made from the config
+ * file alone gets it back (same state hash, same future); a gateway
+ * without room for it refuses the snapshot. */
+static void testAddedInstrument(void **state)
+{
+    Fx *fx = *state;
+    const uint16_t n = nIns(fx);
+    fx->cfg.segments[0].instrumentCapacity = (uint16_t)(n + 1);
+    Gen g = {.x = 0x51ED270B, .now = UINT64_C(1759714200000000000), .alt = n};
+    Seg *a = segOpen(fx, 1), *r = segOpen(fx, 1);
+    Input in;
+    walInstrumentAddRec add = {.nowNs = g.now, .ins = fx->cfg.instruments[3]};
+    snprintf(add.ins.id, sizeof add.ins.id, "NEW%u", n);
+    add.ins.book = n;
+    in.type = WAL_INSTRUMENT_ADD;
+    memcpy(in.p, &add, sizeof add);
+    in.len = sizeof add;
+    apply(a, &in);
+    apply(r, &in);
+    assert_int_equal(gwInstrumentCount(a->gw), n + 1);
+    assert_int_equal(mtEngineState(gwEngine(a->gw), n), MT_STATE_CLOSED);
+    add.ins.book = (uint16_t)(n + 1); /* past instrument_capacity */
+    assert_int_equal(walApply(a->gw, WAL_INSTRUMENT_ADD, &add, sizeof add), -1);
+    add.ins.book = n; /* defined already */
+    assert_int_equal(walApply(a->gw, WAL_INSTRUMENT_ADD, &add, sizeof add), -1);
+    for (uint32_t acct = 1001; acct <= 1004; acct++) {
+        genCredit(&g, &in,
+                  (crCmd){.type = CR_CMD_ACCOUNT,
+                          .account = acct,
+                          .amount = INT64_C(100000000000000),
+                          .concCap = INT64_MAX});
+        apply(a, &in);
+        apply(r, &in);
+    }
+    for (uint16_t ins = 0; ins <= n; ins += n) {
+        const walSetStateRec st = {.nowNs = g.now, .instrument = ins, .state = MT_STATE_CONTINUOUS};
+        in.type = WAL_SET_STATE;
+        memcpy(in.p, &st, sizeof st);
+        in.len = sizeof st;
+        apply(a, &in);
+        apply(r, &in);
+    }
+    for (unsigned i = 0; i < 4000; i++) {
+        genNext(&g, &in, a->gw);
+        apply(a, &in);
+        apply(r, &in);
+    }
+    gwInstrumentStats is;
+    assert_int_equal(gwGetInstrumentStats(a->gw, n, &is), 0);
+    assert_true(is.orders > 50 && is.trades > 0); /* the added book traded */
+    assert_true(walStateHash(a->gw, n) == walStateHash(r->gw, n));
+    assert_true(a->out.n == r->out.n && memcmp(a->out.p, r->out.p, a->out.n) == 0);
+    Store recs = storeNew();
+    Seg *b = cloneSeg(fx, a, &recs); /* made with the config's n books */
+    assert_int_equal(gwInstrumentCount(b->gw), n + 1);
+    assert_true(walStateHash(a->gw, n) == walStateHash(b->gw, n));
+    const size_t outA = a->out.n, outB = b->out.n;
+    for (unsigned i = 0; i < 500; i++) {
+        genNext(&g, &in, a->gw);
+        apply(a, &in);
+        apply(b, &in);
+    }
+    assert_true(walStateHash(a->gw, n) == walStateHash(b->gw, n));
+    assert_true(a->out.n - outA == b->out.n - outB &&
+                memcmp(a->out.p + outA, b->out.p + outB, a->out.n - outA) == 0);
+    fx->cfg.segments[0].instrumentCapacity = n; /* no room for the added book */
+    Seg *c = segOpen(fx, 1);
+    recs.pos = 0;
+    const ckptSource src = {storeNext, &recs};
+    assert_int_not_equal(gwRestore(c->gw, &src), 0);
+    assert_non_null(strstr(gwSnapError(), "instrument_capacity"));
+    storeFree(&recs);
+    segClose(a);
+    segClose(b);
+    segClose(c);
+    segClose(r);
+}
+
 static void testRestoreWithoutCredit(void **state)
 {
     Fx *fx = *state;
@@ -1042,11 +1123,238 @@ static void testFlippedBytesNeverCrash(void **state)
     segClose(a);
 }
 
+/* ---- the live worker versus its journal's replay (docs/storage/checkpoint.md) ---- */
+
+typedef struct {
+    Input *r;
+    size_t n, cap;
+} Journal;
+
+static void jnlPush(Journal *j, const Input *in)
+{
+    if (j->n == j->cap) {
+        j->cap = j->cap ? j->cap * 2 : 4096;
+        j->r = realloc(j->r, j->cap * sizeof *j->r);
+        assert_non_null(j->r);
+    }
+    j->r[j->n++] = *in;
+}
+
+/* One input the way dataplane/worker.c handles it: a timer tick is
+ * journaled only when a deadline is due (walTimer) but always reaches
+ * gwOnTimer, and the timer branch does not flush; everything else is
+ * journaled, applied and flushed (wkServe, the burst, crlPoll). */
+static void liveInput(Seg *l, Journal *j, const Input *in)
+{
+    if (in->type == WAL_TIMER) {
+        walTimeRec t;
+        memcpy(&t, in->p, sizeof t);
+        if (t.nowNs >= gwTimerDue(l->gw))
+            jnlPush(j, in);
+        gwOnTimer(l->gw, t.nowNs);
+        return;
+    }
+    if (in->type == WAL_DATAGRAM) {
+        walDatagramRec d;
+        memcpy(&d, in->p, sizeof d);
+        xoeFrame f;
+        xoeErrorInfo ei;
+        if (xoeFrameParse(in->p + sizeof d, d.len, XOE_DIR_TO_XCHG, &f, &ei) != XOE_OK) {
+            /* counted, answered, not journaled */
+            gwOnDatagram(l->gw, (gwAddr){d.ip, d.port}, in->p + sizeof d, d.len, d.nowNs);
+            return;
+        }
+        jnlPush(j, in);
+        gwOnDatagramParsed(l->gw, (gwAddr){d.ip, d.port}, &f, d.nowNs);
+        gwFlush(l->gw);
+        return;
+    }
+    jnlPush(j, in);
+    assert_int_equal(walApply(l->gw, in->type, in->p, in->len), 0);
+    gwFlush(l->gw);
+}
+
+/* The counters of input the worker does not journal (frames it cannot
+ * parse): datagramsIn and malformed[] of the gateway record's gwStats (a
+ * process's counters, not state a replay can have); zeroed to compare. */
+static void maskUnjournaled(Store *st)
+{
+    for (size_t i = 0; i < st->n; i++)
+        if (st->r[i].kn == 1 && st->r[i].k[0] == 0x02) {
+            const size_t stats = 4 + 1 + 2 + 8 + 8 + 8 + 2; /* gwsnap.c gwSnapScalars */
+            assert_true(st->r[i].vn >= stats + 35 * 8);
+            memset(st->r[i].v + stats, 0, 8);              /* datagramsIn */
+            memset(st->r[i].v + stats + 3 * 8, 0, 32 * 8); /* malformed[] */
+        }
+}
+
+static void snapInto(const Seg *s, Store *st)
+{
+    const ckptSink sink = {storePut, st};
+    if (gwSnapshot(s->gw, &sink) != 0)
+        fail_msg("gwSnapshot: %s", gwSnapError());
+    storeSort(st);
+}
+
+/* Fails naming the first record where a and b differ. */
+static void assertSameRecords(const Store *a, const Store *b, const char *what, size_t at)
+{
+    for (size_t i = 0; i < a->n && i < b->n; i++)
+        if (recCmp(&a->r[i], &b->r[i]) || a->r[i].vn != b->r[i].vn ||
+            memcmp(a->r[i].v, b->r[i].v, a->r[i].vn)) {
+            size_t k = 0;
+            while (k < a->r[i].vn && k < b->r[i].vn && a->r[i].v[k] == b->r[i].v[k])
+                k++;
+            if (getenv("SNAPDBG"))
+                for (size_t q = 0; q < a->r[i].vn; q++)
+                    fprintf(stderr, "%zu: %02x %02x%s\n", q, a->r[i].v[q], b->r[i].v[q],
+                            a->r[i].v[q] != b->r[i].v[q] ? " *" : "");
+            fail_msg("%s after journal record %zu: record %zu (kind 0x%02x) differs at value byte "
+                     "%zu",
+                     what, at, i, a->r[i].k[0], k);
+        }
+    if (a->n != b->n)
+        fail_msg("%s after journal record %zu: %zu vs %zu records", what, at, a->n, b->n);
+}
+
+/* The replica's checkpoint (durable.c duSnapRec): flush, snapshot, and a
+ * recovery restores it into a fresh segment. */
+static Seg *checkpointOf(Fx *fx, Seg *shadow)
+{
+    gwFlush(shadow->gw);
+    Store recs = storeNew();
+    Seg *c = cloneSeg(fx, shadow, &recs);
+    storeFree(&recs);
+    return c;
+}
+
+/* A live segment with timer ticks between inputs (most not journaled: no
+ * deadline due) and flushes at points the journal does not record (a
+ * status request), its journal replayed record by record into a replica
+ * (walApply only, as the replica thread and xchg-replay), checkpoints of
+ * the replica at random points restored and carried on: after every
+ * record the three hash the same, and at many points (each flushed first,
+ * as a status request or a checkpoint may) their snapshots, the whole
+ * state that decides later outputs, are record for record the same. */
+static void runLiveVsReplay(Fx *fx, uint64_t seed, unsigned inputs, unsigned *compared,
+                            unsigned *restarts)
+{
+    Gen g = {.x = seed, .now = UINT64_C(1759714200000000000)};
+    Seg *live = segOpen(fx, 1), *rep = segOpen(fx, 1), *ck = NULL;
+    Journal j = {0};
+    size_t applied = 0;
+    Input in;
+    for (uint32_t acct = 1001; acct <= 1004; acct++) {
+        genCredit(&g, &in,
+                  (crCmd){.type = CR_CMD_ACCOUNT,
+                          .account = acct,
+                          .amount = acct == 1004 ? 30000000 : INT64_C(100000000000000),
+                          .concCap = INT64_MAX});
+        liveInput(live, &j, &in);
+    }
+    for (uint16_t ins = 0; ins <= 3; ins += 3) {
+        const walSetStateRec st = {.nowNs = g.now, .instrument = ins, .state = MT_STATE_CONTINUOUS};
+        in.type = WAL_SET_STATE;
+        memcpy(in.p, &st, sizeof st);
+        in.len = sizeof st;
+        liveInput(live, &j, &in);
+    }
+    for (unsigned i = 0; i < inputs; i++) {
+        const uint64_t x = rnd(&g);
+        if (x % 3 == 0) { /* the worker's 1 ms tick, usually with nothing due */
+            const walTimeRec t = {.nowNs = g.now + (x >> 8) % MS};
+            in.type = WAL_TIMER;
+            memcpy(in.p, &t, sizeof t);
+            in.len = sizeof t;
+            g.now = t.nowNs;
+            liveInput(live, &j, &in);
+        }
+        if (x % 7 == 1)
+            gwFlush(live->gw); /* a status or book request: not journaled */
+        genNext(&g, &in, live->gw);
+        liveInput(live, &j, &in);
+        if (x % 5 == 3) { /* a burst: datagrams of one receive time, one flush */
+            for (unsigned k = 0; k < 1 + x % 4; k++) {
+                genNext(&g, &in, live->gw);
+                if (in.type != WAL_DATAGRAM)
+                    break;
+                walDatagramRec d;
+                memcpy(&d, in.p, sizeof d);
+                d.nowNs = g.now;
+                memcpy(in.p, &d, sizeof d);
+                liveInput(live, &j, &in);
+            }
+        }
+        for (; applied < j.n; applied++) { /* the replica follows the journal */
+            const Input *r = &j.r[applied];
+            assert_int_equal(walApply(rep->gw, r->type, r->p, r->len), 0);
+            if (ck)
+                assert_int_equal(walApply(ck->gw, r->type, r->p, r->len), 0);
+            const uint64_t h = walStateHash(live->gw, nIns(fx));
+            if (applied + 1 == j.n) {
+                assert_true(walStateHash(rep->gw, nIns(fx)) == h);
+                if (ck)
+                    assert_true(walStateHash(ck->gw, nIns(fx)) == h);
+            }
+        }
+        if (x % 97 == 5) { /* a checkpoint of the replica, then "recovery" from it */
+            segClose(ck);
+            ck = checkpointOf(fx, rep);
+        }
+        if (x % 151 == 7 && ck) {
+            /* kill -9 and a restart from the checkpoint plus the journal's
+             * tail (ck has applied it): the restored segment trades live on */
+            segClose(live);
+            live = ck;
+            ck = NULL;
+            (*restarts)++;
+            const walTimeRec st = {.nowNs = g.now};
+            in.type = WAL_START;
+            memcpy(in.p, &st, sizeof st);
+            in.len = sizeof st;
+            liveInput(live, &j, &in);
+            continue;
+        }
+        if (x % 13 == 2 && ck) { /* everything flushed: the whole states compared */
+            gwFlush(live->gw);
+            gwFlush(rep->gw);
+            gwFlush(ck->gw);
+            Store sl = storeNew(), sr = storeNew(), sc = storeNew();
+            snapInto(live, &sl);
+            snapInto(rep, &sr);
+            snapInto(ck, &sc);
+            assertSameRecords(&sr, &sc, "replay vs checkpoint + tail", j.n);
+            maskUnjournaled(&sl);
+            maskUnjournaled(&sr);
+            assertSameRecords(&sl, &sr, "live vs replay", j.n);
+            storeFree(&sl);
+            storeFree(&sr);
+            storeFree(&sc);
+            (*compared)++;
+        }
+    }
+    segClose(live);
+    segClose(rep);
+    segClose(ck);
+    free(j.r);
+}
+
+static void testLiveEqualsReplay(void **state)
+{
+    Fx *fx = *state;
+    unsigned compared = 0, restarts = 0;
+    for (uint64_t seed = 1; seed <= 6; seed++)
+        runLiveVsReplay(fx, 0xD1B54A32D192ED03ull * seed, 5000, &compared, &restarts);
+    assert_true(compared >= 100);
+    assert_true(restarts >= 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(testRestoreSameFuture, setup, teardown),
         cmocka_unit_test_setup_teardown(testRestoreWithoutCredit, setup, teardown),
+        cmocka_unit_test_setup_teardown(testAddedInstrument, setup, teardown),
         cmocka_unit_test_setup_teardown(testDeepHistory, setup, teardown),
         cmocka_unit_test_setup_teardown(testManyFreeRuns, setup, teardown),
         cmocka_unit_test_setup_teardown(testTruncatedValues, setup, teardown),
@@ -1054,6 +1362,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(testCountsMustMatch, setup, teardown),
         cmocka_unit_test_setup_teardown(testOtherOptionsAndSink, setup, teardown),
         cmocka_unit_test_setup_teardown(testFlippedBytesNeverCrash, setup, teardown),
+        cmocka_unit_test_setup_teardown(testLiveEqualsReplay, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
