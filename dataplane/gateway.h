@@ -145,7 +145,7 @@ void gwOnDatagramParsed(gwGateway *gw, gwAddr from, const xoeFrame *f, uint64_t 
  * through the send callback. Call once per rx burst. */
 void gwFlush(gwGateway *gw);
 
-/* Replaying a journal (walReplay turns it on for its duration): answers are
+/* Replaying a journal (xchg-replay turns it on around walReplay): answers are
  * numbered, kept in the history and accounted exactly as live (frame
  * splits, datagramsOut, messagesOut, lastSentNs, so heartbeats and the
  * state hash come out the same) but no frame is built and the send

@@ -461,7 +461,7 @@ static void testReplaySameStateAndOutputs(void **state)
     framesFree(&replayed);
 }
 
-/* gwSetReplaying (xchg-replay, xchgd's recovery): no frame is built or
+/* gwSetReplaying (xchg-replay): no frame is built or
  * sent, and everything sending them changes is as when they are built:
  * datagramsOut (frame splits included), each session's messagesOut and
  * outbound numbers, and lastSentNs, which decides when the journaled timers
