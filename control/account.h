@@ -146,6 +146,11 @@ typedef struct acctBook acctBook;
 static inline int64_t acctCeilPpm(int64_t v, uint32_t ppm)
 {
     __int128 p = (__int128)v * ppm;
+    /* the same value in 64 bits when it fits (every real order): a 128-bit
+     * division is a library call (__divti3), a 64-bit one by a constant a
+     * multiplication */
+    if (p >= 0 && p <= INT64_MAX - (ACCT_PPM - 1))
+        return ((int64_t)p + (ACCT_PPM - 1)) / ACCT_PPM;
     return (int64_t)((p + ACCT_PPM - 1) / ACCT_PPM);
 }
 

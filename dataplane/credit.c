@@ -421,7 +421,12 @@ void crOnRejected(crRisk *r, uint32_t ref)
 
 static int64_t crShare(int64_t frozen, uint32_t k, uint32_t leaves)
 {
-    return k >= leaves ? frozen : (int64_t)((__int128)frozen * k / leaves);
+    if (k >= leaves)
+        return frozen;
+    int64_t m; /* in 64 bits when the product fits: the same quotient, no __divti3 call */
+    if (!__builtin_mul_overflow(frozen, (int64_t)k, &m))
+        return m / (int64_t)leaves;
+    return (int64_t)((__int128)frozen * k / leaves);
 }
 
 int64_t crOnFill(crRisk *r, uint32_t ref, uint64_t orderId, uint64_t tradeId, int64_t price,

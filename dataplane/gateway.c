@@ -117,7 +117,15 @@ static inline const gwRef *gwRefGet(const gwGateway *gw, uint64_t ref)
 
 static void gwFrameOpen(gwGateway *gw, gwSession *s, uint64_t seq, uint8_t flags)
 {
-    xoeWriterInit(&s->w, s->frame, XOE_FRAME_MAX, s->id, seq, flags);
+    if (likely(!gw->replaying)) {
+        xoeWriterInit(&s->w, s->frame, XOE_FRAME_MAX, s->id, seq, flags);
+    } else {
+        /* the writer's state as xoeWriterInit leaves it, no header written */
+        s->w.cap = XOE_FRAME_MAX;
+        s->w.len = XOE_HEADER_SIZE;
+        s->w.count = s->w.sequenced = 0;
+        s->w.dir = XOE_DIR_ANY;
+    }
     s->frameSeq = seq;
     s->frameFlags = flags;
     if (!s->queued) {
@@ -131,19 +139,35 @@ static void gwFrameSend(gwGateway *gw, gwSession *s)
 {
     if (s->w.count == 0)
         return;
-    if (s->w.sequenced == 0) {
-        /* a frame of session messages only carries the next number (§2) and
-         * resends nothing */
-        const uint8_t flags = 0;
-        memcpy(s->frame + offsetof(xoeFrameHeader, seq), &s->nextOut, sizeof s->nextOut);
-        memcpy(s->frame + offsetof(xoeFrameHeader, flags), &flags, sizeof flags);
+    if (likely(!gw->replaying)) {
+        if (s->w.sequenced == 0) {
+            /* a frame of session messages only carries the next number (§2)
+             * and resends nothing */
+            const uint8_t flags = 0;
+            memcpy(s->frame + offsetof(xoeFrameHeader, seq), &s->nextOut, sizeof s->nextOut);
+            memcpy(s->frame + offsetof(xoeFrameHeader, flags), &flags, sizeof flags);
+        }
+        const size_t len = xoeWriterFinish(&s->w);
+        gw->send(gw->sendCtx, s->addr, s->frame, (uint16_t)len);
     }
-    const size_t len = xoeWriterFinish(&s->w);
-    gw->send(gw->sendCtx, s->addr, s->frame, (uint16_t)len);
     gw->stats.datagramsOut++;
     s->messagesOut += s->w.count;
     s->lastSentNs = gw->now;
     s->w.count = 0;
+}
+
+/* Appends a message the gateway made (valid, of its direction) to the
+ * session's frame: XOE_OK, or XOE_ERR_NO_SPACE with nothing appended.
+ * Replaying, only the writer's accounting moves: the frame splits where
+ * the live one did, and nothing reads the bytes. */
+static inline int gwAppend(gwGateway *gw, gwSession *s, uint8_t type, const void *msg, uint16_t len,
+                           int raw)
+{
+    if (likely(!gw->replaying))
+        return raw ? xoeAppendRaw(&s->w, msg, len) : xoeAppend(&s->w, type, msg);
+    if (len > xoeWriterRoom(&s->w))
+        return XOE_ERR_NO_SPACE;
+    return xoeWriterAccept(&s->w, type, len);
 }
 
 /* Queues an application message numbered seq (new, flags 0, or resent,
@@ -154,8 +178,10 @@ static void gwQueueApp(gwGateway *gw, gwSession *s, const uint8_t *msg, uint64_t
     const uint16_t len = xoeLoad16(msg);
     if (s->w.count != 0 && s->w.sequenced == 0) {
         /* only session messages so far: the frame takes this numbering */
-        memcpy(s->frame + offsetof(xoeFrameHeader, seq), &seq, sizeof seq);
-        memcpy(s->frame + offsetof(xoeFrameHeader, flags), &flags, sizeof flags);
+        if (likely(!gw->replaying)) {
+            memcpy(s->frame + offsetof(xoeFrameHeader, seq), &seq, sizeof seq);
+            memcpy(s->frame + offsetof(xoeFrameHeader, flags), &flags, sizeof flags);
+        }
         s->frameSeq = seq;
         s->frameFlags = flags;
     } else if (s->w.count != 0 && (s->frameFlags != flags || s->frameSeq + s->w.sequenced != seq)) {
@@ -163,10 +189,10 @@ static void gwQueueApp(gwGateway *gw, gwSession *s, const uint8_t *msg, uint64_t
     }
     if (s->w.count == 0)
         gwFrameOpen(gw, s, seq, flags);
-    if (xoeAppendRaw(&s->w, msg, len) == XOE_ERR_NO_SPACE) {
+    if (gwAppend(gw, s, msg[2], msg, len, 1) == XOE_ERR_NO_SPACE) {
         gwFrameSend(gw, s);
         gwFrameOpen(gw, s, seq, flags);
-        xoeAppendRaw(&s->w, msg, len);
+        gwAppend(gw, s, msg[2], msg, len, 1);
     }
 }
 
@@ -175,10 +201,10 @@ static void gwQueueSession(gwGateway *gw, gwSession *s, uint8_t type, const void
 {
     if (s->w.count == 0)
         gwFrameOpen(gw, s, s->nextOut, 0);
-    if (xoeAppend(&s->w, type, msg) == XOE_ERR_NO_SPACE) {
+    if (gwAppend(gw, s, type, msg, xoeMsgSize(type), 0) == XOE_ERR_NO_SPACE) {
         gwFrameSend(gw, s);
         gwFrameOpen(gw, s, s->nextOut, 0);
-        xoeAppend(&s->w, type, msg);
+        gwAppend(gw, s, type, msg, xoeMsgSize(type), 0);
     }
 }
 
@@ -187,12 +213,14 @@ static void gwQueueSession(gwGateway *gw, gwSession *s, uint8_t type, const void
 static void gwSendDirect(gwGateway *gw, gwAddr to, uint32_t session, uint64_t seq, uint8_t type,
                          const void *msg)
 {
+    gw->stats.datagramsOut++;
+    if (unlikely(gw->replaying))
+        return;
     xoeWriter w;
     xoeWriterInit(&w, gw->scratch, sizeof gw->scratch, session, seq, 0);
     xoeAppend(&w, type, msg);
     const size_t len = xoeWriterFinish(&w);
     gw->send(gw->sendCtx, to, gw->scratch, (uint16_t)len);
-    gw->stats.datagramsOut++;
 }
 
 /* Numbers a new application message, keeps it in the history and queues it
@@ -1003,6 +1031,17 @@ void gwOnDatagramParsed(gwGateway *gw, gwAddr from, const xoeFrame *f, uint64_t 
     gw->now = nowNs;
     gw->stats.datagramsIn++;
     gwCount(gw, gwOnFrame(gw, from, f));
+}
+
+void gwSetReplaying(gwGateway *gw, int on)
+{
+    gwFlush(gw); /* what was queued before is sent as it was built */
+    gw->replaying = on != 0;
+}
+
+int gwReplaying(const gwGateway *gw)
+{
+    return gw->replaying;
 }
 
 void gwFlush(gwGateway *gw)

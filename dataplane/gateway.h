@@ -145,6 +145,14 @@ void gwOnDatagramParsed(gwGateway *gw, gwAddr from, const xoeFrame *f, uint64_t 
  * through the send callback. Call once per rx burst. */
 void gwFlush(gwGateway *gw);
 
+/* Replaying a journal (xchg-replay turns it on around walReplay): answers are
+ * numbered, kept in the history and accounted exactly as live (frame
+ * splits, datagramsOut, messagesOut, lastSentNs, so heartbeats and the
+ * state hash come out the same) but no frame is built and the send
+ * callback is not called. Never fails. */
+void gwSetReplaying(gwGateway *gw, int on);
+int gwReplaying(const gwGateway *gw);
+
 /* Heartbeats for idle sessions and logout of silent ones. Call often (every
  * few ms); cheap when nothing is due. Frames it produces go out at once. */
 void gwOnTimer(gwGateway *gw, uint64_t nowNs);

@@ -109,6 +109,7 @@ struct gwGateway {
     gwRequest cur;
     crRisk *risk;      /* credit lines and positions; NULL = no pre-trade risk */
     uint8_t allowPark; /* 0 while a parked order is retried */
+    uint8_t replaying; /* frames accounted, not built or sent (gwSetReplaying) */
     gwStats stats;
     uint8_t scratch[XOE_FRAME_MAX]; /* frames sent outside any session's pending frame */
 };

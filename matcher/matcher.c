@@ -65,6 +65,7 @@ struct mtEngine {
     uint32_t freeHead;
     uint32_t used;
     uint32_t indexMask;
+    uint32_t indexShift; /* 64 - log2(chunks of 16 slots): top bits of the hash */
     uint16_t maxInstruments;
     uint8_t stp;
     mtStats stats;
@@ -153,13 +154,24 @@ static void emitAuction(mtEngine *e, uint16_t instrument, mtEventType type, cons
 
 /* Ids are sequential: 16 consecutive ids share one cache line of the table,
  * so a new order lands next to the previous one, while the 16-id chunks are
- * spread by a multiplicative hash. Homing ids by their low bits alone made a
- * long-lived block of resting orders swallow every new id once the sequence
- * wrapped around the table (probe runs of the whole block). */
+ * spread by Fibonacci hashing: the chunk number times 2^64/phi, top bits.
+ * Consecutive chunks then land as far apart as any N points on the table can
+ * (three-distance theorem), whatever the table's size, so a long-lived block
+ * of resting orders occupies scattered lines and new ids home between them.
+ * Homing ids by their low bits (MT_INDEX_HOME_LOWBITS, kept only as the
+ * baseline bench_matcher's idwrap workload measures) made such a block
+ * swallow every new id once the sequence wrapped around the table: each
+ * insert, lookup and erase walked the whole block (docs/matcher.md). The
+ * earlier hash took bits 32 and up of the product, whose spread depended on
+ * the table's size: up to 100 probes a pair at 40% load. */
 static inline uint32_t indexHome(const mtEngine *e, uint64_t id)
 {
-    uint64_t chunk = ((id >> 4) * 0x9E3779B97F4A7C15ULL) >> 32;
+#ifdef MT_INDEX_HOME_LOWBITS
+    return (uint32_t)id & e->indexMask;
+#else
+    uint64_t chunk = ((id >> 4) * 0x9E3779B97F4A7C15ULL) >> e->indexShift;
     return (uint32_t)((chunk << 4) | (id & 15)) & e->indexMask;
+#endif
 }
 
 static inline void indexInsert(mtEngine *e, uint64_t id, uint32_t slot)
@@ -823,6 +835,13 @@ mtEngine *mtEngineCreate(const mtEngineConfig *cfg)
     while (slots < 2ULL * cfg->orderCapacity)
         slots <<= 1;
     e->indexMask = (uint32_t)(slots - 1);
+    /* 2^m chunks of 16 slots take the top m bits of the hash; with 16 slots
+     * or fewer (m = 0) any shift below 64 does: chunk << 4 is masked off */
+    e->indexShift = 64;
+    for (uint64_t chunks = slots >> 4; chunks > 1; chunks >>= 1)
+        e->indexShift--;
+    if (e->indexShift == 64)
+        e->indexShift = 63;
     e->pool = engineAlloc(e, (size_t)e->capacity * sizeof(mtOrder), &e->bytes);
     e->index = engineAlloc(e, ((size_t)e->indexMask + 1) * sizeof(uint32_t), &e->bytes);
     e->books = engineAlloc(e, (size_t)e->maxInstruments * sizeof(mtBook), &e->bytes);
@@ -1037,6 +1056,33 @@ uint32_t mtEngineForEachOrder(const mtEngine *e, uint16_t instrument, mtSide sid
         }
     }
     return k;
+}
+
+void mtEngineIndexStats(const mtEngine *e, mtIndexStats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->slots = e->indexMask + 1;
+    /* runs are cyclic: start counting just after an empty slot (there is
+     * one: the table has 2 x capacity slots) */
+    uint32_t start = 0;
+    while (e->index[start])
+        start++;
+    uint32_t run = 0;
+    for (uint32_t n = 1; n <= e->indexMask + 1; n++) {
+        uint32_t i = (start + n) & e->indexMask;
+        uint32_t v = e->index[i];
+        if (!v) {
+            run = 0;
+            continue;
+        }
+        out->entries++;
+        if (++run > out->longestRun)
+            out->longestRun = run;
+        uint32_t d = (i - indexHome(e, e->pool[v - 1].id)) & e->indexMask;
+        out->displacementSum += d;
+        if (d > out->maxDisplacement)
+            out->maxDisplacement = d;
+    }
 }
 
 void mtEngineGetStats(const mtEngine *e, mtStats *out)

@@ -309,6 +309,18 @@ uint32_t mtEngineForEachOrder(const mtEngine *e, uint16_t instrument, mtSide sid
                               mtOrderVisitFn *fn, void *ctx);
 void mtEngineGetStats(const mtEngine *e, mtStats *out);
 
+/* Shape of the order-id index (open addressing, linear probing): an entry's
+ * displacement is how far past its home slot it sits, so a lookup of it
+ * reads displacement + 1 slots; an insert or a failed lookup reads to the
+ * end of its run of occupied slots, an erase to the end of the run. For
+ * tests and benchmarks: reads the whole table (2 x capacity slots). */
+typedef struct {
+    uint32_t slots, entries;
+    uint32_t maxDisplacement, longestRun;
+    uint64_t displacementSum;
+} mtIndexStats;
+void mtEngineIndexStats(const mtEngine *e, mtIndexStats *out);
+
 /* ---- snapshots (dataplane/gwsnap.c; docs/storage/checkpoint.md) ----------- */
 
 /* The engine's id counters and event counters. */

@@ -2,8 +2,15 @@
  *
  * Prints one JSON line per run (docs/perf/matcher.md explains every field).
  *
- *   bench_matcher [--workload exchange-core|inserts] [--ops N] [--seed S]
+ *   bench_matcher [--workload exchange-core|inserts|idwrap] [--ops N] [--seed S]
  *                 [--book N] [--capacity N] [--no-latency] [--pin CPU]
+ *
+ * --workload idwrap is different (idwrapMain): the order-id index when the
+ * id sequence wraps around its table, with a block of 1/21 of the table's
+ * size resting, for this matcher and for a copy homing ids by their low
+ * bits (the baseline), interleaved; --ops is the number of rounds there
+ * (default 3, at most 15), and the line has ns per new+cancel pair in the
+ * window before the first wrap and in the windows right after each.
  *
  * A run has four phases, and only the last one is timed:
  *  1. generate: every command is made up front into a preallocated array. The
@@ -78,6 +85,7 @@ typedef struct {
     uint32_t capacity;
     int latency;
     int pin; /* -1: do not pin */
+    int opsGiven;
 } benchOpts;
 
 /* ---- small utilities --------------------------------------------------------- */
@@ -86,6 +94,18 @@ static void die(const char *msg)
 {
     fprintf(stderr, "bench_matcher: %s\n", msg);
     exit(1);
+}
+
+/* Median of n doubles (sorts them). */
+static double medianD(double *v, int n)
+{
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static uint64_t nowNs(void)
@@ -841,11 +861,146 @@ static uint32_t countLevels(const mtEngine *e)
            mtEngineDepth(e, INSTRUMENT, MT_SELL, lv, BAND_UPPER - BAND_LOWER + 1);
 }
 
+/* ---- idwrap: the order-id index across wraps of the id sequence ----------- */
+
+/* The baseline matcher: the same source with ids homed by their low bits
+ * (Makefile: perf/matcher_lowbits.h) */
+mtEngine *mtLowbitsCreate(const mtEngineConfig *cfg);
+void mtLowbitsDestroy(mtEngine *e);
+int mtLowbitsAddInstrument(mtEngine *e, uint16_t instrument, const mtBookConfig *bc);
+int mtLowbitsSetState(mtEngine *e, uint16_t instrument, mtState state);
+int mtLowbitsNewOrder(mtEngine *e, const mtNewOrder *o);
+int mtLowbitsCancel(mtEngine *e, uint64_t orderId, uint32_t account, uint64_t userRef);
+
+typedef struct {
+    const char *name;
+    mtEngine *(*create)(const mtEngineConfig *cfg);
+    void (*destroy)(mtEngine *e);
+    int (*addInstrument)(mtEngine *e, uint16_t instrument, const mtBookConfig *bc);
+    int (*setState)(mtEngine *e, uint16_t instrument, mtState state);
+    int (*newOrder)(mtEngine *e, const mtNewOrder *o);
+    int (*cancel)(mtEngine *e, uint64_t orderId, uint32_t account, uint64_t userRef);
+} idwMatcher;
+
+#define IDW_WRAPS 3
+
+static void idwOnEvent(void *ctx, const mtEvent *ev)
+{
+    if (ev->type == MT_EV_ACCEPTED)
+        *(uint64_t *)ctx = ev->u.accepted.orderId;
+}
+
+/* One matcher: `block` GTC buys that stay resting, then new+cancel pairs
+ * (GTC sells that never cross) until the ids have passed IDW_WRAPS
+ * multiples of the table's size. Times the window of `block` pairs before
+ * the first wrap (steady) and the one right after each wrap, where a
+ * low-bits home falls inside the block's run. Returns the ns a pair. */
+static void idwRun(const idwMatcher *m, uint32_t capacity, uint32_t slots, uint32_t block,
+                   double *steady, double *after)
+{
+    uint64_t lastId = 0;
+    mtEngineConfig c = {.segmentId = SEGMENT_ID,
+                        .orderCapacity = capacity,
+                        .maxInstruments = 1,
+                        .stp = MT_STP_NONE,
+                        .onEvent = idwOnEvent,
+                        .eventCtx = &lastId};
+    mtEngine *e = m->create(&c);
+    mtBookConfig bc = {.lowerPrice = BAND_LOWER,
+                       .upperPrice = BAND_UPPER,
+                       .referencePrice = REF_PRICE,
+                       .minLots = 1,
+                       .maxLots = MAX_LOTS};
+    if (!e || m->addInstrument(e, INSTRUMENT, &bc) != MT_OK ||
+        m->setState(e, INSTRUMENT, MT_STATE_CONTINUOUS) != MT_OK)
+        die("idwrap: engine set-up failed");
+    mtNewOrder o = {.instrument = INSTRUMENT,
+                    .side = MT_BUY,
+                    .priceType = MT_LIMIT,
+                    .timeCondition = MT_GTC,
+                    .volumeCondition = MT_VOL_ANY,
+                    .qty = 1,
+                    .account = 1};
+    for (uint32_t i = 0; i < block; i++) {
+        o.price = REF_PRICE - 1 - (int64_t)(i % 500);
+        if (m->newOrder(e, &o) != MT_OK)
+            die("idwrap: resting order refused");
+    }
+    o.side = MT_SELL;
+    /* ids are 1, 2, ...: the block took 1..block, pair n takes block + n */
+    uint64_t seq = block;
+    for (int w = 0; w <= IDW_WRAPS; w++) {
+        /* window w: ids [w x slots, w x slots + block), the first before any wrap */
+        const uint64_t from = w ? (uint64_t)w * slots : (uint64_t)slots - block;
+        while (seq + 1 < from) {
+            o.price = REF_PRICE + 1 + (int64_t)(seq % 500);
+            if (m->newOrder(e, &o) != MT_OK || m->cancel(e, lastId, 1, 0) != MT_OK)
+                die("idwrap: pair refused");
+            seq++;
+        }
+        const uint64_t t0 = nowNs();
+        for (uint32_t k = 0; k < block; k++) {
+            o.price = REF_PRICE + 1 + (int64_t)(seq % 500);
+            if (m->newOrder(e, &o) != MT_OK || m->cancel(e, lastId, 1, 0) != MT_OK)
+                die("idwrap: pair refused");
+            seq++;
+        }
+        const double ns = (double)(nowNs() - t0) / block;
+        if (w == 0)
+            *steady = ns;
+        else
+            after[w - 1] = ns;
+    }
+    m->destroy(e);
+}
+
+/* --workload idwrap: both homings, interleaved, --ops rounds (default 3);
+ * medians. One JSON line. */
+static int idwrapMain(const benchOpts *o, int rounds)
+{
+    const idwMatcher ms[2] = {{"fib_chunks", mtEngineCreate, mtEngineDestroy, mtEngineAddInstrument,
+                               mtEngineSetState, mtEngineNewOrder, mtEngineCancel},
+                              {"lowbits", mtLowbitsCreate, mtLowbitsDestroy, mtLowbitsAddInstrument,
+                               mtLowbitsSetState, mtLowbitsNewOrder, mtLowbitsCancel}};
+    uint32_t slots = 2;
+    while (slots < 2ULL * o->capacity)
+        slots <<= 1;
+    const uint32_t block = slots / 21; /* 100,000 of 2^21 with the default config */
+    double steady[2][16], after[2][IDW_WRAPS][16];
+    for (int r = 0; r < rounds; r++)
+        for (int v = 0; v < 2; v++) {
+            double a[IDW_WRAPS];
+            idwRun(&ms[v], o->capacity, slots, block, &steady[v][r], a);
+            for (int w = 0; w < IDW_WRAPS; w++)
+                after[v][w][r] = a[w];
+        }
+    printf("{\"workload\":\"idwrap\",\"capacity\":%u,\"index_slots\":%u,\"resting_block\":%u,"
+           "\"window_pairs\":%u,\"rounds\":%d,\"pin\":%d",
+           o->capacity, slots, block, block, rounds, o->pin);
+    double med[2][IDW_WRAPS + 1];
+    for (int v = 0; v < 2; v++) {
+        med[v][0] = medianD(steady[v], rounds);
+        printf(",\"%s\":{\"ns_per_pair_before_wrap\":%.1f,\"ns_per_pair_after_wrap\":[", ms[v].name,
+               med[v][0]);
+        for (int w = 0; w < IDW_WRAPS; w++) {
+            med[v][w + 1] = medianD(after[v][w], rounds);
+            printf("%s%.1f", w ? "," : "", med[v][w + 1]);
+        }
+        printf("]}");
+    }
+    double worst[2] = {0, 0};
+    for (int v = 0; v < 2; v++)
+        for (int w = 1; w <= IDW_WRAPS; w++)
+            worst[v] = med[v][w] > worst[v] ? med[v][w] : worst[v];
+    printf(",\"after_wrap_worst_ratio_lowbits_over_fib\":%.1f}\n", worst[1] / worst[0]);
+    return 0;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_matcher [--workload exchange-core|inserts] [--ops N] "
+    fprintf(stderr, "usage: bench_matcher [--workload exchange-core|inserts|idwrap] [--ops N] "
                     "[--seed S] [--book N] [--capacity N] [--no-latency] [--pin CPU]\n");
     exit(2);
 }
@@ -861,6 +1016,7 @@ static uint64_t parseNum(const char *s)
 
 static void parseOpts(int argc, char **argv, benchOpts *o)
 {
+    o->opsGiven = 0;
     o->workload = "exchange-core";
     o->ops = 3000000;
     o->seed = 1;
@@ -880,6 +1036,7 @@ static void parseOpts(int argc, char **argv, benchOpts *o)
             i++;
         } else if (!strcmp(a, "--ops")) {
             o->ops = parseNum(v);
+            o->opsGiven = 1;
             i++;
         } else if (!strcmp(a, "--seed")) {
             o->seed = parseNum(v);
@@ -897,7 +1054,8 @@ static void parseOpts(int argc, char **argv, benchOpts *o)
             usage();
         }
     }
-    if (strcmp(o->workload, "exchange-core") != 0 && strcmp(o->workload, "inserts") != 0)
+    if (strcmp(o->workload, "exchange-core") != 0 && strcmp(o->workload, "inserts") != 0 &&
+        strcmp(o->workload, "idwrap") != 0)
         usage();
     if (o->ops == 0 || o->ops > 200000000u || o->book == 0 || o->book >= o->capacity)
         usage();
@@ -908,6 +1066,16 @@ int main(int argc, char **argv)
     benchOpts o;
     parseOpts(argc, argv, &o);
     int inserts = !strcmp(o.workload, "inserts");
+    if (!strcmp(o.workload, "idwrap")) {
+        if (o.pin >= 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(o.pin, &set);
+            if (sched_setaffinity(0, sizeof set, &set) != 0)
+                die("sched_setaffinity failed");
+        }
+        return idwrapMain(&o, o.opsGiven ? (int)(o.ops < 15 ? o.ops : 15) : 3);
+    }
 
     if (o.pin >= 0) {
         cpu_set_t set;

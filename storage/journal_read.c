@@ -47,6 +47,19 @@ struct jnReader {
 static int zeroRange(const unsigned char *p, uint64_t n)
 {
     uint64_t i = 0;
+    /* the rest of a preallocated segment: up to 64 MiB at recovery. Blocks
+     * of 256 bytes OR-ed together (the compiler vectorises the inner loop),
+     * one test a block */
+    for (; i + 256 <= n; i += 256) {
+        uint64_t acc = 0;
+        for (unsigned k = 0; k < 256; k += 8) {
+            uint64_t w;
+            memcpy(&w, p + i + k, 8);
+            acc |= w;
+        }
+        if (acc)
+            return 0;
+    }
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);

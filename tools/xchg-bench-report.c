@@ -261,7 +261,8 @@ static void brLine(brData *d, const char *line)
         if (!d->logCalls)
             d->logCalls = json_array();
         json_array_append(d->logCalls, o);
-    } else if (!bench && json_is_string(json_object_get(o, "workload")))
+    } else if (!bench && json_is_string(json_object_get(o, "workload")) &&
+               json_object_get(o, "p50_ns")) /* idwrap has no latency curve */
         brMatcher(d, o);
     else
         d->unknown++;

@@ -8,8 +8,12 @@
  * prints one JSON line per segment: records, last sequence, the state hash
  * (the one `xchgctl status` shows for a live xchgd) and the replay rate.
  * Read-only: a torn tail is reported, not cut, so it can run while xchgd
- * does. --repeat replays N times (fresh gateways) and reports the best
- * rate, for benchmarking. Then the control core's stream (<wal_dir>/control/,
+ * does. --repeat replays N times (at most 64, fresh gateways) and reports
+ * the best rate and the medians of the wall-clock and CPU times (the
+ * process's CPU time over the replay: on a shared machine the wall clock
+ * also counts time other processes had the CPU), for benchmarking;
+ * requests are the NewOrders, Cancels and Replaces replayed. Answers are
+ * not built (gwSetReplaying). Then the control core's stream (<wal_dir>/control/,
  * docs/storage/recovery.md) is replayed into a fresh account book and one
  * more line prints its records, last sequence and state hash (the
  * "control" object of `xchgctl status`). Exit status 1 on a damaged
@@ -47,12 +51,27 @@ static void xrEmit(void *ctx, const crEvent *ev)
     (void)ev;
 }
 
+static uint64_t xrCpuNs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int xrCmpU64(const void *a, const void *b)
+{
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+#define XR_MAX_REPEAT 64
+
 static int xrSegment(const cfgConfig *cfg, uint32_t i, const char *walDir, int repeat)
 {
     char dir[CFG_PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/seg-%u", walDir, cfg->segments[i].id);
     walReplayReport rep, best = {0};
-    uint64_t hash = 0;
+    uint64_t hash = 0, requests = 0, wall[XR_MAX_REPEAT], cpu[XR_MAX_REPEAT];
     for (int k = 0; k < repeat; k++) {
         crOptions co;
         crlRiskOptions(&co, cfg, (uint16_t)i, cfg->segments[i].orderCapacity + CRL_REF_SPARE, NULL);
@@ -72,25 +91,41 @@ static int xrSegment(const cfgConfig *cfg, uint32_t i, const char *walDir, int r
                     cfg->segments[i].id);
             return 1;
         }
+        gwSetReplaying(gw, 1); /* nobody receives the answers: count them, build none */
         jnError err;
+        const uint64_t c0 = xrCpuNs();
         if (walReplay(dir, cfg->segments[i].id, 0, gw, NULL, NULL, &rep, &err)) {
             fprintf(stderr, "xchg-replay: segment %u: %s\n", cfg->segments[i].id, err.msg);
             gwDestroy(gw);
             crDestroy(risk);
             return 1;
         }
+        cpu[k] = xrCpuNs() - c0;
+        wall[k] = rep.ns;
         hash = walStateHash(gw, cfg->segments[i].instrumentCount);
+        gwStats gs;
+        gwGetStats(gw, &gs);
+        requests = gs.newOrders + gs.cancels + gs.replaces;
         gwDestroy(gw);
         crDestroy(risk);
         if (k == 0 || rep.ns < best.ns)
             best = rep;
     }
-    double secs = (double)best.ns / 1e9;
+    qsort(wall, (size_t)repeat, sizeof wall[0], xrCmpU64);
+    qsort(cpu, (size_t)repeat, sizeof cpu[0], xrCmpU64);
+    const double secs = (double)best.ns / 1e9, med = (double)wall[repeat / 2] / 1e9,
+                 cpuMed = (double)cpu[repeat / 2] / 1e9;
+    const double recs = (double)best.records;
     printf("{\"segment\":%u,\"records\":%llu,\"last_seq\":%llu,\"state_hash\":\"%016llx\","
-           "\"torn_tail\":%d,\"replay_s\":%.6f,\"records_per_s\":%.0f}\n",
+           "\"torn_tail\":%d,\"replay_s\":%.6f,\"records_per_s\":%.0f,\"requests\":%llu,"
+           "\"repeat\":%d,\"replay_s_median\":%.6f,\"records_per_s_median\":%.0f,"
+           "\"requests_per_s_median\":%.0f,\"cpu_s_median\":%.6f,\"records_per_cpu_s_median\":%.0f,"
+           "\"requests_per_cpu_s_median\":%.0f}\n",
            cfg->segments[i].id, (unsigned long long)best.records, (unsigned long long)best.lastSeq,
-           (unsigned long long)hash, best.read.torn, secs,
-           secs > 0 ? (double)best.records / secs : 0.0);
+           (unsigned long long)hash, best.read.torn, secs, secs > 0 ? recs / secs : 0.0,
+           (unsigned long long)requests, repeat, med, med > 0 ? recs / med : 0.0,
+           med > 0 ? (double)requests / med : 0.0, cpuMed, cpuMed > 0 ? recs / cpuMed : 0.0,
+           cpuMed > 0 ? (double)requests / cpuMed : 0.0);
     return 0;
 }
 
@@ -142,7 +177,9 @@ int main(int argc, char **argv)
         else if (c == 'w')
             wal = optarg;
         else if (c == 'r')
-            repeat = atoi(optarg) > 0 ? atoi(optarg) : 1;
+            repeat = atoi(optarg) < 1               ? 1
+                     : atoi(optarg) > XR_MAX_REPEAT ? XR_MAX_REPEAT
+                                                    : atoi(optarg);
         else {
             fprintf(c == 'h' ? stdout : stderr,
                     "usage: xchg-replay [-c CONFIG] [--wal DIR] [--repeat N]\n");

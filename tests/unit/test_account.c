@@ -896,10 +896,44 @@ static void testRandomizedInvariants(void **state)
     assert_int_equal(settleCount(fx->b), R_OPS / 100000);
 }
 
+/* acctCeilPpm takes 64 bits when v x ppm fits and 128 otherwise: both
+ * give the 128-bit rounded-up quotient, at and around the switch. */
+static void test_ceil_ppm_64_and_128_bits(void **state)
+{
+    (void)state;
+    const uint32_t ppms[] = {0, 1, 999, 100000, 1000000, 4000000000u};
+    const int64_t edge = INT64_MAX - (ACCT_PPM - 1);
+    for (size_t i = 0; i < sizeof ppms / sizeof ppms[0]; i++) {
+        const uint32_t ppm = ppms[i];
+        const int64_t vs[] = {0,
+                              1,
+                              999999,
+                              1000000,
+                              1000001,
+                              3800 * 10000LL * 5 * 10,
+                              ppm ? edge / ppm - 1 : 7,
+                              ppm ? edge / ppm : 8,
+                              ppm ? edge / ppm + 1 : 9,
+                              INT64_MAX / 2,
+                              INT64_MAX,
+                              -1,
+                              -1000001};
+        for (size_t j = 0; j < sizeof vs / sizeof vs[0]; j++) {
+            const __int128 p = (__int128)vs[j] * ppm;
+            const int64_t want = (int64_t)((p + ACCT_PPM - 1) / ACCT_PPM);
+            assert_true(acctCeilPpm(vs[j], ppm) == want);
+        }
+    }
+    assert_int_equal(acctCeilPpm(1, 1), 1); /* rounds up */
+    assert_int_equal(acctCeilPpm(1000000, 1), 1);
+    assert_int_equal(acctCeilPpm(1000001, 1), 2);
+}
+
 int main(void)
 {
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ceil_ppm_64_and_128_bits),
         T(testAccountCodes),
         T(testOrderParamCodes),
         T(testLongRoundTrip),

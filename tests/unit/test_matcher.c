@@ -918,6 +918,59 @@ static void test_deterministic_two_engines(void **state)
     fxFree(b);
 }
 
+/* ---- the order-id index ---------------------------------------------------- */
+
+/* A block of consecutive ids that stays resting (40% of the index, as GTC
+ * orders entered at the open), then new+cancel pairs whose ids go four
+ * times around the table, a few of them left resting on the way. Homing ids
+ * by their low bits put every id after a wrap inside the block's run: each
+ * insert, cancel lookup and erase walked ~13,000 slots. The index's shape
+ * (mtEngineIndexStats) bounds every operation: a lookup reads
+ * displacement + 1 slots, an insert or erase at most the longest run. */
+static void test_index_ids_wrap_the_table(void **state)
+{
+    (void)state;
+    Fx *f = fxCreate(SEG, 16384, MT_STP_NONE, NULL);
+    assert_non_null(f);
+    mtIndexStats st;
+    mtEngineIndexStats(f->e, &st);
+    const uint32_t slots = st.slots;
+    assert_int_equal(slots, 32768);
+    assert_int_equal(st.entries, 0);
+    const uint32_t block = slots * 2 / 5;
+    for (uint32_t i = 0; i < block; i++)
+        OK(gtc(f, BUY, 100 + i % 50, 1, ACC_A));
+    uint32_t worstDisp = 0, worstRun = 0, resting = block;
+    for (uint32_t n = 1; n <= 4 * slots; n++) {
+        OK(gtc(f, SELL, 151 + n % 50, 1, ACC_B));
+        assert_int_equal(f->ev[0].type, MT_EV_ACCEPTED);
+        const uint64_t id = f->ev[0].u.accepted.orderId;
+        if (n % 256 == 0)
+            resting++; /* ~512 more, spread over the wraps */
+        else
+            OK(cxl(f, id, ACC_B, 1));
+        assert_int_equal(id, oid(f, block + n));
+        if (n % 1024 == 0) {
+            mtEngineIndexStats(f->e, &st);
+            assert_int_equal(st.entries, resting);
+            worstDisp = st.maxDisplacement > worstDisp ? st.maxDisplacement : worstDisp;
+            worstRun = st.longestRun > worstRun ? st.longestRun : worstRun;
+        }
+    }
+    /* the Fibonacci-hashed 16-id chunks give 30 and 34 here; homing by the
+     * low bits gave over 13,000 for both */
+    assert_in_range(worstDisp, 0, 96);
+    assert_in_range(worstRun, 16, 128);
+    /* every resting order is still found */
+    mtOrderInfo oi;
+    assert_int_equal(mtEngineOrderGet(f->e, oid(f, 1), &oi), MT_OK);
+    assert_int_equal(mtEngineOrderGet(f->e, oid(f, block + 256), &oi), MT_OK);
+    assert_int_equal(mtEngineOrderGet(f->e, oid(f, block + 255), &oi), MT_ERR_ORDER_NOT_FOUND);
+    fprintf(stderr, "index: %u slots, %u entries, max displacement %u, longest run %u\n", slots,
+            resting, worstDisp, worstRun);
+    fxFree(f);
+}
+
 /* ---- limit orders in CONTINUOUS ------------------------------------------ */
 
 static void test_limit_rests_and_levels(void **state)
@@ -3054,6 +3107,7 @@ int main(void)
         TS(test_ids_segment_and_sequence, setupSegAB),
         T(test_rejects_consume_no_id),
         cmocka_unit_test(test_deterministic_two_engines),
+        cmocka_unit_test(test_index_ids_wrap_the_table),
         T(test_limit_rests_and_levels),
         T(test_accepted_echoes_every_field),
         T(test_full_match_at_resting_price),

@@ -461,6 +461,86 @@ static void testReplaySameStateAndOutputs(void **state)
     framesFree(&replayed);
 }
 
+/* gwSetReplaying (xchg-replay): no frame is built or
+ * sent, and everything sending them changes is as when they are built:
+ * datagramsOut (frame splits included), each session's messagesOut and
+ * outbound numbers, and lastSentNs, which decides when the journaled timers
+ * send heartbeats (the workload ends with a silent stretch: heartbeats,
+ * then timeouts), hence messagesOut and the state hash. */
+static void testReplayingBuildsNoFrames(void **state)
+{
+    Fx *fx = *state;
+    liveOpen(fx, 0);
+    workload(fx, 3000);
+    walPoll(fx->wal);
+    assert_int_equal(jnFlush(fx->j), 0);
+    const uint64_t live = walStateHash(fx->gw, instruments(fx));
+
+    static Frames built, quiet;
+    gwGateway *a = newGateway(fx, onSendReplay, &built);
+    gwGateway *b = newGateway(fx, onSendReplay, &quiet);
+    walReplayReport rep;
+    jnError e;
+    assert_int_equal(walReplay(fx->dir, 0, 0, a, NULL, NULL, &rep, &e), 0);
+    gwSetReplaying(b, 1);
+    assert_int_equal(gwReplaying(b), 1);
+    assert_int_equal(walReplay(fx->dir, 0, 0, b, NULL, NULL, &rep, &e), 0);
+    gwSetReplaying(b, 0);
+    assert_int_equal(quiet.n, 0);
+    assert_int_equal(built.n, fx->live.n);
+    assert_true(live == walStateHash(a, instruments(fx)));
+    assert_true(live == walStateHash(b, instruments(fx)));
+    gwStats sa, sb;
+    gwGetStats(a, &sa);
+    gwGetStats(b, &sb);
+    assert_int_equal(sb.datagramsOut, sa.datagramsOut);
+    assert_int_equal(sa.datagramsOut, built.n);
+    assert_true(sa.timeouts > 0);
+    assert_int_equal(sb.timeouts, sa.timeouts);
+    gwSessionInfo ia[16], ib[16];
+    const uint32_t n = gwSessionList(a, ia, 16);
+    assert_int_equal(gwSessionList(b, ib, 16), n);
+    assert_int_equal(n, NS);
+    uint64_t out = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        assert_int_equal(ib[i].messagesOut, ia[i].messagesOut);
+        assert_int_equal(ib[i].nextOutSeq, ia[i].nextOutSeq);
+        out += ia[i].messagesOut;
+    }
+    assert_true(out > 3000);
+    /* live again: the same input gets the same answers from both */
+    gwDestroy(b);
+    b = newGateway(fx, onSendReplay, &quiet);
+    gwSetReplaying(b, 1);
+    assert_int_equal(walReplay(fx->dir, 0, 0, b, NULL, NULL, &rep, &e), 0);
+    gwSetReplaying(b, 0);
+    const size_t before = built.n;
+    xoeLogon l = {.heartbeatMs = 1000};
+    tokenOf(1, l.token);
+    uint8_t buf[256];
+    xoeWriter w;
+    xoeWriterInit(&w, buf, sizeof buf, 1, fx->inSeq[1], 0);
+    assert_int_equal(xoeAppend(&w, XOE_MSG_LOGON, &l), XOE_OK);
+    const size_t len = xoeWriterFinish(&w);
+    for (int k = 0; k < 2; k++) {
+        gwGateway *g = k ? b : a;
+        gwOnDatagram(g, addrOf(1), buf, (uint16_t)len, fx->now + SEC);
+        gwFlush(g);
+        gwOnTimer(g, fx->now + 3 * SEC);
+        gwFlush(g);
+    }
+    assert_true(built.n > before);
+    assert_int_equal(quiet.n, built.n - before);
+    for (size_t i = 0; i < quiet.n; i++) {
+        assert_int_equal(quiet.len[i], built.len[before + i]);
+        assert_memory_equal(quiet.data[i], built.data[before + i], quiet.len[i] + sizeof(uint16_t));
+    }
+    gwDestroy(a);
+    gwDestroy(b);
+    framesFree(&built);
+    framesFree(&quiet);
+}
+
 /* A run with credit traffic: the replay rebuilds the credit lines (their
  * digest is in the state hash), the parked orders resumed by top-ups, the
  * liquidations and the throttle, with the same frames. */
@@ -705,6 +785,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(testReplaySameStateAndOutputs, setup, teardown),
+        cmocka_unit_test_setup_teardown(testReplayingBuildsNoFrames, setup, teardown),
         cmocka_unit_test_setup_teardown(testReplayWithCredit, setup, teardown),
         cmocka_unit_test_setup_teardown(testSyncHoldsUntilDurable, setup, teardown),
         cmocka_unit_test_setup_teardown(testAsyncReleasesAtOnce, setup, teardown),
