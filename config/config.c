@@ -1123,14 +1123,18 @@ static const char *const cfgStorageKeys[] = {"data_dir",
                                              "checkpoint_records",
                                              "checkpoints_kept",
                                              "segments_retained",
-                                             "async_commit_us",
+                                             "recover_from_checkpoint",
                                              NULL};
+
+static int cfgBool(cfgCtx *c, const config_setting_t *g, const char *key, int def, int *out);
 
 /* The checkpoint keys (docs/storage/checkpoint.md). */
 static int cfgParseCheckpoints(cfgCtx *c, const config_setting_t *g, cfgStorage *st)
 {
     int64_t interval, records, kept, retained;
-    if (cfgInt(c, g, "checkpoint_interval_s", 300, 0, 86400, &interval) != 0 ||
+    int prefer;
+    if (cfgBool(c, g, "recover_from_checkpoint", 0, &prefer) != 0 ||
+        cfgInt(c, g, "checkpoint_interval_s", 300, 0, 86400, &interval) != 0 ||
         cfgInt(c, g, "checkpoint_records", 0, 0, 1LL << 40, &records) != 0 ||
         cfgInt(c, g, "checkpoints_kept", 2, 1, 100, &kept) != 0 ||
         cfgInt(c, g, "segments_retained", -1, -1, 1000000, &retained) != 0)
@@ -1139,6 +1143,7 @@ static int cfgParseCheckpoints(cfgCtx *c, const config_setting_t *g, cfgStorage 
     st->checkpointRecords = (uint64_t)records;
     st->checkpointsKept = (uint32_t)kept;
     st->segmentsRetained = (int32_t)retained;
+    st->recoverFromCheckpoint = prefer;
     return 0;
 }
 

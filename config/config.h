@@ -108,6 +108,8 @@ typedef struct {
     uint64_t checkpointRecords;   /* ... or after N journal records, 0: off */
     uint32_t checkpointsKept;     /* complete checkpoints kept, >= 1 */
     int32_t segmentsRetained;     /* covered journal files kept per stream, -1: all */
+    int recoverFromCheckpoint;    /* 1: start from the newest checkpoint even when the
+                                   * journals are complete (0: full replay then) */
     uint32_t asyncCommitUs;       /* async: least time between two commits' starts */
 } cfgStorage;
 

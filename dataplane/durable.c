@@ -318,6 +318,16 @@ static int duChoose(duStore *d, char *err, size_t errlen)
         printf("xchgd: recovery: warning: %s cannot be read: %s\n", d->ckRoot, strerror(errno));
     n = n < 0 ? 0 : n;
     d->nextCkId = n > 0 ? ids[0] + 1 : 1;
+    /* A segment restored from a checkpoint does not bring its feed back
+     * (the builder's sequence numbers, trading states and published
+     * orders: docs/storage/checkpoint.md, "Not done"), so by default a
+     * complete journal is replayed instead. */
+    if (!d->cfg->storage.recoverFromCheckpoint && n > 0 && duFullReplayOk(d, n, err, errlen) == 0) {
+        printf("xchgd: recovery: full replay of the journals (they start at sequence 1; "
+               "storage.recover_from_checkpoint is off)\n");
+        fflush(stdout);
+        return 0;
+    }
     for (int k = 0; k < n; k++) {
         char why[CK_ERR_MAX];
         if (duTry(d, ids[k], 1, why, sizeof why) == 0) {

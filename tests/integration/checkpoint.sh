@@ -91,6 +91,7 @@ make_conf()
         -e "s|^\([[:space:]]*socket[[:space:]]*=\).*|\1 \"$SOCK\";|" \
         -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$2\";|" \
         -e "s|^\([[:space:]]*wal_segment_size[[:space:]]*=\).*|\1 \"1M\";|" \
+        -e "s|^\([[:space:]]*recover_from_checkpoint[[:space:]]*=\).*|\1 true;|" \
         -e "s|^\([[:space:]]*checkpoint_interval_s[[:space:]]*=\).*|\1 0;|" \
         -e "s|^\([[:space:]]*checkpoint_records[[:space:]]*=\).*|\1 $3;|" \
         -e "s|^\([[:space:]]*checkpoints_kept[[:space:]]*=\).*|\1 $4;|" \

@@ -193,6 +193,7 @@ sed -e "s/iface=xchg0/iface=$XCHG_IF/" \
     -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$WORK/data\";|" \
     -e "s|^\([[:space:]]*wal_segment_size[[:space:]]*=\).*|\1 \"1M\";|" \
     -e "s|^\([[:space:]]*durability[[:space:]]*=\).*|\1 \"${CRASH_DURABILITY:-sync}\";|" \
+    -e "s|^\([[:space:]]*recover_from_checkpoint[[:space:]]*=\).*|\1 true;|" \
     -e "s|^\([[:space:]]*checkpoint_records[[:space:]]*=\).*|\1 5000;|" config/xchg.conf >"$CONF"
 if ! grep -q "$WORK/data" "$CONF" || ! grep -q "iface=$XCHG_IF\"" "$CONF"; then
     fail "config copy (interface, socket, storage)"

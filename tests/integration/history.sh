@@ -99,6 +99,7 @@ make_conf()
         -e "s|^\([[:space:]]*data_dir[[:space:]]*=\).*|\1 \"$DATA\";|" \
         -e "s|^\([[:space:]]*wal_segment_size[[:space:]]*=\).*|\1 \"1M\";|" \
         -e "s|^\([[:space:]]*checkpoint_interval_s[[:space:]]*=\).*|\1 0;|" \
+        -e "s|^\([[:space:]]*recover_from_checkpoint[[:space:]]*=\).*|\1 true;|" \
         -e "s|^\([[:space:]]*checkpoint_records[[:space:]]*=\).*|\1 300;|" config/xchg.conf >"$CONF"
     grep -q "checkpoint_records = 300;" "$CONF" && grep -q "iface=$XCHG_IF\"" "$CONF"
 }
