@@ -52,7 +52,8 @@ struct wkWorker {
     uint16_t orderPort, retransPort;
     netUdpFlow feedFlow;  /* headers of the incremental feed's packets (to the group) */
     netFlowCache flows;   /* prepared headers of the answers to each peer (net.h) */
-    uint8_t inputBacklog; /* the journal stalled input: no timeouts until rx is drained */
+    uint8_t inputBacklog; /* the journal or the control core stalled input: no timeouts until
+                           * rx is drained */
     uint16_t ntx;
     struct rte_mbuf *tx[TX_BURST];
     wkArpEntry arp[ARP_SLOTS];

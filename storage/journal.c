@@ -132,13 +132,6 @@ struct jnJournal {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static uint64_t nowNs(int clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t alignUp(uint64_t v, uint64_t a)
 {
     return (v + a - 1) & ~(a - 1);
@@ -421,7 +414,7 @@ static void commitDone(jnJournal *j, jnBatch *b)
     statAdd(&j->stRecords, b->records);
     statAdd(&j->stRecordBytes, b->recBytes);
     statAdd(&j->stIoBytes, b->ioLen);
-    const uint64_t took = nowNs(CLOCK_MONOTONIC) - b->submitNs;
+    const uint64_t took = jnNowNs(CLOCK_MONOTONIC) - b->submitNs;
     atomic_store_explicit(&j->stLastCommitNs, took, memory_order_relaxed);
     statAdd(&j->stHist[histBucket(took)], 1);
     if (took > atomic_load_explicit(&j->stHistMax, memory_order_relaxed))
@@ -619,7 +612,7 @@ static int batchStart(jnJournal *j, jnBatch *b, const jnRecHdr *first, uint32_t 
                       .segmentBytes = j->cfg.segmentBytes,
                       .dataOffset = JN_DATA_OFF,
                       .firstBatch = b->id,
-                      .createdNs = nowNs(CLOCK_REALTIME)};
+                      .createdNs = jnNowNs(CLOCK_REALTIME)};
         memset(b->mem, 0, JN_DATA_OFF);
         jnSegHdrEncode(&h, b->mem);
         b->fileOff = 0;
@@ -707,7 +700,7 @@ static void batchSubmit(jnJournal *j, jnBatch *b)
     j->tailLen = b->len % JN_BLOCK;
     memcpy(j->tailBlock, b->mem + b->len - j->tailLen, j->tailLen);
     b->ioDone = 0;
-    b->submitNs = nowNs(CLOCK_MONOTONIC);
+    b->submitNs = jnNowNs(CLOCK_MONOTONIC);
     j->lastSubmitNs = b->submitNs;
     atomic_store_explicit(&j->stInflightNs, b->submitNs, memory_order_relaxed);
     commitSubmit(j, b);
@@ -723,7 +716,7 @@ static int commitDue(jnJournal *j, const jnBatch *b)
 {
     if (!j->cfg.commitGapUs || j->flushing || b->len >= j->cfg.maxBatchBytes / 2)
         return 1;
-    return nowNs(CLOCK_MONOTONIC) - j->lastSubmitNs >= (uint64_t)j->cfg.commitGapUs * 1000;
+    return jnNowNs(CLOCK_MONOTONIC) - j->lastSubmitNs >= (uint64_t)j->cfg.commitGapUs * 1000;
 }
 
 /* ---- writer API ------------------------------------------------------------- */
@@ -831,7 +824,7 @@ void jnGetStats(const jnJournal *j, jnStats *st)
     st->errors = atomic_load_explicit(&j->stErrors, memory_order_relaxed);
     st->publishedSeq = atomic_load_explicit(&j->pubSeq, memory_order_relaxed);
     const uint64_t since = atomic_load_explicit(&j->stInflightNs, memory_order_relaxed);
-    const uint64_t now = nowNs(CLOCK_MONOTONIC);
+    const uint64_t now = jnNowNs(CLOCK_MONOTONIC);
     st->inflightNs = since && now > since ? now - since : 0;
 }
 

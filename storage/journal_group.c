@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "storage/journal.h"
+#include "storage/journal_int.h"
 
 #define JG_SPIN_NS        20000 /* spin this long after the last progress, then sleep */
 #define JG_TIMER_SLACK_NS 1000  /* the kernel's default 50 us would stretch every short sleep */
@@ -29,13 +30,6 @@ struct jnGroup {
     uint32_t idleSleepUs;
     _Atomic int stop;
 };
-
-static uint64_t jgNowNs(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* One round over every journal: 1 if any made progress; *live counts the
  * journals that have not failed. */
@@ -65,11 +59,11 @@ static void *jgMain(void *arg)
     prctl(PR_SET_TIMERSLACK, JG_TIMER_SLACK_NS, 0, 0, 0);
     unsigned turn = 0;
     uint32_t sleepUs = 1;
-    uint64_t lastProgress = jgNowNs();
+    uint64_t idleSince = 0; /* 0: progress in the last round */
     while (!atomic_load_explicit(&g->stop, memory_order_acquire)) {
         int live;
         if (jgRound(g, &live)) {
-            lastProgress = 0;
+            idleSince = 0;
             sleepUs = 1;
             continue;
         }
@@ -80,10 +74,10 @@ static void *jgMain(void *arg)
         /* Spinning only briefly: on a two-core box this thread shares its core
          * with the control lcore and everything else, and a spin of
          * thousands of rounds never ended under a steady trickle of records. */
-        uint64_t now = jgNowNs();
-        if (!lastProgress)
-            lastProgress = now;
-        if (g->idleSleepUs && now - lastProgress >= JG_SPIN_NS) {
+        const uint64_t now = jnNowNs(CLOCK_MONOTONIC);
+        if (!idleSince)
+            idleSince = now;
+        if (g->idleSleepUs && now - idleSince >= JG_SPIN_NS) {
             struct timespec ts = {0, (long)sleepUs * 1000};
             nanosleep(&ts, NULL);
             sleepUs = sleepUs * 2 > g->idleSleepUs ? g->idleSleepUs : sleepUs * 2;

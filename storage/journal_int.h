@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "storage/journal.h"
 
@@ -48,6 +49,15 @@ typedef struct {
     uint32_t firstBatch; /* commit number of the segment's first batch */
     uint64_t createdNs;  /* CLOCK_REALTIME */
 } jnSegHdr;
+
+/* The clock's time in ns (CLOCK_MONOTONIC for intervals, CLOCK_REALTIME for
+ * segment headers). Never fails. */
+static inline uint64_t jnNowNs(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 /* Bytes a record of len payload bytes takes in the ring and on disk. */
 static inline uint32_t jnRecSize(uint32_t len)
